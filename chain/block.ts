@@ -1,0 +1,292 @@
+/**
+ * Blocks, commit certificates and votes: types and their one canonical encoding.
+ *
+ * Owns: the byte layout of headers, bodies, certificates, votes and proposals, the block hash,
+ * and the bytes a validator signs. The producer, the validators, sync and storage all call
+ * these functions; nobody else lays out these bytes (upstream lesson 15).
+ * Must never: do I/O, check signatures against a validator set (see `chain/verify.ts`) or
+ * accept a value that exceeds a bound in `CHAIN_LIMITS`.
+ */
+import { ByteReader, ByteWriter, DecodeError, writeList } from "../encoding/binary.ts";
+import { HASH_LENGTH, merkleRoot, sha256 } from "../crypto/hash.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
+
+export const BLOCK_VERSION = 1;
+
+export const CHAIN_LIMITS = {
+  /** Records per block: generous for a masternode chain, small enough to verify in one tick. */
+  maxRecords: 10_000,
+  /** One record's data. Registrations and transfers are a few hundred bytes. */
+  maxRecordBytes: 64 * 1024,
+  /** Whole encoded block body; keeps one block well inside the 8 MiB frame limit. */
+  maxBodyBytes: 4 * 1024 * 1024,
+  /** Signatures per certificate = the largest validator set we support. */
+  maxValidators: 1_000,
+} as const;
+
+export interface BlockHeader {
+  version: number;
+  /** The genesis hash: binds every block to one network. */
+  chainId: Uint8Array;
+  height: number;
+  prevHash: Uint8Array;
+  /** Milliseconds since the Unix epoch; strictly increasing along the chain. */
+  timestamp: number;
+  /** Node id (Ed25519 public key) of the masternode that proposed the block. */
+  proposer: Uint8Array;
+  /** Consensus round in which the block was committed. */
+  round: number;
+  /** Merkle root over the body's records (see `payloadRoot`). */
+  payloadRoot: Uint8Array;
+  /** Hash of the validator set that must certify this block (see consensus/validator_set.ts). */
+  validatorSetHash: Uint8Array;
+}
+
+/** A typed body entry. Semantics live in the consensus state machine; here they are opaque. */
+export interface BlockRecord {
+  type: number;
+  data: Uint8Array;
+}
+
+export interface Block {
+  header: BlockHeader;
+  records: BlockRecord[];
+}
+
+export interface CommitSignature {
+  validator: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Precommits for (height, round, blockHash) from validators holding > 2/3 of the power. */
+export interface Certificate {
+  height: number;
+  round: number;
+  blockHash: Uint8Array;
+  signatures: CommitSignature[];
+}
+
+export interface CommittedBlock {
+  block: Block;
+  certificate: Certificate;
+}
+
+export const VoteType = { Prevote: 1, Precommit: 2 } as const;
+export type VoteType = typeof VoteType[keyof typeof VoteType];
+
+export interface Vote {
+  type: VoteType;
+  height: number;
+  round: number;
+  /** All-zero means nil. */
+  blockHash: Uint8Array;
+  validator: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface Proposal {
+  height: number;
+  round: number;
+  /** -1 when the proposer has no valid value from an earlier round. */
+  validRound: number;
+  block: Block;
+  signature: Uint8Array;
+}
+
+// Domain tags keep a signature for one purpose from being replayed as another.
+const VOTE_DOMAIN = new TextEncoder().encode("timenode/vote/v1");
+const PROPOSAL_DOMAIN = new TextEncoder().encode("timenode/proposal/v1");
+
+export function writeHeader(w: ByteWriter, h: BlockHeader): void {
+  w.u32(h.version)
+    .fixed(h.chainId, HASH_LENGTH)
+    .u64(h.height)
+    .fixed(h.prevHash, HASH_LENGTH)
+    .u64(h.timestamp)
+    .fixed(h.proposer, PUBLIC_KEY_LENGTH)
+    .u32(h.round)
+    .fixed(h.payloadRoot, HASH_LENGTH)
+    .fixed(h.validatorSetHash, HASH_LENGTH);
+}
+
+export function readHeader(r: ByteReader): BlockHeader {
+  return {
+    version: r.u32(),
+    chainId: r.fixed(HASH_LENGTH).slice(),
+    height: r.u64(),
+    prevHash: r.fixed(HASH_LENGTH).slice(),
+    timestamp: r.u64(),
+    proposer: r.fixed(PUBLIC_KEY_LENGTH).slice(),
+    round: r.u32(),
+    payloadRoot: r.fixed(HASH_LENGTH).slice(),
+    validatorSetHash: r.fixed(HASH_LENGTH).slice(),
+  };
+}
+
+export function encodeHeader(h: BlockHeader): Uint8Array {
+  const w = new ByteWriter(200);
+  writeHeader(w, h);
+  return w.finish();
+}
+
+/** Block hash: SHA-256 over the canonical header encoding. */
+export function blockHash(h: BlockHeader): Uint8Array {
+  return sha256(encodeHeader(h));
+}
+
+export function encodeRecord(rec: BlockRecord): Uint8Array {
+  return new ByteWriter(rec.data.length + 8).u8(rec.type).bytes(rec.data).finish();
+}
+
+/** Merkle root over the canonical encodings of the records. */
+export function payloadRoot(records: readonly BlockRecord[]): Uint8Array {
+  return merkleRoot(records.map(encodeRecord));
+}
+
+export function writeBlock(w: ByteWriter, b: Block): void {
+  writeHeader(w, b.header);
+  writeList(w, b.records, (w, rec) => w.u8(rec.type).bytes(rec.data));
+}
+
+export function readBlock(r: ByteReader): Block {
+  const start = r.position;
+  const header = readHeader(r);
+  const records = r.list(CHAIN_LIMITS.maxRecords, (r) => ({
+    type: r.u8(),
+    data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice(),
+  }));
+  if (r.position - start > CHAIN_LIMITS.maxBodyBytes + 256) {
+    throw new DecodeError("block body exceeds maxBodyBytes");
+  }
+  return { header, records };
+}
+
+export function writeCertificate(w: ByteWriter, c: Certificate): void {
+  w.u64(c.height).u32(c.round).fixed(c.blockHash, HASH_LENGTH);
+  writeList(w, c.signatures, (w, s) => {
+    w.fixed(s.validator, PUBLIC_KEY_LENGTH).fixed(s.signature, SIGNATURE_LENGTH);
+  });
+}
+
+export function readCertificate(r: ByteReader): Certificate {
+  return {
+    height: r.u64(),
+    round: r.u32(),
+    blockHash: r.fixed(HASH_LENGTH).slice(),
+    signatures: r.list(CHAIN_LIMITS.maxValidators, (r) => ({
+      validator: r.fixed(PUBLIC_KEY_LENGTH).slice(),
+      signature: r.fixed(SIGNATURE_LENGTH).slice(),
+    })),
+  };
+}
+
+export function encodeBlock(b: Block): Uint8Array {
+  const w = new ByteWriter(512);
+  writeBlock(w, b);
+  return w.finish();
+}
+
+export function decodeBlock(bytes: Uint8Array): Block {
+  const r = new ByteReader(bytes);
+  const b = readBlock(r);
+  r.end();
+  return b;
+}
+
+export function encodeCertificate(c: Certificate): Uint8Array {
+  const w = new ByteWriter(128 + c.signatures.length * 96);
+  writeCertificate(w, c);
+  return w.finish();
+}
+
+export function decodeCertificate(bytes: Uint8Array): Certificate {
+  const r = new ByteReader(bytes);
+  const c = readCertificate(r);
+  r.end();
+  return c;
+}
+
+export function encodeCommittedBlock(cb: CommittedBlock): Uint8Array {
+  const w = new ByteWriter(1024);
+  writeBlock(w, cb.block);
+  writeCertificate(w, cb.certificate);
+  return w.finish();
+}
+
+export function decodeCommittedBlock(bytes: Uint8Array): CommittedBlock {
+  const r = new ByteReader(bytes);
+  const block = readBlock(r);
+  const certificate = readCertificate(r);
+  r.end();
+  return { block, certificate };
+}
+
+/** The bytes a validator signs for a vote. Certificates are checked against the same bytes. */
+export function voteSignBytes(
+  genesisHash: Uint8Array,
+  type: VoteType,
+  height: number,
+  round: number,
+  blockHash: Uint8Array,
+): Uint8Array {
+  return new ByteWriter(96)
+    .raw(VOTE_DOMAIN)
+    .fixed(genesisHash, HASH_LENGTH)
+    .u8(type)
+    .u64(height)
+    .u32(round)
+    .fixed(blockHash, HASH_LENGTH)
+    .finish();
+}
+
+export function proposalSignBytes(
+  genesisHash: Uint8Array,
+  height: number,
+  round: number,
+  validRound: number,
+  blockHash: Uint8Array,
+): Uint8Array {
+  return new ByteWriter(96)
+    .raw(PROPOSAL_DOMAIN)
+    .fixed(genesisHash, HASH_LENGTH)
+    .u64(height)
+    .u32(round)
+    .i32(validRound)
+    .fixed(blockHash, HASH_LENGTH)
+    .finish();
+}
+
+export function writeVote(w: ByteWriter, v: Vote): void {
+  w.u8(v.type).u64(v.height).u32(v.round).fixed(v.blockHash, HASH_LENGTH)
+    .fixed(v.validator, PUBLIC_KEY_LENGTH).fixed(v.signature, SIGNATURE_LENGTH);
+}
+
+export function readVote(r: ByteReader): Vote {
+  const type = r.u8();
+  if (type !== VoteType.Prevote && type !== VoteType.Precommit) {
+    throw new DecodeError(`unknown vote type ${type}`);
+  }
+  return {
+    type,
+    height: r.u64(),
+    round: r.u32(),
+    blockHash: r.fixed(HASH_LENGTH).slice(),
+    validator: r.fixed(PUBLIC_KEY_LENGTH).slice(),
+    signature: r.fixed(SIGNATURE_LENGTH).slice(),
+  };
+}
+
+export function writeProposal(w: ByteWriter, p: Proposal): void {
+  w.u64(p.height).u32(p.round).i32(p.validRound);
+  writeBlock(w, p.block);
+  w.fixed(p.signature, SIGNATURE_LENGTH);
+}
+
+export function readProposal(r: ByteReader): Proposal {
+  const height = r.u64();
+  const round = r.u32();
+  const validRound = r.i32();
+  if (validRound < -1) throw new DecodeError(`invalid validRound ${validRound}`);
+  const block = readBlock(r);
+  return { height, round, validRound, block, signature: r.fixed(SIGNATURE_LENGTH).slice() };
+}

@@ -1,0 +1,208 @@
+/**
+ * Genesis: the JSON file that defines a network, its validation, and its canonical hash.
+ *
+ * Owns: the genesis format, the built-in genesis of each named network, and `genesisHash`,
+ * which every handshake compares (upstream lesson 10).
+ * Must never: hash the JSON text. The hash covers a canonical binary encoding of the parsed
+ * fields, so whitespace or key order in the file cannot change the network's identity.
+ */
+import { ByteWriter, fromHex, toHex } from "../encoding/binary.ts";
+import { sha256 } from "../crypto/hash.ts";
+import { keyPairFromSeed } from "../crypto/ed25519.ts";
+
+export const TIERS = ["free", "bronze", "silver", "gold"] as const;
+export type Tier = typeof TIERS[number];
+
+export interface GenesisMasternode {
+  /** Hex Ed25519 public key. */
+  nodeId: string;
+  tier: Tier;
+  rewardAddress: string;
+  /** Announced p2p address, "host:port". */
+  address: string;
+}
+
+export interface Genesis {
+  network: string;
+  /** Frame magic, u32. Distinct per network so frames of one can never parse on another. */
+  magic: number;
+  /** Milliseconds since the epoch. Block 1 may not be earlier. */
+  genesisTime: number;
+  blockIntervalMs: number;
+  /** Voting power per tier. */
+  tierPower: Record<Tier, number>;
+  rewards: {
+    /** Units credited per block, split as in docs/consensus.md. */
+    blockReward: number;
+    /** Percentage of the block reward that goes to the proposer before the tier split. */
+    proposerSharePercent: number;
+  };
+  masternodes: GenesisMasternode[];
+}
+
+const GENESIS_DOMAIN = new TextEncoder().encode("timenode/genesis/v1");
+
+export class GenesisError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GenesisError";
+  }
+}
+
+/** Validates untrusted JSON (a file from an operator) into a `Genesis`. */
+export function parseGenesis(json: unknown): Genesis {
+  const fail = (m: string): never => {
+    throw new GenesisError(`invalid genesis: ${m}`);
+  };
+  if (typeof json !== "object" || json === null) fail("not an object");
+  const g = json as Record<string, unknown>;
+  const int = (v: unknown, name: string, min: number, max: number): number => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      fail(`${name} must be an integer in [${min}, ${max}]`);
+    }
+    return v as number;
+  };
+  const str = (v: unknown, name: string, max: number): string => {
+    if (typeof v !== "string" || v.length > max) {
+      fail(`${name} must be a string of at most ${max} chars`);
+    }
+    return v as string;
+  };
+  const network = str(g.network, "network", 32);
+  if (!/^[a-z0-9-]+$/.test(network)) fail("network must match [a-z0-9-]+");
+  const tp = (g.tierPower ?? {}) as Record<string, unknown>;
+  const rw = (g.rewards ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(g.masternodes)) fail("masternodes must be an array");
+  const masternodes = (g.masternodes as unknown[]).map((m, i) => {
+    const o = (m ?? {}) as Record<string, unknown>;
+    const nodeId = str(o.nodeId, `masternodes[${i}].nodeId`, 64);
+    if (!/^[0-9a-f]{64}$/.test(nodeId)) {
+      fail(`masternodes[${i}].nodeId must be 64 lowercase hex chars`);
+    }
+    const tier = o.tier as Tier;
+    if (!TIERS.includes(tier)) fail(`masternodes[${i}].tier must be one of ${TIERS.join(", ")}`);
+    return {
+      nodeId,
+      tier,
+      rewardAddress: str(o.rewardAddress, `masternodes[${i}].rewardAddress`, 128),
+      address: str(o.address, `masternodes[${i}].address`, 64),
+    };
+  });
+  if (new Set(masternodes.map((m) => m.nodeId)).size !== masternodes.length) {
+    fail("duplicate masternode nodeId");
+  }
+  return {
+    network,
+    magic: int(g.magic, "magic", 1, 0xffffffff),
+    genesisTime: int(g.genesisTime, "genesisTime", 0, Number.MAX_SAFE_INTEGER),
+    blockIntervalMs: int(g.blockIntervalMs, "blockIntervalMs", 100, 86_400_000),
+    tierPower: {
+      free: int(tp.free, "tierPower.free", 1, 1_000_000),
+      bronze: int(tp.bronze, "tierPower.bronze", 1, 1_000_000),
+      silver: int(tp.silver, "tierPower.silver", 1, 1_000_000),
+      gold: int(tp.gold, "tierPower.gold", 1, 1_000_000),
+    },
+    rewards: {
+      blockReward: int(rw.blockReward, "rewards.blockReward", 0, 1e15),
+      proposerSharePercent: int(rw.proposerSharePercent, "rewards.proposerSharePercent", 0, 100),
+    },
+    masternodes,
+  };
+}
+
+export function encodeGenesis(g: Genesis): Uint8Array {
+  const w = new ByteWriter(512).raw(GENESIS_DOMAIN).string(g.network).u32(g.magic).u64(
+    g.genesisTime,
+  )
+    .u32(g.blockIntervalMs);
+  for (const t of TIERS) w.u64(g.tierPower[t]);
+  w.u64(g.rewards.blockReward).u8(g.rewards.proposerSharePercent);
+  w.u32(g.masternodes.length);
+  for (const m of g.masternodes) {
+    w.fixed(fromHex(m.nodeId), 32).u8(TIERS.indexOf(m.tier)).string(m.rewardAddress).string(
+      m.address,
+    );
+  }
+  return w.finish();
+}
+
+export function genesisHash(g: Genesis): Uint8Array {
+  return sha256(encodeGenesis(g));
+}
+
+export const DEFAULT_TIER_POWER: Record<Tier, number> = {
+  free: 1,
+  bronze: 10,
+  silver: 100,
+  gold: 1000,
+};
+export const DEFAULT_REWARDS = { blockReward: 100_000_000, proposerSharePercent: 10 };
+
+/**
+ * Deterministic, publicly known keys for the built-in devnet and testnet genesis. Anyone can
+ * sign with them: they exist so those networks run on embedded defaults, never for value.
+ */
+export function wellKnownKey(network: string, index: number) {
+  return keyPairFromSeed(
+    sha256(new TextEncoder().encode(`timenode/well-known-key/${network}/${index}`)),
+  );
+}
+
+function builtin(
+  network: string,
+  magic: number,
+  blockIntervalMs: number,
+  basePort: number,
+): Genesis {
+  return {
+    network,
+    magic,
+    genesisTime: Date.UTC(2026, 10, 1),
+    blockIntervalMs,
+    tierPower: DEFAULT_TIER_POWER,
+    rewards: DEFAULT_REWARDS,
+    masternodes: [0, 1, 2].map((i) => ({
+      nodeId: toHex(wellKnownKey(network, i).publicKey),
+      tier: "free" as const,
+      rewardAddress: `${network}-reward-${i}`,
+      address: `127.0.0.1:${basePort + i * 10}`,
+    })),
+  };
+}
+
+export const NETWORKS = ["mainnet", "testnet", "devnet"] as const;
+export type NetworkName = typeof NETWORKS[number];
+
+/** Default p2p port per network; RPC is the p2p port + 1. */
+export const DEFAULT_P2P_PORT: Record<NetworkName, number> = {
+  mainnet: 24100,
+  testnet: 24200,
+  devnet: 24300,
+};
+
+export function builtinGenesis(network: NetworkName): Genesis {
+  switch (network) {
+    case "mainnet":
+      return builtin("mainnet", 0x54494d45, 600_000, DEFAULT_P2P_PORT.mainnet);
+    case "testnet":
+      return builtin("testnet", 0x54494d54, 60_000, DEFAULT_P2P_PORT.testnet);
+    case "devnet":
+      return builtin("devnet", 0x54494d44, 1_000, DEFAULT_P2P_PORT.devnet);
+  }
+}
+
+export async function loadGenesisFile(path: string): Promise<Genesis> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new GenesisError(`cannot read genesis file ${path}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new GenesisError(`genesis file ${path} is not valid JSON`);
+  }
+  return parseGenesis(json);
+}

@@ -1,0 +1,68 @@
+/**
+ * What the network layer offers to its subscribers (sync, consensus, RPC).
+ *
+ * Owns: the contract between the peer machinery and everything above it. Subscribers get
+ * typed events and send through `NetworkApi`; they never touch sockets, connection objects or
+ * the registry (data flows one way: socket → frame → message → event → subscriber → action →
+ * writer queue → socket).
+ */
+import type { Message, MessageKind, MessageOf } from "./messages.ts";
+
+export type Direction = "inbound" | "outbound";
+
+/** A read-only snapshot of one live, handshaken connection. */
+export interface PeerSnapshot {
+  /** Registry key: the remote IP, or on loopback the announced listen "host:port". */
+  key: string;
+  /** Remote socket address "ip:port" of this TCP connection. */
+  address: string;
+  /** Hex node id (Ed25519 public key), proven at the handshake. */
+  nodeId: string;
+  direction: Direction;
+  sessionId: number;
+  listenAddress: string;
+  userAgent: string;
+  version: number;
+  connectedAt: number;
+  lastSend: number;
+  lastRecv: number;
+  pingsSent: number;
+  pongsReceived: number;
+  /** Last, minimum and smoothed round-trip times in ms; null before the first pong. */
+  rttMs: number | null;
+  minRttMs: number | null;
+  smoothedRttMs: number | null;
+  bestHeight: number;
+  bestHash: string;
+  bytesSent: number;
+  bytesRecv: number;
+  sendQueueBytes: number;
+}
+
+export type MessageHandler<K extends MessageKind> = (
+  peerKey: string,
+  message: MessageOf<K>,
+) => void;
+
+export interface NetworkApi {
+  /** Queues `message` to one peer. False when the peer is not connected. */
+  send(peerKey: string, message: Message): boolean;
+  /** Queues `message` to every ready peer except `exceptKey`. Returns how many got it. */
+  broadcast(message: Message, exceptKey?: string): number;
+  /** Adds to the peer's misbehavior score; a high enough score disconnects and bans. */
+  penalize(peerKey: string, score: number, reason: string): void;
+  /** Live connections only: never a separate bookkeeping count (upstream lesson 4). */
+  peers(): PeerSnapshot[];
+  peer(peerKey: string): PeerSnapshot | undefined;
+  /** Our tip, as announced in hello, ping and pong. */
+  setLocalTip(height: number, hash: Uint8Array): void;
+  /** Keep a connection to this address forever (like --peer), e.g. the other masternodes. */
+  addPersistentPeer(address: string): void;
+
+  onPeerReady(handler: (peer: PeerSnapshot) => void): void;
+  onPeerGone(handler: (peerKey: string, reason: string) => void): void;
+  /** A peer's best (height, hash) changed: learned from hello, ping, pong or blockAnnounce. */
+  onPeerTip(handler: (peerKey: string, height: number, hash: Uint8Array) => void): void;
+  /** Subscribes to one message kind arriving from any ready peer, inbound or outbound alike. */
+  onMessage<K extends MessageKind>(kind: K, handler: MessageHandler<K>): void;
+}

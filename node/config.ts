@@ -1,0 +1,44 @@
+/**
+ * The validated run configuration of one node, produced by the CLI (node/cli.ts).
+ *
+ * Owns: the shape of the configuration and its defaults. Must never: read flags or files itself.
+ */
+import type { NetworkName } from "../chain/genesis.ts";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+export type LogFormat = "text" | "json";
+
+export interface NodeConfig {
+  network: NetworkName;
+  /** Overrides the built-in genesis of `network`. */
+  genesisFile: string | null;
+  dataDir: string;
+  /** Where to accept peers; null with `--listen off`. */
+  listen: HostPort | null;
+  /** Peers to keep connected forever ("host:port"). */
+  peers: string[];
+  /** JSON-RPC/metrics listener; null with `--rpc off`. */
+  rpc: HostPort | null;
+  maxInbound: number;
+  maxOutbound: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export const DEFAULTS = {
+  listenPort: 24100,
+  rpcPort: 24101,
+  maxInbound: 117,
+  maxOutbound: 8,
+  /** Bitcoin Core pings every 2 minutes; 30 s finds a dead peer faster at negligible cost. */
+  pingIntervalMs: 30_000,
+  /** Three missed intervals: a single slow pong (GC pause, busy VPS) never drops a peer. */
+  pongTimeoutMs: 90_000,
+} as const;
