@@ -1,0 +1,87 @@
+/**
+ * The contract between the chain (store + validation + state) and its users: sync, consensus,
+ * RPC and the network's tip announcements.
+ *
+ * Owns: the interfaces only. `chain/chain.ts` implements `ChainApi`; `consensus/state.ts`
+ * implements `StateMachine`.
+ */
+import type { Block, CommittedBlock } from "./block.ts";
+import type { Genesis } from "./genesis.ts";
+import type { ValidatorSet } from "./validators.ts";
+
+export interface ChainTip {
+  height: number;
+  /** At height 0, the genesis hash. */
+  hash: Uint8Array;
+  /** At height 0, `genesis.genesisTime`. */
+  timestamp: number;
+}
+
+/** Why a block was refused; used as the `reason` label of `timenode_blocks_rejected_total`. */
+export type RejectReason =
+  | "decode"
+  | "bad-height"
+  | "bad-link"
+  | "bad-timestamp"
+  | "bad-payload-root"
+  | "bad-validator-set"
+  | "bad-certificate"
+  | "bad-signature"
+  | "bad-proposer"
+  | "bad-records"
+  | "wrong-chain";
+
+export class InvalidBlockError extends Error {
+  constructor(readonly reason: RejectReason, message: string) {
+    super(message);
+    this.name = "InvalidBlockError";
+  }
+}
+
+/** Read access to consensus state (key → value) as of the current tip. */
+export interface StateView {
+  get(key: string): Uint8Array | undefined;
+}
+
+/** State writes of one block: a value, or null to delete. Applied in the block's transaction. */
+export type StateWrites = Map<string, Uint8Array | null>;
+
+/** The deterministic state transition; implemented by consensus/state.ts. */
+export interface StateMachine {
+  /**
+   * The validator set that must certify block `height`, from the state after the block at
+   * `tipHeight` (the current tip). Defined for heights up to tipHeight + ACTIVATION_DELAY;
+   * returns undefined for heights further ahead, whose set is not yet determined.
+   */
+  validatorSetFor(view: StateView, tipHeight: number, height: number): ValidatorSet | undefined;
+  /** Checks the block's records and returns the state writes of applying it. */
+  apply(view: StateView, block: Block): StateWrites;
+}
+
+export interface ChainApi {
+  readonly genesis: Genesis;
+  readonly genesisHash: Uint8Array;
+  tip(): ChainTip;
+  getBlock(height: number): CommittedBlock | undefined;
+  getHeightOfHash(hash: Uint8Array): number | undefined;
+  /**
+   * Stored encodings of blocks `from`, `from + 1`, ... stopping at `count` blocks, at the tip,
+   * or before `maxBytes` would be exceeded (always at least one block when one exists).
+   */
+  getEncodedBlocks(from: number, count: number, maxBytes: number): Uint8Array[];
+  validatorSetFor(height: number): ValidatorSet | undefined;
+  stateView(): StateView;
+  /**
+   * Validates `cb` fully against the tip (height, link, timestamp, payload root, validator set
+   * hash, certificate quorum and signatures, records) and stores it with its state writes in
+   * one transaction. Throws `InvalidBlockError`; nothing is stored then. Pass
+   * `signaturesVerified` only when `verifyCertificateSignatures` already passed for it.
+   */
+  applyBlock(
+    cb: CommittedBlock,
+    encoded?: Uint8Array,
+    opts?: { signaturesVerified?: boolean },
+  ): void;
+  onBlockApplied(handler: (cb: CommittedBlock, hash: Uint8Array) => void): void;
+  close(): void;
+}
