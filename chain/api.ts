@@ -82,6 +82,15 @@ export interface ChainApi {
     encoded?: Uint8Array,
     opts?: { signaturesVerified?: boolean },
   ): void;
+  /**
+   * Applies consecutive blocks in order, several per SQLite transaction for sync throughput;
+   * each block is still validated fully and atomically with its state. Stops at the first
+   * invalid block: the blocks before it stay applied, and the error is returned, not thrown.
+   */
+  applyBlocks(
+    items: readonly { cb: CommittedBlock; encoded: Uint8Array }[],
+    opts?: { signaturesVerified?: boolean },
+  ): { applied: number; error?: InvalidBlockError };
   onBlockApplied(handler: (cb: CommittedBlock, hash: Uint8Array) => void): void;
   close(): void;
 }

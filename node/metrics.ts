@@ -1,0 +1,141 @@
+/**
+ * Every metric timenode exports, defined in one place (documented in docs/metrics.md).
+ *
+ * Owns: names, help texts, label sets and buckets. Components receive a `NodeMetrics` and
+ * increment counters; gauges of live state are wired with `collectFrom` by node/node.ts.
+ * Must never: use unbounded label values (peer addresses, node ids, heights).
+ */
+import { Registry } from "../rpc/metrics.ts";
+
+/** RTT buckets from 50 µs (loopback) to 10 s (a VPS under stress). */
+const RTT_BUCKETS_SECONDS = [
+  0.00005,
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+/** Commit latency buckets around the devnet interval (1 s) up to mainnet scale. */
+const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createNodeMetrics(registry = new Registry()) {
+  return {
+    registry,
+    // network
+    peers: registry.gauge("timenode_peers", "Live handshaken peer connections, by direction."),
+    peerConnects: registry.counter(
+      "timenode_peer_connects_total",
+      "Connections that completed the handshake, by direction.",
+    ),
+    peerDisconnects: registry.counter(
+      "timenode_peer_disconnects_total",
+      "Connections closed, by reason (see docs/metrics.md).",
+    ),
+    pingsSent: registry.counter("timenode_pings_sent_total", "Pings sent to peers."),
+    pongsReceived: registry.counter(
+      "timenode_pongs_received_total",
+      "Pongs received that matched a ping.",
+    ),
+    pongTimeouts: registry.counter(
+      "timenode_pong_timeouts_total",
+      "Peers dropped because a pong was overdue by the pong timeout.",
+    ),
+    pingRtt: registry.histogram(
+      "timenode_ping_rtt_seconds",
+      "Round-trip time of ping/pong through the peer message loop.",
+      RTT_BUCKETS_SECONDS,
+    ),
+    messagesReceived: registry.counter(
+      "timenode_messages_received_total",
+      "Messages received, by kind.",
+    ),
+    messagesSent: registry.counter(
+      "timenode_messages_sent_total",
+      "Messages queued to peers, by kind.",
+    ),
+    unknownMessages: registry.counter(
+      "timenode_unknown_messages_total",
+      "Frames with a message type this version does not know (ignored).",
+    ),
+    misbehavior: registry.counter(
+      "timenode_misbehavior_total",
+      "Misbehavior penalties, by reason.",
+    ),
+    bans: registry.counter("timenode_bans_total", "Peers banned for misbehavior."),
+    inboundRejected: registry.counter(
+      "timenode_inbound_rejected_total",
+      "Inbound connections refused before the handshake, by reason.",
+    ),
+    sendQueueBytes: registry.gauge(
+      "timenode_send_queue_bytes",
+      "Bytes waiting in all peers' send queues.",
+    ),
+    knownAddresses: registry.gauge("timenode_known_addresses", "Addresses in the address book."),
+    // chain and sync
+    chainHeight: registry.gauge("timenode_chain_height", "Height of the local chain tip."),
+    syncState: registry.gauge("timenode_sync_state", "Sync state: 0 idle, 1 syncing, 2 synced."),
+    syncTargetHeight: registry.gauge(
+      "timenode_sync_target_height",
+      "Best height announced by any peer.",
+    ),
+    blocksApplied: registry.counter(
+      "timenode_blocks_applied_total",
+      "Blocks validated and stored.",
+    ),
+    blocksRejected: registry.counter(
+      "timenode_blocks_rejected_total",
+      "Blocks refused, by reason.",
+    ),
+    syncRequests: registry.counter(
+      "timenode_sync_requests_total",
+      "get-blocks requests by outcome: ok, timeout, disconnected, invalid, empty.",
+    ),
+    // consensus
+    consensusHeight: registry.gauge(
+      "timenode_consensus_height",
+      "Height the consensus engine is deciding.",
+    ),
+    consensusRound: registry.gauge("timenode_consensus_round", "Current consensus round."),
+    blocksCommitted: registry.counter(
+      "timenode_blocks_committed_total",
+      "Blocks committed by this node's consensus engine.",
+    ),
+    roundsTimedOut: registry.counter(
+      "timenode_rounds_timed_out_total",
+      "Consensus timeouts, by step.",
+    ),
+    votesSent: registry.counter("timenode_votes_sent_total", "Signed messages sent, by type."),
+    equivocations: registry.counter(
+      "timenode_equivocations_total",
+      "Conflicting votes seen from one validator (kept as evidence).",
+    ),
+    commitLatency: registry.histogram(
+      "timenode_commit_latency_seconds",
+      "From receiving a height's proposal to committing it.",
+      LATENCY_BUCKETS_SECONDS,
+    ),
+    // runtime
+    eventLoopLag: registry.gauge(
+      "timenode_event_loop_lag_seconds",
+      "How late a 100 ms timer fired, last sample (upstream lesson 17).",
+    ),
+    residentMemory: registry.gauge(
+      "timenode_resident_memory_bytes",
+      "Resident set size of the process.",
+    ),
+  };
+}
+
+export type NodeMetrics = ReturnType<typeof createNodeMetrics>;
