@@ -21,7 +21,7 @@ export class DecodeError extends Error {
 }
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Growable output buffer. Reused across encodes on hot paths via `reset()`. */
 export class ByteWriter {

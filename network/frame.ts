@@ -50,6 +50,12 @@ export function encodeFrame(magic: number, m: Message, writer?: ByteWriter): Uin
   writePayload(w, m);
   const out = writer ? w.view() : w.finish();
   const payloadLength = out.length - FRAME_HEADER_BYTES;
+  // Our own peers would drop us for an oversized frame: a bug here must fail loudly, locally.
+  if (payloadLength > MAX_PAYLOAD_BYTES[m.kind]) {
+    throw new RangeError(
+      `${m.kind} payload of ${payloadLength} bytes exceeds ${MAX_PAYLOAD_BYTES[m.kind]}`,
+    );
+  }
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   dv.setUint32(6, payloadLength, true);
   dv.setUint32(10, checksum(out.subarray(FRAME_HEADER_BYTES)), true);
@@ -77,9 +83,17 @@ export class FrameDecoder {
   #start = 0;
   #end = 0;
   readonly #magic: number;
+  readonly #handshakeFrames: number;
+  #framesDecoded = 0;
 
-  constructor(magic: number) {
+  /**
+   * `handshakeFrames`: how many leading frames are handshake frames (hello, helloAck). They are
+   * capped at the hello's size whatever type they claim, so a peer that has not proven its
+   * identity can never make us buffer megabytes.
+   */
+  constructor(magic: number, opts: { handshakeFrames?: number } = {}) {
     this.#magic = magic;
+    this.#handshakeFrames = opts.handshakeFrames ?? 0;
   }
 
   /** Bytes held for a frame that has not fully arrived yet. */
@@ -102,22 +116,25 @@ export class FrameDecoder {
       const typeId = dv.getUint16(p + 4, true);
       const length = dv.getUint32(p + 6, true);
       const kind = kindOf(typeId);
-      const limit = kind ? MAX_PAYLOAD_BYTES[kind] : MAX_FRAME_PAYLOAD_BYTES;
+      const typeLimit = kind ? MAX_PAYLOAD_BYTES[kind] : MAX_FRAME_PAYLOAD_BYTES;
+      const limit = this.#framesDecoded < this.#handshakeFrames
+        ? Math.min(typeLimit, MAX_PAYLOAD_BYTES.hello)
+        : typeLimit;
       if (length > limit) {
         throw new FrameError(
           "oversized-frame",
           `frame type ${typeId} declares ${length} bytes, limit ${limit}`,
         );
       }
-      if (this.#end - p < FRAME_HEADER_BYTES + length) {
-        this.#ensureCapacity(FRAME_HEADER_BYTES + length);
-        break;
-      }
+      // Wait for the rest. The buffer grows only as bytes actually arrive, so a header that
+      // declares 8 MiB costs nothing until the peer really sends 8 MiB.
+      if (this.#end - p < FRAME_HEADER_BYTES + length) break;
       const payload = buf.subarray(p + FRAME_HEADER_BYTES, p + FRAME_HEADER_BYTES + length);
       if (checksum(payload) !== dv.getUint32(p + 10, true)) {
         throw new FrameError("bad-checksum", `checksum mismatch on frame type ${typeId}`);
       }
       frames.push({ typeId, payload });
+      this.#framesDecoded++;
       this.#start = p + FRAME_HEADER_BYTES + length;
     }
     if (this.#start === this.#end) {
@@ -144,18 +161,5 @@ export class FrameDecoder {
     }
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.length;
-  }
-
-  /** Grows ahead of time to the size of a frame whose header was read and checked. */
-  #ensureCapacity(frameBytes: number): void {
-    if (this.#start + frameBytes <= this.#buf.length) return;
-    const live = this.#end - this.#start;
-    let cap = this.#buf.length;
-    while (cap < frameBytes) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.#buf.subarray(this.#start, this.#end));
-    this.#buf = next;
-    this.#start = 0;
-    this.#end = live;
   }
 }

@@ -1,0 +1,147 @@
+/**
+ * Block validation against the tip it extends: the one function every path that accepts a
+ * block (sync, consensus commit, the store's users) goes through.
+ *
+ * Owns: the order and the `RejectReason` of every header, body and certificate check.
+ * Must never: do I/O, read a clock (the caller passes `nowMs`), look up state (the caller passes
+ * the validator set) or accept a block on any check it skipped. Pure: same inputs, same verdict.
+ */
+import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { HASH_LENGTH } from "../crypto/hash.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
+import {
+  BLOCK_VERSION,
+  blockHash,
+  CHAIN_LIMITS,
+  type CommittedBlock,
+  payloadRoot,
+} from "./block.ts";
+import { checkCertificateQuorum, verifyCertificateSignatures } from "./certificate.ts";
+import { type ChainTip, InvalidBlockError } from "./api.ts";
+import type { ValidatorSet } from "./validators.ts";
+
+/**
+ * How far a block's timestamp may run ahead of our clock. Masternodes on VPSes drift a few
+ * seconds without NTP discipline; 15 s tolerates that (and a slow proposer's clock) while a
+ * proposer still cannot push the chain's clock minutes ahead, which would stall every later
+ * proposer whose honest timestamp must exceed it.
+ */
+export const MAX_FUTURE_DRIFT_MS = 15_000;
+
+/** Bytes a record adds to the encoded body: type (u8) + length prefix (u32) + data. */
+const RECORD_OVERHEAD_BYTES = 5;
+/** The u32 record count that precedes the records. */
+const RECORD_COUNT_BYTES = 4;
+
+export interface CheckContext {
+  genesisHash: Uint8Array;
+  /** The set that must certify height `prev.height + 1`; undefined when not yet determined. */
+  validatorSet: ValidatorSet | undefined;
+  nowMs: number;
+  maxFutureDriftMs: number;
+  /** True only when `verifyCertificateSignatures` already passed for this certificate. */
+  signaturesVerified?: boolean;
+}
+
+function reject(reason: ConstructorParameters<typeof InvalidBlockError>[0], msg: string): never {
+  throw new InvalidBlockError(reason, msg);
+}
+
+/**
+ * Throws `InvalidBlockError` unless `cb` is a valid successor of `prev`. Returns the block hash
+ * so callers need not hash the header a second time.
+ */
+export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext): Uint8Array {
+  const { header, records } = cb.block;
+  const cert = cb.certificate;
+  const expectedHeight = prev.height + 1;
+
+  // Field lengths: a block built in memory (not decoded) could carry any array; hashing it
+  // would throw a RangeError instead of a verdict.
+  if (
+    header.chainId.length !== HASH_LENGTH || header.prevHash.length !== HASH_LENGTH ||
+    header.payloadRoot.length !== HASH_LENGTH || header.validatorSetHash.length !== HASH_LENGTH ||
+    header.proposer.length !== PUBLIC_KEY_LENGTH || cert.blockHash.length !== HASH_LENGTH
+  ) {
+    reject("decode", "header or certificate field has the wrong length");
+  }
+  if (
+    !Number.isSafeInteger(header.timestamp) || header.timestamp < 0 ||
+    !Number.isInteger(header.round) || header.round < 0 || header.round > 0xffffffff
+  ) {
+    reject("decode", "timestamp or round out of range");
+  }
+  if (header.version !== BLOCK_VERSION) {
+    reject("decode", `unsupported block version ${header.version}, expected ${BLOCK_VERSION}`);
+  }
+  if (!bytesEqual(header.chainId, ctx.genesisHash)) {
+    reject("wrong-chain", `block belongs to chain ${toHex(header.chainId).slice(0, 16)}`);
+  }
+  if (header.height !== expectedHeight) {
+    reject("bad-height", `block height ${header.height}, expected ${expectedHeight}`);
+  }
+  if (!bytesEqual(header.prevHash, prev.hash)) {
+    reject("bad-link", `block ${header.height} does not extend the tip ${toHex(prev.hash)}`);
+  }
+  if (header.timestamp <= prev.timestamp) {
+    reject("bad-timestamp", `timestamp ${header.timestamp} not after ${prev.timestamp}`);
+  }
+  if (header.timestamp > ctx.nowMs + ctx.maxFutureDriftMs) {
+    reject(
+      "bad-timestamp",
+      `timestamp ${header.timestamp} is more than ${ctx.maxFutureDriftMs} ms ahead of ${ctx.nowMs}`,
+    );
+  }
+
+  if (records.length > CHAIN_LIMITS.maxRecords) {
+    reject("bad-records", `${records.length} records exceed ${CHAIN_LIMITS.maxRecords}`);
+  }
+  let bodyBytes = RECORD_COUNT_BYTES;
+  for (const rec of records) {
+    if (!Number.isInteger(rec.type) || rec.type < 0 || rec.type > 0xff) {
+      reject("bad-records", `record type ${rec.type} out of range`);
+    }
+    if (rec.data.length > CHAIN_LIMITS.maxRecordBytes) {
+      reject("bad-records", `record of ${rec.data.length} bytes exceeds the bound`);
+    }
+    bodyBytes += RECORD_OVERHEAD_BYTES + rec.data.length;
+  }
+  if (bodyBytes > CHAIN_LIMITS.maxBodyBytes) {
+    reject("bad-records", `body of ${bodyBytes} bytes exceeds ${CHAIN_LIMITS.maxBodyBytes}`);
+  }
+  if (!bytesEqual(header.payloadRoot, payloadRoot(records))) {
+    reject("bad-payload-root", "payload root does not match the records");
+  }
+
+  const set = ctx.validatorSet;
+  if (set === undefined) {
+    reject("bad-validator-set", `validator set for height ${expectedHeight} is not known yet`);
+  }
+  if (!bytesEqual(header.validatorSetHash, set.hash)) {
+    reject("bad-validator-set", "validatorSetHash does not match the set for this height");
+  }
+  if (set.powerOf(toHex(header.proposer)) === 0) {
+    reject("bad-proposer", `proposer ${toHex(header.proposer).slice(0, 12)} is not a validator`);
+  }
+
+  const hash = blockHash(header);
+  // header.round is the round the block was built in; a re-proposed block keeps its header
+  // and is committed in a later round, so the certificate's round may be later, never earlier.
+  if (cert.round < header.round) {
+    reject("bad-certificate", `certificate round ${cert.round} < block round ${header.round}`);
+  }
+  if (cert.signatures.length > CHAIN_LIMITS.maxValidators) {
+    reject("bad-certificate", `${cert.signatures.length} signatures exceed the bound`);
+  }
+  for (const s of cert.signatures) {
+    if (s.validator.length !== PUBLIC_KEY_LENGTH || s.signature.length !== SIGNATURE_LENGTH) {
+      reject("bad-certificate", "certificate signature entry has the wrong length");
+    }
+  }
+  const quorum = checkCertificateQuorum(cert, header.height, hash, set);
+  if (!quorum.ok) reject("bad-certificate", quorum.why);
+  if (!ctx.signaturesVerified && !verifyCertificateSignatures(ctx.genesisHash, cert)) {
+    reject("bad-signature", "a certificate signature does not verify");
+  }
+  return hash;
+}

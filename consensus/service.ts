@@ -1,0 +1,433 @@
+/**
+ * The consensus shell: runs one `ConsensusEngine` per height against the real network, chain,
+ * clock and sign guard.
+ *
+ * Owns: the height lifecycle (start a height one block interval after the previous commit, or
+ * at once after sync moved the tip), timers, building blocks to propose (`getValue`), checking
+ * proposed blocks against the chain (`isValid`), persisting every signature in the sign guard
+ * BEFORE it leaves the node, relaying, applying committed blocks, keeping connections to the
+ * other masternodes, catch-up hints to lagging peers, evidence, and consensus metrics.
+ * Must never: decide anything the engine decides, send a signed message whose guard record is
+ * not on disk, or sign while it is catching up.
+ */
+import { getLogger } from "@logtape/logtape";
+import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { type KeyPair, signBytes } from "../crypto/ed25519.ts";
+import {
+  type Block,
+  BLOCK_VERSION,
+  payloadRoot,
+  type Proposal,
+  type Vote,
+  VoteType,
+} from "../chain/block.ts";
+import type { ChainApi, StateMachine } from "../chain/api.ts";
+import type { Genesis } from "../chain/genesis.ts";
+import type { ValidatorSet } from "../chain/validators.ts";
+import { MAX_FUTURE_DRIFT_MS } from "../chain/verify.ts";
+import type { NetworkApi } from "../network/api.ts";
+import type { NodeMetrics } from "../node/metrics.ts";
+import {
+  ConsensusEngine,
+  type ConsensusEngine as Engine,
+  type EngineAction,
+  type EngineEvent,
+} from "./engine.ts";
+import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
+import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
+import { proposerAt } from "./proposer.ts";
+
+const log = getLogger(["timenode", "consensus"]);
+
+/** Penalty for a consensus message that fails verification (bad signature, non-member...). */
+const INVALID_MESSAGE_PENALTY = 20;
+/** A lagging peer gets at most one catch-up hint per this interval. */
+const CATCH_UP_HINT_INTERVAL_MS = 2_000;
+/** While sync is catching up, re-check this often whether consensus may start. */
+const SYNC_WAIT_RETRY_MS = 500;
+/** Equivocation evidence kept in memory for RPC; the full record is in the log. */
+const MAX_EVIDENCE = 100;
+
+export interface ConsensusServiceOptions {
+  network: NetworkApi;
+  chain: ChainApi;
+  stateMachine: StateMachine;
+  metrics: NodeMetrics;
+  key: KeyPair;
+  genesis: Genesis;
+  genesisHash: Uint8Array;
+  dataDir: string;
+  /** False while sync is fetching blocks: a node that is behind must not vote. */
+  isSyncing: () => boolean;
+  timeouts?: TimeoutConfig;
+  now?: () => number;
+}
+
+export interface ConsensusInfo {
+  height: number;
+  round: number;
+  step: string;
+  proposer: string | null;
+  lockedRound: number;
+  validRound: number;
+  isValidator: boolean;
+  nodeId: string;
+  totalPower: number;
+  validators: { nodeId: string; tier: string; power: number; address: string }[];
+  lastCommit: { height: number; round: number; at: number } | null;
+  evidence: number;
+}
+
+export class ConsensusService {
+  readonly #o: ConsensusServiceOptions;
+  readonly #now: () => number;
+  readonly #selfId: string;
+  #guard: SignGuard | null = null;
+  #engine: Engine | null = null;
+  #set: ValidatorSet | null = null;
+  #heightStartedAt = 0;
+  #heightTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Serialises action processing: a signature's guard write must finish before the next. */
+  #queue: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #lastCommit: { height: number; round: number; at: number } | null = null;
+  readonly #hints = new Map<string, number>();
+  readonly #evidence: unknown[] = [];
+  readonly #persistentPeers = new Set<string>();
+
+  constructor(o: ConsensusServiceOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+    this.#selfId = toHex(o.key.publicKey);
+  }
+
+  async start(): Promise<void> {
+    this.#guard = await SignGuard.open(`${this.#o.dataDir}/${SIGN_GUARD_FILE}`);
+    const net = this.#o.network;
+    net.onMessage(
+      "proposal",
+      (from, m) =>
+        this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from),
+    );
+    net.onMessage(
+      "vote",
+      (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),
+    );
+    this.#o.chain.onBlockApplied((cb) => this.#onBlockApplied(cb.block.header.height));
+    const m = this.#o.metrics;
+    m.consensusHeight.collectFrom(() => this.#engine?.height ?? this.#o.chain.tip().height + 1);
+    m.consensusRound.collectFrom(() => this.#engine?.round ?? 0);
+    this.#scheduleHeight(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#heightTimer);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    await this.#queue;
+  }
+
+  info(): ConsensusInfo {
+    const e = this.#engine;
+    const set = this.#set;
+    return {
+      height: e?.height ?? this.#o.chain.tip().height + 1,
+      round: e?.round ?? 0,
+      step: e ? (e.decision ? "commit" : e.step) : "waiting",
+      proposer: e && set ? toHex(proposerAt(set, e.height, e.round).nodeId) : null,
+      lockedRound: e?.lockedRound ?? -1,
+      validRound: e?.validRound ?? -1,
+      isValidator: e?.isValidator ?? false,
+      nodeId: this.#selfId,
+      totalPower: set?.totalPower ?? 0,
+      validators: (set?.validators ?? []).map((v) => ({
+        nodeId: toHex(v.nodeId),
+        tier: v.tier,
+        power: v.power,
+        address: v.address,
+      })),
+      lastCommit: this.#lastCommit,
+      evidence: this.#evidence.length,
+    };
+  }
+
+  // ---- height lifecycle --------------------------------------------------------------------
+
+  #scheduleHeight(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#heightTimer);
+    this.#heightTimer = setTimeout(() => this.#beginHeight(), Math.max(0, delayMs));
+  }
+
+  #beginHeight(): void {
+    if (this.#stopped) return;
+    if (this.#o.isSyncing()) {
+      this.#scheduleHeight(SYNC_WAIT_RETRY_MS);
+      return;
+    }
+    const tip = this.#o.chain.tip();
+    const height = tip.height + 1;
+    if (this.#engine && this.#engine.height === height && !this.#engine.decision) return;
+    const set = this.#o.chain.validatorSetFor(height);
+    if (!set) {
+      log.warn("no validator set known for height {height}; retrying", { height });
+      this.#scheduleHeight(SYNC_WAIT_RETRY_MS);
+      return;
+    }
+    const previousEngine = this.#engine;
+    const buffered = previousEngine && previousEngine.height + 1 === height
+      ? previousEngine.takeNextHeightMessages()
+      : [];
+    const isMember = set.powerOf(this.#selfId) > 0;
+    const guard = this.#guard!;
+    this.#set = set;
+    this.#heightStartedAt = this.#now();
+    const engine = new ConsensusEngine({
+      height,
+      validators: set,
+      previous: { hash: tip.hash, timestamp: tip.timestamp },
+      genesisHash: this.#o.genesisHash,
+      timeouts: this.#o.timeouts ?? DEFAULT_TIMEOUTS,
+      signer: isMember
+        ? {
+          publicKey: this.#o.key.publicKey,
+          canSign: (h, r, step, hash) => guard.maySign(h, r, step, hash),
+          sign: (message) => signBytes(this.#o.key, message),
+        }
+        : null,
+      getValue: (h, r) => this.#buildBlock(h, r, set),
+      isValid: (block) => this.#isValid(block),
+      restore: { lastSigned: guard.lastSigned, lock: guard.lock },
+    });
+    this.#engine = engine;
+    if (isMember) this.#connectToValidators(set);
+    log.debug("height {height} started: {n} validators, power {power}, member={member}", {
+      height,
+      n: set.validators.length,
+      power: set.totalPower,
+      member: isMember,
+    });
+    this.#enqueue(() => engine.start());
+    for (const b of buffered) {
+      const event: EngineEvent = b.message.kind === "proposal"
+        ? { kind: "proposal", proposal: b.message.proposal, from: b.from }
+        : { kind: "vote", vote: b.message.vote, from: b.from };
+      this.#enqueue(() => engine.handle(event));
+    }
+  }
+
+  #onBlockApplied(height: number): void {
+    const engine = this.#engine;
+    if (engine && height < engine.height) return;
+    // A block at or past our height: committed by us, or fetched by sync. Either way the next
+    // height starts one block interval from now, so every node starts it at about the same time.
+    this.#scheduleHeight(
+      this.#o.isSyncing() ? SYNC_WAIT_RETRY_MS : this.#o.genesis.blockIntervalMs,
+    );
+  }
+
+  /** Masternodes keep a connection to every other masternode of the current set. */
+  #connectToValidators(set: ValidatorSet): void {
+    for (const v of set.validators) {
+      if (toHex(v.nodeId) === this.#selfId || !v.address || this.#persistentPeers.has(v.address)) {
+        continue;
+      }
+      try {
+        this.#o.network.addPersistentPeer(v.address);
+        this.#persistentPeers.add(v.address);
+      } catch (e) {
+        log.warn("masternode {id} announces an unusable address {address}: {error}", {
+          id: toHex(v.nodeId).slice(0, 12),
+          address: v.address,
+          error: (e as Error).message,
+        });
+      }
+    }
+  }
+
+  // ---- events in -------------------------------------------------------------------------------
+
+  #onMessage(event: EngineEvent, height: number, from: string): void {
+    const engine = this.#engine;
+    if (!engine || this.#stopped) return;
+    if (height === engine.height || height === engine.height + 1) {
+      this.#enqueue(() => engine.handle(event));
+      return;
+    }
+    if (height < engine.height) this.#hintCatchUp(from);
+    // Heights further ahead mean we are behind: sync learns it from the peer's tip.
+  }
+
+  /** A peer voting on a height we have committed is behind: point it at our tip. */
+  #hintCatchUp(peer: string): void {
+    const now = this.#now();
+    const last = this.#hints.get(peer) ?? 0;
+    if (now - last < CATCH_UP_HINT_INTERVAL_MS) return;
+    this.#hints.set(peer, now);
+    if (this.#hints.size > 1024) this.#hints.clear();
+    const tip = this.#o.chain.tip();
+    this.#o.network.send(peer, { kind: "blockAnnounce", height: tip.height, hash: tip.hash });
+  }
+
+  // ---- actions out -------------------------------------------------------------------------------
+
+  #enqueue(produce: () => EngineAction[]): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#stopped) return;
+      let actions: EngineAction[];
+      try {
+        actions = produce();
+      } catch (e) {
+        log.error("consensus engine failed: {error}", { error: (e as Error).stack ?? String(e) });
+        return;
+      }
+      for (const a of actions) {
+        if (this.#stopped) return;
+        await this.#perform(a);
+      }
+    }).catch((e) =>
+      log.error("consensus action failed: {error}", { error: (e as Error).stack ?? String(e) })
+    );
+  }
+
+  async #perform(a: EngineAction): Promise<void> {
+    const net = this.#o.network;
+    const m = this.#o.metrics;
+    switch (a.kind) {
+      case "broadcastProposal":
+      case "broadcastVote": {
+        const g = a.guard;
+        // On disk, synced, before the message exists anywhere but in this process.
+        await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock);
+        if (a.kind === "broadcastProposal") {
+          net.broadcast({ kind: "proposal", proposal: a.proposal });
+          m.votesSent.inc({ type: "proposal" });
+          log.debug("proposed height {height} round {round}", {
+            height: a.proposal.height,
+            round: a.proposal.round,
+          });
+        } else {
+          net.broadcast({ kind: "vote", vote: a.vote });
+          m.votesSent.inc({ type: a.vote.type === VoteType.Prevote ? "prevote" : "precommit" });
+        }
+        return;
+      }
+      case "relay":
+        net.broadcast(a.message, a.except ?? undefined);
+        return;
+      case "scheduleTimeout": {
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          const engine = this.#engine;
+          if (!engine || engine.height !== a.height || this.#stopped) return;
+          if (a.step !== "resend") m.roundsTimedOut.inc({ step: a.step });
+          this.#enqueue(() =>
+            engine.handle({ kind: "timeout", step: a.step, height: a.height, round: a.round })
+          );
+        }, a.delayMs);
+        this.#timers.add(t);
+        return;
+      }
+      case "commit":
+        this.#commit(a.block, a.certificate);
+        return;
+      case "equivocation":
+        m.equivocations.inc();
+        this.#evidence.push(a.evidence);
+        if (this.#evidence.length > MAX_EVIDENCE) this.#evidence.shift();
+        log.warn("equivocation by {validator}: {kind}", {
+          validator: toHex(evidenceSigner(a.evidence)).slice(0, 16),
+          kind: a.evidence.kind,
+          evidence: a.evidence,
+        });
+        return;
+      case "rejected":
+        if (a.from) {
+          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus ${a.reason}: ${a.detail}`);
+        } else {log.warn("own consensus message rejected: {reason} {detail}", {
+            reason: a.reason,
+            detail: a.detail,
+          });}
+        return;
+    }
+  }
+
+  #commit(block: Block, certificate: Parameters<ChainApi["applyBlock"]>[0]["certificate"]): void {
+    const chain = this.#o.chain;
+    const height = block.header.height;
+    const now = this.#now();
+    if (chain.tip().height >= height) return; // sync got there first
+    try {
+      chain.applyBlock({ block, certificate });
+    } catch (e) {
+      // The engine only commits with a valid > 2/3 certificate, so this is a bug or a
+      // disagreement between engine and chain validity: loud, and sync will recover.
+      log.error("cannot apply committed block {height}: {error}", {
+        height,
+        error: (e as Error).message,
+      });
+      this.#scheduleHeight(SYNC_WAIT_RETRY_MS);
+      return;
+    }
+    this.#lastCommit = { height, round: certificate.round, at: now };
+    this.#o.metrics.blocksCommitted.inc();
+    this.#o.metrics.commitLatency.observe((now - this.#heightStartedAt) / 1000);
+    log.info(
+      "committed height {height} round {round} hash {hash} proposer {proposer} signers {signers}",
+      {
+        height,
+        round: certificate.round,
+        hash: toHex(certificate.blockHash).slice(0, 16),
+        proposer: toHex(block.header.proposer).slice(0, 12),
+        signers: certificate.signatures.length,
+      },
+    );
+  }
+
+  // ---- the chain's side of the engine ------------------------------------------------------
+
+  #buildBlock(height: number, round: number, set: ValidatorSet): Block | null {
+    const tip = this.#o.chain.tip();
+    if (tip.height + 1 !== height) return null;
+    const records: Block["records"] = [];
+    return {
+      header: {
+        version: BLOCK_VERSION,
+        chainId: this.#o.genesisHash,
+        height,
+        prevHash: tip.hash,
+        timestamp: Math.max(this.#now(), tip.timestamp + 1),
+        proposer: this.#o.key.publicKey,
+        round,
+        payloadRoot: payloadRoot(records),
+        validatorSetHash: set.hash,
+      },
+      records,
+    };
+  }
+
+  #isValid(block: Block): boolean {
+    const tip = this.#o.chain.tip();
+    const h = block.header;
+    if (h.height !== tip.height + 1 || !bytesEqual(h.prevHash, tip.hash)) return false;
+    if (h.timestamp <= tip.timestamp || h.timestamp > this.#now() + MAX_FUTURE_DRIFT_MS) {
+      return false;
+    }
+    try {
+      this.#o.stateMachine.apply(this.#o.chain.stateView(), block);
+      return true;
+    } catch (e) {
+      log.debug("proposed block {height} invalid: {error}", {
+        height: h.height,
+        error: (e as Error).message,
+      });
+      return false;
+    }
+  }
+}
+
+function evidenceSigner(e: { kind: string; first: Vote | Proposal }): Uint8Array {
+  return "validator" in e.first ? e.first.validator : e.first.block.header.proposer;
+}

@@ -1,0 +1,481 @@
+/**
+ * The deterministic chain state machine: the masternode set, record nonces and balances.
+ *
+ * Owns: the state key layout and value encodings, the validity rules of masternode records,
+ * the validator set of every height (genesis set, then changes that take effect exactly
+ * ACTIVATION_DELAY blocks after the block that carries them), and crediting block rewards.
+ * The rules are written down in docs/state.md.
+ * Must never: read anything but the `StateView` and the block it is given (no clock, no
+ * network, no local configuration): every node must derive the same set and the same state
+ * bytes from the same chain (upstream lesson 14). It never writes storage itself; `apply`
+ * returns the writes and the chain commits them with the block.
+ */
+import {
+  ByteReader,
+  ByteWriter,
+  DecodeError,
+  fromHex,
+  toHex,
+  writeList,
+} from "../encoding/binary.ts";
+import { sha256 } from "../crypto/hash.ts";
+import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
+import { type Block, CHAIN_LIMITS } from "../chain/block.ts";
+import {
+  InvalidBlockError,
+  type StateMachine,
+  type StateView,
+  type StateWrites,
+} from "../chain/api.ts";
+import {
+  type Genesis,
+  genesisHash as computeGenesisHash,
+  type Tier,
+  TIERS,
+} from "../chain/genesis.ts";
+import { makeValidatorSet, type Validator, type ValidatorSet } from "../chain/validators.ts";
+import {
+  decodeRecord,
+  type MasternodeRecord,
+  RECORD_LIMITS,
+  RecordType,
+  recordTypeName,
+  verifyRecordSignature,
+} from "./records.ts";
+import { splitBlockReward } from "./rewards.ts";
+
+/**
+ * A record in block h changes the set from height h + 2. Two blocks give every node time to
+ * have applied the change before it must certify with the new set, and the set of the next
+ * block (h + 1) is already fixed when block h is proposed, so a proposal never changes who
+ * votes on its own successor.
+ */
+export const ACTIVATION_DELAY = 2;
+
+/**
+ * Decoded sets kept in memory, keyed by content hash. A handful covers the sets of the heights
+ * that consensus and sync ask for over and over (tip, tip + 1, tip + 2).
+ */
+const SET_CACHE_SIZE = 8;
+
+/** Balances are u128: a u64 would overflow after ~18,000 blocks at the largest allowed reward. */
+const MAX_BALANCE = (1n << 128n) - 1n;
+
+const U64_MASK = (1n << 64n) - 1n;
+
+// The state key layout. Keys are ASCII prefixes plus a height, a hex id or an address; each
+// prefix ends in "/" so no key of one family can equal a key of another.
+const KEY = {
+  /** u64: the height of the newest set snapshot (may be up to tip + ACTIVATION_DELAY). */
+  setHead: "vs/head",
+  /** Snapshot pointer of the set that takes effect at `height`: prev height + content hash. */
+  setAt: (height: number) => `vs/at/${height}`,
+  /** Set content (members), addressed by its SHA-256, so repeated sets are stored once. */
+  setData: (contentHashHex: string) => `vs/set/${contentHashHex}`,
+  /** u64: how many records of this node the chain holds; the next record must carry it. */
+  nonce: (nodeIdHex: string) => `mn/nonce/${nodeIdHex}`,
+  /** u128: balance of a reward address. */
+  balance: (address: string) => `bal/${address}`,
+} as const;
+
+/** The "previous snapshot" of the first stored snapshot: the genesis set. */
+const GENESIS_SNAPSHOT_HEIGHT = 0;
+
+/** The first height a genesis member certifies. */
+const GENESIS_ACTIVE_FROM = 1;
+
+/** One member of the set as stored: a validator minus its power (a function of the tier). */
+interface Member {
+  nodeId: Uint8Array;
+  tier: Tier;
+  rewardAddress: string;
+  address: string;
+  /** First height whose set contains this membership. */
+  activeFrom: number;
+}
+
+interface Snapshot {
+  members: readonly Member[];
+  set: ValidatorSet;
+  contentHash: Uint8Array;
+}
+
+/** One masternode as RPC shows it (`masternodelist`). */
+export interface MasternodeInfo {
+  /** Hex node id. */
+  nodeId: string;
+  tier: Tier;
+  power: number;
+  rewardAddress: string;
+  address: string;
+  /** First height this member certifies; above the tip while the registration is pending. */
+  activeFrom: number;
+  /** First height it no longer certifies, when its deregistration is already on the chain. */
+  leavingFrom: number | null;
+}
+
+/** The chain's state machine plus the read-only queries RPC and record signers need. */
+export interface MasternodeStateMachine extends StateMachine {
+  readonly genesis: Genesis;
+  readonly genesisHash: Uint8Array;
+  masternodeList(view: StateView, tipHeight: number): MasternodeInfo[];
+  balanceOf(view: StateView, address: string): bigint;
+  recordNonceOf(view: StateView, nodeId: Uint8Array): number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value encodings. State is written only by `apply`, so a value that fails to decode means
+// the store is corrupt: those errors are thrown as plain errors, never as a block rejection.
+
+function encodeMembers(members: readonly Member[]): Uint8Array {
+  const w = new ByteWriter(64 + members.length * 128);
+  writeList(w, members, (w, m) => {
+    w.fixed(m.nodeId, PUBLIC_KEY_LENGTH).u8(TIERS.indexOf(m.tier)).string(m.rewardAddress)
+      .string(m.address).u64(m.activeFrom);
+  });
+  return w.finish();
+}
+
+function decodeMembers(bytes: Uint8Array): Member[] {
+  const r = new ByteReader(bytes);
+  const members = r.list(CHAIN_LIMITS.maxValidators, (r): Member => {
+    const nodeId = r.fixed(PUBLIC_KEY_LENGTH).slice();
+    const tierIndex = r.u8();
+    if (tierIndex >= TIERS.length) throw new DecodeError(`unknown tier ${tierIndex}`);
+    return {
+      nodeId,
+      tier: TIERS[tierIndex],
+      rewardAddress: r.string(RECORD_LIMITS.maxRewardAddressBytes),
+      address: r.string(RECORD_LIMITS.maxAddressBytes),
+      activeFrom: r.u64(),
+    };
+  });
+  r.end();
+  for (let i = 1; i < members.length; i++) {
+    if (toHex(members[i - 1].nodeId) >= toHex(members[i].nodeId)) {
+      throw new DecodeError("set members not in ascending node id order");
+    }
+  }
+  return members;
+}
+
+function encodeU64(v: number): Uint8Array {
+  return new ByteWriter(8).u64(v).finish();
+}
+
+function decodeU64(bytes: Uint8Array): number {
+  const r = new ByteReader(bytes);
+  const v = r.u64();
+  r.end();
+  return v;
+}
+
+function encodeBalance(v: bigint): Uint8Array {
+  if (v < 0n || v > MAX_BALANCE) throw new RangeError(`balance out of range: ${v}`);
+  return new ByteWriter(16).u64big(v & U64_MASK).u64big(v >> 64n).finish();
+}
+
+function decodeBalance(bytes: Uint8Array): bigint {
+  const r = new ByteReader(bytes);
+  const lo = r.u64big();
+  const hi = r.u64big();
+  r.end();
+  return (hi << 64n) | lo;
+}
+
+interface SnapshotPointer {
+  /** Height of the snapshot before this one; GENESIS_SNAPSHOT_HEIGHT for the genesis set. */
+  prev: number;
+  contentHash: Uint8Array;
+}
+
+function encodePointer(p: SnapshotPointer): Uint8Array {
+  return new ByteWriter(40).u64(p.prev).fixed(p.contentHash, 32).finish();
+}
+
+function decodePointer(bytes: Uint8Array): SnapshotPointer {
+  const r = new ByteReader(bytes);
+  const p = { prev: r.u64(), contentHash: r.fixed(32).slice() };
+  r.end();
+  return p;
+}
+
+function corrupt(what: string, cause: unknown): never {
+  throw new Error(`consensus state is corrupt (${what}): ${(cause as Error).message}`);
+}
+
+function readOrCorrupt<T>(
+  view: StateView,
+  key: string,
+  decode: (b: Uint8Array) => T,
+): T | undefined {
+  const bytes = view.get(key);
+  if (bytes === undefined) return undefined;
+  try {
+    return decode(bytes);
+  } catch (e) {
+    return corrupt(key, e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries that need no genesis.
+
+/** Balance of a reward address; 0 for an address that was never credited. */
+export function balanceOf(view: StateView, address: string): bigint {
+  return readOrCorrupt(view, KEY.balance(address), decodeBalance) ?? 0n;
+}
+
+/** The nonce the node's next record must carry: how many of its records the chain holds. */
+export function recordNonceOf(view: StateView, nodeId: Uint8Array): number {
+  return readOrCorrupt(view, KEY.nonce(toHex(nodeId)), decodeU64) ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function genesisMembers(genesis: Genesis): Member[] {
+  return genesis.masternodes.map((m) => ({
+    nodeId: fromHex(m.nodeId),
+    tier: m.tier,
+    rewardAddress: m.rewardAddress,
+    address: m.address,
+    activeFrom: GENESIS_ACTIVE_FROM,
+  })).sort((a, b) => (toHex(a.nodeId) < toHex(b.nodeId) ? -1 : 1));
+}
+
+function isHeight(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** The chain's state machine for `genesis`. Pure apart from a bounded cache of decoded sets. */
+export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
+  const chainId = computeGenesisHash(genesis);
+  const toValidator = (m: Member): Validator => ({
+    nodeId: m.nodeId,
+    tier: m.tier,
+    power: genesis.tierPower[m.tier],
+    rewardAddress: m.rewardAddress,
+    address: m.address,
+  });
+  const buildSnapshot = (members: readonly Member[], contentHash: Uint8Array): Snapshot => ({
+    members,
+    set: makeValidatorSet(members.map(toValidator)),
+    contentHash,
+  });
+
+  const genesisMemberList = genesisMembers(genesis);
+  const genesisSnapshot = buildSnapshot(
+    genesisMemberList,
+    sha256(encodeMembers(genesisMemberList)),
+  );
+
+  // Content-addressed, so an entry can never go stale: the same hash is the same members.
+  const cache = new Map<string, Snapshot>();
+  const loadSnapshot = (view: StateView, contentHash: Uint8Array): Snapshot => {
+    const hashHex = toHex(contentHash);
+    const hit = cache.get(hashHex);
+    if (hit) return hit;
+    const key = KEY.setData(hashHex);
+    const members = readOrCorrupt(view, key, decodeMembers);
+    if (!members) return corrupt(key, new Error("missing set data"));
+    const snapshot = buildSnapshot(members, contentHash);
+    if (cache.size >= SET_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(hashHex, snapshot);
+    return snapshot;
+  };
+
+  const headOf = (view: StateView): number =>
+    readOrCorrupt(view, KEY.setHead, decodeU64) ?? GENESIS_SNAPSHOT_HEIGHT;
+
+  /** The snapshot in effect at `height`: the newest one that took effect at or before it. */
+  const snapshotAt = (view: StateView, height: number): Snapshot => {
+    let at = headOf(view);
+    // Each step moves to a strictly lower height, so the walk ends at the genesis set at worst.
+    while (at !== GENESIS_SNAPSHOT_HEIGHT) {
+      const key = KEY.setAt(at);
+      const pointer = readOrCorrupt(view, key, decodePointer);
+      if (!pointer) return corrupt(key, new Error("missing set pointer"));
+      if (pointer.prev >= at) return corrupt(key, new Error("pointer does not go back"));
+      if (at <= height) return loadSnapshot(view, pointer.contentHash);
+      at = pointer.prev;
+    }
+    return genesisSnapshot;
+  };
+
+  const validatorSetFor = (
+    view: StateView,
+    tipHeight: number,
+    height: number,
+  ): ValidatorSet | undefined => {
+    if (!isHeight(tipHeight) || !isHeight(height) || height < 1) return undefined;
+    if (height > tipHeight + ACTIVATION_DELAY) return undefined;
+    return snapshotAt(view, height).set;
+  };
+
+  const apply = (view: StateView, block: Block): StateWrites => {
+    const height = block.header.height;
+    if (!isHeight(height) || height < 1) {
+      throw new InvalidBlockError("bad-height", `block height ${height} cannot be applied`);
+    }
+    const certifying = snapshotAt(view, height).set;
+    if (!certifying.get(toHex(block.header.proposer))) {
+      throw new InvalidBlockError(
+        "bad-proposer",
+        `proposer ${
+          toHex(block.header.proposer).slice(0, 12)
+        } is not in the set of height ${height}`,
+      );
+    }
+    const writes: StateWrites = new Map();
+    applyRecords(view, block, writes);
+    creditRewards(view, certifying, block, writes);
+    return writes;
+  };
+
+  const applyRecords = (view: StateView, block: Block, writes: StateWrites): void => {
+    const height = block.header.height;
+    if (block.records.length === 0) return;
+    const bad = (index: number, why: string): never => {
+      throw new InvalidBlockError("bad-records", `record ${index}: ${why}`);
+    };
+    if (block.records.length > CHAIN_LIMITS.maxRecords) {
+      throw new InvalidBlockError("bad-records", `${block.records.length} records exceed bound`);
+    }
+
+    // Records are checked against the set as it will be at height + ACTIVATION_DELAY: the set
+    // of height + ACTIVATION_DELAY - 1 (already fixed by earlier blocks) changed by the
+    // records before this one in the same block.
+    const effectiveAt = height + ACTIVATION_DELAY;
+    const base = snapshotAt(view, effectiveAt - 1);
+    const working = new Map(base.members.map((m) => [toHex(m.nodeId), m]));
+    const nonces = new Map<string, number>();
+
+    block.records.forEach((raw, index) => {
+      if (raw.type === RecordType.Data) return;
+      let record: MasternodeRecord;
+      try {
+        record = decodeRecord(raw);
+      } catch (e) {
+        if (e instanceof DecodeError) bad(index, `${recordTypeName(raw.type)}: ${e.message}`);
+        throw e;
+      }
+      const id = toHex(record.nodeId);
+      const what = `${recordTypeName(record.type)} of ${id.slice(0, 12)}`;
+      if (height > record.expiresAt) bad(index, `${what} expired at height ${record.expiresAt}`);
+      const expectedNonce = nonces.get(id) ?? recordNonceOf(view, record.nodeId);
+      if (record.nonce !== expectedNonce) {
+        bad(index, `${what} has nonce ${record.nonce}, expected ${expectedNonce}`);
+      }
+      if (!verifyRecordSignature(chainId, record)) bad(index, `${what} has a bad signature`);
+
+      switch (record.type) {
+        case RecordType.Registration:
+          if (record.tier !== "free") {
+            bad(index, `${what}: ${record.tier} tier needs collateral; only genesis has it`);
+          }
+          if (working.has(id)) bad(index, `${what}: already a member`);
+          if (working.size >= CHAIN_LIMITS.maxValidators) bad(index, `${what}: the set is full`);
+          working.set(id, {
+            nodeId: record.nodeId,
+            tier: record.tier,
+            rewardAddress: record.rewardAddress,
+            address: record.address,
+            activeFrom: effectiveAt,
+          });
+          break;
+        case RecordType.Deregistration:
+          if (!working.has(id)) bad(index, `${what}: not a member`);
+          if (working.size === 1) bad(index, `${what}: would leave the set empty`);
+          working.delete(id);
+          break;
+        default: {
+          const unhandled: never = record;
+          bad(index, `no rule for record ${(unhandled as MasternodeRecord).type}`);
+        }
+      }
+      nonces.set(id, expectedNonce + 1);
+    });
+
+    for (const [id, nonce] of [...nonces].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      writes.set(KEY.nonce(id), encodeU64(nonce));
+    }
+
+    const members = [...working.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, m]) => m);
+    const content = encodeMembers(members);
+    const contentHash = sha256(content);
+    if (toHex(contentHash) === toHex(base.contentHash)) return;
+
+    const head = headOf(view);
+    if (head >= effectiveAt) {
+      throw new Error(`state head ${head} is already at or past ${effectiveAt}: applied twice?`);
+    }
+    const dataKey = KEY.setData(toHex(contentHash));
+    if (view.get(dataKey) === undefined) writes.set(dataKey, content);
+    writes.set(KEY.setAt(effectiveAt), encodePointer({ prev: head, contentHash }));
+    writes.set(KEY.setHead, encodeU64(effectiveAt));
+  };
+
+  const creditRewards = (
+    view: StateView,
+    certifying: ValidatorSet,
+    block: Block,
+    writes: StateWrites,
+  ): void => {
+    for (const credit of splitBlockReward(certifying, block.header.proposer, genesis.rewards)) {
+      const key = KEY.balance(credit.rewardAddress);
+      writes.set(key, encodeBalance(balanceOf(view, credit.rewardAddress) + credit.amount));
+    }
+  };
+
+  const masternodeList = (view: StateView, tipHeight: number): MasternodeInfo[] => {
+    if (!isHeight(tipHeight)) throw new RangeError(`invalid tip height ${tipHeight}`);
+    const next = snapshotAt(view, tipHeight + 1);
+    const latest = snapshotAt(view, tipHeight + ACTIVATION_DELAY);
+    const leaving = new Map<string, number>();
+    // A member of the next set missing from a later one leaves at the first height without it.
+    for (let h = tipHeight + 2; h <= tipHeight + ACTIVATION_DELAY; h++) {
+      const set = snapshotAt(view, h).set;
+      for (const m of next.members) {
+        const id = toHex(m.nodeId);
+        if (!leaving.has(id) && !set.get(id)) leaving.set(id, h);
+      }
+    }
+    const byId = new Map<string, Member>();
+    for (const m of [...next.members, ...latest.members]) {
+      const id = toHex(m.nodeId);
+      // The later membership wins: a member that left and rejoined shows its new activeFrom.
+      if (!byId.has(id) || latest.set.get(id)) byId.set(id, m);
+    }
+    return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, m]) => ({
+      nodeId: id,
+      tier: m.tier,
+      power: genesis.tierPower[m.tier],
+      rewardAddress: m.rewardAddress,
+      address: m.address,
+      activeFrom: m.activeFrom,
+      leavingFrom: leaving.get(id) ?? null,
+    }));
+  };
+
+  return {
+    genesis,
+    genesisHash: chainId,
+    validatorSetFor,
+    apply,
+    masternodeList,
+    balanceOf,
+    recordNonceOf,
+  };
+}
+
+/**
+ * Masternodes of the set that certifies the next block, plus registrations already on the chain
+ * that take effect later. A standalone form of `MasternodeStateMachine.masternodeList`.
+ */
+export function masternodeList(
+  view: StateView,
+  tipHeight: number,
+  genesis: Genesis,
+): MasternodeInfo[] {
+  return createStateMachine(genesis).masternodeList(view, tipHeight);
+}

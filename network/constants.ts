@@ -1,0 +1,67 @@
+/**
+ * Network tunables, each with the reason for its value. Flags override some of them
+ * (node/config.ts); the rest are protocol constants.
+ */
+
+/** A handshake is two small messages each way; 10 s covers a slow VPS and a slow peer. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Per-connection send queue bound. 16 MiB holds two maximal block batches; a peer that lets
+ * more pile up is not reading, and is dropped with `send-queue-full` instead of growing memory
+ * (upstream lesson 5).
+ */
+export const DEFAULT_SEND_QUEUE_BYTES = 16 * 1024 * 1024;
+
+/** Socket read buffer: one loopback read rarely exceeds 64 KiB. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Upper bound on one writer batch. Coalescing many small frames into one write is what makes
+ * 100k+ small messages/s possible; bounding it keeps one batch from delaying control frames.
+ */
+export const WRITE_BATCH_BYTES = 256 * 1024;
+
+/** Smoothing factor of the RTT average, as TCP's SRTT (RFC 6298): 1/8. */
+export const RTT_SMOOTHING = 1 / 8;
+
+/** Misbehavior points. A score of `BAN_THRESHOLD` bans for `BAN_DURATION_MS`. */
+export const PENALTY = {
+  /** A frame we can decode the header of but not the payload: a bug or an attack. */
+  malformedMessage: 20,
+  /** A pong whose nonce matches no ping we sent. */
+  unsolicitedPong: 5,
+  /** Breaking the protocol after the handshake (second hello, ...). */
+  protocolViolation: 20,
+  /** Addresses sent faster than we asked for them. */
+  addressSpam: 5,
+} as const;
+export const BAN_THRESHOLD = 100;
+/** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */
+export const BAN_DURATION_MS = 24 * 60 * 60 * 1000;
+
+/** Redial backoff for persistent peers: 1 s doubling to 60 s, reset after 60 s of uptime. */
+export const BACKOFF = { initialMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 } as const;
+
+/**
+ * How often the manager looks for outbound slots to fill and peers to redial. Redials of
+ * persistent peers are scheduled by their own backoff; this only bounds how soon a freed
+ * slot is refilled. It never closes anything.
+ */
+export const MAINTENANCE_INTERVAL_MS = 1_000;
+
+/** Dialing a dead address must not hang a slot: TCP connect gets this long. */
+export const DIAL_TIMEOUT_MS = 5_000;
+
+/** Inbound connection attempts per second allowed from one non-loopback IP. */
+export const INBOUND_RATE = { ratePerSec: 2, burst: 10 } as const;
+
+/** getAddresses answered at most this often per peer. */
+export const ADDRESS_REQUEST_INTERVAL_MS = 60_000;
+/** How many addresses to return per getAddresses. */
+export const ADDRESSES_PER_ANSWER = 250;
+
+/** Goodbye lets the other side log a reason instead of an EOF; it gets this long to flush. */
+export const GOODBYE_FLUSH_MS = 250;
+
+export const USER_AGENT = "timenode/0.1.0";

@@ -1,0 +1,678 @@
+/**
+ * The network service: listener, dialer and registry wiring around the pure pieces, and the
+ * `NetworkApi` that sync, consensus and RPC use.
+ *
+ * Owns: accepting and dialing TCP connections, admitting handshaken connections to the
+ * registry (one per key), redialing persistent peers after real failures with backoff, filling
+ * outbound slots from the address book, bans and their persistence, and fan-out of peer events
+ * to subscribers.
+ * Must never: close a healthy connection on a timer, count anything except live connections,
+ * or let one subscriber's exception take the node down.
+ */
+import { getLogger } from "@logtape/logtape";
+import { bytesEqual, toHex } from "../encoding/binary.ts";
+import type { KeyPair } from "../crypto/ed25519.ts";
+import type { NodeMetrics } from "../node/metrics.ts";
+import type { Direction, MessageHandler, NetworkApi, PeerSnapshot } from "./api.ts";
+import {
+  ADDRESS_REQUEST_INTERVAL_MS,
+  ADDRESSES_PER_ANSWER,
+  BACKOFF,
+  BAN_DURATION_MS,
+  BAN_THRESHOLD,
+  DEFAULT_SEND_QUEUE_BYTES,
+  DIAL_TIMEOUT_MS,
+  INBOUND_RATE,
+  MAINTENANCE_INTERVAL_MS,
+  PENALTY,
+  USER_AGENT,
+} from "./constants.ts";
+import { Connection, monotonicNow } from "./connection.ts";
+import type { LocalIdentity } from "./handshake.ts";
+import { ConnectionRegistry } from "./manager.ts";
+import { type Hello, type Message, type MessageKind, PROTOCOL_VERSION } from "./messages.ts";
+import { type PeerAction, PeerState } from "./peer.ts";
+import {
+  announcedDialAddress,
+  canonicalAddress,
+  canonicalIp,
+  formatHostPort,
+  isLoopback,
+  keyForDialTarget,
+  parseHostPort,
+  peerKey,
+} from "./peer_key.ts";
+import { Backoff } from "./backoff.ts";
+import { BanScores } from "./ban_score.ts";
+import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
+import { PerKeyLimiter } from "./rate_limit.ts";
+import { cryptoRandom, type Random } from "./random.ts";
+
+const log = getLogger(["timenode", "net"]);
+
+export interface NetworkServiceOptions {
+  key: KeyPair;
+  magic: number;
+  genesisHash: Uint8Array;
+  /** Where bans.json and peers.json live; null keeps them in memory (tests). */
+  dataDir: string | null;
+  listen: { host: string; port: number } | null;
+  peers: string[];
+  maxInbound: number;
+  maxOutbound: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  metrics: NodeMetrics;
+  localTip: () => { height: number; hash: Uint8Array };
+  maxSendQueueBytes?: number;
+  random?: Random;
+}
+
+interface PersistentPeer {
+  address: string;
+  backoff: Backoff;
+  dialing: boolean;
+  nextDialAt: number;
+  /** Set when a handshake proved this address is ourselves: never dialed again. */
+  isSelf: boolean;
+}
+
+export class NetworkService implements NetworkApi {
+  readonly #o: NetworkServiceOptions;
+  readonly #identity: LocalIdentity;
+  readonly #localNodeId: string;
+  readonly #random: Random;
+  readonly #registry: ConnectionRegistry<Connection>;
+  /** Every open connection, handshaking or ready; the registry holds the admitted ones. */
+  readonly #connections = new Set<Connection>();
+  readonly #persistent = new Map<string, PersistentPeer>();
+  readonly #dialingAddresses = new Set<string>();
+  readonly #bans: BanScores;
+  readonly #addrBook: AddrBook;
+  readonly #inboundLimiter: PerKeyLimiter;
+  readonly #lastAddressAnswer = new Map<string, number>();
+  readonly #addressesRequested = new Set<number>();
+  #listener: Deno.TcpListener | null = null;
+  #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextSessionId = 1;
+  #stopped = false;
+  #listenAddress = "";
+  #tip: { height: number; hash: Uint8Array };
+  readonly #readyHandlers: ((p: PeerSnapshot) => void)[] = [];
+  readonly #goneHandlers: ((key: string, reason: string) => void)[] = [];
+  readonly #tipHandlers: ((key: string, height: number, hash: Uint8Array) => void)[] = [];
+  readonly #messageHandlers = new Map<MessageKind, ((key: string, m: Message) => void)[]>();
+
+  constructor(o: NetworkServiceOptions) {
+    this.#o = o;
+    this.#identity = { key: o.key, magic: o.magic, genesisHash: o.genesisHash };
+    this.#localNodeId = toHex(o.key.publicKey);
+    this.#random = o.random ?? cryptoRandom;
+    this.#registry = new ConnectionRegistry(this.#localNodeId);
+    this.#bans = new BanScores();
+    this.#addrBook = new AddrBook({}, this.#random);
+    this.#inboundLimiter = new PerKeyLimiter({
+      ...INBOUND_RATE,
+      maxKeys: 4096,
+      exemptLoopback: true,
+    });
+    this.#tip = o.localTip();
+    for (const p of o.peers) this.addPersistentPeer(p);
+  }
+
+  /** The address we accept connections on, with the real port when listening on port 0. */
+  get listenAddress(): string {
+    return this.#listenAddress;
+  }
+
+  get nodeId(): string {
+    return this.#localNodeId;
+  }
+
+  async start(): Promise<void> {
+    if (this.#o.dataDir) {
+      try {
+        this.#bans.restore(JSON.parse(await Deno.readTextFile(`${this.#o.dataDir}/bans.json`)));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          log.warn("ignoring unreadable bans.json: {error}", { error: String(e) });
+        }
+      }
+      const book = await loadAddrBook(`${this.#o.dataDir}/peers.json`, {}, this.#random).catch(
+        (e) => {
+          log.warn("ignoring unreadable peers.json: {error}", { error: String(e) });
+          return null;
+        },
+      );
+      if (book) this.#addrBook.merge(book);
+    }
+    if (this.#o.listen) {
+      this.#listener = Deno.listen({
+        hostname: this.#o.listen.host,
+        port: this.#o.listen.port,
+        transport: "tcp",
+      });
+      const addr = this.#listener.addr as Deno.NetAddr;
+      this.#listenAddress = formatHostPort(addr.hostname, addr.port);
+      this.#addrBook.setOwnAddresses([this.#listenAddress]);
+      log.info("listening on {address}", { address: this.#listenAddress });
+      this.#acceptLoop(this.#listener);
+    }
+    this.#wireMetrics();
+    this.#maintain();
+  }
+
+  /** Stops accepting, says goodbye to every peer, waits for sockets to close, saves state. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#maintenanceTimer);
+    try {
+      this.#listener?.close();
+    } catch {
+      // Already closed.
+    }
+    const all = [...this.#connections];
+    for (const c of all) c.close("shutdown", "node shutting down", true);
+    await Promise.all(all.map((c) => c.done));
+    await this.#persist();
+  }
+
+  // ---- NetworkApi -------------------------------------------------------------------------
+
+  send(peerKey: string, message: Message): boolean {
+    const c = this.#registry.get(peerKey);
+    if (!c || !c.isReady) return false;
+    this.#o.metrics.messagesSent.inc({ kind: message.kind });
+    return c.send(message);
+  }
+
+  broadcast(message: Message, exceptKey?: string): number {
+    let n = 0;
+    for (const c of this.#registry.values()) {
+      if (c.key === exceptKey || !c.isReady) continue;
+      if (c.send(message)) n++;
+    }
+    if (n > 0) this.#o.metrics.messagesSent.inc({ kind: message.kind }, n);
+    return n;
+  }
+
+  penalize(peerKey: string, score: number, reason: string): void {
+    const c = this.#registry.get(peerKey);
+    this.#penalize(peerKey, c ?? null, score, reason);
+  }
+
+  peers(): PeerSnapshot[] {
+    return [...this.#registry.values()].filter((c) => c.isReady).map((c) => this.#snapshot(c));
+  }
+
+  peer(peerKey: string): PeerSnapshot | undefined {
+    const c = this.#registry.get(peerKey);
+    return c && c.isReady ? this.#snapshot(c) : undefined;
+  }
+
+  setLocalTip(height: number, hash: Uint8Array): void {
+    this.#tip = { height, hash };
+  }
+
+  addPersistentPeer(address: string): void {
+    const normalized = canonicalAddress(address);
+    if (!normalized) throw new Error(`invalid peer address ${address}`);
+    if (this.#persistent.has(normalized)) return;
+    this.#persistent.set(normalized, {
+      address: normalized,
+      backoff: new Backoff(BACKOFF, this.#random),
+      dialing: false,
+      nextDialAt: 0,
+      isSelf: false,
+    });
+    if (this.#listener && !this.#stopped) queueMicrotask(() => this.#maintain());
+  }
+
+  onPeerReady(handler: (peer: PeerSnapshot) => void): void {
+    this.#readyHandlers.push(handler);
+  }
+
+  onPeerGone(handler: (peerKey: string, reason: string) => void): void {
+    this.#goneHandlers.push(handler);
+  }
+
+  onPeerTip(handler: (peerKey: string, height: number, hash: Uint8Array) => void): void {
+    this.#tipHandlers.push(handler);
+  }
+
+  onMessage<K extends MessageKind>(kind: K, handler: MessageHandler<K>): void {
+    const list = this.#messageHandlers.get(kind) ?? [];
+    list.push(handler as (key: string, m: Message) => void);
+    this.#messageHandlers.set(kind, list);
+  }
+
+  // ---- extra views for RPC ----------------------------------------------------------------
+
+  info() {
+    return {
+      nodeId: this.#localNodeId,
+      listen: this.#listenAddress || null,
+      connections: this.#registry.size,
+      inbound: this.#registry.count("inbound"),
+      outbound: this.#registry.count("outbound"),
+      handshaking: [...this.#connections].filter((c) => c.peer.phase === "handshaking").length,
+      persistentPeers: [...this.#persistent.keys()],
+      knownAddresses: this.#addrBook.size,
+      banned: this.#bans.bannedCount(Date.now()),
+      protocolVersion: PROTOCOL_VERSION,
+      userAgent: USER_AGENT,
+    };
+  }
+
+  // ---- accepting and dialing ----------------------------------------------------------------
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#stopped) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (this.#stopped || e instanceof Deno.errors.BadResource) return;
+        log.warn("accept failed: {error}", { error: String(e) });
+        continue;
+      }
+      this.#onInbound(conn);
+    }
+  }
+
+  #onInbound(conn: Deno.TcpConn): void {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const ip = canonicalIp(remote.hostname);
+    const reject = (reason: string) => {
+      this.#o.metrics.inboundRejected.inc({ reason });
+      log.debug("refused inbound from {ip}: {reason}", { ip, reason });
+      try {
+        conn.close();
+      } catch {
+        // The peer already went away.
+      }
+    };
+    if (this.#stopped) return reject("shutting-down");
+    // Loopback peers share one IP: they are banned and limited per announced address after
+    // the handshake, never as a whole here (a devnet must not throttle itself).
+    if (!isLoopback(ip)) {
+      if (this.#bans.isBanned(ip, Date.now())) return reject("banned");
+      if (!this.#inboundLimiter.allow(ip, Date.now())) return reject("rate-limited");
+    }
+    let inbound = 0;
+    for (const c of this.#connections) if (c.direction === "inbound") inbound++;
+    if (inbound >= this.#o.maxInbound) return reject("too-many-inbound");
+    this.#startConnection(conn, "inbound", null);
+  }
+
+  async #dial(address: string): Promise<void> {
+    const parsed = parseHostPort(address);
+    if (!parsed || this.#dialingAddresses.has(address)) return;
+    this.#dialingAddresses.add(address);
+    const p = this.#persistent.get(address);
+    if (p) p.dialing = true;
+    this.#addrBook.markAttempt(address, Date.now());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    try {
+      const connecting = Deno.connect({
+        hostname: parsed.host,
+        port: parsed.port,
+        transport: "tcp",
+      });
+      // A connect that loses the race against the timeout must still be closed when it lands.
+      connecting.then((c) => {
+        if (this.#stopped || timedOut) c.close();
+      }, () => {});
+      const timeout = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          rej(new Error(`connect timed out after ${DIAL_TIMEOUT_MS} ms`));
+        }, DIAL_TIMEOUT_MS);
+      });
+      const conn = await Promise.race([connecting, timeout]);
+      if (this.#stopped) return;
+      this.#startConnection(conn, "outbound", address);
+    } catch (e) {
+      log.debug("dial {address} failed: {error}", { address, error: (e as Error).message });
+      this.#addrBook.markFailure(address, Date.now());
+      this.#scheduleRedial(address);
+    } finally {
+      clearTimeout(timer);
+      this.#dialingAddresses.delete(address);
+      if (p) p.dialing = false;
+    }
+  }
+
+  #startConnection(conn: Deno.TcpConn, direction: Direction, dialedAddress: string | null): void {
+    try {
+      conn.setNoDelay(true);
+      conn.setKeepAlive(true);
+    } catch {
+      // Socket options are an optimisation; a socket that refuses them still works.
+    }
+    const tip = this.#tip;
+    const hello: Hello = {
+      kind: "hello",
+      protocolVersion: PROTOCOL_VERSION,
+      magic: this.#o.magic,
+      genesisHash: this.#o.genesisHash,
+      nodeId: this.#o.key.publicKey,
+      listenAddress: this.#listenAddress,
+      bestHeight: tip.height,
+      bestHash: tip.hash,
+      userAgent: USER_AGENT,
+      nonce: this.#random.bytes(32),
+    };
+    const peer = new PeerState({
+      direction,
+      local: this.#identity,
+      hello,
+      pingIntervalMs: this.#o.pingIntervalMs,
+      pongTimeoutMs: this.#o.pongTimeoutMs,
+      localTip: () => this.#tip,
+      nonce: () => this.#random.u64(),
+    });
+    const c = new Connection({
+      conn,
+      sessionId: this.#nextSessionId++,
+      direction,
+      magic: this.#o.magic,
+      peer,
+      maxQueueBytes: this.#o.maxSendQueueBytes ?? DEFAULT_SEND_QUEUE_BYTES,
+      handlers: { onActions: this.#onActions, onClosed: this.#onClosed },
+    });
+    c.dialedAddress = dialedAddress;
+    this.#connections.add(c);
+    c.start();
+  }
+
+  // ---- connection events ---------------------------------------------------------------------
+
+  #onActions = (c: Connection, actions: readonly PeerAction[]): void => {
+    for (const a of actions) {
+      switch (a.type) {
+        case "ready":
+          this.#onReady(c, a.hello);
+          break;
+        case "deliver":
+          this.#deliver(c, a.message);
+          break;
+        case "tip":
+          if (!c.key || c.isClosed) break;
+          if (a.height !== c.bestHeight || !bytesEqual(a.hash, c.bestHash)) {
+            c.bestHeight = a.height;
+            c.bestHash = a.hash;
+            for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
+          }
+          break;
+        case "penalize":
+          this.#penalize(c.key || c.remoteIp, c, a.points, a.reason);
+          break;
+        case "unknown-message":
+          this.#o.metrics.unknownMessages.inc();
+          log.debug("ignored unknown message type {type} from {peer}", {
+            type: a.typeId,
+            peer: c.key,
+          });
+          break;
+        case "ping-sent":
+          this.#o.metrics.pingsSent.inc();
+          break;
+        case "pong":
+          this.#o.metrics.pongsReceived.inc();
+          this.#o.metrics.pingRtt.observe(a.rttMs / 1000);
+          break;
+      }
+    }
+  };
+
+  #onReady(c: Connection, hello: Hello): void {
+    const ip = canonicalIp(c.remoteIp);
+    const key = peerKey(ip, hello.listenAddress, c.remotePort);
+    c.key = key;
+    const now = Date.now();
+    if (this.#bans.isBanned(key, now)) {
+      c.close("banned", `peer ${key} is banned`);
+      return;
+    }
+    const admission = this.#registry.admit(c);
+    if (!admission.admit) {
+      log.debug("closing duplicate connection {session} to {key}; keeping session {keep}", {
+        session: c.sessionId,
+        key,
+        keep: admission.keep.sessionId,
+      });
+      c.key = "";
+      c.close("duplicate", `session ${admission.keep.sessionId} to ${key} survives`, true);
+      return;
+    }
+    if (admission.replaced) {
+      const old = admission.replaced;
+      log.debug("connection {session} to {key} supersedes session {old}", {
+        session: c.sessionId,
+        key,
+        old: old.sessionId,
+      });
+      old.close("duplicate", `superseded by session ${c.sessionId}`, true);
+    }
+    this.#o.metrics.peerConnects.inc({ direction: c.direction });
+    log.info(
+      "peer connected {key} {direction} node={nodeId} height={height} session={session}",
+      {
+        key,
+        direction: c.direction,
+        nodeId: c.nodeId.slice(0, 16),
+        height: hello.bestHeight,
+        session: c.sessionId,
+      },
+    );
+    const persistent = c.dialedAddress ? this.#persistent.get(c.dialedAddress) : undefined;
+    persistent?.backoff.onConnected(monotonicNow());
+    if (c.dialedAddress) this.#addrBook.markSuccess(c.dialedAddress, now);
+    const announced = announcedDialAddress(ip, hello.listenAddress);
+    if (announced) this.#addrBook.learn([{ address: announced, lastSeen: now }], key, now);
+    if (c.direction === "outbound") {
+      this.#addressesRequested.add(c.sessionId);
+      c.send({ kind: "getAddresses" });
+    }
+    const snapshot = this.#snapshot(c);
+    for (const h of this.#readyHandlers) this.#safely(() => h(snapshot));
+  }
+
+  #onClosed = (c: Connection, reason: string, detail: string): void => {
+    this.#connections.delete(c);
+    this.#addressesRequested.delete(c.sessionId);
+    const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
+    if (wasRegistered) {
+      this.#o.metrics.peerDisconnects.inc({ reason });
+      if (reason === "pong-timeout") this.#o.metrics.pongTimeouts.inc();
+      log.info("peer disconnected {key} {direction} reason={reason} {detail} session={session}", {
+        key: c.key,
+        direction: c.direction,
+        reason,
+        detail,
+        session: c.sessionId,
+      });
+      for (const h of this.#goneHandlers) this.#safely(() => h(c.key, reason));
+    } else if (reason !== "duplicate" && reason !== "shutdown") {
+      log.info("connection from {address} closed before handshake: {reason} {detail}", {
+        address: formatHostPort(c.remoteIp, c.remotePort),
+        reason,
+        detail,
+      });
+    }
+    if (reason === "self-connection" && c.dialedAddress) {
+      const p = this.#persistent.get(c.dialedAddress);
+      if (p) p.isSelf = true;
+      this.#addrBook.remove(c.dialedAddress);
+    }
+    if (c.dialedAddress) {
+      this.#persistent.get(c.dialedAddress)?.backoff.onDisconnected(monotonicNow());
+      if (!wasRegistered && reason !== "duplicate") {
+        this.#addrBook.markFailure(c.dialedAddress, Date.now());
+      }
+      this.#scheduleRedial(c.dialedAddress);
+    }
+  };
+
+  #deliver(c: Connection, m: Message): void {
+    if (!c.key || c.isClosed) return;
+    this.#o.metrics.messagesReceived.inc({ kind: m.kind });
+    if (m.kind === "getAddresses") return this.#answerAddresses(c);
+    if (m.kind === "addresses") return this.#learnAddresses(c, m.entries);
+    const handlers = this.#messageHandlers.get(m.kind);
+    if (!handlers) return;
+    for (const h of handlers) this.#safely(() => h(c.key, m));
+  }
+
+  #answerAddresses(c: Connection): void {
+    const now = monotonicNow();
+    const last = this.#lastAddressAnswer.get(c.key);
+    if (last !== undefined && now - last < ADDRESS_REQUEST_INTERVAL_MS) return;
+    this.#lastAddressAnswer.set(c.key, now);
+    if (this.#lastAddressAnswer.size > 4 * this.#o.maxInbound) this.#lastAddressAnswer.clear();
+    const entries = this.#addrBook.sample(ADDRESSES_PER_ANSWER, c.key, Date.now());
+    c.send({ kind: "addresses", entries });
+  }
+
+  #learnAddresses(c: Connection, entries: { address: string; lastSeen: number }[]): void {
+    if (!this.#addressesRequested.delete(c.sessionId)) {
+      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited addresses");
+      return;
+    }
+    // The book filters by scope (a public peer's loopback addresses are never ours to dial)
+    // and rate-limits each source.
+    this.#addrBook.learn(entries, c.key, Date.now());
+  }
+
+  // ---- misbehavior -------------------------------------------------------------------------
+
+  #penalize(key: string, c: Connection | null, points: number, reason: string): void {
+    this.#o.metrics.misbehavior.inc({ reason: reason.split(":")[0].slice(0, 40) });
+    log.warn("peer {key} misbehaved (+{points}): {reason}", { key, points, reason });
+    if (!key) {
+      c?.close("misbehavior", reason);
+      return;
+    }
+    const r = this.#bans.add(key, points, reason, Date.now());
+    if (r.banned) {
+      this.#o.metrics.bans.inc();
+      log.warn("banning {key} for {hours} h: score {score} >= {threshold}", {
+        key,
+        hours: BAN_DURATION_MS / 3_600_000,
+        score: r.score,
+        threshold: BAN_THRESHOLD,
+      });
+      c?.close("banned", reason, true);
+      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+    }
+  }
+
+  // ---- maintenance: redials and outbound slots ---------------------------------------------------
+
+  #scheduleRedial(address: string): void {
+    const p = this.#persistent.get(address);
+    if (!p || this.#stopped) return;
+    const delay = p.backoff.nextDelay();
+    p.nextDialAt = monotonicNow() + delay;
+    log.debug("redialing {address} in {delay} ms", { address, delay: Math.round(delay) });
+  }
+
+  #isConnectedTo(address: string): boolean {
+    const key = keyForDialTarget(address);
+    if (key !== null && this.#registry.has(key)) return true;
+    for (const c of this.#connections) if (c.dialedAddress === address) return true;
+    return false;
+  }
+
+  #maintain = (): void => {
+    clearTimeout(this.#maintenanceTimer);
+    if (this.#stopped) return;
+    const now = monotonicNow();
+    for (const p of this.#persistent.values()) {
+      if (p.isSelf || p.dialing || now < p.nextDialAt || this.#isConnectedTo(p.address)) continue;
+      this.#dial(p.address);
+    }
+    let outbound = 0;
+    for (const c of this.#connections) if (c.direction === "outbound") outbound++;
+    outbound += this.#dialingAddresses.size;
+    const gap = this.#o.maxOutbound - outbound;
+    if (gap > 0) {
+      const exclude = new Set<string>([this.#listenAddress, ...this.#persistent.keys()]);
+      for (const c of this.#connections) if (c.dialedAddress) exclude.add(c.dialedAddress);
+      for (const c of this.#registry.values()) exclude.add(c.key);
+      const candidates = this.#addrBook.candidates(
+        Date.now(),
+        gap,
+        exclude,
+        (key) => this.#bans.isBanned(key, Date.now()),
+      );
+      for (const a of candidates) this.#dial(a);
+    }
+    this.#o.metrics.knownAddresses.set(this.#addrBook.size);
+    this.#maintenanceTimer = setTimeout(this.#maintain, MAINTENANCE_INTERVAL_MS);
+  };
+
+  async #persist(): Promise<void> {
+    if (!this.#o.dataDir) return;
+    const tmp = `${this.#o.dataDir}/bans.json.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(this.#bans.toJSON()));
+    await Deno.rename(tmp, `${this.#o.dataDir}/bans.json`);
+    await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  #snapshot(c: Connection): PeerSnapshot {
+    const ping = c.peer.ping;
+    const hello = c.peer.peerHello!;
+    return {
+      key: c.key,
+      address: formatHostPort(c.remoteIp, c.remotePort),
+      nodeId: c.nodeId,
+      direction: c.direction,
+      sessionId: c.sessionId,
+      listenAddress: hello.listenAddress,
+      userAgent: hello.userAgent,
+      version: hello.protocolVersion,
+      connectedAt: c.connectedAt,
+      lastSend: c.lastSend,
+      lastRecv: c.lastRecv,
+      pingsSent: ping?.pingsSent ?? 0,
+      pongsReceived: ping?.pongsReceived ?? 0,
+      rttMs: ping?.lastRttMs ?? null,
+      minRttMs: ping?.minRttMs ?? null,
+      smoothedRttMs: ping?.smoothedRttMs ?? null,
+      bestHeight: c.bestHeight,
+      bestHash: toHex(c.bestHash),
+      bytesSent: c.bytesSent,
+      bytesRecv: c.bytesRecv,
+      sendQueueBytes: c.queue.bytes,
+    };
+  }
+
+  #wireMetrics(): void {
+    const m = this.#o.metrics;
+    m.peers.collectFrom(() => [
+      { labels: { direction: "inbound" }, value: this.#registry.count("inbound") },
+      { labels: { direction: "outbound" }, value: this.#registry.count("outbound") },
+    ]);
+    m.sendQueueBytes.collectFrom(() => {
+      let total = 0;
+      for (const c of this.#connections) total += c.queue.bytes;
+      return total;
+    });
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      log.error("subscriber failed: {error}", {
+        error: e instanceof Error ? e.stack ?? e.message : String(e),
+      });
+    }
+  }
+}

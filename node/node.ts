@@ -1,0 +1,266 @@
+/**
+ * One running timenode: composes the chain, the network, sync, consensus and RPC.
+ *
+ * Owns: start-up order (data dir, genesis check, node key, store, network, subscribers, RPC),
+ * shutdown order (stop accepting, goodbye to peers, flush state), the RPC method table, and
+ * wiring of live-state gauges.
+ * Must never: hold protocol logic. Everything here is plumbing between components that own
+ * their behaviour.
+ */
+import { getLogger } from "@logtape/logtape";
+import { fromHex, toHex } from "../encoding/binary.ts";
+import { loadOrCreateNodeKey, NODE_KEY_FILE } from "../crypto/node_key.ts";
+import type { KeyPair } from "../crypto/ed25519.ts";
+import { builtinGenesis, type Genesis, genesisHash, loadGenesisFile } from "../chain/genesis.ts";
+import { ChainStore } from "../chain/store.ts";
+import { Chain } from "../chain/chain.ts";
+import type { CommittedBlock } from "../chain/block.ts";
+import { encodeCertificate } from "../chain/block.ts";
+import { blockHash } from "../chain/block.ts";
+import { NetworkService } from "../network/service.ts";
+import { SyncService } from "../sync/service.ts";
+import { ConsensusService } from "../consensus/service.ts";
+import { balanceOf, createStateMachine } from "../consensus/state.ts";
+import { RpcError, startRpcServer } from "../rpc/server.ts";
+import { createNodeMetrics, type NodeMetrics } from "./metrics.ts";
+import type { NodeConfig } from "./config.ts";
+import { TIMENODE_VERSION } from "./cli.ts";
+
+const log = getLogger(["timenode", "node"]);
+
+/** How often the event-loop lag probe runs; lag is how late this timer fires (lesson 17). */
+const LAG_PROBE_INTERVAL_MS = 1_000;
+/** Lag worth a warning: a 1-CPU VPS starving timers shows up here first. */
+const LAG_WARN_MS = 250;
+
+export interface RunningNode {
+  readonly nodeId: string;
+  readonly p2pAddress: string;
+  readonly rpcUrl: string | null;
+  stop(): Promise<void>;
+}
+
+export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const genesis: Genesis = config.genesisFile
+    ? await loadGenesisFile(config.genesisFile)
+    : builtinGenesis(config.network);
+  const gHash = genesisHash(genesis);
+  const { key, created } = await loadOrCreateNodeKey(`${config.dataDir}/${NODE_KEY_FILE}`);
+  const nodeId = toHex(key.publicKey);
+  log.info("timenode {version} network={network} genesis={genesis} node={nodeId}", {
+    version: TIMENODE_VERSION,
+    network: genesis.network,
+    genesis: toHex(gHash),
+    nodeId,
+    newKey: created,
+  });
+
+  const store = ChainStore.open(config.dataDir, gHash);
+  const stateMachine = createStateMachine(genesis);
+  const chain = new Chain({ store, genesis, stateMachine });
+  const metrics = createNodeMetrics();
+  const tip = chain.tip();
+  log.info("chain tip height={height} hash={hash}", { height: tip.height, hash: toHex(tip.hash) });
+
+  const network = new NetworkService({
+    key,
+    magic: genesis.magic,
+    genesisHash: gHash,
+    dataDir: config.dataDir,
+    listen: config.listen,
+    peers: config.peers,
+    maxInbound: config.maxInbound,
+    maxOutbound: config.maxOutbound,
+    pingIntervalMs: config.pingIntervalMs,
+    pongTimeoutMs: config.pongTimeoutMs,
+    metrics,
+    localTip: () => {
+      const t = chain.tip();
+      return { height: t.height, hash: t.hash };
+    },
+  });
+  chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
+
+  const sync = new SyncService({ network, chain, metrics, genesisHash: gHash });
+  const consensus = new ConsensusService({
+    network,
+    chain,
+    metrics,
+    key,
+    genesis,
+    genesisHash: gHash,
+    dataDir: config.dataDir,
+    stateMachine,
+    isSyncing: () => sync.state() === "syncing",
+  });
+
+  await network.start();
+  sync.start();
+  await consensus.start();
+
+  metrics.chainHeight.collectFrom(() => chain.tip().height);
+  const stopLagProbe = startLagProbe(metrics);
+
+  const rpc = config.rpc
+    ? startRpcServer({
+      hostname: config.rpc.host,
+      port: config.rpc.port,
+      methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
+      metrics: () => metrics.registry.render(),
+      health: () => ({
+        ok: true,
+        height: chain.tip().height,
+        peers: network.peers().length,
+        syncState: sync.state(),
+      }),
+    })
+    : null;
+  const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
+  if (rpcUrl) log.info("rpc listening on {url}", { url: rpcUrl });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    nodeId,
+    p2pAddress: network.listenAddress,
+    rpcUrl,
+    stop() {
+      stopping ??= (async () => {
+        log.info("shutting down");
+        stopLagProbe();
+        await rpc?.shutdown();
+        await consensus.stop();
+        sync.close();
+        await network.stop();
+        chain.close();
+        log.info("stopped cleanly");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function formatHost(h: string): string {
+  return h.includes(":") ? `[${h}]` : h;
+}
+
+function startLagProbe(metrics: NodeMetrics): () => void {
+  let expected = performance.now() + LAG_PROBE_INTERVAL_MS;
+  let lastWarn = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const lag = Math.max(0, now - expected);
+    expected = now + LAG_PROBE_INTERVAL_MS;
+    metrics.eventLoopLag.set(lag / 1000);
+    metrics.residentMemory.set(Deno.memoryUsage().rss);
+    if (lag > LAG_WARN_MS && now - lastWarn > 60_000) {
+      lastWarn = now;
+      log.warn("event loop lagged {lag} ms", { lag: Math.round(lag) });
+    }
+  }, LAG_PROBE_INTERVAL_MS);
+  return () => clearInterval(timer);
+}
+
+interface RpcDeps {
+  network: NetworkService;
+  chain: Chain;
+  sync: SyncService;
+  consensus: ConsensusService;
+  genesis: Genesis;
+  key: KeyPair;
+  stateMachine: ReturnType<typeof createStateMachine>;
+}
+
+type Params = unknown[] | Record<string, unknown>;
+
+function param(params: Params, index: number, name: string): unknown {
+  return Array.isArray(params) ? params[index] : params[name];
+}
+
+function blockJson(cb: CommittedBlock, height: number) {
+  const h = cb.block.header;
+  return {
+    height,
+    hash: toHex(blockHash(h)),
+    version: h.version,
+    prevHash: toHex(h.prevHash),
+    timestamp: h.timestamp,
+    time: new Date(h.timestamp).toISOString(),
+    proposer: toHex(h.proposer),
+    round: h.round,
+    payloadRoot: toHex(h.payloadRoot),
+    validatorSetHash: toHex(h.validatorSetHash),
+    records: cb.block.records.map((r) => ({ type: r.type, data: toHex(r.data) })),
+    certificate: {
+      height: cb.certificate.height,
+      round: cb.certificate.round,
+      blockHash: toHex(cb.certificate.blockHash),
+      signatures: cb.certificate.signatures.map((s) => ({
+        validator: toHex(s.validator),
+        signature: toHex(s.signature),
+      })),
+      encoded: toHex(encodeCertificate(cb.certificate)),
+    },
+  };
+}
+
+function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
+  const height = (params: Params, i: number) => {
+    const h = param(params, i, "height");
+    if (typeof h !== "number" || !Number.isSafeInteger(h) || h < 0) {
+      throw new RpcError(-32602, "height must be a whole number >= 0");
+    }
+    return h;
+  };
+  return {
+    getpeerinfo: () => d.network.peers(),
+    getconnectioncount: () => d.network.peers().length,
+    getnetworkinfo: () => ({
+      version: TIMENODE_VERSION,
+      network: d.genesis.network,
+      ...d.network.info(),
+    }),
+    getblockchaininfo: () => {
+      const tip = d.chain.tip();
+      const s = d.sync.info();
+      return {
+        network: d.genesis.network,
+        genesisHash: toHex(d.chain.genesisHash),
+        height: tip.height,
+        bestHash: toHex(tip.hash),
+        bestTime: tip.timestamp,
+        syncState: s.state,
+        targetHeight: s.targetHeight,
+        progress: s.progress,
+      };
+    },
+    getblockcount: () => d.chain.tip().height,
+    getblockhash: (params) => {
+      const h = height(params, 0);
+      if (h === 0) return toHex(d.chain.genesisHash);
+      const cb = d.chain.getBlock(h);
+      if (!cb) throw new RpcError(-5, `no block at height ${h}`);
+      return toHex(blockHash(cb.block.header));
+    },
+    getblock: (params) => {
+      const which = param(params, 0, "height") ?? param(params, 0, "hash");
+      let h: number | undefined;
+      if (typeof which === "number") h = height(params, 0);
+      else if (typeof which === "string" && /^[0-9a-f]{64}$/.test(which)) {
+        h = d.chain.getHeightOfHash(fromHex(which));
+      } else throw new RpcError(-32602, "expected a height or a 64-char hex block hash");
+      const cb = h === undefined ? undefined : d.chain.getBlock(h);
+      if (!cb || h === undefined) throw new RpcError(-5, "block not found");
+      return blockJson(cb, h);
+    },
+    getconsensusinfo: () => d.consensus.info(),
+    masternodelist: () => d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
+    getbalance: (params) => {
+      const address = param(params, 0, "address");
+      if (typeof address !== "string" || address.length === 0 || address.length > 128) {
+        throw new RpcError(-32602, "address must be a non-empty string");
+      }
+      return { address, balance: balanceOf(d.chain.stateView(), address).toString() };
+    },
+  };
+}

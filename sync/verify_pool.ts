@@ -1,0 +1,155 @@
+/**
+ * A pool of Deno Workers that check block batches (decode + certificate signatures) in
+ * parallel, so signature checking never blocks the event loop (upstream lesson 17).
+ *
+ * Owns: the workers, splitting a batch into chunks over them, and merging the verdicts back in
+ * order. Must never: leave a worker running after `close()` (test sanitizers and clean
+ * shutdown depend on it), or let a crashed worker lose a batch: its jobs are rejected so the
+ * caller can check them another way, and the worker is replaced.
+ */
+import { MAX_VERIFY_WORKERS, MIN_VERIFY_WORKERS, VERIFY_CHUNK_BLOCKS } from "./constants.ts";
+import type { BatchCheck, VerifyJob, VerifyReply } from "./verify_worker.ts";
+import { HASH_LENGTH } from "../crypto/hash.ts";
+
+export interface VerifyPoolOptions {
+  genesisHash: Uint8Array;
+  /** Defaults to the cores the runtime reports, within [1, 4]. */
+  workers?: number;
+  chunkBlocks?: number;
+}
+
+interface PendingJob {
+  resolve: (reply: VerifyReply) => void;
+  reject: (error: Error) => void;
+  blocks: number;
+}
+
+interface Slot {
+  worker: Worker;
+  jobs: Map<number, PendingJob>;
+  /** Blocks queued on this worker; new chunks go to the least loaded one. */
+  load: number;
+}
+
+export function defaultWorkerCount(): number {
+  const cores = navigator.hardwareConcurrency || MIN_VERIFY_WORKERS;
+  return Math.max(MIN_VERIFY_WORKERS, Math.min(MAX_VERIFY_WORKERS, cores));
+}
+
+export class VerifyPool {
+  readonly #genesisHash: Uint8Array;
+  readonly #chunkBlocks: number;
+  readonly #slots: Slot[] = [];
+  #nextJobId = 1;
+  #closed = false;
+
+  constructor(opts: VerifyPoolOptions) {
+    this.#genesisHash = opts.genesisHash.slice();
+    this.#chunkBlocks = Math.max(1, opts.chunkBlocks ?? VERIFY_CHUNK_BLOCKS);
+    const n = Math.max(1, Math.floor(opts.workers ?? defaultWorkerCount()));
+    for (let i = 0; i < n; i++) this.#slots.push(this.#spawn());
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /**
+   * Checks blocks expected at `fromHeight`, ... The blocks are copied (packed) before transfer,
+   * so the caller keeps its arrays. Rejects if the pool is closed or a worker crashes.
+   */
+  async verify(fromHeight: number, blocks: readonly Uint8Array[]): Promise<BatchCheck> {
+    if (this.#closed) throw new Error("verify pool is closed");
+    const chunks: Promise<VerifyReply>[] = [];
+    for (let i = 0; i < blocks.length; i += this.#chunkBlocks) {
+      chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks)));
+    }
+    const replies = await Promise.all(chunks);
+    const hashes: Uint8Array[] = [];
+    let offset = 0;
+    for (const reply of replies) {
+      const packed = new Uint8Array(reply.hashes);
+      for (let k = 0; k < reply.okCount; k++) {
+        hashes.push(packed.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH));
+      }
+      if (reply.failureReason !== null) {
+        const index = offset + reply.failureIndex;
+        return { okCount: index, hashes, failure: { index, reason: reply.failureReason } };
+      }
+      offset += reply.okCount;
+    }
+    return { okCount: offset, hashes };
+  }
+
+  /** Terminates every worker; pending and later `verify` calls reject. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const slot of this.#slots) {
+      slot.worker.terminate();
+      this.#failAll(slot, new Error("verify pool is closed"));
+    }
+  }
+
+  #dispatch(fromHeight: number, blocks: readonly Uint8Array[]): Promise<VerifyReply> {
+    let slot = this.#slots[0];
+    for (const s of this.#slots) if (s.load < slot.load) slot = s;
+    const lengths = new Uint32Array(blocks.length);
+    let total = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      lengths[i] = blocks[i].length;
+      total += blocks[i].length;
+    }
+    const packed = new Uint8Array(total);
+    let offset = 0;
+    for (const b of blocks) {
+      packed.set(b, offset);
+      offset += b.length;
+    }
+    const id = this.#nextJobId++;
+    const job: VerifyJob = {
+      id,
+      genesisHash: this.#genesisHash,
+      fromHeight,
+      packed: packed.buffer,
+      lengths,
+    };
+    return new Promise<VerifyReply>((resolve, reject) => {
+      slot.jobs.set(id, { resolve, reject, blocks: blocks.length });
+      slot.load += blocks.length;
+      slot.worker.postMessage(job, [packed.buffer, lengths.buffer]);
+    });
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL("./verify_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    const slot: Slot = { worker, jobs: new Map(), load: 0 };
+    worker.onmessage = (e: MessageEvent<VerifyReply>) => {
+      const job = slot.jobs.get(e.data.id);
+      if (!job) return;
+      slot.jobs.delete(e.data.id);
+      slot.load -= job.blocks;
+      job.resolve(e.data);
+    };
+    const crashed = (e: Event) => {
+      // Handled here: an unhandled worker error would take the whole process down.
+      e.preventDefault();
+      if (this.#closed) return;
+      worker.terminate();
+      this.#failAll(slot, new Error("verify worker crashed"));
+      const i = this.#slots.indexOf(slot);
+      if (i >= 0) this.#slots[i] = this.#spawn();
+    };
+    worker.onerror = crashed;
+    worker.onmessageerror = crashed;
+    return slot;
+  }
+
+  #failAll(slot: Slot, error: Error): void {
+    for (const job of slot.jobs.values()) job.reject(error);
+    slot.jobs.clear();
+    slot.load = 0;
+  }
+}

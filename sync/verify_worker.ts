@@ -1,0 +1,129 @@
+/**
+ * Block verification off the main thread: decodes encoded committed blocks and checks the
+ * signatures of their certificates. Runs as a Deno Worker (see verify_pool.ts); the same check
+ * is exported for the pool's fallback when a worker fails.
+ *
+ * Owns: the checks that need no chain state: strict decoding, the expected height, the chain
+ * id, the certificate naming this very block, and every certificate signature.
+ * Must never: decide anything that needs the tip (link, timestamp, payload root, quorum of the
+ * validator set): the chain checks those in order on the main thread. Never throws on hostile
+ * bytes: every failure becomes a verdict.
+ */
+import { blockHash, decodeCommittedBlock } from "../chain/block.ts";
+import { verifyCertificateSignatures } from "../chain/certificate.ts";
+import { bytesEqual } from "../encoding/binary.ts";
+import { HASH_LENGTH } from "../crypto/hash.ts";
+import type { RejectReason } from "../chain/api.ts";
+
+export type CheckFailure = Extract<
+  RejectReason,
+  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature"
+>;
+
+export interface BatchCheck {
+  /** Blocks that passed, from the start of the batch; checking stops at the first failure. */
+  okCount: number;
+  /** Hash of each passing block. */
+  hashes: Uint8Array[];
+  /** The first failing block, if any. */
+  failure?: { index: number; reason: CheckFailure };
+}
+
+/** Checks blocks expected at `fromHeight`, `fromHeight + 1`, ... */
+export function checkEncodedBlocks(
+  genesisHash: Uint8Array,
+  fromHeight: number,
+  blocks: readonly Uint8Array[],
+): BatchCheck {
+  const hashes: Uint8Array[] = [];
+  for (let i = 0; i < blocks.length; i++) {
+    const reason = checkOne(genesisHash, fromHeight + i, blocks[i], hashes);
+    if (reason) return { okCount: i, hashes, failure: { index: i, reason } };
+  }
+  return { okCount: blocks.length, hashes };
+}
+
+function checkOne(
+  genesisHash: Uint8Array,
+  height: number,
+  encoded: Uint8Array,
+  hashes: Uint8Array[],
+): CheckFailure | null {
+  let cb;
+  try {
+    cb = decodeCommittedBlock(encoded);
+  } catch {
+    return "decode";
+  }
+  const header = cb.block.header;
+  if (header.height !== height) return "bad-height";
+  if (!bytesEqual(header.chainId, genesisHash)) return "wrong-chain";
+  const hash = blockHash(header);
+  const cert = cb.certificate;
+  if (cert.height !== height || !bytesEqual(cert.blockHash, hash)) return "bad-certificate";
+  if (!verifyCertificateSignatures(genesisHash, cert)) return "bad-signature";
+  hashes.push(hash);
+  return null;
+}
+
+// ---- worker protocol ---------------------------------------------------------------------
+
+/** Main → worker. Blocks travel packed in one transferred buffer. */
+export interface VerifyJob {
+  id: number;
+  genesisHash: Uint8Array;
+  fromHeight: number;
+  packed: ArrayBuffer;
+  lengths: Uint32Array;
+}
+
+/** Worker → main. `hashes` packs `okCount` hashes of 32 bytes. */
+export interface VerifyReply {
+  id: number;
+  okCount: number;
+  hashes: ArrayBuffer;
+  failureIndex: number;
+  failureReason: CheckFailure | null;
+}
+
+export function unpack(packed: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+  const out: Uint8Array[] = new Array(lengths.length);
+  let offset = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    out[i] = new Uint8Array(packed, offset, lengths[i]);
+    offset += lengths[i];
+  }
+  return out;
+}
+
+function runJob(job: VerifyJob): VerifyReply {
+  const check = checkEncodedBlocks(
+    job.genesisHash,
+    job.fromHeight,
+    unpack(job.packed, job.lengths),
+  );
+  const hashes = new Uint8Array(check.hashes.length * HASH_LENGTH);
+  check.hashes.forEach((h, i) => hashes.set(h, i * HASH_LENGTH));
+  return {
+    id: job.id,
+    okCount: check.okCount,
+    hashes: hashes.buffer,
+    failureIndex: check.failure?.index ?? -1,
+    failureReason: check.failure?.reason ?? null,
+  };
+}
+
+/** The slice of a worker's global scope this module uses (Deno types `self` as a window). */
+interface WorkerScope {
+  onmessage: ((e: MessageEvent<VerifyJob>) => void) | null;
+  postMessage(message: VerifyReply, transfer: Transferable[]): void;
+}
+
+// Only install the handler inside a worker: the main thread imports this file for the fallback.
+if (typeof (globalThis as Record<string, unknown>).WorkerGlobalScope === "function") {
+  const scope = self as unknown as WorkerScope;
+  scope.onmessage = (e) => {
+    const reply = runJob(e.data);
+    scope.postMessage(reply, [reply.hashes]);
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * Real node processes over loopback TCP: connection persistence, one connection per peer,
+ * ping/pong in both directions, failure detection and recovery.
+ */
+import assert from "node:assert/strict";
+import { freePort, metricValue, NodeProcess, stopAll, tempDir } from "../support/cluster.ts";
+
+const FAST_PING = ["--ping-interval", "0.1", "--pong-timeout", "2"];
+const PING_CYCLES = 100;
+
+interface PeerInfo {
+  key: string;
+  nodeId: string;
+  direction: string;
+  sessionId: number;
+  pingsSent: number;
+  pongsReceived: number;
+  rttMs: number | null;
+}
+
+async function makeNodes(n: number, extra: string[] = FAST_PING): Promise<NodeProcess[]> {
+  const nodes: NodeProcess[] = [];
+  const ports: { p2p: number; rpc: number }[] = [];
+  for (let i = 0; i < n; i++) ports.push({ p2p: await freePort(), rpc: await freePort() });
+  const addrs = ports.map((p) => `127.0.0.1:${p.p2p}`);
+  for (let i = 0; i < n; i++) {
+    nodes.push(
+      new NodeProcess({
+        name: `n${i}`,
+        dataDir: await tempDir(`mesh${i}`),
+        p2pPort: ports[i].p2p,
+        rpcPort: ports[i].rpc,
+        peers: addrs.filter((_, j) => j !== i),
+        extra,
+      }),
+    );
+  }
+  return nodes;
+}
+
+async function cleanup(nodes: NodeProcess[]): Promise<void> {
+  await stopAll(nodes);
+  for (const n of nodes) await Deno.remove(n.opts.dataDir, { recursive: true }).catch(() => {});
+}
+
+/** Waits until every node has exactly the other nodes as peers, one connection each. */
+async function waitForFullMesh(nodes: NodeProcess[]): Promise<Map<string, PeerInfo[]>> {
+  const result = new Map<string, PeerInfo[]>();
+  await Promise.all(nodes.map(async (node) => {
+    const expected = nodes.filter((o) => o !== node).map((o) => o.p2p).sort();
+    const peers = await node.waitFor(async () => {
+      const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+      const keys = peers.map((p) => p.key).sort();
+      const info = await node.rpc<{ handshaking: number }>("getnetworkinfo");
+      return JSON.stringify(keys) === JSON.stringify(expected) && info.handshaking === 0
+        ? peers
+        : null;
+    }, `a full mesh of ${nodes.length} nodes`);
+    result.set(node.name, peers);
+  }));
+  return result;
+}
+
+async function disconnects(node: NodeProcess): Promise<number> {
+  return metricValue(await node.metrics(), "timenode_peer_disconnects_total");
+}
+
+Deno.test("two nodes dialing each other at once keep exactly one connection for 100+ ping cycles", async () => {
+  const nodes = await makeNodes(2);
+  try {
+    for (const n of nodes) n.start();
+    const mesh = await waitForFullMesh(nodes);
+    const [a, b] = nodes;
+    const aPeer = mesh.get("n0")![0];
+    const bPeer = mesh.get("n1")![0];
+    // Both ends agree on which TCP connection survived: one side dialed it, the other accepted.
+    assert.notEqual(aPeer.direction, bPeer.direction);
+    const baseline = [await disconnects(a), await disconnects(b)];
+
+    await Promise.all(nodes.map((node) =>
+      node.waitFor(
+        async () => {
+          const [p] = await node.rpc<PeerInfo[]>("getpeerinfo");
+          return p && p.pongsReceived >= PING_CYCLES;
+        },
+        `${PING_CYCLES} pongs`,
+        60_000,
+      )
+    ));
+
+    for (const [node, initial] of [[a, aPeer], [b, bPeer]] as const) {
+      const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+      assert.equal(peers.length, 1, `${node.name} has one peer`);
+      assert.equal(peers[0].sessionId, initial.sessionId, `${node.name} kept the same connection`);
+      // One ping may be in flight; every earlier one got its pong, in both directions.
+      assert.ok(peers[0].pingsSent - peers[0].pongsReceived <= 1, `${node.name} pings answered`);
+      assert.ok(peers[0].rttMs !== null && peers[0].rttMs < 1000);
+      const m = await node.metrics();
+      assert.equal(metricValue(m, "timenode_pong_timeouts_total"), 0);
+      assert.ok(metricValue(m, "timenode_pongs_received_total") >= PING_CYCLES);
+    }
+    assert.deepEqual(
+      [await disconnects(a), await disconnects(b)],
+      baseline,
+      "zero disconnects after the mesh formed",
+    );
+  } finally {
+    await cleanup(nodes);
+  }
+});
+
+Deno.test("six nodes form a full mesh, one connection per key, stable for 100 ping cycles", async () => {
+  const nodes = await makeNodes(6);
+  try {
+    for (const n of nodes) n.start();
+    const mesh = await waitForFullMesh(nodes);
+    const baseline = await Promise.all(nodes.map(disconnects));
+    for (const [name, peers] of mesh) {
+      assert.equal(peers.length, 5, `${name} has 5 peers`);
+      assert.equal(new Set(peers.map((p) => p.key)).size, 5, `${name}: one connection per key`);
+      assert.equal(new Set(peers.map((p) => p.nodeId)).size, 5, `${name}: five distinct nodes`);
+    }
+    await Promise.all(nodes.map((node) =>
+      node.waitFor(
+        async () => {
+          const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+          return peers.length === 5 && peers.every((p) => p.pongsReceived >= PING_CYCLES);
+        },
+        `${PING_CYCLES} pongs from every peer`,
+        90_000,
+      )
+    ));
+    for (const node of nodes) {
+      const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+      const before = mesh.get(node.name)!;
+      assert.deepEqual(
+        peers.map((p) => `${p.key}#${p.sessionId}`).sort(),
+        before.map((p) => `${p.key}#${p.sessionId}`).sort(),
+        `${node.name} kept every connection`,
+      );
+      for (const p of peers) assert.ok(p.pingsSent - p.pongsReceived <= 1);
+    }
+    assert.deepEqual(await Promise.all(nodes.map(disconnects)), baseline, "zero disconnects");
+  } finally {
+    await cleanup(nodes);
+  }
+});
+
+Deno.test("a frozen peer is dropped by the pong timeout; a killed one is redialed after restart", async () => {
+  const nodes = await makeNodes(3, ["--ping-interval", "0.2", "--pong-timeout", "1.5"]);
+  const [a, b, c] = nodes;
+  try {
+    for (const n of nodes) n.start();
+    await waitForFullMesh(nodes);
+
+    // Frozen: the socket stays open but nothing answers. Only the pong timeout can tell.
+    c.signal("SIGSTOP");
+    for (const node of [a, b]) {
+      await node.waitForLog(
+        (e) =>
+          e.message.startsWith("peer disconnected") && e.properties.key === c.p2p &&
+          e.properties.reason === "pong-timeout",
+        `${c.name} dropped by pong timeout`,
+      );
+    }
+    c.signal("SIGCONT");
+    await waitForFullMesh(nodes);
+
+    // Killed: restarted on the same data dir and port, the others redial it.
+    await c.kill9();
+    for (const node of [a, b]) {
+      await node.waitFor(async () => {
+        const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+        return !peers.some((p) => p.key === c.p2p);
+      }, `${c.name} gone`);
+    }
+    c.start();
+    const mesh = await waitForFullMesh(nodes);
+    assert.equal(mesh.get(c.name)!.length, 2);
+    for (const node of [a, b]) {
+      assert.ok(metricValue(await node.metrics(), "timenode_pong_timeouts_total") >= 1);
+    }
+  } finally {
+    c.signal("SIGCONT");
+    await cleanup(nodes);
+  }
+});
+
+Deno.test("SIGTERM shuts down cleanly with exit 0 and tells peers goodbye", async () => {
+  const nodes = await makeNodes(2);
+  const [a, b] = nodes;
+  try {
+    for (const n of nodes) n.start();
+    await waitForFullMesh(nodes);
+    assert.equal(await b.stop(), 0);
+    await b.waitForLog((e) => e.message.startsWith("stopped cleanly"), "clean stop");
+    await a.waitForLog(
+      (e) => e.message.startsWith("peer disconnected") && e.properties.reason === "peer-goodbye",
+      "goodbye seen by the peer",
+    );
+  } finally {
+    await cleanup(nodes);
+  }
+});

@@ -1,0 +1,308 @@
+/**
+ * Real node processes for integration tests: spawn `main.ts run` with flags, read its JSON log
+ * lines as events, call its RPC, stop or kill it.
+ *
+ * Waiting is event-driven: `waitForLog` resolves on the log line that proves a thing happened,
+ * and `waitFor` re-checks RPC state only when the node logs something or, at most, every
+ * `POLL_MS`. Every wait has a deadline and fails with what it was waiting for.
+ * Must never: leave a process, pipe or timer behind (the tests keep Deno's sanitizers on).
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run",
+];
+/** Upper bound between re-checks of RPC state when nothing is logged. */
+const POLL_MS = 100;
+
+export interface LogEvent {
+  "@timestamp": string;
+  level: string;
+  logger: string;
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+export async function freePort(hostname = "127.0.0.1"): Promise<number> {
+  const l = Deno.listen({ hostname, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export function tempDir(prefix: string): Promise<string> {
+  return Deno.makeTempDir({ prefix: `timenode-${prefix}-` });
+}
+
+export interface NodeOptions {
+  name: string;
+  dataDir: string;
+  p2pPort: number;
+  rpcPort: number;
+  peers?: string[];
+  genesis?: string;
+  network?: string;
+  extra?: string[];
+  host?: string;
+}
+
+type Waiter = { pred: (e: LogEvent) => boolean; resolve: (e: LogEvent) => void };
+
+export class NodeProcess {
+  readonly name: string;
+  readonly opts: NodeOptions;
+  readonly logs: LogEvent[] = [];
+  #child: Deno.ChildProcess | null = null;
+  #waiters: Waiter[] = [];
+  #readers: Promise<void>[] = [];
+  #listeners = new Set<() => void>();
+  #exit: Promise<Deno.CommandStatus> | null = null;
+
+  constructor(opts: NodeOptions) {
+    this.name = opts.name;
+    this.opts = opts;
+  }
+
+  get p2p(): string {
+    return `${this.opts.host ?? "127.0.0.1"}:${this.opts.p2pPort}`;
+  }
+
+  get rpcUrl(): string {
+    return `http://127.0.0.1:${this.opts.rpcPort}`;
+  }
+
+  get running(): boolean {
+    return this.#child !== null;
+  }
+
+  args(): string[] {
+    const o = this.opts;
+    return [
+      "run",
+      ...PERMISSIONS,
+      MAIN,
+      "run",
+      "--network",
+      o.network ?? "devnet",
+      "--data-dir",
+      o.dataDir,
+      "--listen",
+      this.p2p,
+      "--rpc",
+      `127.0.0.1:${o.rpcPort}`,
+      "--log-format",
+      "json",
+      "--log-level",
+      "debug",
+      ...(o.genesis ? ["--genesis", o.genesis] : []),
+      ...(o.peers ?? []).flatMap((p) => ["--peer", p]),
+      ...(o.extra ?? []),
+    ];
+  }
+
+  start(): void {
+    if (this.#child) throw new Error(`${this.name} already running`);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: this.args(),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#child = child;
+    this.#exit = child.status;
+    this.#readers = [this.#drain(child.stdout, false), this.#drain(child.stderr, true)];
+  }
+
+  async #drain(stream: ReadableStream<Uint8Array>, parse: boolean): Promise<void> {
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of stream) {
+      if (!parse) continue;
+      pending += decoder.decode(chunk, { stream: true });
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        this.#onLine(line);
+      }
+    }
+  }
+
+  #onLine(line: string): void {
+    let e: LogEvent;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      e = { "@timestamp": "", level: "RAW", logger: "", message: line, properties: {} };
+    }
+    if (Deno.env.get("TIMENODE_TEST_LOGS")) console.error(`[${this.name}] ${line}`);
+    this.logs.push(e);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.pred(e)) return true;
+      w.resolve(e);
+      return false;
+    });
+    for (const l of this.#listeners) l();
+  }
+
+  /** Resolves with the first log event (past or future) matching `pred`. */
+  waitForLog(pred: (e: LogEvent) => boolean, what: string, timeoutMs = 20_000): Promise<LogEvent> {
+    const past = this.logs.find(pred);
+    if (past) return Promise.resolve(past);
+    return withTimeout(
+      new Promise<LogEvent>((resolve) => this.#waiters.push({ pred, resolve })),
+      timeoutMs,
+      `${this.name}: ${what}`,
+      () => (this.#waiters = this.#waiters.filter((w) => w.pred !== pred)),
+    );
+  }
+
+  /** Log events after index `from` that match. */
+  logsMatching(pred: (e: LogEvent) => boolean, from = 0): LogEvent[] {
+    return this.logs.slice(from).filter(pred);
+  }
+
+  async rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
+    const res = await fetch(this.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = await res.json();
+    if (body.error) throw new Error(`${this.name} ${method}: ${body.error.message}`);
+    return body.result as T;
+  }
+
+  async metrics(): Promise<string> {
+    const res = await fetch(`${this.rpcUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    return await res.text();
+  }
+
+  /**
+   * Re-evaluates `check` whenever the node logs something (at most every POLL_MS) until it
+   * returns a truthy value, or fails after `timeoutMs` naming `what`.
+   */
+  async waitFor<T>(
+    check: () => Promise<T | undefined | false | null>,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError = "";
+    while (Date.now() < deadline) {
+      try {
+        const v = await check();
+        if (v) return v;
+      } catch (e) {
+        lastError = (e as Error).message;
+      }
+      await this.#nextActivity(Math.min(POLL_MS, deadline - Date.now()));
+    }
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${this.name}: ${what}${
+        lastError ? ` (${lastError})` : ""
+      }`,
+    );
+  }
+
+  /** Resolves on the next log line or after `ms`, whichever comes first. */
+  #nextActivity(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#listeners.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.max(0, ms));
+      this.#listeners.add(done);
+    });
+  }
+
+  /** SIGTERM and wait for a clean exit; returns the exit code. */
+  async stop(): Promise<number> {
+    return await this.#terminate("SIGTERM");
+  }
+
+  async kill9(): Promise<void> {
+    await this.#terminate("SIGKILL");
+  }
+
+  signal(sig: Deno.Signal): void {
+    this.#child?.kill(sig);
+  }
+
+  async #terminate(sig: Deno.Signal): Promise<number> {
+    const child = this.#child;
+    if (!child) return 0;
+    try {
+      child.kill(sig);
+    } catch {
+      // Already exited.
+    }
+    const status = await this.#exit!;
+    await Promise.all(this.#readers);
+    this.#child = null;
+    for (const w of this.#waiters) {
+      w.resolve({ "@timestamp": "", level: "EXIT", logger: "", message: "exited", properties: {} });
+    }
+    this.#waiters = [];
+    return status.code;
+  }
+
+  /** The exit of a process that ends by itself (e.g. refused to start). */
+  async exited(timeoutMs = 30_000): Promise<number> {
+    const status = await withTimeout(this.#exit!, timeoutMs, `${this.name} to exit`);
+    await Promise.all(this.#readers);
+    this.#child = null;
+    return status.code;
+  }
+}
+
+export function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Parses `name{labels} value` lines of a Prometheus scrape. */
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let total = 0;
+  let found = false;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = line.match(/^([a-z_]+)(\{([^}]*)\})? (\S+)$/);
+    if (!m || m[1] !== name) continue;
+    const ls: Record<string, string> = {};
+    for (const kv of (m[3] ?? "").matchAll(/(\w+)="([^"]*)"/g)) ls[kv[1]] = kv[2];
+    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) {
+      total += Number(m[4]);
+      found = true;
+    }
+  }
+  return found ? total : 0;
+}
+
+export async function stopAll(nodes: NodeProcess[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n.stop()));
+}

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { toHex } from "../../../encoding/binary.ts";
+import {
+  builtinGenesis,
+  GenesisError,
+  genesisHash,
+  NETWORKS,
+  parseGenesis,
+} from "../../../chain/genesis.ts";
+import { devnetMagic, genesisToJson, makeDevnetGenesis } from "../../../chain/genesis_tool.ts";
+import { testValidatorKey } from "../../support/chain_builder.ts";
+
+const nodes = [0, 1, 2].map((i) => ({
+  publicKey: testValidatorKey(i).publicKey,
+  address: `127.0.0.1:${40_000 + i}`,
+}));
+const T = Date.UTC(2026, 5, 1, 12, 0, 0);
+
+Deno.test("genesis tool: the same inputs give the same genesis hash", () => {
+  const a = makeDevnetGenesis({
+    network: "devnet-a",
+    nodes,
+    blockIntervalMs: 1_000,
+    genesisTime: T,
+  });
+  const b = makeDevnetGenesis({
+    network: "devnet-a",
+    nodes,
+    blockIntervalMs: 1_000,
+    genesisTime: T,
+  });
+  assert.deepEqual(genesisHash(a), genesisHash(b));
+  assert.equal(a.masternodes.length, 3);
+  assert.equal(a.masternodes[1].nodeId, toHex(nodes[1].publicKey));
+  assert.equal(a.masternodes[1].address, "127.0.0.1:40001");
+  assert.equal(a.masternodes[1].tier, "free");
+  assert.equal(a.genesisTime, T);
+});
+
+Deno.test("genesis tool: the magic differs by network name and by genesis time", () => {
+  const m = devnetMagic("devnet-a", T);
+  assert.equal(m, devnetMagic("devnet-a", T));
+  assert.notEqual(m, devnetMagic("devnet-b", T));
+  assert.notEqual(m, devnetMagic("devnet-a", T + 1_000));
+  const builtin = new Set(NETWORKS.map((n) => builtinGenesis(n).magic));
+  for (let i = 0; i < 200; i++) {
+    const x = devnetMagic(`net-${i}`, T);
+    assert.ok(x > 0 && x <= 0xffffffff && !builtin.has(x));
+  }
+});
+
+Deno.test("genesis tool: the JSON file parses back to the same genesis", () => {
+  const g = makeDevnetGenesis({
+    network: "devnet-json",
+    nodes: [{ ...nodes[0], tier: "gold", rewardAddress: "alice" }, nodes[1]],
+    blockIntervalMs: 2_000,
+    genesisTime: T,
+  });
+  const back = parseGenesis(JSON.parse(genesisToJson(g)));
+  assert.deepEqual(back, g);
+  assert.deepEqual(genesisHash(back), genesisHash(g));
+  assert.equal(back.masternodes[0].tier, "gold");
+  assert.equal(back.masternodes[0].rewardAddress, "alice");
+});
+
+Deno.test("genesis tool: the default genesis time is a whole second", () => {
+  const g = makeDevnetGenesis({ network: "devnet-now", nodes, blockIntervalMs: 1_000 });
+  assert.equal(g.genesisTime % 1_000, 0);
+  assert.ok(Math.abs(g.genesisTime - Date.now()) < 60_000);
+});
+
+Deno.test("genesis tool: bad input fails with the genesis validator's message", () => {
+  assert.throws(
+    () => makeDevnetGenesis({ network: "Bad Name", nodes, blockIntervalMs: 1_000, genesisTime: T }),
+    GenesisError,
+  );
+  assert.throws(
+    () =>
+      makeDevnetGenesis({
+        network: "dup",
+        nodes: [nodes[0], nodes[0]],
+        blockIntervalMs: 1_000,
+        genesisTime: T,
+      }),
+    /duplicate masternode/,
+  );
+  assert.throws(
+    () => makeDevnetGenesis({ network: "x", nodes: [], blockIntervalMs: 1_000, genesisTime: T }),
+    /at least one masternode/,
+  );
+  assert.throws(
+    () =>
+      makeDevnetGenesis({
+        network: "x",
+        nodes: [{ publicKey: new Uint8Array(31), address: "127.0.0.1:1" }],
+        blockIntervalMs: 1_000,
+        genesisTime: T,
+      }),
+    /32 bytes/,
+  );
+});
