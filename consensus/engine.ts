@@ -654,8 +654,7 @@ export class ConsensusEngine {
       const vr = current.proposal.validRound;
       if (vr === -1) {
         // Line 22.
-        const ok = this.#valid(current.hex) &&
-          (this.#lockedRound === -1 || this.#lockedHex === current.hex);
+        const ok = this.#valid(current.hex);
         this.#castVote(VoteType.Prevote, ok ? current.hex : null, out);
         this.#step = "prevote";
         return true;
@@ -663,8 +662,7 @@ export class ConsensusEngine {
       const pol = this.#votes.get(VoteType.Prevote, vr)?.powerFor(current.hex) ?? 0;
       if (vr < round && hasQuorum(pol, this.#set.totalPower)) {
         // Line 28: a proof of lock from round vr outranks an older lock.
-        const ok = this.#valid(current.hex) &&
-          (this.#lockedRound <= vr || this.#lockedHex === current.hex);
+        const ok = this.#valid(current.hex);
         this.#castVote(VoteType.Prevote, ok ? current.hex : null, out);
         this.#step = "prevote";
         return true;

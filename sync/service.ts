@@ -18,6 +18,8 @@ import { type Blocks, type GetBlocks, MESSAGE_LIMITS } from "../network/messages
 import type { NodeMetrics } from "../node/metrics.ts";
 import {
   APPLY_CHUNK_BLOCKS,
+  APPLY_TURN_BUDGET_MS,
+  MIN_APPLY_CHUNK_BLOCKS,
   PENALTY_SERVE_FLOOD,
   PROGRESS_LOG_INTERVAL_MS,
   SERVE_MAX_BYTES,
@@ -109,6 +111,8 @@ export class SyncService {
   #lastProgressLog = 0;
   #syncStartedAt = 0;
   #syncStartHeight = 0;
+  /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
+  #applyMsPerBlock = 0;
 
   constructor(opts: SyncServiceOptions) {
     this.#network = opts.network;
@@ -151,7 +155,11 @@ export class SyncService {
     );
     net.onMessage("blocks", (key, m) => this.#onBlocks(key, m));
     net.onMessage("getBlocks", (key, m) => this.#onGetBlocks(key, m));
-    this.#chain.onBlockApplied(() => this.#queueTipUpdate());
+    this.#chain.onBlockApplied(() => {
+      // Every stored block counts, whether sync or this node's consensus applied it.
+      this.#metrics.blocksApplied.inc();
+      this.#queueTipUpdate();
+    });
 
     const m = this.#metrics;
     m.syncState.collectFrom(() => STATE_CODE[this.state()]);
@@ -362,7 +370,7 @@ export class SyncService {
       const height = from + check.failure.index;
       if (height > tip) this.#reject(height, check.failure.reason);
     }
-    this.#drain();
+    this.#scheduleDrain();
   }
 
   /** Started on first use: a node that is never behind never spawns workers. */
@@ -388,7 +396,7 @@ export class SyncService {
     this.#draining = true;
     try {
       const tip = this.#chain.tip().height;
-      const chunk = this.#tuning.applyChunkBlocks ?? APPLY_CHUNK_BLOCKS;
+      const chunk = this.#applyChunk();
       const items: { cb: CommittedBlock; encoded: Uint8Array }[] = [];
       for (let h = tip + 1; items.length < chunk; h++) {
         const encoded = this.#ready.get(h);
@@ -404,6 +412,7 @@ export class SyncService {
       }
       if (items.length === 0) return;
       let result;
+      const started = performance.now();
       try {
         result = this.#chain.applyBlocks(items, { signaturesVerified: true });
       } catch (e) {
@@ -414,20 +423,38 @@ export class SyncService {
         });
         return;
       }
+      const perBlock = (performance.now() - started) / items.length;
+      this.#applyMsPerBlock = this.#applyMsPerBlock === 0
+        ? perBlock
+        : this.#applyMsPerBlock * 0.7 + perBlock * 0.3;
       for (let i = 0; i < result.applied; i++) this.#ready.delete(tip + 1 + i);
-      if (result.applied > 0) this.#metrics.blocksApplied.inc(undefined, result.applied);
       if (result.error) this.#reject(tip + 1 + result.applied, result.error.reason);
-      const next = this.#chain.tip().height + 1;
-      if (this.#ready.has(next) && this.#drainTimer === undefined) {
-        // Yield to timers and I/O between chunks (upstream lesson 17).
-        this.#drainTimer = setTimeout(() => {
-          this.#drainTimer = undefined;
-          this.#drain();
-        }, 0);
-      }
+      if (this.#ready.has(this.#chain.tip().height + 1)) this.#scheduleDrain();
     } finally {
       this.#draining = false;
     }
+  }
+
+  /** As many blocks as fit the turn budget at the measured speed, within fixed bounds. */
+  #applyChunk(): number {
+    const max = this.#tuning.applyChunkBlocks ?? APPLY_CHUNK_BLOCKS;
+    if (this.#applyMsPerBlock <= 0) return Math.min(max, MIN_APPLY_CHUNK_BLOCKS * 4);
+    const fit = Math.floor(APPLY_TURN_BUDGET_MS / this.#applyMsPerBlock);
+    return Math.max(Math.min(MIN_APPLY_CHUNK_BLOCKS, max), Math.min(max, fit));
+  }
+
+  /**
+   * Applying always runs from a timer, one chunk per turn: worker replies are message events,
+   * and a steady stream of those handled with heavy work starves every timer in Deno (RPC,
+   * pings, our own ticks). From a timer, other timers and I/O get their turn between chunks
+   * (upstream lesson 17).
+   */
+  #scheduleDrain(): void {
+    if (this.#closed || this.#drainTimer !== undefined) return;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = undefined;
+      this.#drain();
+    }, 0);
   }
 
   #queueTipUpdate(): void {
@@ -449,7 +476,7 @@ export class SyncService {
     this.#progress.record(now, tip.height);
     this.#network.setLocalTip(tip.height, tip.hash);
     this.#event(() => this.#scheduler.localTip(tip.height, now));
-    this.#drain();
+    this.#scheduleDrain();
   }
 
   // ---- serving ------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ export interface NodeOptions {
   network?: string;
   extra?: string[];
   host?: string;
+  /** Default debug: tests wait on debug-level events. */
+  logLevel?: string;
 }
 
 type Waiter = { pred: (e: LogEvent) => boolean; resolve: (e: LogEvent) => void };
@@ -98,7 +100,7 @@ export class NodeProcess {
       "--log-format",
       "json",
       "--log-level",
-      "debug",
+      o.logLevel ?? "debug",
       ...(o.genesis ? ["--genesis", o.genesis] : []),
       ...(o.peers ?? []).flatMap((p) => ["--peer", p]),
       ...(o.extra ?? []),

@@ -368,15 +368,17 @@ const DEFAULT_POST_GST: LinkProfile = { dropRate: 0, minDelayMs: 5, maxDelayMs: 
 /** Signature checks are memoized across nodes: each message is verified once per run. */
 const VERIFY_MEMO_LIMIT = 200_000;
 
-const verifyMemo = new Map<string, boolean>();
+/** Verified (key, message) per signature: a hit must match both exactly, so it stays exact. */
+const verifyMemo = new Map<string, { publicKey: Uint8Array; message: Uint8Array }>();
 
 function memoVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  const key = toHex(signature) + toHex(publicKey) + toHex(message);
-  let ok = verifyMemo.get(key);
-  if (ok === undefined) {
-    ok = verifySignature(publicKey, message, signature);
+  const key = String.fromCharCode(...signature);
+  const hit = verifyMemo.get(key);
+  if (hit && bytesEqual(hit.publicKey, publicKey) && bytesEqual(hit.message, message)) return true;
+  const ok = verifySignature(publicKey, message, signature);
+  if (ok) {
     if (verifyMemo.size >= VERIFY_MEMO_LIMIT) verifyMemo.clear();
-    verifyMemo.set(key, ok);
+    verifyMemo.set(key, { publicKey, message: message.slice() });
   }
   return ok;
 }
@@ -452,6 +454,8 @@ class Simulation {
   readonly #timeouts: TimeoutConfig;
   readonly #pre: LinkProfile;
   readonly #post: LinkProfile;
+  /** Per "height/round": the proposal a byzantine node saw (real) and its own fresh twin. */
+  readonly #byzantineBlocks = new Map<string, { real: Uint8Array; twin?: Uint8Array }>();
   /** height → block hash → true, over honest commits. */
   readonly #committed = new Map<number, Set<string>>();
   readonly #result: SimResult;
@@ -703,26 +707,43 @@ class Simulation {
     }
   }
 
+  /**
+   * The byzantine twin of a message, chosen to attack locks: a proposal's twin is a fresh
+   * block with validRound −1 (as if it had never seen a proof of lock); a vote's twin backs
+   * the other block of the round (the real proposal when the engine voted nil, nil or the
+   * fresh twin block when it voted for a block).
+   */
   #conflicting(node: SimNode, message: ConsensusMessage): ConsensusMessage {
     if (message.kind === "proposal") {
       const p = message.proposal;
-      const block: Block = {
-        header: {
-          ...p.block.header,
-          timestamp: p.block.header.timestamp + 1,
-          payloadRoot: payloadRoot([{ type: 7, data: new Uint8Array([node.index, 0xbb]) }]),
-        },
-        records: [{ type: 7, data: new Uint8Array([node.index, 0xbb]) }],
-      };
-      return {
-        kind: "proposal",
-        proposal: signProposal(node.key, p.height, p.round, p.validRound, block),
-      };
+      const records = [{ type: 7, data: new Uint8Array([node.index, p.round & 0xff, 0xbb]) }];
+      const block = buildBlock({
+        set: this.#set,
+        height: p.height,
+        previous: { hash: p.block.header.prevHash, timestamp: p.block.header.timestamp - 1 },
+        round: p.round,
+        proposer: node.key.publicKey,
+        timestamp: p.block.header.timestamp + 1,
+        records,
+      });
+      const hash = blockHash(block.header);
+      this.#byzantineBlocks.set(`${p.height}/${p.round}`, {
+        real: blockHash(p.block.header),
+        twin: hash,
+      });
+      return { kind: "proposal", proposal: signProposal(node.key, p.height, p.round, -1, block) };
     }
     const v = message.vote;
-    const other = bytesEqual(v.blockHash, new Uint8Array(32))
-      ? sha256(new Uint8Array([node.index, v.round & 0xff, 0xee]))
-      : new Uint8Array(32);
+    const seen = this.#byzantineBlocks.get(`${v.height}/${v.round}`);
+    const nil = new Uint8Array(32);
+    let other: Uint8Array;
+    if (bytesEqual(v.blockHash, nil)) {
+      other = seen?.real ?? sha256(new Uint8Array([node.index, v.round & 0xff, 0xee]));
+    } else if (seen?.twin && !bytesEqual(v.blockHash, seen.twin)) {
+      other = seen.twin;
+    } else {
+      other = nil;
+    }
     return { kind: "vote", vote: signVote(node.key, v.type, v.height, v.round, other) };
   }
 
@@ -774,6 +795,12 @@ class Simulation {
     if (height >= to.chain.length + 2) {
       // The sender is ahead by more than the buffered next height: ask it, as sync would.
       this.#requestCatchUp(to, from, to.chain.length + 1);
+    }
+    if (to.byzantine && message.kind === "proposal") {
+      const key = `${message.proposal.height}/${message.proposal.round}`;
+      if (!this.#byzantineBlocks.has(key)) {
+        this.#byzantineBlocks.set(key, { real: blockHash(message.proposal.block.header) });
+      }
     }
     const peer = String(from.index);
     this.#feed(

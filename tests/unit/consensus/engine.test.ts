@@ -324,3 +324,93 @@ Deno.test("the resend timer re-emits our own messages of this round and the last
   assert.equal(timeoutsOf(resent, "resend").length, 1, "re-armed");
   assert.equal(sentVotes(resent).length, 0, "nothing new is signed");
 });
+
+Deno.test("a re-proposal carries its proof of lock: the proposer relays the POL prevotes", () => {
+  const h = harness({ me: 1 });
+  const a = makeBlock(0);
+  h.propose(proposal(0, -1, a));
+  h.vote(prevote(0, 0, a));
+  h.vote(prevote(2, 0, a));
+  h.vote(precommit(0, 0, null));
+  h.vote(precommit(2, 0, null));
+  const next = h.timeout("precommit", 0);
+  const pol = next.flatMap((x) =>
+    x.kind === "relay" && x.message.kind === "vote" && x.message.vote.round === 0 ? [x] : []
+  );
+  assert.equal(pol.length, 3, "validators 0, 1 (us) and 2 prevoted A in round 0");
+  for (const r of pol) {
+    assert.ok(r.message.kind === "vote");
+    assert.equal(r.message.vote.type, VoteType.Prevote);
+    assert.equal(hexOf(r.message.vote.blockHash), hexOf(hashOf(a)));
+  }
+  // The proposal resend repeats them (plus our own round-0 votes, the previous round's).
+  const resent = h.timeout("resend", 1);
+  assert.ok(resent.some((x) => x.kind === "relay" && x.message.kind === "proposal"));
+  const polSigners = new Set(
+    resent.flatMap((x) =>
+      x.kind === "relay" && x.message.kind === "vote" && x.message.vote.round === 0 &&
+        x.message.vote.type === VoteType.Prevote
+        ? [hexOf(x.message.vote.validator)]
+        : []
+    ),
+  );
+  assert.deepEqual([...polSigners].sort(), [0, 1, 2].map((i) => hexOf(KEYS[i].publicKey)).sort());
+});
+
+Deno.test("locking hands the shell the lock evidence to persist with the precommit", () => {
+  const h = harness({ me: 3 });
+  const a = makeBlock(0);
+  h.propose(proposal(0, -1, a));
+  h.vote(prevote(0, 0, a));
+  const out = h.vote(prevote(1, 0, a));
+  const pc = out.find((x) => x.kind === "broadcastVote" && x.vote.type === VoteType.Precommit);
+  assert.ok(pc && pc.kind === "broadcastVote" && pc.lockEvidence);
+  assert.equal(hexOf(hashOf(pc.lockEvidence.block)), hexOf(hashOf(a)));
+  assert.equal(pc.lockEvidence.proofOfLock.length, 3);
+  assert.deepEqual(pc.guard.lock?.round, 0);
+  const nilPrecommit = harness({ me: 3 });
+  nilPrecommit.timeout("propose", 0);
+  const nilOut = nilPrecommit.timeout("prevote", 0);
+  const nil = nilOut.find((x) => x.kind === "broadcastVote");
+  assert.ok(nil && nil.kind === "broadcastVote" && !nil.lockEvidence && !nil.guard.lock);
+});
+
+Deno.test("a proof of lock seen after its round still becomes validValue", () => {
+  const h = harness({ me: 1 });
+  const a = makeBlock(0);
+  // Round 0 passes without us seeing its prevotes in time; we move to round 1 by f+1.
+  h.vote(prevote(0, 1, null));
+  h.vote(prevote(2, 1, null));
+  assert.equal(h.engine.round, 1);
+  assert.equal(h.engine.validRound, -1);
+  h.propose(proposal(0, -1, a));
+  h.vote(prevote(0, 0, a));
+  h.vote(prevote(2, 0, a));
+  h.vote(prevote(3, 0, a));
+  assert.equal(h.engine.validRound, 0, "the round-0 POL made A our validValue");
+  assert.equal(h.engine.lockedRound, -1, "but no lock: we never precommitted A");
+});
+
+Deno.test("stall escape: a step that never sees 2f+1 ends as its timeout would have", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0); // prevote nil; nobody else ever votes
+  assert.equal(h.engine.step, "prevote");
+  for (let i = 0; i < 4; i++) assert.equal(sentVotes(h.timeout("resend", 0)).length, 0);
+  const [pc] = sentVotes(h.timeout("resend", 0), VoteType.Precommit);
+  assert.ok(pc && isNil(pc), "after 5 quiet resends: precommit nil, like line 61");
+  assert.equal(h.engine.round, 0, "never skips the precommit");
+  for (let i = 0; i < 4; i++) h.timeout("resend", 0);
+  assert.equal(h.engine.round, 0);
+  h.timeout("resend", 0);
+  assert.equal(h.engine.round, 1, "then the next round, like line 65");
+});
+
+Deno.test("stall escape: never while a quorum's timeout is armed", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0);
+  h.vote(prevote(0, 0, makeBlock(0)));
+  h.vote(prevote(1, 0, null));
+  // 2f+1 prevotes of any kind: timeoutPrevote is armed, the stall escape stays out of it.
+  for (let i = 0; i < 10; i++) assert.equal(sentVotes(h.timeout("resend", 0)).length, 0);
+  assert.equal(h.engine.step, "prevote");
+});

@@ -342,3 +342,56 @@ Deno.test("relay: first sight only, never back to the sender", () => {
   assert.ok(first[0].kind === "relay" && first[0].except === "peer-a");
   assert.deepEqual(h.vote(v, "peer-b"), []);
 });
+
+Deno.test("restart with lock evidence: the locked block is re-proposed with its proof", () => {
+  // Validator 3 locked on A in round 0 before a crash, then signed up to round 2.
+  const a = makeBlock(0);
+  const pol = [0, 1, 3].map((i) => prevote(i, 0, a));
+  const restore = {
+    lastSigned: { height: HEIGHT, round: 2, step: SignStep.Precommit, blockHash: ZERO_HASH },
+    lock: { height: HEIGHT, round: 0, blockHash: hashOf(a) },
+    lockEvidence: { block: a, proofOfLock: pol },
+  };
+  const h = harness({ me: 3, restore });
+  h.guard.lastSigned = restore.lastSigned;
+  assert.equal(h.engine.validRound, 0, "validValue restored from the evidence");
+  const relayedPol = h.startActions.filter((x) => x.kind === "relay" && x.message.kind === "vote");
+  assert.equal(relayedPol.length, 3, "the proof of lock is gossiped again");
+
+  // Round 3 is ours: we re-propose A with validRound 0 instead of a fresh block.
+  h.vote(prevote(0, 3, null));
+  const r3 = h.vote(prevote(1, 3, null));
+  const [p] = sentProposals(r3);
+  assert.ok(p);
+  assert.equal(p.validRound, 0);
+  assert.equal(hexOf(hashOf(p.block)), hexOf(hashOf(a)));
+  assert.deepEqual(h.getValueCalls, []);
+  const [pv] = sentVotes(r3, VoteType.Prevote);
+  assert.equal(hexOf(pv.blockHash), hexOf(hashOf(a)));
+});
+
+Deno.test("restart: lock evidence for another block or with forged votes gives nothing away", () => {
+  const a = makeBlock(0);
+  const b = makeBlock(0, 1);
+  const wrongBlock = harness({
+    me: 3,
+    restore: {
+      lastSigned: null,
+      lock: { height: HEIGHT, round: 0, blockHash: hashOf(a) },
+      lockEvidence: { block: b, proofOfLock: [] },
+    },
+  });
+  assert.equal(wrongBlock.engine.validRound, -1, "evidence must match the lock's hash");
+  assert.equal(wrongBlock.engine.lockedRound, 0);
+
+  const forged = { ...prevote(0, 0, a), signature: new Uint8Array(64) };
+  const h = harness({
+    me: 3,
+    restore: {
+      lastSigned: null,
+      lock: { height: HEIGHT, round: 0, blockHash: hashOf(a) },
+      lockEvidence: { block: a, proofOfLock: [forged] },
+    },
+  });
+  assert.equal(rejections(h.startActions)[0]?.reason, "bad-signature");
+});

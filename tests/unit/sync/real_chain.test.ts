@@ -105,7 +105,13 @@ const EXPECTED_REASON: Partial<Record<Corruption, string>> = {
   "bad-records": "decode",
 };
 
-for (const how of Object.keys(CORRUPTIONS) as Corruption[]) {
+/**
+ * Not a fault for the real chain: a certificate from a later round than the header's is how a
+ * re-proposed block gets committed (chain/verify.ts), so that "corruption" is a valid block.
+ */
+const STILL_VALID: ReadonlySet<Corruption> = new Set(["bad-cert-round"]);
+
+for (const how of (Object.keys(CORRUPTIONS) as Corruption[]).filter((c) => !STILL_VALID.has(c))) {
   Deno.test(`sync into the real chain: a peer serving a ${how} block is blamed`, async () => {
     const b = realNode(200);
     const a = realNode(0);
