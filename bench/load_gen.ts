@@ -19,7 +19,13 @@ import { builtinGenesis, genesisHash } from "../chain/genesis.ts";
 import { generateKeyPair, type KeyPair, signBytes } from "../crypto/ed25519.ts";
 import { encodeFrame, FrameDecoder } from "../network/frame.ts";
 import { handshakeSignBytes } from "../network/handshake.ts";
-import { decodePayload, type Hello, kindOf, type Message, PROTOCOL_VERSION } from "../network/messages.ts";
+import {
+  decodePayload,
+  type Hello,
+  kindOf,
+  type Message,
+  PROTOCOL_VERSION,
+} from "../network/messages.ts";
 import { emit, stdinClosed } from "./net_peer.ts";
 
 /**

@@ -246,7 +246,7 @@ async function runPing(opts: {
 
 // ---- raw TCP echo ----------------------------------------------------------------------------
 
-async function runEchoServer(): Promise<() => void> {
+function runEchoServer(): () => void {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const addr = listener.addr as Deno.NetAddr;
   emit({ event: "listening", address: `127.0.0.1:${addr.port}` });
@@ -346,10 +346,13 @@ async function main(): Promise<void> {
   let stop: () => Promise<void> | void = () => {};
   switch (role) {
     case "receiver": {
-      const s = await runReceiver(int(values["listen-port"], "listen-port", 0), int(
-        values.count,
-        "count",
-      ));
+      const s = await runReceiver(
+        int(values["listen-port"], "listen-port", 0),
+        int(
+          values.count,
+          "count",
+        ),
+      );
       stop = () => s.stop();
       break;
     }
@@ -379,7 +382,7 @@ async function main(): Promise<void> {
       break;
     }
     case "echo-server":
-      stop = await runEchoServer();
+      stop = runEchoServer();
       break;
     case "echo-client":
       await runEchoClient(

@@ -247,7 +247,30 @@ export class NetworkService implements NetworkApi {
     this.#messageHandlers.set(kind, list);
   }
 
-  // ---- extra views for RPC ----------------------------------------------------------------
+  // ---- operator controls and extra views for RPC -------------------------------------------
+
+  /**
+   * Operator ban (RPC `setban`): closes the key's connection now and refuses it until
+   * `untilMs`. False when the key cannot be banned (a bare loopback IP).
+   */
+  banPeer(key: string, untilMs: number, reason: string): boolean {
+    if (!this.#bans.ban(key, untilMs, reason)) return false;
+    this.#registry.get(key)?.close("banned", reason, true);
+    this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+    return true;
+  }
+
+  unbanPeer(key: string): boolean {
+    const removed = this.#bans.unban(key);
+    if (removed) {
+      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+    }
+    return removed;
+  }
+
+  listBans() {
+    return this.#bans.bans(Date.now());
+  }
 
   info() {
     return {
@@ -593,6 +616,8 @@ export class NetworkService implements NetworkApi {
     const now = monotonicNow();
     for (const p of this.#persistent.values()) {
       if (p.isSelf || p.dialing || now < p.nextDialAt || this.#isConnectedTo(p.address)) continue;
+      const key = keyForDialTarget(p.address);
+      if (key !== null && this.#bans.isBanned(key, Date.now())) continue;
       this.#dial(p.address);
     }
     let outbound = 0;

@@ -253,6 +253,28 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
       if (!cb || h === undefined) throw new RpcError(-5, "block not found");
       return blockJson(cb, h);
     },
+    setban: (params) => {
+      const key = param(params, 0, "key");
+      const action = param(params, 1, "action") ?? "add";
+      const seconds = param(params, 2, "seconds") ?? 86_400;
+      if (typeof key !== "string" || key.length === 0 || key.length > 80) {
+        throw new RpcError(-32602, "key must be a peer key as shown by getpeerinfo");
+      }
+      if (action === "remove") return { key, removed: d.network.unbanPeer(key) };
+      if (action !== "add") throw new RpcError(-32602, 'action must be "add" or "remove"');
+      if (typeof seconds !== "number" || !(seconds > 0) || seconds > 10 * 365 * 86_400) {
+        throw new RpcError(-32602, "seconds must be a positive number");
+      }
+      if (!d.network.banPeer(key, Date.now() + seconds * 1000, "operator ban")) {
+        throw new RpcError(
+          -32602,
+          `${key} cannot be banned (a bare loopback address covers every local peer)`,
+        );
+      }
+      return { key, until: new Date(Date.now() + seconds * 1000).toISOString() };
+    },
+    listbanned: () =>
+      d.network.listBans().map((b) => ({ ...b, untilIso: new Date(b.until).toISOString() })),
     getconsensusinfo: () => d.consensus.info(),
     masternodelist: () => d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
     getbalance: (params) => {

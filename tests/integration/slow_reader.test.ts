@@ -79,16 +79,22 @@ Deno.test("a peer that stops reading is dropped by the send queue bound; memory 
       "the node's handshake",
     );
     assert.ok(nodeHello);
-    const signature = signBytes(key, handshakeSignBytes(gHash, (nodeHello as Hello).nonce, key.publicKey));
+    const signature = signBytes(
+      key,
+      handshakeSignBytes(gHash, (nodeHello as Hello).nonce, key.publicKey),
+    );
     await conn.write(encodeFrame(genesis.magic, { kind: "helloAck", signature }));
     for (let i = 0; i < REQUESTS; i++) {
-      await conn.write(encodeFrame(genesis.magic, { kind: "getBlocks", fromHeight: 1, count: 500 }));
+      await conn.write(
+        encodeFrame(genesis.magic, { kind: "getBlocks", fromHeight: 1, count: 500 }),
+      );
     }
     // From here on we never read again.
 
     const dropped = await node.waitForLog(
       (e) =>
-        e.message.startsWith("peer disconnected") && e.properties.key === `127.0.0.1:${localPort}` &&
+        e.message.startsWith("peer disconnected") &&
+        e.properties.key === `127.0.0.1:${localPort}` &&
         e.properties.reason === "send-queue-full",
       "the slow reader to be dropped for send-queue-full",
       60_000,
@@ -96,12 +102,21 @@ Deno.test("a peer that stops reading is dropped by the send queue bound; memory 
     assert.equal(dropped.properties.reason, "send-queue-full");
 
     const m = await node.metrics();
-    assert.equal(metricValue(m, "timenode_peer_disconnects_total", { reason: "send-queue-full" }), 1);
+    assert.equal(
+      metricValue(m, "timenode_peer_disconnects_total", { reason: "send-queue-full" }),
+      1,
+    );
     // The queue is freed with the connection, and memory grew nowhere near what was asked for.
     assert.equal(metricValue(m, "timenode_send_queue_bytes"), 0);
-    const rss = await node.waitFor(async () => metricValue(await node.metrics(), "timenode_resident_memory_bytes"), "rss");
+    const rss = await node.waitFor(
+      async () => metricValue(await node.metrics(), "timenode_resident_memory_bytes"),
+      "rss",
+    );
     const grewMiB = ((rss - baselineRss) / 1048576).toFixed(1);
-    assert.ok(rss - baselineRss < MAX_RSS_GROWTH, `rss grew by ${grewMiB} MiB for ${ASKED_BYTES / 1048576} MiB asked`);
+    assert.ok(
+      rss - baselineRss < MAX_RSS_GROWTH,
+      `rss grew by ${grewMiB} MiB for ${ASKED_BYTES / 1048576} MiB asked`,
+    );
   } finally {
     try {
       conn?.close();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { toHex } from "../../encoding/binary.ts";
 import { genesisToJson } from "../../chain/genesis_tool.ts";
-import { ChainStore, chainDbPath } from "../../chain/store.ts";
+import { chainDbPath, ChainStore } from "../../chain/store.ts";
 import { Chain } from "../../chain/chain.ts";
 import { createStateMachine } from "../../consensus/state.ts";
 import { type BuiltBlock, ChainBuilder } from "../support/chain_builder.ts";
@@ -15,7 +15,13 @@ import { makeChain } from "../support/make_chain.ts";
 import { FakePeer } from "../support/fake_peer.ts";
 import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
 
-async function node(name: string, genesis: string, dataDir: string, peers: string[] = [], extra: string[] = []) {
+async function node(
+  name: string,
+  genesis: string,
+  dataDir: string,
+  peers: string[] = [],
+  extra: string[] = [],
+) {
   return new NodeProcess({
     name,
     dataDir,
@@ -36,11 +42,19 @@ interface ChainInfo {
 
 const info = (n: NodeProcess) => n.rpc<ChainInfo>("getblockchaininfo");
 
-async function waitForHeight(n: NodeProcess, height: number, timeoutMs = 60_000): Promise<ChainInfo> {
-  return await n.waitFor(async () => {
-    const i = await info(n);
-    return i.height >= height ? i : null;
-  }, `height ${height}`, timeoutMs);
+async function waitForHeight(
+  n: NodeProcess,
+  height: number,
+  timeoutMs = 60_000,
+): Promise<ChainInfo> {
+  return await n.waitFor(
+    async () => {
+      const i = await info(n);
+      return i.height >= height ? i : null;
+    },
+    `height ${height}`,
+    timeoutMs,
+  );
 }
 
 async function cleanup(nodes: NodeProcess[], dirs: string[]): Promise<void> {
@@ -60,7 +74,10 @@ Deno.test("a fresh node syncs 10,000 blocks from a single peer and ends on the s
     fresh.start();
     const done = await waitForHeight(fresh, 10_000, 120_000);
     assert.equal(done.bestHash, chain.tipHash);
-    await fresh.waitForLog((e) => e.logger === "timenode.sync" && /synced/i.test(e.message), "sync completion log");
+    await fresh.waitForLog(
+      (e) => e.logger === "timenode.sync" && /synced/i.test(e.message),
+      "sync completion log",
+    );
     const m = await fresh.metrics();
     assert.equal(metricValue(m, "timenode_blocks_applied_total"), 10_000);
     assert.equal(metricValue(m, "timenode_blocks_rejected_total"), 0);
@@ -71,9 +88,15 @@ Deno.test("a fresh node syncs 10,000 blocks from a single peer and ends on the s
 
 /** Builds a chain in-process (so the test can corrupt its blocks) and stores it for a source node. */
 async function builtChain(dir: string, blocks: number, bodyBytes = 200) {
-  const builder = ChainBuilder.create({ validators: 4, bodyBytes, stateMachine: createStateMachine });
+  const builder = ChainBuilder.create({
+    validators: 4,
+    bodyBytes,
+    stateMachine: createStateMachine,
+  });
   const built: BuiltBlock[] = [];
-  for (let done = 0; done < blocks; done += 500) built.push(...builder.build(Math.min(500, blocks - done)));
+  for (let done = 0; done < blocks; done += 500) {
+    built.push(...builder.build(Math.min(500, blocks - done)));
+  }
   const genesisFile = `${dir}/genesis.json`;
   await Deno.writeTextFile(genesisFile, genesisToJson(builder.genesis));
   const dataDir = `${dir}/source`;
@@ -111,7 +134,8 @@ Deno.test("sync completes with one silent peer and one lying peer; the liar is p
     assert.ok(silent.getBlocksReceived > 0, "the silent peer was asked and never answered");
     assert.ok(liar.getBlocksReceived > 0, "the liar was asked");
     const penalised = fresh.logsMatching((e) =>
-      e.message.includes("misbehaved") && String(e.properties.key).endsWith(liar.address.split(":")[1])
+      e.message.includes("misbehaved") &&
+      String(e.properties.key).endsWith(liar.address.split(":")[1])
     );
     assert.ok(penalised.length > 0, "the liar was penalised");
     const m = await fresh.metrics();
@@ -146,14 +170,22 @@ Deno.test("kill -9 during sync, restart: it resumes from its last applied height
 
     fresh = new NodeProcess({ ...fresh.opts, name: "fresh-restarted" });
     fresh.start();
-    const resumed = await fresh.waitForLog((e) => e.message.startsWith("chain tip height="), "start-up tip log");
-    assert.ok(Number(resumed.properties.height) >= before.height, `resumed at ${resumed.properties.height}`);
+    const resumed = await fresh.waitForLog(
+      (e) => e.message.startsWith("chain tip height="),
+      "start-up tip log",
+    );
+    assert.ok(
+      Number(resumed.properties.height) >= before.height,
+      `resumed at ${resumed.properties.height}`,
+    );
     const done = await waitForHeight(fresh, 20_000, 120_000);
     assert.equal(done.bestHash, chain.tipHash);
     await fresh.stop();
     const db = new DatabaseSync(chainDbPath(freshDir), { readOnly: true });
     try {
-      assert.deepEqual(db.prepare("PRAGMA integrity_check").all().map((r) => Object.values(r)[0]), ["ok"]);
+      assert.deepEqual(db.prepare("PRAGMA integrity_check").all().map((r) => Object.values(r)[0]), [
+        "ok",
+      ]);
     } finally {
       db.close();
     }
@@ -197,7 +229,13 @@ Deno.test("a node with a different genesis is refused at the handshake and nothi
  * blocks (every 200 ms) while the fresh node syncs.
  */
 async function producingSource(dir: string, blocks: number) {
-  const chain = await makeChain({ dir, blocks, validators: 1, blockIntervalMs: 200, bodyBytes: 100 });
+  const chain = await makeChain({
+    dir,
+    blocks,
+    validators: 1,
+    blockIntervalMs: 200,
+    bodyBytes: 100,
+  });
   await Deno.copyFile(`${dir}/keys/0.json`, `${chain.dataDir}/node_key.json`);
   return chain;
 }
@@ -223,7 +261,11 @@ for (const direction of ["outbound", "inbound"] as const) {
         source.start();
       }
       // The source keeps committing while the fresh node catches up.
-      await source.waitForLog((e) => e.message.startsWith("committed height"), "the source producing", 30_000);
+      await source.waitForLog(
+        (e) => e.message.startsWith("committed height"),
+        "the source producing",
+        30_000,
+      );
       const peers = await fresh.waitFor(
         async () => {
           const p = await fresh.rpc<{ direction: string }[]>("getpeerinfo");
@@ -235,7 +277,10 @@ for (const direction of ["outbound", "inbound"] as const) {
       const target = (await info(source)).height + 5;
       await waitForHeight(source, target, 30_000);
       const caughtUp = await waitForHeight(fresh, target, 60_000);
-      assert.equal(await fresh.rpc<string>("getblockhash", [target]), await source.rpc<string>("getblockhash", [target]));
+      assert.equal(
+        await fresh.rpc<string>("getblockhash", [target]),
+        await source.rpc<string>("getblockhash", [target]),
+      );
       assert.ok(caughtUp.height > 3_000);
       const fm = await fresh.metrics();
       const sm = await source.metrics();

@@ -214,7 +214,9 @@ export class ChainBuilder {
         signers.splice(signers.length > 1 ? 1 : 0);
         break;
       case "bad-cert-round":
-        round = header.round + 1;
+        // A block built in round 1 cannot have been committed in round 0.
+        header.round += 1;
+        round = header.round - 1;
         break;
       case "bad-records":
         records = [{

@@ -335,6 +335,13 @@ export interface SimOptions {
   timeouts?: TimeoutConfig;
   /** Pacing gap between a commit and the next height's start (the block interval). */
   commitDelayMs?: number;
+  /**
+   * Serve committed blocks to lagging peers, as sync would (default true). Turn it off to test
+   * the consensus rules alone: catch-up would otherwise hand a lagging node the decided block
+   * before a broken rule had the chance to let it commit another one. Liveness then needs every
+   * node to decide by itself, so such runs only check safety.
+   */
+  catchUp?: boolean;
   /** Debugging aid: called with one line per engine input and output. */
   trace?: (line: string) => void;
 }
@@ -710,8 +717,8 @@ class Simulation {
   /**
    * The byzantine twin of a message, chosen to attack locks: a proposal's twin is a fresh
    * block with validRound −1 (as if it had never seen a proof of lock); a vote's twin backs
-   * the other block of the round (the real proposal when the engine voted nil, nil or the
-   * fresh twin block when it voted for a block).
+   * another block of the round than the engine chose: the fresh twin, else the round's real
+   * proposal, else nil.
    */
   #conflicting(node: SimNode, message: ConsensusMessage): ConsensusMessage {
     if (message.kind === "proposal") {
@@ -735,15 +742,11 @@ class Simulation {
     }
     const v = message.vote;
     const seen = this.#byzantineBlocks.get(`${v.height}/${v.round}`);
-    const nil = new Uint8Array(32);
-    let other: Uint8Array;
-    if (bytesEqual(v.blockHash, nil)) {
-      other = seen?.real ?? sha256(new Uint8Array([node.index, v.round & 0xff, 0xee]));
-    } else if (seen?.twin && !bytesEqual(v.blockHash, seen.twin)) {
-      other = seen.twin;
-    } else {
-      other = nil;
-    }
+    // Back a different block than the engine did: its own fresh twin first (to build a
+    // competing quorum), then the round's real proposal, then nil.
+    const choices = [seen?.twin, seen?.real, new Uint8Array(32)];
+    const other = choices.find((c) => c !== undefined && !bytesEqual(c, v.blockHash)) ??
+      sha256(new Uint8Array([node.index, v.round & 0xff, 0xee]));
     return { kind: "vote", vote: signVote(node.key, v.type, v.height, v.round, other) };
   }
 
@@ -812,6 +815,7 @@ class Simulation {
   }
 
   #requestCatchUp(node: SimNode, peer: SimNode, height: number): void {
+    if (this.#o.catchUp === false) return;
     const key = `ask/${peer.index}/${height}`;
     const last = node.served.get(key);
     const now = this.#queue.now;
@@ -822,6 +826,7 @@ class Simulation {
 
   /** A peer is behind: send it our block of that height, at most once per resend interval. */
   #serveCatchUp(node: SimNode, peer: SimNode, height: number): void {
+    if (this.#o.catchUp === false) return;
     const key = `${peer.index}/${height}`;
     const last = node.served.get(key);
     const now = this.#queue.now;

@@ -13,7 +13,6 @@ import {
   decodePayload,
   encodePayload,
   type Message,
-  MessageId,
   type MessageKind,
 } from "../../network/messages.ts";
 import { MAX_FRAME_PAYLOAD_BYTES } from "../../network/frame.ts";
@@ -291,6 +290,3 @@ function makeSnapshot(key: string, opts: ConnectOptions): PeerSnapshot {
     sendQueueBytes: 0,
   };
 }
-
-/** Every message kind, for tests that check each one is handled (upstream lesson 12). */
-export const ALL_MESSAGE_KINDS = Object.keys(MessageId) as MessageKind[];

@@ -99,7 +99,9 @@ export class FakePeer {
     const run = async (actions: PeerAction[]) => {
       for (const a of actions) {
         if (a.type === "send") await send(a.message);
-        else if (a.type === "deliver" && a.message.kind === "getBlocks") await this.#onGetBlocks(a.message, send);
+        else if (a.type === "deliver" && a.message.kind === "getBlocks") {
+          await this.#onGetBlocks(a.message, send);
+        }
       }
     };
     const decoder = new FrameDecoder(g.magic, { handshakeFrames: 2 });
@@ -131,7 +133,10 @@ export class FakePeer {
     }
   }
 
-  async #onGetBlocks(m: { fromHeight: number; count: number }, send: (m: Message) => Promise<void>) {
+  async #onGetBlocks(
+    m: { fromHeight: number; count: number },
+    send: (m: Message) => Promise<void>,
+  ) {
     this.getBlocksReceived++;
     if (this.#o.mode === "silent") return;
     const out: Uint8Array[] = [];

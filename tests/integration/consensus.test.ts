@@ -1,0 +1,232 @@
+/**
+ * Masternode consensus between real node processes over loopback: block production, agreement,
+ * crash tolerance, partitions, restarts without double-signing, and a late non-masternode.
+ */
+import assert from "node:assert/strict";
+import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
+import { heightOf, startDevnet, type TestDevnet, waitAllAtHeight } from "../support/devnet.ts";
+
+interface BlockJson {
+  height: number;
+  hash: string;
+  timestamp: number;
+  certificate: { round: number; signatures: { validator: string }[] };
+}
+
+async function hashesAgree(nodes: NodeProcess[], from: number, to: number): Promise<void> {
+  for (let h = from; h <= to; h++) {
+    const hashes = await Promise.all(nodes.map((n) => n.rpc<string>("getblockhash", [h])));
+    assert.equal(new Set(hashes).size, 1, `height ${h}: ${hashes.join(" ")}`);
+  }
+}
+
+async function equivocations(nodes: NodeProcess[]): Promise<number> {
+  let total = 0;
+  for (const n of nodes) total += metricValue(await n.metrics(), "timenode_equivocations_total");
+  return total;
+}
+
+Deno.test("3 masternodes commit 20+ blocks at a 1 s interval, identical everywhere; a late non-masternode follows", async () => {
+  const devnet = await startDevnet(3, 1_000);
+  let follower: NodeProcess | null = null;
+  try {
+    await waitAllAtHeight(devnet.nodes, 10, 60_000);
+    // A node outside the masternode set joins late through one masternode and follows the tip.
+    follower = new NodeProcess({
+      name: "follower",
+      dataDir: `${devnet.dir}/follower`,
+      p2pPort: await freePort(),
+      rpcPort: await freePort(),
+      genesis: devnet.manifest.genesis,
+      peers: [devnet.manifest.nodes[0].p2p],
+      logLevel: "info",
+    });
+    follower.start();
+    await waitAllAtHeight(devnet.nodes, 20, 60_000);
+    await hashesAgree(devnet.nodes, 1, 20);
+    const tip = Math.min(...await Promise.all(devnet.nodes.map(heightOf)));
+    await waitAllAtHeight([follower], tip, 60_000);
+    await hashesAgree([...devnet.nodes, follower], 1, tip);
+    const info = await follower.rpc<{ isValidator: boolean }>("getconsensusinfo");
+    assert.equal(info.isValidator, false);
+
+    // Blocks are certified by > 2/3 of the power, about one interval apart, times increasing.
+    const blocks = await Promise.all(
+      Array.from({ length: 19 }, (_, i) => devnet.nodes[0].rpc<BlockJson>("getblock", [i + 2])),
+    );
+    for (let i = 1; i < blocks.length; i++) {
+      assert.ok(blocks[i].timestamp > blocks[i - 1].timestamp);
+      assert.ok(blocks[i].certificate.signatures.length >= 3 * 2 / 3);
+    }
+    assert.equal(await equivocations(devnet.nodes), 0);
+  } finally {
+    await follower?.stop();
+    await devnet.stop();
+  }
+});
+
+Deno.test("6 masternodes: kill -9 one, the rest keep committing; restarted, it syncs and votes again", async () => {
+  const devnet = await startDevnet(6, 500);
+  try {
+    await waitAllAtHeight(devnet.nodes, 3, 60_000);
+    const victim = devnet.nodes[5];
+    const victimId = devnet.manifest.nodes[5].id;
+    await victim.kill9();
+    const survivors = devnet.nodes.slice(0, 5);
+    const atKill = Math.max(...await Promise.all(survivors.map(heightOf)));
+    await waitAllAtHeight(survivors, atKill + 5, 60_000);
+
+    devnet.nodes[5] = devnet.processFor(5);
+    devnet.nodes[5].start();
+    const target = Math.max(...await Promise.all(survivors.map(heightOf))) + 3;
+    await waitAllAtHeight(devnet.nodes, target, 60_000);
+    await hashesAgree(devnet.nodes, 1, target);
+    // It votes again: its precommit appears in certificates after the restart.
+    const signedAgain = await devnet.nodes[0].waitFor(
+      async () => {
+        const h = await heightOf(devnet.nodes[0]);
+        const b = await devnet.nodes[0].rpc<BlockJson>("getblock", [h]);
+        return b.certificate.signatures.some((s) => s.validator === victimId);
+      },
+      "the restarted masternode's signature in a certificate",
+      30_000,
+    );
+    assert.ok(signedAgain);
+    assert.equal(await equivocations(devnet.nodes), 0);
+  } finally {
+    await devnet.stop();
+  }
+});
+
+async function partition(devnet: TestDevnet, a: number[], b: number[], action: "add" | "remove") {
+  const key = (i: number) => devnet.manifest.nodes[i].p2p;
+  for (const [from, to] of [[a, b], [b, a]]) {
+    for (const i of from) {
+      for (const j of to) await devnet.nodes[i].rpc("setban", [key(j), action, 3600]);
+    }
+  }
+}
+
+Deno.test("partition 3|3: no progress and no fork; healed, commits resume", async () => {
+  const devnet = await startDevnet(6, 500);
+  const left = [0, 1, 2], right = [3, 4, 5];
+  try {
+    await waitAllAtHeight(devnet.nodes, 3, 60_000);
+    await partition(devnet, left, right, "add");
+    // Wait until no connection crosses the cut.
+    for (const [side, other] of [[left, right], [right, left]]) {
+      for (const i of side) {
+        const node = devnet.nodes[i];
+        const forbidden = other.map((j) => devnet.manifest.nodes[j].p2p);
+        await node.waitFor(async () => {
+          const peers = await node.rpc<{ key: string }[]>("getpeerinfo");
+          return !peers.some((p) => forbidden.includes(p.key));
+        }, "the partition to take effect");
+      }
+    }
+    // A height already past its precommits may still finish; after that, nothing moves.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const frozen = await Promise.all(devnet.nodes.map(heightOf));
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.deepEqual(
+      await Promise.all(devnet.nodes.map(heightOf)),
+      frozen,
+      "no progress without a 2/3 quorum",
+    );
+    const common = Math.min(...frozen);
+    await hashesAgree(devnet.nodes, 1, common);
+
+    await partition(devnet, left, right, "remove");
+    const target = Math.max(...frozen) + 3;
+    await waitAllAtHeight(devnet.nodes, target, 90_000);
+    await hashesAgree(devnet.nodes, 1, target);
+    assert.equal(await equivocations(devnet.nodes), 0);
+  } finally {
+    await devnet.stop();
+  }
+});
+
+Deno.test("a masternode killed mid-round and restarted never signs a conflicting vote", async () => {
+  const devnet = await startDevnet(4, 300);
+  try {
+    await waitAllAtHeight(devnet.nodes, 3, 60_000);
+    for (let cycle = 0; cycle < 3; cycle++) {
+      // Kill at an arbitrary moment inside a height, after it has voted at least once.
+      const h = await heightOf(devnet.nodes[1]);
+      await devnet.nodes[0].waitForLog(
+        (e) => e.message.startsWith("committed height") && Number(e.properties.height) > h,
+        "a new commit",
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 250)));
+      await devnet.nodes[0].kill9();
+      devnet.nodes[0] = devnet.processFor(0);
+      devnet.nodes[0].start();
+      await devnet.nodes[0].waitForLog((e) => e.message.startsWith("rpc listening on"), "restart");
+    }
+    const target = Math.max(...await Promise.all(devnet.nodes.map(heightOf))) + 3;
+    await waitAllAtHeight(devnet.nodes, target, 60_000);
+    await hashesAgree(devnet.nodes, 1, target);
+    assert.equal(await equivocations(devnet.nodes), 0, "no validator saw a conflicting signature");
+  } finally {
+    await devnet.stop();
+  }
+});
+
+Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and stops cleanly on SIGINT", async () => {
+  const dir = await tempDir("devnetcmd");
+  const base = await freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "devnet",
+      "--nodes",
+      "3",
+      "--dir",
+      dir,
+      "--base-port",
+      String(base),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  try {
+    const probe = new NodeProcess({ name: "devnet", dataDir: dir, p2pPort: 0, rpcPort: 0 });
+    const manifest = await probe.waitFor(async () => {
+      return JSON.parse(await Deno.readTextFile(`${dir}/devnet.json`)) as {
+        genesis: string;
+        nodes: { id: string; p2p: string; rpc: string; dataDir: string }[];
+      };
+    }, "devnet.json");
+    assert.equal(manifest.nodes.length, 3);
+    for (const n of manifest.nodes) {
+      assert.match(n.id, /^[0-9a-f]{64}$/);
+      await probe.waitFor(
+        async () => {
+          const res = await fetch(n.rpc, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount", params: [] }),
+          });
+          return ((await res.json()).result as number) >= 2;
+        },
+        `${n.p2p} producing blocks`,
+        60_000,
+      );
+    }
+  } finally {
+    child.kill("SIGINT");
+    const status = await child.status;
+    const [out] = await output;
+    assert.equal(status.code, 0, out);
+    assert.match(out, /devnet stopped/);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

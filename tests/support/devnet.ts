@@ -1,0 +1,86 @@
+/**
+ * A devnet of real masternode processes for integration tests, prepared by the same code as
+ * `timenode devnet` (node/devnet.ts) and started through `NodeProcess`.
+ */
+import { type DevnetManifest, prepareDevnet } from "../../node/devnet.ts";
+import { NodeProcess, tempDir } from "./cluster.ts";
+
+/** A base port with `count` consecutive free ports above it (p2p and RPC per node). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const held: Deno.Listener[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        held.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
+      }
+      return base;
+    } catch {
+      // One of them is taken: try another range.
+    } finally {
+      for (const l of held) l.close();
+    }
+  }
+  throw new Error("no free port range found");
+}
+
+export interface TestDevnet {
+  dir: string;
+  manifest: DevnetManifest;
+  nodes: NodeProcess[];
+  /** A node process for masternode `i` (the same data dir and ports on every call). */
+  processFor(i: number): NodeProcess;
+  stop(): Promise<void>;
+}
+
+export async function startDevnet(
+  count: number,
+  blockIntervalMs: number,
+  extra: string[] = [],
+): Promise<TestDevnet> {
+  const dir = await tempDir(`devnet${count}`);
+  const basePort = await freePortRange(2 * count);
+  const manifest = await prepareDevnet({ dir, nodes: count, basePort, blockIntervalMs });
+  const processFor = (i: number) => {
+    const n = manifest.nodes[i];
+    return new NodeProcess({
+      name: `mn${i}`,
+      dataDir: n.dataDir,
+      p2pPort: Number(n.p2p.split(":")[1]),
+      rpcPort: Number(new URL(n.rpc).port),
+      genesis: manifest.genesis,
+      peers: manifest.nodes.filter((_, j) => j !== i).map((o) => o.p2p),
+      extra,
+      logLevel: "info",
+    });
+  };
+  const nodes = manifest.nodes.map((_, i) => processFor(i));
+  for (const n of nodes) n.start();
+  return {
+    dir,
+    manifest,
+    nodes,
+    processFor,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+export async function heightOf(n: NodeProcess): Promise<number> {
+  return await n.rpc<number>("getblockcount");
+}
+
+/** Waits until every node in `nodes` is at `height` or above. */
+export async function waitAllAtHeight(
+  nodes: NodeProcess[],
+  height: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await Promise.all(
+    nodes.map((n) =>
+      n.waitFor(async () => (await heightOf(n)) >= height, `height ${height}`, timeoutMs)
+    ),
+  );
+}
