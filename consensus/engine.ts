@@ -1,14 +1,15 @@
 /**
  * The Tendermint consensus engine for one height: Algorithm 1 of "The latest gossip on BFT
  * consensus" (Buchman, Kwon, Milosevic 2018) as a sans-IO state machine. The rules, with the
- * paper's line numbers, are in docs/consensus.md §4.
+ * paper's line numbers, and the few deliberate deviations (resend, proof-of-lock relay,
+ * validValue from a later round's POL, stall escape) are in docs/consensus.md §4.
  *
  * Owns: the per-height consensus state (round, step, lockedValue/lockedRound,
  * validValue/validRound, the vote tallies), signature verification of incoming proposals and
  * votes, equivocation detection, the commit certificate, and the bounded buffers for future
  * rounds and the next height.
  * Must never: do I/O, read a clock, use randomness, sign without asking `signer.canSign`
- * first, count a validator's power twice, or let hostile input throw.
+ * first, count a validator's power twice in one tally, or let hostile input throw.
  *
  * ## API
  *
@@ -19,12 +20,13 @@
  *       validators,        // ValidatorSet that certifies `height` (from the chain)
  *       previous,          // { hash, timestamp } of block height − 1 (the genesis at height 1)
  *       genesisHash,
- *       signer,            // ConsensusSigner, or null on a non-validator
+ *       signer,            // ConsensusSigner { publicKey, canSign, sign }, or null
  *       timeouts,          // optional TimeoutConfig, default DEFAULT_TIMEOUTS
  *       getValue,          // (height, round) => Block | null: build a block to propose
  *       isValid,           // (block) => boolean: records and clock drift against the chain
  *       verify,            // optional signature check, default crypto/ed25519 verifySignature
- *       restore,           // optional { lastSigned, lock } from the SignGuard after a restart
+ *       restore,           // after a restart: { lastSigned, lock } from the SignGuard and the
+ *                          // persisted lockEvidence
  *     });
  *     actions = engine.start();
  *     actions = engine.handle(event);
@@ -35,9 +37,11 @@
  *  - `{ kind: "timeout", step, height, round }`: a timer the engine asked for has fired.
  *
  * Actions (`EngineAction`), to be carried out in order:
- *  - `broadcastProposal { proposal, guard }` and `broadcastVote { vote, guard }`: messages this
- *    node just signed. The shell must `await signGuard.recordSigned(guard.height, guard.round,
- *    guard.step, guard.blockHash, guard.lock)` BEFORE sending them (docs/consensus.md §11).
+ *  - `broadcastProposal { proposal, guard }` and `broadcastVote { vote, guard, lockEvidence? }`:
+ *    messages this node just signed. The shell must `await signGuard.recordSigned(guard.height,
+ *    guard.round, guard.step, guard.blockHash, guard.lock)` BEFORE sending them, and persist
+ *    `lockEvidence` (the locked block and its proof of lock) when present, for `restore`
+ *    (docs/consensus.md §11).
  *  - `relay { message, except }`: send an already signed message to all peers but `except`
  *    (first sight of a verified message, or a resend of our own).
  *  - `scheduleTimeout { step, height, round, delayMs }`: fire a `timeout` event later. Steps
@@ -45,7 +49,7 @@
  *  - `commit { block, certificate }`: the height is decided. Apply the block, then create the
  *    next engine and feed it `takeNextHeightMessages()`.
  *  - `equivocation { evidence }`: a validator signed two different votes (or proposals) for
- *    one (height, round, type). Reported once; the second is never counted.
+ *    one (height, round, type). Reported once per (validator, round, type).
  *  - `rejected { from, reason, detail }`: an invalid message (bad signature, non-member,
  *    malformed, tampered records). Penalize peer `from`.
  *
@@ -654,7 +658,8 @@ export class ConsensusEngine {
       const vr = current.proposal.validRound;
       if (vr === -1) {
         // Line 22.
-        const ok = this.#valid(current.hex);
+        const ok = this.#valid(current.hex) &&
+          (this.#lockedRound === -1 || this.#lockedHex === current.hex);
         this.#castVote(VoteType.Prevote, ok ? current.hex : null, out);
         this.#step = "prevote";
         return true;
@@ -662,7 +667,8 @@ export class ConsensusEngine {
       const pol = this.#votes.get(VoteType.Prevote, vr)?.powerFor(current.hex) ?? 0;
       if (vr < round && hasQuorum(pol, this.#set.totalPower)) {
         // Line 28: a proof of lock from round vr outranks an older lock.
-        const ok = this.#valid(current.hex);
+        const ok = this.#valid(current.hex) &&
+          (this.#lockedRound <= vr || this.#lockedHex === current.hex);
         this.#castVote(VoteType.Prevote, ok ? current.hex : null, out);
         this.#step = "prevote";
         return true;
