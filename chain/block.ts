@@ -34,7 +34,7 @@ export interface BlockHeader {
   timestamp: number;
   /** Node id (Ed25519 public key) of the masternode that proposed the block. */
   proposer: Uint8Array;
-  /** Consensus round in which the block was committed. */
+  /** Round in which the block was built and first proposed; its certificate's round is the same or later. */
   round: number;
   /** Merkle root over the body's records (see `payloadRoot`). */
   payloadRoot: Uint8Array;

@@ -32,7 +32,7 @@ export interface Genesis {
   /** Voting power per tier. */
   tierPower: Record<Tier, number>;
   rewards: {
-    /** Units credited per block, split as in docs/consensus.md. */
+    /** Units credited per block, split as in docs/state.md. */
     blockReward: number;
     /** Percentage of the block reward that goes to the proposer before the tier split. */
     proposerSharePercent: number;

@@ -35,6 +35,8 @@ import {
 } from "./engine.ts";
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
+import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
+import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
 
 const log = getLogger(["timenode", "consensus"]);
@@ -83,6 +85,7 @@ export class ConsensusService {
   readonly #now: () => number;
   readonly #selfId: string;
   #guard: SignGuard | null = null;
+  #lockEvidence: LockEvidence | null = null;
   #engine: Engine | null = null;
   #set: ValidatorSet | null = null;
   #heightStartedAt = 0;
@@ -104,6 +107,13 @@ export class ConsensusService {
 
   async start(): Promise<void> {
     this.#guard = await SignGuard.open(`${this.#o.dataDir}/${SIGN_GUARD_FILE}`);
+    try {
+      this.#lockEvidence = await loadLockEvidence(this.#o.dataDir);
+    } catch (e) {
+      // Safety rests on the sign guard alone; without the evidence a restart only loses the
+      // ability to re-propose its locked block.
+      log.warn("ignoring unreadable lock evidence: {error}", { error: (e as Error).message });
+    }
     const net = this.#o.network;
     net.onMessage(
       "proposal",
@@ -199,7 +209,7 @@ export class ConsensusService {
         : null,
       getValue: (h, r) => this.#buildBlock(h, r, set),
       isValid: (block) => this.#isValid(block),
-      restore: { lastSigned: guard.lastSigned, lock: guard.lock },
+      restore: { lastSigned: guard.lastSigned, lock: guard.lock, lockEvidence: this.#lockEvidence },
     });
     this.#engine = engine;
     if (isMember) this.#connectToValidators(set);
@@ -301,6 +311,10 @@ export class ConsensusService {
         const g = a.guard;
         // On disk, synced, before the message exists anywhere but in this process.
         await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock);
+        if (a.kind === "broadcastVote" && a.lockEvidence) {
+          await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
+          this.#lockEvidence = a.lockEvidence;
+        }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
           m.votesSent.inc({ type: "proposal" });
