@@ -96,6 +96,9 @@ function makeService(opts: {
   return { service, metrics };
 }
 
+/** Votes carry this in place of a signature; one shared array keeps allocation out of the bench. */
+const UNSIGNED = new Uint8Array(64);
+
 function makeMessage(kind: BenchKind, i: number, filler: Uint8Array): Message {
   if (kind === "blockAnnounce") return { kind, height: i, hash: filler };
   return {
@@ -107,7 +110,7 @@ function makeMessage(kind: BenchKind, i: number, filler: Uint8Array): Message {
       round: 0,
       blockHash: filler,
       validator: filler,
-      signature: new Uint8Array(64),
+      signature: UNSIGNED,
     },
   };
 }
@@ -288,7 +291,12 @@ function runEchoServer(): () => void {
   };
 }
 
-async function runEchoClient(target: string, rounds: number, size: number): Promise<void> {
+async function runEchoClient(
+  target: string,
+  rounds: number,
+  size: number,
+  gapMs: number,
+): Promise<void> {
   const [hostname, port] = target.split(":");
   const conn = await Deno.connect({ hostname, port: Number(port) });
   conn.setNoDelay(true);
@@ -307,6 +315,8 @@ async function runEchoClient(target: string, rounds: number, size: number): Prom
       got += n;
     }
     if (i >= warmup) samples.push((performance.now() - t0) * 1000);
+    // With a gap, both processes go idle between round trips, as between two pings.
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
   }
   conn.close();
   emit({ event: "echo", samples });
@@ -339,6 +349,7 @@ async function main(): Promise<void> {
       samples: { type: "string" },
       target: { type: "string" },
       size: { type: "string" },
+      "gap-ms": { type: "string" },
     },
   });
   quietLogging();
@@ -389,6 +400,7 @@ async function main(): Promise<void> {
         values.target ?? "",
         int(values.rounds, "rounds", 2000),
         int(values.size, "size", 64),
+        int(values["gap-ms"], "gap-ms", 0),
       );
       return;
     default:

@@ -36,6 +36,8 @@ import {
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
+import { type AddResult, RecordPool, type RecordsCheck } from "./record_pool.ts";
+import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
 
@@ -47,6 +49,12 @@ const INVALID_MESSAGE_PENALTY = 20;
 const CATCH_UP_HINT_INTERVAL_MS = 2_000;
 /** While sync is catching up, re-check this often whether consensus may start. */
 const SYNC_WAIT_RETRY_MS = 500;
+/**
+ * Points for a record that fails validation. Small: a record can turn stale in flight (its
+ * nonce used, its expiry passed) without anyone misbehaving, but a stream of junk still adds
+ * up to a ban.
+ */
+const INVALID_RECORD_PENALTY = 2;
 /** Equivocation evidence kept in memory for RPC; the full record is in the log. */
 const MAX_EVIDENCE = 100;
 
@@ -98,6 +106,7 @@ export class ConsensusService {
   readonly #hints = new Map<string, number>();
   readonly #evidence: unknown[] = [];
   readonly #persistentPeers = new Set<string>();
+  readonly #pool = new RecordPool();
 
   constructor(o: ConsensusServiceOptions) {
     this.#o = o;
@@ -124,7 +133,11 @@ export class ConsensusService {
       "vote",
       (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),
     );
-    this.#o.chain.onBlockApplied((cb) => this.#onBlockApplied(cb.block.header.height));
+    net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
+    this.#o.chain.onBlockApplied((cb) => {
+      this.#pool.revalidate(cb.block.records, this.#checkRecords);
+      this.#onBlockApplied(cb.block.header.height);
+    });
     const m = this.#o.metrics;
     m.consensusHeight.collectFrom(() => this.#engine?.height ?? this.#o.chain.tip().height + 1);
     m.consensusRound.collectFrom(() => this.#engine?.round ?? 0);
@@ -138,6 +151,57 @@ export class ConsensusService {
     this.#timers.clear();
     await this.#queue;
   }
+
+  /**
+   * Offers a record for a future block: validated against the tip with the chain's own state
+   * machine, pooled, and relayed once to every peer but the one it came from.
+   */
+  submitRecord(record: BlockRecord, from: string | null): AddResult {
+    const r = this.#pool.add(record, this.#checkRecords);
+    if (r === "added") {
+      this.#o.network.broadcast({ kind: "record", record }, from ?? undefined);
+      log.info("record pooled ({type}), {size} waiting", {
+        type: record.type,
+        size: this.#pool.size,
+      });
+    } else if (typeof r === "object") {
+      log.debug("record refused: {reason}", { reason: r.invalid });
+      if (from) {
+        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, `invalid record: ${r.invalid}`);
+      }
+    }
+    return r;
+  }
+
+  poolInfo(): { size: number; bytes: number } {
+    return { size: this.#pool.size, bytes: this.#pool.bytes };
+  }
+
+  /** Throws unless `records` apply, in order, on top of the current tip. */
+  #checkRecords: RecordsCheck = (records) => {
+    const chain = this.#o.chain;
+    const tip = chain.tip();
+    const height = tip.height + 1;
+    const set = chain.validatorSetFor(height);
+    if (!set || set.validators.length === 0) {
+      throw new Error(`no validator set for height ${height}`);
+    }
+    const first = set.validators[0];
+    this.#o.stateMachine.apply(chain.stateView(), {
+      header: {
+        version: BLOCK_VERSION,
+        chainId: this.#o.genesisHash,
+        height,
+        prevHash: tip.hash,
+        timestamp: tip.timestamp + 1,
+        proposer: first.nodeId,
+        round: 0,
+        payloadRoot: payloadRoot(records),
+        validatorSetHash: set.hash,
+      },
+      records: [...records],
+    });
+  };
 
   info(): ConsensusInfo {
     const e = this.#engine;
@@ -405,7 +469,7 @@ export class ConsensusService {
   #buildBlock(height: number, round: number, set: ValidatorSet): Block | null {
     const tip = this.#o.chain.tip();
     if (tip.height + 1 !== height) return null;
-    const records: Block["records"] = [];
+    const records = this.#pool.select(this.#checkRecords);
     return {
       header: {
         version: BLOCK_VERSION,

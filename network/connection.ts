@@ -22,6 +22,15 @@ import type { SessionInfo } from "./manager.ts";
 
 const log = getLogger(["timenode", "net"]);
 
+/**
+ * First read buffer of a connection. Handshakes and pings are a few hundred bytes, and a
+ * thousand idle peers must not hold 64 KiB each; a read that fills the buffer grows it
+ * (x4, up to READ_BUFFER_BYTES) for a peer that streams.
+ */
+const MIN_READ_BUFFER_BYTES = 4 * 1024;
+/** Consecutive small reads after which a grown read buffer is given back. */
+const SHRINK_READ_BUFFER_AFTER = 64;
+
 export interface ConnectionHandlers {
   /** Actions from the peer state machine other than "send", which this shell handles. */
   onActions(c: Connection, actions: readonly PeerAction[]): void;
@@ -113,7 +122,8 @@ export class Connection implements SessionInfo {
     if (this.#closing) return false;
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(this.#magic, message, this.#encoder).slice();
+      // A view into the reused encoder: the queue copies it, so no per-frame allocation.
+      frame = encodeFrame(this.#magic, message, this.#encoder);
     } catch (e) {
       // Only our own bug can get here (an oversized message): drop it, keep the connection.
       log.error("not sending {kind}: {error}", { kind: message.kind, error: (e as Error).message });
@@ -172,7 +182,8 @@ export class Connection implements SessionInfo {
   }
 
   async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    let buf = new Uint8Array(MIN_READ_BUFFER_BYTES);
+    let smallReads = 0;
     while (!this.#closing) {
       let n: number | null;
       try {
@@ -203,6 +214,20 @@ export class Connection implements SessionInfo {
         if (this.#closing) return;
       }
       if (this.peer.nextDeadline() < this.#timerAt) this.#rescheduleTimer();
+      // Frames were decoded out of the decoder's own buffer, so `buf` can be replaced now.
+      if (n === buf.length) {
+        smallReads = 0;
+        if (buf.length < READ_BUFFER_BYTES) {
+          buf = new Uint8Array(Math.min(buf.length * 4, READ_BUFFER_BYTES));
+        }
+      } else if (buf.length > MIN_READ_BUFFER_BYTES && n <= MIN_READ_BUFFER_BYTES) {
+        if (++smallReads >= SHRINK_READ_BUFFER_AFTER) {
+          buf = new Uint8Array(MIN_READ_BUFFER_BYTES);
+          smallReads = 0;
+        }
+      } else {
+        smallReads = 0;
+      }
     }
   }
 

@@ -19,8 +19,11 @@ export const FRAME_HEADER_BYTES = 14;
 /** Largest payload of any frame (8 MiB): one block batch or proposal, never more. */
 export const MAX_FRAME_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
-/** One socket read is at most 64 KiB on Linux loopback, so this rarely needs to grow. */
-const INITIAL_BUFFER_BYTES = 64 * 1024;
+/**
+ * Handshakes and pings fit in this, so a thousand idle peers hold 4 KiB each; a peer that
+ * streams grows its buffer to fit its reads (64 KiB on Linux loopback) and keeps it.
+ */
+const INITIAL_BUFFER_BYTES = 4 * 1024;
 const SHRINK_ABOVE_BYTES = 1024 * 1024;
 
 export class FrameError extends Error {
@@ -147,15 +150,19 @@ export class FrameDecoder {
 
   #append(chunk: Uint8Array): void {
     if (this.#end + chunk.length > this.#buf.length) {
-      // Compact into a fresh buffer: frames returned by an earlier push may still be viewed by
-      // the caller until this push, but never after, so reusing memory in place is safe only
-      // when nothing is buffered.
+      // Frames returned by the previous push are no longer valid once this push starts, so
+      // the buffered bytes may move within the buffer. Compact in place when that frees at
+      // least half of it (so a steady stream moves each byte O(1) times); else grow.
       const live = this.#end - this.#start;
-      let cap = this.#buf.length;
-      while (cap < live + chunk.length) cap *= 2;
-      const next = new Uint8Array(cap);
-      next.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = next;
+      if (live + chunk.length <= this.#buf.length && live * 2 <= this.#buf.length) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        let cap = this.#buf.length * 2;
+        while (cap < live + chunk.length) cap *= 2;
+        const next = new Uint8Array(cap);
+        next.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = next;
+      }
       this.#start = 0;
       this.#end = live;
     }

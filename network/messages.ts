@@ -9,6 +9,8 @@ import { ByteReader, ByteWriter, DecodeError, writeList } from "../encoding/bina
 import { HASH_LENGTH } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
 import {
+  type BlockRecord,
+  CHAIN_LIMITS,
   type Proposal,
   readProposal,
   readVote,
@@ -53,6 +55,7 @@ export const MessageId = {
   blockAnnounce: 18,
   proposal: 32,
   vote: 33,
+  record: 34,
 } as const;
 export type MessageKind = keyof typeof MessageId;
 
@@ -149,6 +152,12 @@ export interface VoteMessage {
   vote: Vote;
 }
 
+/** A record (e.g. a masternode registration) offered for inclusion in a block. */
+export interface RecordMessage {
+  kind: "record";
+  record: BlockRecord;
+}
+
 export type Message =
   | Hello
   | HelloAck
@@ -161,7 +170,8 @@ export type Message =
   | Blocks
   | BlockAnnounce
   | ProposalMessage
-  | VoteMessage;
+  | VoteMessage
+  | RecordMessage;
 
 export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
 
@@ -170,7 +180,7 @@ export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
  * delay a pong into a timeout or a vote past its round (upstream lesson 5).
  */
 export function isControl(kind: MessageKind): boolean {
-  return kind !== "blocks" && kind !== "addresses";
+  return kind !== "blocks" && kind !== "addresses" && kind !== "record";
 }
 
 /** Largest payload each type may carry, checked against the frame header before reading it. */
@@ -187,6 +197,7 @@ export const MAX_PAYLOAD_BYTES: Record<MessageKind, number> = {
   blockAnnounce: 8 + HASH_LENGTH,
   proposal: 8 * 1024 * 1024,
   vote: 1 + 8 + 4 + HASH_LENGTH + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH,
+  record: 1 + 4 + CHAIN_LIMITS.maxRecordBytes,
 };
 
 export function writePayload(w: ByteWriter, m: Message): void {
@@ -227,6 +238,9 @@ export function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "vote":
       writeVote(w, m.vote);
+      return;
+    case "record":
+      w.u8(m.record.type).bytes(m.record.data);
       return;
   }
 }
@@ -300,6 +314,8 @@ function readPayload(kind: MessageKind, r: ByteReader): Message {
       return { kind, proposal: readProposal(r) };
     case "vote":
       return { kind, vote: readVote(r) };
+    case "record":
+      return { kind, record: { type: r.u8(), data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice() } };
   }
 }
 

@@ -50,6 +50,35 @@ import { cryptoRandom, type Random } from "./random.ts";
 
 const log = getLogger(["timenode", "net"]);
 
+/**
+ * Per-kind message counts, folded into a labelled counter once per task instead of once per
+ * message: a labelled `inc` costs about as much as queueing a small message, and the counters
+ * are per kind anyway. The fold runs as a microtask, so the counter is exact before any other
+ * task (a `/metrics` scrape, an RPC call) can read it.
+ */
+class KindTally {
+  readonly #counter: NodeMetrics["messagesSent"];
+  readonly #pending = new Map<MessageKind, number>();
+  #scheduled = false;
+
+  constructor(counter: NodeMetrics["messagesSent"]) {
+    this.#counter = counter;
+  }
+
+  add(kind: MessageKind, n = 1): void {
+    this.#pending.set(kind, (this.#pending.get(kind) ?? 0) + n);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#fold);
+  }
+
+  #fold = (): void => {
+    this.#scheduled = false;
+    for (const [kind, n] of this.#pending) this.#counter.inc({ kind }, n);
+    this.#pending.clear();
+  };
+}
+
 export interface NetworkServiceOptions {
   key: KeyPair;
   magic: number;
@@ -102,6 +131,8 @@ export class NetworkService implements NetworkApi {
   readonly #goneHandlers: ((key: string, reason: string) => void)[] = [];
   readonly #tipHandlers: ((key: string, height: number, hash: Uint8Array) => void)[] = [];
   readonly #messageHandlers = new Map<MessageKind, ((key: string, m: Message) => void)[]>();
+  readonly #sent: KindTally;
+  readonly #received: KindTally;
 
   constructor(o: NetworkServiceOptions) {
     this.#o = o;
@@ -117,6 +148,8 @@ export class NetworkService implements NetworkApi {
       exemptLoopback: true,
     });
     this.#tip = o.localTip();
+    this.#sent = new KindTally(o.metrics.messagesSent);
+    this.#received = new KindTally(o.metrics.messagesReceived);
     for (const p of o.peers) this.addPersistentPeer(p);
   }
 
@@ -183,7 +216,7 @@ export class NetworkService implements NetworkApi {
   send(peerKey: string, message: Message): boolean {
     const c = this.#registry.get(peerKey);
     if (!c || !c.isReady) return false;
-    this.#o.metrics.messagesSent.inc({ kind: message.kind });
+    this.#sent.add(message.kind);
     return c.send(message);
   }
 
@@ -193,7 +226,7 @@ export class NetworkService implements NetworkApi {
       if (c.key === exceptKey || !c.isReady) continue;
       if (c.send(message)) n++;
     }
-    if (n > 0) this.#o.metrics.messagesSent.inc({ kind: message.kind }, n);
+    if (n > 0) this.#sent.add(message.kind, n);
     return n;
   }
 
@@ -542,7 +575,7 @@ export class NetworkService implements NetworkApi {
 
   #deliver(c: Connection, m: Message): void {
     if (!c.key || c.isClosed) return;
-    this.#o.metrics.messagesReceived.inc({ kind: m.kind });
+    this.#received.add(m.kind);
     if (m.kind === "getAddresses") return this.#answerAddresses(c);
     if (m.kind === "addresses") return this.#learnAddresses(c, m.entries);
     const handlers = this.#messageHandlers.get(m.kind);

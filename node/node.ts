@@ -20,7 +20,10 @@ import { blockHash } from "../chain/block.ts";
 import { NetworkService } from "../network/service.ts";
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
-import { balanceOf, createStateMachine } from "../consensus/state.ts";
+import { balanceOf, createStateMachine, recordNonceOf } from "../consensus/state.ts";
+import { signDeregistration, signRegistration } from "../consensus/records.ts";
+import { recordId } from "../consensus/record_pool.ts";
+import type { BlockRecord } from "../chain/block.ts";
 import { RpcError, startRpcServer } from "../rpc/server.ts";
 import { createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
@@ -204,6 +207,21 @@ function blockJson(cb: CommittedBlock, height: number) {
   };
 }
 
+/** Blocks a record of our own stays valid for: ample time to reach a proposer. */
+const OWN_RECORD_TTL_BLOCKS = 100;
+
+function submitOwnRecord(d: RpcDeps, make: (nonce: number, expiresAt: number) => BlockRecord) {
+  const tip = d.chain.tip().height;
+  const record = make(
+    recordNonceOf(d.chain.stateView(), d.key.publicKey),
+    tip + OWN_RECORD_TTL_BLOCKS,
+  );
+  const r = d.consensus.submitRecord(record, null);
+  if (typeof r === "object") throw new RpcError(-26, `record refused: ${r.invalid}`);
+  if (r === "full") throw new RpcError(-26, "record pool is full; try again later");
+  return { id: recordId(record), status: r, expiresAt: tip + OWN_RECORD_TTL_BLOCKS };
+}
+
 function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
   const height = (params: Params, i: number) => {
     const h = param(params, i, "height");
@@ -276,6 +294,41 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
     listbanned: () =>
       d.network.listBans().map((b) => ({ ...b, untilIso: new Date(b.until).toISOString() })),
     getconsensusinfo: () => d.consensus.info(),
+    registermasternode: (params) => {
+      const rewardAddress = param(params, 0, "rewardAddress");
+      const address = param(params, 1, "address") ?? d.network.listenAddress;
+      if (
+        typeof rewardAddress !== "string" || rewardAddress.length === 0 ||
+        rewardAddress.length > 128
+      ) {
+        throw new RpcError(-32602, "rewardAddress must be a string of 1 to 128 characters");
+      }
+      if (
+        typeof address !== "string" ||
+        !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) ||
+        address.startsWith("0.0.0.0:")
+      ) {
+        throw new RpcError(-32602, "address must be the host:port other masternodes can dial");
+      }
+      return submitOwnRecord(
+        d,
+        (nonce, expiresAt) =>
+          signRegistration(d.key, {
+            genesisHash: d.chain.genesisHash,
+            nonce,
+            expiresAt,
+            rewardAddress,
+            address,
+          }),
+      );
+    },
+    deregistermasternode: () =>
+      submitOwnRecord(
+        d,
+        (nonce, expiresAt) =>
+          signDeregistration(d.key, { genesisHash: d.chain.genesisHash, nonce, expiresAt }),
+      ),
+    getrecordpool: () => d.consensus.poolInfo(),
     masternodelist: () => d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
     getbalance: (params) => {
       const address = param(params, 0, "address");

@@ -230,3 +230,82 @@ Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and sto
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("a node registers as a masternode by a signed record, votes from height + 2, and deregisters", async () => {
+  const devnet = await startDevnet(3, 400);
+  const dir = await tempDir("joiner");
+  const joiner = new NodeProcess({
+    name: "joiner",
+    dataDir: dir,
+    p2pPort: await freePort(),
+    rpcPort: await freePort(),
+    genesis: devnet.manifest.genesis,
+    peers: [devnet.manifest.nodes[0].p2p],
+    logLevel: "info",
+  });
+  try {
+    await waitAllAtHeight(devnet.nodes, 2, 60_000);
+    joiner.start();
+    await joiner.waitForLog((e) => e.message.startsWith("rpc listening on"), "joiner started");
+    const joinerId = (await joiner.rpc<{ nodeId: string }>("getnetworkinfo")).nodeId;
+    await joiner.waitFor(
+      async () => (await joiner.rpc<unknown[]>("getpeerinfo")).length > 0,
+      "joiner connected",
+    );
+    const submitted = await joiner.rpc<{ status: string }>("registermasternode", [
+      "joiner-rewards",
+      joiner.p2p,
+    ]);
+    assert.equal(submitted.status, "added");
+
+    // Every masternode derives the same, larger set from the chain.
+    for (const n of devnet.nodes) {
+      await n.waitFor(
+        async () => {
+          const list = await n.rpc<{ nodeId: string }[]>("masternodelist");
+          return list.some((m) => m.nodeId === joinerId);
+        },
+        "the joiner in the masternode list",
+        30_000,
+      );
+    }
+    // Once active, its precommits appear in certificates.
+    await devnet.nodes[0].waitFor(
+      async () => {
+        const h = await heightOf(devnet.nodes[0]);
+        const b = await devnet.nodes[0].rpc<BlockJson>("getblock", [h]);
+        return b.certificate.signatures.some((s) => s.validator === joinerId);
+      },
+      "a certificate signed by the new masternode",
+      30_000,
+    );
+    assert.ok(
+      BigInt(
+        await joiner.rpc<{ balance: string }>("getbalance", ["joiner-rewards"]).then((b) =>
+          b.balance
+        ),
+      ) >= 0n,
+    );
+
+    await joiner.rpc("deregistermasternode");
+    await devnet.nodes[1].waitFor(
+      async () => {
+        const list = await devnet.nodes[1].rpc<{ nodeId: string; leavingFrom: number | null }[]>(
+          "masternodelist",
+        );
+        const me = list.find((m) => m.nodeId === joinerId);
+        return !me || me.leavingFrom !== null;
+      },
+      "the joiner leaving the set",
+      30_000,
+    );
+    const h = await heightOf(devnet.nodes[0]);
+    await waitAllAtHeight(devnet.nodes, h + 4, 30_000);
+    await hashesAgree([...devnet.nodes], 1, h + 4);
+    assert.equal(await equivocations(devnet.nodes), 0);
+  } finally {
+    await joiner.stop();
+    await devnet.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -28,7 +28,7 @@ export interface LogEvent {
   properties: Record<string, unknown>;
 }
 
-export async function freePort(hostname = "127.0.0.1"): Promise<number> {
+export function freePort(hostname = "127.0.0.1"): number {
   const l = Deno.listen({ hostname, port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

@@ -6,7 +6,7 @@ import { type DevnetManifest, prepareDevnet } from "../../node/devnet.ts";
 import { NodeProcess, tempDir } from "./cluster.ts";
 
 /** A base port with `count` consecutive free ports above it (p2p and RPC per node). */
-export async function freePortRange(count: number): Promise<number> {
+export function freePortRange(count: number): number {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 40_000);
     const held: Deno.Listener[] = [];
@@ -51,7 +51,7 @@ export async function startDevnet(
       genesis: manifest.genesis,
       peers: manifest.nodes.filter((_, j) => j !== i).map((o) => o.p2p),
       extra,
-      logLevel: "info",
+      logLevel: Deno.env.get("DEVNET_LOG") ?? "info",
     });
   };
   const nodes = manifest.nodes.map((_, i) => processFor(i));

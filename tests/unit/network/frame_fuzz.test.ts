@@ -175,6 +175,8 @@ function randomMessage(r: R, kind: MessageKind): Message {
           signature: r.bytes(64),
         },
       };
+    case "record":
+      return { kind, record: { type: int(r, 256), data: r.bytes(int(r, 100)) } };
   }
 }
 

@@ -205,6 +205,10 @@ const SAMPLES: { [K in MessageKind]: MessageOf<K>[] } = {
     { kind: "vote", vote: makeVote(VoteType.Precommit, 7, 1, HASH_7, 1) },
     { kind: "vote", vote: makeVote(VoteType.Prevote, 7, 2, ZERO_HASH, 2) }, // nil vote
   ],
+  record: [
+    { kind: "record", record: { type: 1, data: new Uint8Array([1, 2, 3, 4]) } },
+    { kind: "record", record: { type: 3, data: new Uint8Array(0) } },
+  ],
 };
 
 const ALL_KINDS = Object.keys(MessageId) as MessageKind[];

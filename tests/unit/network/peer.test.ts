@@ -120,6 +120,7 @@ function sampleBlock(): Block {
 }
 
 const samples: Record<MessageKind, Message> = {
+  record: { kind: "record", record: { type: 1, data: new Uint8Array([7]) } },
   hello: hello(generateKeyPair()),
   helloAck: { kind: "helloAck", signature: new Uint8Array(64) },
   ping: { kind: "ping", nonce: 5n, bestHeight: 9, bestHash: ZERO32 },
