@@ -55,6 +55,8 @@ const SYNC_WAIT_RETRY_MS = 500;
  * up to a ban.
  */
 const INVALID_RECORD_PENALTY = 2;
+/** Equivocation evidence, one JSON object per line, in the data dir. */
+export const EVIDENCE_FILE = "evidence.jsonl";
 /** Equivocation evidence kept in memory for RPC; the full record is in the log. */
 const MAX_EVIDENCE = 100;
 
@@ -420,6 +422,13 @@ export class ConsensusService {
           kind: a.evidence.kind,
           evidence: a.evidence,
         });
+        // Kept on disk too: the signed pair proves the fault to anyone, long after the log.
+        await Deno.writeTextFile(
+          `${this.#o.dataDir}/${EVIDENCE_FILE}`,
+          JSON.stringify({ at: new Date(this.#now()).toISOString(), ...a.evidence }, hexReplacer) +
+            "\n",
+          { append: true },
+        ).catch((e) => log.warn("cannot save evidence: {error}", { error: (e as Error).message }));
         return;
       case "rejected":
         if (a.from) {
@@ -504,6 +513,12 @@ export class ConsensusService {
       return false;
     }
   }
+}
+
+function hexReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return toHex(value);
+  if (typeof value === "bigint") return value.toString();
+  return value;
 }
 
 function evidenceSigner(e: { kind: string; first: Vote | Proposal }): Uint8Array {

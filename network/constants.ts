@@ -36,6 +36,20 @@ export const PENALTY = {
   /** Addresses sent faster than we asked for them. */
   addressSpam: 5,
 } as const;
+/**
+ * A non-loopback socket that breaks the protocol before its handshake (garbage, wrong magic,
+ * an oversized frame, a bad signature) is closed and its IP scored: five in a row is a ban.
+ * Genesis or version mismatches are misconfiguration, not attacks, and score nothing.
+ */
+export const PRE_HANDSHAKE_PENALTY = 20;
+export const PRE_HANDSHAKE_FAULTS: ReadonlySet<string> = new Set([
+  "bad-magic",
+  "oversized-frame",
+  "bad-checksum",
+  "bad-hello",
+  "bad-signature",
+  "message-before-handshake",
+]);
 export const BAN_THRESHOLD = 100;
 /** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */
 export const BAN_DURATION_MS = 24 * 60 * 60 * 1000;

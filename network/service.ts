@@ -25,6 +25,8 @@ import {
   INBOUND_RATE,
   MAINTENANCE_INTERVAL_MS,
   PENALTY,
+  PRE_HANDSHAKE_FAULTS,
+  PRE_HANDSHAKE_PENALTY,
   USER_AGENT,
 } from "./constants.ts";
 import { Connection, monotonicNow } from "./connection.ts";
@@ -558,6 +560,11 @@ export class NetworkService implements NetworkApi {
         reason,
         detail,
       });
+      // Loopback sockets are only closed: every local node shares that address.
+      const ip = canonicalIp(c.remoteIp);
+      if (!c.key && PRE_HANDSHAKE_FAULTS.has(reason) && !isLoopback(ip)) {
+        this.#penalize(ip, null, PRE_HANDSHAKE_PENALTY, `${reason} before the handshake`);
+      }
     }
     if (reason === "self-connection" && c.dialedAddress) {
       const p = this.#persistent.get(c.dialedAddress);

@@ -80,7 +80,8 @@ export type CliCommand =
   | {
     kind: "devnet";
     nodes: number;
-    dir: string;
+    /** null: a new temporary directory. */
+    dir: string | null;
     basePort: number;
     blockIntervalMs: number;
     logLevel: LogLevel;
@@ -324,7 +325,7 @@ function parseDevnet(args: string[]): CliCommand {
   return {
     kind: "devnet",
     nodes,
-    dir: v.dir === undefined ? "devnet-data" : nonEmpty("--dir", v.dir),
+    dir: v.dir === undefined ? null : nonEmpty("--dir", v.dir),
     basePort,
     blockIntervalMs: v["block-interval"] === undefined
       ? builtinGenesis("devnet").blockIntervalMs
@@ -676,7 +677,9 @@ Usage:
 Flags:
   --nodes N              number of nodes, 1 to ${DEVNET_MAX_NODES}. Default: ${DEVNET_DEFAULT_NODES}
   --dir DIR              keys, genesis and one data dir per node (DIR/node-0,
-                         ..., each with its node.log). Default: ./devnet-data
+                         ..., each with its node.log). A DIR that already
+                         holds a devnet restarts that devnet. Default: a new
+                         temporary directory
   --base-port PORT       node i listens on PORT + ${DEVNET_PORT_STEP}*i, its RPC on that + 1.
                          Default: ${DEFAULT_P2P_PORT.devnet}
   --block-interval SEC   time between blocks; fractions allowed. Default: 1

@@ -54,7 +54,10 @@ export function selfCommand(): string[] {
   ];
 }
 
-/** Creates keys, genesis and devnet.json in `dir`. */
+/**
+ * Creates keys, genesis and devnet.json in `dir`; a `dir` that already holds a devnet.json is
+ * reused as it is, so the same devnet (keys, genesis, chains) can be stopped and restarted.
+ */
 export async function prepareDevnet(opts: {
   dir: string;
   nodes: number;
@@ -62,6 +65,21 @@ export async function prepareDevnet(opts: {
   blockIntervalMs: number;
 }): Promise<DevnetManifest> {
   await Deno.mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  try {
+    const existing = JSON.parse(
+      await Deno.readTextFile(`${opts.dir}/devnet.json`),
+    ) as DevnetManifest;
+    log.info(
+      "restarting the devnet in {dir} ({n} nodes; --nodes and ports come from devnet.json)",
+      {
+        dir: opts.dir,
+        n: existing.nodes.length,
+      },
+    );
+    return existing;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
   const nodes: DevnetNodeInfo[] = [];
   const keys = [];
   for (let i = 0; i < opts.nodes; i++) {
@@ -115,10 +133,11 @@ export function devnetNodeArgs(m: DevnetManifest, i: number, extra: string[] = [
 }
 
 export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): Promise<number> {
-  const manifest = await prepareDevnet(cmd);
+  const dir = cmd.dir ?? await Deno.makeTempDir({ prefix: "timenode-devnet-" });
+  const manifest = await prepareDevnet({ ...cmd, dir });
   log.info("devnet of {n} masternodes in {dir} (genesis {hash})", {
-    n: cmd.nodes,
-    dir: cmd.dir,
+    n: manifest.nodes.length,
+    dir,
     hash: manifest.genesisHash.slice(0, 16),
   });
   const self = selfCommand();
@@ -132,7 +151,15 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
     });
     logFiles.push(file);
     const child = new Deno.Command(self[0], {
-      args: [...self.slice(1), ...devnetNodeArgs(manifest, i, ["--log-level", cmd.logLevel])],
+      args: [
+        ...self.slice(1),
+        ...devnetNodeArgs(manifest, i, [
+          "--log-level",
+          cmd.logLevel,
+          "--log-format",
+          cmd.logFormat,
+        ]),
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -142,7 +169,7 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
     copyInto(child.stderr, file);
     children.push(child);
   }
-  console.log(`devnet.json: ${cmd.dir}/devnet.json — node logs in ${cmd.dir}/node-*/node.log`);
+  console.log(`devnet.json: ${dir}/devnet.json — node logs in ${dir}/node-*/node.log`);
   console.log("Ctrl-C stops every node.");
 
   const stop = new Promise<void>((resolve) => {

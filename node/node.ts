@@ -103,6 +103,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   await consensus.start();
 
   metrics.chainHeight.collectFrom(() => chain.tip().height);
+  const health = new HealthCheck({
+    peers: () => network.peers().length,
+    expectsPeers: config.peers.length > 0,
+    height: () => chain.tip().height,
+    syncState: () => sync.state(),
+    lagSeconds: () => metrics.eventLoopLag.samples()[0]?.value ?? 0,
+  });
   const stopLagProbe = startLagProbe(metrics);
 
   const rpc = config.rpc
@@ -111,12 +118,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       port: config.rpc.port,
       methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
       metrics: () => metrics.registry.render(),
-      health: () => ({
-        ok: true,
-        height: chain.tip().height,
-        peers: network.peers().length,
-        syncState: sync.state(),
-      }),
+      health: () => health.report(),
     })
     : null;
   const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
@@ -141,6 +143,48 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       return stopping;
     },
   };
+}
+
+/** Without any peer this long, a node that was told about peers is unhealthy. */
+const HEALTH_NO_PEERS_GRACE_MS = 5 * 60_000;
+/** An event loop this late cannot keep pings and votes on time. */
+const HEALTH_MAX_LAG_SECONDS = 5;
+
+/**
+ * `/health`: 503 when the node cannot do its job: no peer for five minutes although peers
+ * were configured, or an event loop so stalled that timers are seconds late. A brief gap
+ * (a restart of the only peer) is not a failure, so restarts by a watchdog do not cascade.
+ */
+class HealthCheck {
+  #lastPeerSeen = Date.now();
+  constructor(
+    private readonly o: {
+      peers: () => number;
+      expectsPeers: boolean;
+      height: () => number;
+      syncState: () => string;
+      lagSeconds: () => number;
+    },
+  ) {}
+
+  report() {
+    const now = Date.now();
+    const peers = this.o.peers();
+    if (peers > 0) this.#lastPeerSeen = now;
+    const problems: string[] = [];
+    if (this.o.expectsPeers && peers === 0 && now - this.#lastPeerSeen > HEALTH_NO_PEERS_GRACE_MS) {
+      problems.push(`no peers for ${Math.round((now - this.#lastPeerSeen) / 1000)} s`);
+    }
+    const lag = this.o.lagSeconds();
+    if (lag > HEALTH_MAX_LAG_SECONDS) problems.push(`event loop lag ${lag.toFixed(1)} s`);
+    return {
+      ok: problems.length === 0,
+      problems,
+      height: this.o.height(),
+      peers,
+      syncState: this.o.syncState(),
+    };
+  }
 }
 
 function formatHost(h: string): string {

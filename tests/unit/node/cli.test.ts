@@ -382,7 +382,7 @@ Deno.test("devnet: defaults and every flag", () => {
   assert.deepEqual(cmd("devnet", "devnet"), {
     kind: "devnet",
     nodes: 3,
-    dir: "devnet-data",
+    dir: null,
     basePort: 24300,
     blockIntervalMs: 1_000,
     logLevel: "info",
