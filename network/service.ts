@@ -513,6 +513,9 @@ export class NetworkService implements NetworkApi {
         key,
         old: old.sessionId,
       });
+      // The old session leaves the registry here, so subscribers see it go before the new
+      // one arrives (in-flight requests on it are lost and must be reassigned).
+      this.#reportGone(old, "duplicate", `superseded by session ${c.sessionId}`);
       old.close("duplicate", `superseded by session ${c.sessionId}`, true);
     }
     this.#o.metrics.peerConnects.inc({ direction: c.direction });
@@ -544,16 +547,7 @@ export class NetworkService implements NetworkApi {
     this.#addressesRequested.delete(c.sessionId);
     const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
     if (wasRegistered) {
-      this.#o.metrics.peerDisconnects.inc({ reason });
-      if (reason === "pong-timeout") this.#o.metrics.pongTimeouts.inc();
-      log.info("peer disconnected {key} {direction} reason={reason} {detail} session={session}", {
-        key: c.key,
-        direction: c.direction,
-        reason,
-        detail,
-        session: c.sessionId,
-      });
-      for (const h of this.#goneHandlers) this.#safely(() => h(c.key, reason));
+      this.#reportGone(c, reason, detail);
     } else if (reason !== "duplicate" && reason !== "shutdown") {
       log.info("connection from {address} closed before handshake: {reason} {detail}", {
         address: formatHostPort(c.remoteIp, c.remotePort),
@@ -579,6 +573,20 @@ export class NetworkService implements NetworkApi {
       this.#scheduleRedial(c.dialedAddress);
     }
   };
+
+  /** Metrics, log and subscribers for a session that leaves the registry. */
+  #reportGone(c: Connection, reason: string, detail: string): void {
+    this.#o.metrics.peerDisconnects.inc({ reason });
+    if (reason === "pong-timeout") this.#o.metrics.pongTimeouts.inc();
+    log.info("peer disconnected {key} {direction} reason={reason} {detail} session={session}", {
+      key: c.key,
+      direction: c.direction,
+      reason,
+      detail,
+      session: c.sessionId,
+    });
+    for (const h of this.#goneHandlers) this.#safely(() => h(c.key, reason));
+  }
 
   #deliver(c: Connection, m: Message): void {
     if (!c.key || c.isClosed) return;
