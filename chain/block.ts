@@ -97,6 +97,16 @@ export interface Proposal {
 const VOTE_DOMAIN = new TextEncoder().encode("timenode/vote/v1");
 const PROPOSAL_DOMAIN = new TextEncoder().encode("timenode/proposal/v1");
 
+/**
+ * Bytes that are only hashed (a header for its hash, records for the payload root) are written
+ * into reused buffers and hashed in place: a fresh buffer and a copy per block were a visible
+ * share of applying a block during sync. Bodies above this size get a buffer of their own, so
+ * one large block does not pin its size in memory for good.
+ */
+const HASH_SCRATCH_MAX_BYTES = 64 * 1024;
+const headerScratch = new ByteWriter(256);
+const recordsScratch = new ByteWriter(4096);
+
 export function writeHeader(w: ByteWriter, h: BlockHeader): void {
   w.u32(h.version)
     .fixed(h.chainId, HASH_LENGTH)
@@ -129,18 +139,30 @@ export function encodeHeader(h: BlockHeader): Uint8Array {
   return w.finish();
 }
 
-/** Block hash: SHA-256 over the canonical header encoding. */
+/** Block hash: SHA-256 over the canonical header encoding (`encodeHeader`). */
 export function blockHash(h: BlockHeader): Uint8Array {
-  return sha256(encodeHeader(h));
+  const w = headerScratch.reset();
+  writeHeader(w, h);
+  return sha256(w.view());
 }
 
 export function encodeRecord(rec: BlockRecord): Uint8Array {
   return new ByteWriter(rec.data.length + 8).u8(rec.type).bytes(rec.data).finish();
 }
 
-/** Merkle root over the canonical encodings of the records. */
+/** Merkle root over the canonical encodings of the records (`encodeRecord`). */
 export function payloadRoot(records: readonly BlockRecord[]): Uint8Array {
-  return merkleRoot(records.map(encodeRecord));
+  let size = 0;
+  for (const rec of records) size += rec.data.length + 8;
+  const w = size <= HASH_SCRATCH_MAX_BYTES ? recordsScratch.reset() : new ByteWriter(size);
+  const ends: number[] = [];
+  for (const rec of records) {
+    w.u8(rec.type).bytes(rec.data);
+    ends.push(w.length);
+  }
+  // Views into one buffer: merkleRoot hashes the leaves and keeps none of them.
+  const all = w.view();
+  return merkleRoot(ends.map((end, i) => all.subarray(i === 0 ? 0 : ends[i - 1], end)));
 }
 
 export function writeBlock(w: ByteWriter, b: Block): void {

@@ -81,6 +81,12 @@ Deno.test("a fresh node syncs 10,000 blocks from a single peer and ends on the s
     const m = await fresh.metrics();
     assert.equal(metricValue(m, "timenode_blocks_applied_total"), 10_000);
     assert.equal(metricValue(m, "timenode_blocks_rejected_total"), 0);
+    // A full sync never trips the server's limits: nobody is scored, nobody is banned.
+    const sm = await source.metrics();
+    for (const x of [m, sm]) {
+      assert.equal(metricValue(x, "timenode_misbehavior_total"), 0);
+      assert.equal(metricValue(x, "timenode_bans_total"), 0);
+    }
   } finally {
     await cleanup([source, fresh], [dir]);
   }
