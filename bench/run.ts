@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { type BenchOptions, type BenchRow, formatTable, summarize } from "./table.ts";
 import { runNetworkBenchmarks } from "./network.ts";
+import { runConsensusBenchmarks } from "./consensus.ts";
 
 interface Suite {
   name: string;
@@ -25,7 +26,7 @@ interface Suite {
 const SUITES: Suite[] = [
   { name: "network", run: runNetworkBenchmarks },
   // { name: "sync", run: runSyncBenchmarks },
-  // { name: "consensus", run: runConsensusBenchmarks },
+  { name: "consensus", run: runConsensusBenchmarks },
 ];
 /** Suite names `--only` accepts, including those not written yet (reported as unavailable). */
 const KNOWN_SUITES = ["network", "sync", "consensus"];

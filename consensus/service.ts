@@ -299,9 +299,9 @@ export class ConsensusService {
     if (engine && height < engine.height) return;
     // A block at or past our height: committed by us, or fetched by sync. Either way the next
     // height starts one block interval from now, so every node starts it at about the same time.
-    this.#scheduleHeight(
-      this.#o.isSyncing() ? SYNC_WAIT_RETRY_MS : this.#o.genesis.blockIntervalMs,
-    );
+    // Sync often delivers a peer's block a few ms before our own commit and is "syncing" for that
+    // moment; `#beginHeight` re-checks, so that blip must not delay the schedule here.
+    this.#scheduleHeight(this.#o.genesis.blockIntervalMs);
   }
 
   /** Masternodes keep a connection to every other masternode of the current set. */

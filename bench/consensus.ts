@@ -1,0 +1,514 @@
+/**
+ * The consensus benchmark suite: commit latency of real masternode processes on loopback, with
+ * 4 and with 10 masternodes, at the smallest block interval that stays stable.
+ *
+ *   deno task bench --only consensus [--quick]
+ *   deno run -A bench/consensus.ts --nodes 10 --interval 250 [--heights 50]   # one devnet run
+ *
+ * Each run prepares a devnet exactly as `timenode devnet` does (node/devnet.ts), starts one
+ * `main.ts run` process per masternode at log level debug, skips `WARM_UP_HEIGHTS`, then reads
+ * the next heights from the JSON logs. All processes share one clock, so log timestamps compare
+ * across processes: latency is the proposer's "proposed height" line (the earliest proposal of
+ * the height, any round) to each node's "committed height" line, or, for a node that got the
+ * block from sync a moment before its own engine decided, the sync line that shows the new tip.
+ * A run is stable when every measured height is decided in round 0 or 1 and every node ends on
+ * the same block at the last height, none lagging more than `LAG_GRACE_MS` behind the first.
+ * The full suite tries `INTERVALS_MS` from the smallest up and reports the first stable one.
+ *
+ * Owns: that orchestration, the log analysis and its rows.
+ * Must never: leave a process, a data dir or a timer behind, whether a run is stable, unstable,
+ * throws or is interrupted.
+ */
+import { prepareDevnet } from "../node/devnet.ts";
+import { type LogEvent, NodeProcess, tempDir, withTimeout } from "../tests/support/cluster.ts";
+import { freePortRange } from "../tests/support/devnet.ts";
+import {
+  type BenchOptions,
+  type BenchRow,
+  benchRow,
+  errorRow,
+  formatNumber,
+  percentile,
+} from "./table.ts";
+
+const SUITE = "consensus";
+
+/** The two network sizes the issue asks about: the minimum BFT set and a ten-node one. */
+const NODE_COUNTS = [4, 10];
+/** Smallest first: the first stable interval ends the search. 100 ms is the genesis minimum. */
+const INTERVALS_MS = [100, 250, 500, 1_000];
+/** Heights 1..5 include connection set-up and first-block effects, not steady state. */
+const WARM_UP_HEIGHTS = 5;
+/** Measured heights per run: enough for a p99 over hundreds of (height, node) samples. */
+const MEASURED_HEIGHTS = 50;
+/** Quick mode: one 4-node run at an interval that is stable there, in about ten seconds. */
+const QUICK = { nodes: 4, intervalMs: 100, heights: 20 };
+
+/** Ten node processes loading the runtime on two cores take several seconds to connect. */
+const START_TIMEOUT_MS = 90_000;
+/**
+ * Per measured height beyond the interval. A height decided in round 1 costs a propose timeout
+ * (3 s); anything slower than that on average is a stall, not a result worth waiting for.
+ */
+const PER_HEIGHT_SLACK_MS = 3_000;
+/** How long the other nodes may trail the first one to reach the last height. */
+const LAG_GRACE_MS = 5_000;
+/** A clean stop takes well under a second; after this the node is killed. */
+const STOP_GRACE_MS = 10_000;
+/** Highest round a stable run may decide a height in. */
+const MAX_STABLE_ROUND = 1;
+
+export interface RunSpec {
+  nodes: number;
+  intervalMs: number;
+  heights: number;
+}
+
+/** What one devnet run measured over its measured heights. */
+export interface RunResult {
+  spec: RunSpec;
+  stable: boolean;
+  /** Why the run is not stable; empty when it is. */
+  problems: string[];
+  /** Proposal to commit, ms, one sample per (height, node). */
+  latencies: number[];
+  /** Per height: proposal to the first node's commit, and to the last node's. */
+  firstCommit: number[];
+  lastCommit: number[];
+  /** Samples where the node took the block from sync just before its own commit. */
+  fromSync: number;
+  blocksPerSec: number;
+  /** Heights decided in each round (the highest round any node committed it in). */
+  rounds: Map<number, number>;
+  heightsMeasured: number;
+}
+
+export async function runConsensusBenchmarks(
+  opts: Partial<BenchOptions> = {},
+): Promise<BenchRow[]> {
+  const progress = opts.progress ?? ((line: string) => console.error(line));
+  const signal = opts.signal ?? new AbortController().signal;
+  const rows: BenchRow[] = [];
+  if (opts.quick) {
+    const spec = QUICK;
+    try {
+      const r = await runDevnet(spec, signal, progress);
+      rows.push(...resultRows(r, runContext(r)));
+    } catch (e) {
+      rows.push(errorRow(SUITE, `commit latency p50, ${spec.nodes} masternodes`, "ms", e));
+    }
+    return rows;
+  }
+  for (const nodes of NODE_COUNTS) {
+    if (signal.aborted) break;
+    rows.push(...await searchStableInterval(nodes, signal, progress));
+  }
+  return rows;
+}
+
+/** Tries the intervals from the smallest up; rows for the first stable one. */
+async function searchStableInterval(
+  nodes: number,
+  signal: AbortSignal,
+  progress: (line: string) => void,
+): Promise<BenchRow[]> {
+  const tried: string[] = [];
+  let last: RunResult | null = null;
+  for (const intervalMs of INTERVALS_MS) {
+    if (signal.aborted) break;
+    const spec = { nodes, intervalMs, heights: MEASURED_HEIGHTS };
+    let r: RunResult;
+    try {
+      r = await runDevnet(spec, signal, progress);
+    } catch (e) {
+      if (signal.aborted) break;
+      tried.push(`${intervalMs} ms: error ${(e as Error).message}`);
+      continue;
+    }
+    last = r;
+    if (r.stable) {
+      const stableRow = benchRow(
+        SUITE,
+        `smallest stable interval, ${nodes} masternodes`,
+        intervalMs,
+        "ms",
+        null,
+        [...tried, `${intervalMs} ms stable`].join("; "),
+      );
+      return [...resultRows(r, runContext(r)), stableRow];
+    }
+    tried.push(`${intervalMs} ms unstable: ${r.problems.slice(0, 2).join(", ")}`);
+  }
+  const failed = errorRow(
+    SUITE,
+    `smallest stable interval, ${nodes} masternodes`,
+    "ms",
+    new Error(signal.aborted ? "interrupted" : `none stable: ${tried.join("; ")}`),
+  );
+  return last ? [...resultRows(last, runContext(last)), failed] : [failed];
+}
+
+function runContext(r: RunResult): string {
+  return `${r.stable ? "" : "UNSTABLE, "}${r.spec.intervalMs} ms interval`;
+}
+
+function resultRows(r: RunResult, context: string): BenchRow[] {
+  const n = r.spec.nodes;
+  if (r.latencies.length === 0) {
+    const why = new Error(`${context}: no height measured (${r.problems.join(", ")})`);
+    return [errorRow(SUITE, `commit latency p50, ${n} masternodes`, "ms", why)];
+  }
+  const p = (xs: number[], q: number) => formatNumber(percentile(xs, q));
+  const rounds = [...r.rounds].sort(([a], [b]) => a - b).map(([k, v]) => `round ${k}: ${v}`);
+  const round0 = (r.rounds.get(0) ?? 0) / r.heightsMeasured;
+  return [
+    benchRow(
+      SUITE,
+      `commit latency p50, ${n} masternodes`,
+      percentile(r.latencies, 50),
+      "ms",
+      null,
+      `${context}; ${r.heightsMeasured} heights × ${n} nodes; first node p50 ` +
+        `${p(r.firstCommit, 50)}, last node p50 ${p(r.lastCommit, 50)}; proposal → commit`,
+    ),
+    benchRow(
+      SUITE,
+      `commit latency p99, ${n} masternodes`,
+      percentile(r.latencies, 99),
+      "ms",
+      null,
+      `${context}; max ${p(r.latencies, 100)}; ${r.fromSync} of ${r.latencies.length} ` +
+        `applied by sync first; ms log timestamps`,
+    ),
+    benchRow(
+      SUITE,
+      `blocks per second, ${n} masternodes`,
+      r.blocksPerSec,
+      "blocks/s",
+      null,
+      `${context}; the interval alone allows ${formatNumber(1000 / r.spec.intervalMs)}`,
+    ),
+    benchRow(
+      SUITE,
+      `heights decided in round 0, ${n} masternodes`,
+      round0 * 100,
+      "%",
+      null,
+      `${context}; ${rounds.join(", ")}${r.problems.length ? `; ${r.problems.join(", ")}` : ""}`,
+    ),
+  ];
+}
+
+// ---- one devnet run ------------------------------------------------------------------------
+
+/** Starts a devnet, measures `spec.heights` heights after the warm-up, stops everything. */
+export async function runDevnet(
+  spec: RunSpec,
+  signal: AbortSignal,
+  progress: (line: string) => void,
+): Promise<RunResult> {
+  const label = `consensus: ${spec.nodes} masternodes, ${spec.intervalMs} ms`;
+  progress(`${label}: starting...`);
+  const dir = await tempDir(`bench-consensus${spec.nodes}`);
+  const nodes: NodeProcess[] = [];
+  const stopAll = () => Promise.all(nodes.map(stopNode));
+  const onAbort = () => void stopAll();
+  signal.addEventListener("abort", onAbort);
+  try {
+    const basePort = freePortRange(2 * spec.nodes);
+    const manifest = await prepareDevnet({
+      dir,
+      nodes: spec.nodes,
+      basePort,
+      blockIntervalMs: spec.intervalMs,
+    });
+    for (const [i, n] of manifest.nodes.entries()) {
+      nodes.push(
+        new NodeProcess({
+          name: `mn${i}`,
+          dataDir: n.dataDir,
+          p2pPort: Number(n.p2p.split(":")[1]),
+          rpcPort: Number(new URL(n.rpc).port),
+          genesis: manifest.genesis,
+          peers: manifest.nodes.filter((_, j) => j !== i).map((o) => o.p2p),
+          // The proposal line is the only debug line this needs; the rest is a few per height.
+          logLevel: "debug",
+        }),
+      );
+    }
+    for (const n of nodes) n.start();
+    if (signal.aborted) throw new Error("interrupted");
+
+    const first = WARM_UP_HEIGHTS + 1;
+    const last = WARM_UP_HEIGHTS + spec.heights;
+    await waitAllApplied(nodes, WARM_UP_HEIGHTS, START_TIMEOUT_MS, signal);
+    progress(`${label}: warmed up, measuring heights ${first}..${last}...`);
+
+    const budget = spec.heights * (spec.intervalMs + PER_HEIGHT_SLACK_MS);
+    const outcome = await measureWindow(nodes, first, last, budget, signal);
+    const problems = [...outcome.problems];
+    if (outcome.reached.length === nodes.length) {
+      const hashes = await Promise.all(nodes.map((n) => n.rpc<string>("getblockhash", [last])));
+      if (new Set(hashes).size !== 1) problems.push(`nodes disagree on block ${last}`);
+    }
+    const result = analyze(
+      nodes.map((n) => n.logs),
+      spec,
+      first,
+      Math.min(last, outcome.highestCommon),
+      problems,
+    );
+    progress(
+      `${label}: ${result.stable ? "stable" : `UNSTABLE (${result.problems.join(", ")})`}; ` +
+        (result.latencies.length > 0
+          ? `p50 ${formatNumber(percentile(result.latencies, 50))} ms, p99 ` +
+            `${formatNumber(percentile(result.latencies, 99))} ms, ` +
+            `${formatNumber(result.blocksPerSec)} blocks/s`
+          : "no measured heights"),
+    );
+    return result;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    await stopAll();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function waitAllApplied(
+  nodes: NodeProcess[],
+  height: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  await Promise.all(nodes.map(async (n) => {
+    const e = await n.waitForLog(
+      (e) => appliedHeight(e) >= height || e.level === "EXIT",
+      `height ${height}`,
+      timeoutMs,
+    );
+    if (e.level === "EXIT" || signal.aborted) {
+      throw new Error(signal.aborted ? "interrupted" : `${n.name} exited`);
+    }
+  }));
+}
+
+interface WindowOutcome {
+  problems: string[];
+  /** Nodes that reached the last height. */
+  reached: NodeProcess[];
+  /** Every node applied at least this height. */
+  highestCommon: number;
+}
+
+/**
+ * Waits until every node has the last height, ending early when a measured height needs a
+ * round beyond MAX_STABLE_ROUND (the run is unstable; more heights would not change that).
+ */
+async function measureWindow(
+  nodes: NodeProcess[],
+  first: number,
+  last: number,
+  budgetMs: number,
+  signal: AbortSignal,
+): Promise<WindowOutcome> {
+  const problems: string[] = [];
+  const reached: NodeProcess[] = [];
+  const tooManyRounds = (e: LogEvent) => {
+    const c = commitOf(e);
+    return c !== null && c.height >= first && c.height <= last && c.round > MAX_STABLE_ROUND;
+  };
+  // Each waiter settles by its event, its timeout, or the EXIT event stopping the node sends.
+  const bad = Promise.race(
+    nodes.map((n) =>
+      n.waitForLog(
+        (e) => tooManyRounds(e) || e.level === "EXIT",
+        "a late round",
+        budgetMs + LAG_GRACE_MS,
+      )
+        .then((e) => ({ kind: "bad" as const, node: n, e }))
+        .catch(() => ({ kind: "timeout" as const }))
+    ),
+  );
+  const ends = nodes.map((n) =>
+    n.waitForLog((e) => appliedHeight(e) >= last || e.level === "EXIT", `height ${last}`, budgetMs)
+      .then((e) => {
+        if (e.level !== "EXIT") reached.push(n);
+        return e;
+      })
+  );
+  for (const p of ends) p.catch(() => {});
+  const aborted = new Promise<{ kind: "aborted" }>((resolve) => {
+    if (signal.aborted) resolve({ kind: "aborted" });
+    signal.addEventListener("abort", () => resolve({ kind: "aborted" }), { once: true });
+  });
+  const firstEnd = Promise.race(ends).then(() => ({ kind: "end" as const }), () => ({
+    kind: "stalled" as const,
+  }));
+  const outcome = await Promise.race([firstEnd, bad, aborted]);
+  if (outcome.kind === "aborted") throw new Error("interrupted");
+  if (outcome.kind === "bad") {
+    if (outcome.e.level === "EXIT") throw new Error(`${outcome.node.name} exited`);
+    const c = commitOf(outcome.e)!;
+    problems.push(`height ${c.height} needed round ${c.round}`);
+  } else if (outcome.kind === "stalled" || outcome.kind === "timeout") {
+    problems.push(`no node reached height ${last} in ${formatNumber(budgetMs / 1000)} s`);
+  } else {
+    try {
+      await withTimeout(Promise.all(ends), LAG_GRACE_MS, "the other nodes");
+    } catch {
+      const behind = nodes.filter((n) => !reached.includes(n)).map((n) => n.name);
+      problems.push(`${behind.join(", ")} behind by more than ${LAG_GRACE_MS / 1000} s`);
+    }
+  }
+  const tips = nodes.map((n) => Math.max(0, ...n.logs.map(appliedHeight)));
+  return { problems, reached, highestCommon: Math.min(...tips) };
+}
+
+// ---- log analysis ----------------------------------------------------------------------------
+
+function commitOf(e: LogEvent): { height: number; round: number; hash: string } | null {
+  if (e.logger !== "timenode.consensus" || !e.message.startsWith("committed height")) return null;
+  const { height, round, hash } = e.properties;
+  if (typeof height !== "number" || typeof round !== "number") return null;
+  return { height, round, hash: String(hash) };
+}
+
+function proposalOf(e: LogEvent): { height: number; round: number } | null {
+  if (e.logger !== "timenode.consensus" || !e.message.startsWith("proposed height")) return null;
+  const { height, round } = e.properties;
+  if (typeof height !== "number" || typeof round !== "number") return null;
+  return { height, round };
+}
+
+/**
+ * The tip height a log line proves the node had: its own commit, or a sync state line (sync
+ * applies a block a node's engine is about to decide when a peer's announce arrives first).
+ * -1 for any other line.
+ */
+function appliedHeight(e: LogEvent): number {
+  const c = commitOf(e);
+  if (c) return c.height;
+  if (e.logger === "timenode.sync" && e.message.startsWith("Sync")) {
+    const h = e.properties.height;
+    if (typeof h === "number") return h;
+  }
+  return -1;
+}
+
+const timeOf = (e: LogEvent) => Date.parse(e["@timestamp"]);
+
+/** Turns the nodes' logs into the run's figures over heights `first..last`. */
+export function analyze(
+  logs: readonly LogEvent[][],
+  spec: RunSpec,
+  first: number,
+  last: number,
+  problems: string[],
+): RunResult {
+  const proposedAt = new Map<number, number>();
+  const rounds = new Map<number, number>();
+  for (const nodeLogs of logs) {
+    for (const e of nodeLogs) {
+      const p = proposalOf(e);
+      if (p) {
+        const t = timeOf(e);
+        proposedAt.set(p.height, Math.min(t, proposedAt.get(p.height) ?? t));
+      }
+      const c = commitOf(e);
+      if (c) rounds.set(c.height, Math.max(c.round, rounds.get(c.height) ?? 0));
+    }
+  }
+  const latencies: number[] = [];
+  const firstCommit: number[] = [];
+  const lastCommit: number[] = [];
+  const firstCommitAt = new Map<number, number>();
+  const roundCount = new Map<number, number>();
+  let fromSync = 0;
+  let missing = 0;
+  for (let h = first - 1; h <= last; h++) {
+    const proposed = proposedAt.get(h);
+    const applied = logs.map((nodeLogs) => appliedAt(nodeLogs, h));
+    const times = applied.filter((a) => a !== null).map((a) => a.at);
+    if (times.length > 0) firstCommitAt.set(h, Math.min(...times));
+    if (h < first) continue;
+    const round = rounds.get(h);
+    if (round !== undefined) roundCount.set(round, (roundCount.get(round) ?? 0) + 1);
+    if (proposed === undefined) {
+      missing++;
+      continue;
+    }
+    for (const a of applied) {
+      if (a === null) {
+        missing++;
+        continue;
+      }
+      latencies.push(a.at - proposed);
+      if (a.bySync) fromSync++;
+    }
+    firstCommit.push(Math.min(...times) - proposed);
+    lastCommit.push(Math.max(...times) - proposed);
+  }
+  const heightsMeasured = Math.max(0, last - first + 1);
+  if (heightsMeasured < spec.heights) problems.push(`only ${heightsMeasured} heights measured`);
+  if (missing > 0) problems.push(`${missing} (height, node) commits not found in the logs`);
+  const start = firstCommitAt.get(first - 1);
+  const end = firstCommitAt.get(last);
+  const blocksPerSec = start !== undefined && end !== undefined && end > start
+    ? (heightsMeasured / (end - start)) * 1000
+    : 0;
+  return {
+    spec,
+    stable: problems.length === 0,
+    problems,
+    latencies,
+    firstCommit,
+    lastCommit,
+    fromSync,
+    blocksPerSec,
+    rounds: roundCount,
+    heightsMeasured,
+  };
+}
+
+/** When one node's log shows it had height `h`: its own commit, else the first sync line. */
+function appliedAt(logs: readonly LogEvent[], h: number): { at: number; bySync: boolean } | null {
+  let bySync: number | null = null;
+  for (const e of logs) {
+    const c = commitOf(e);
+    if (c && c.height === h) return { at: timeOf(e), bySync: false };
+    if (bySync === null && !c && appliedHeight(e) >= h) bySync = timeOf(e);
+  }
+  return bySync === null ? null : { at: bySync, bySync: true };
+}
+
+async function stopNode(node: NodeProcess): Promise<void> {
+  if (!node.running) return;
+  await withTimeout(node.stop(), STOP_GRACE_MS, `${node.name} to stop`).catch(() => node.kill9());
+}
+
+if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
+  const { formatTable } = await import("./table.ts");
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      nodes: { type: "string" },
+      interval: { type: "string" },
+      heights: { type: "string", default: String(MEASURED_HEIGHTS) },
+    },
+  });
+  let rows: BenchRow[];
+  if (values.nodes !== undefined || values.interval !== undefined) {
+    const spec = {
+      nodes: Number(values.nodes ?? 4),
+      intervalMs: Number(values.interval ?? 100),
+      heights: Number(values.heights),
+    };
+    const r = await runDevnet(spec, new AbortController().signal, console.error);
+    rows = resultRows(r, runContext(r));
+  } else {
+    rows = await runConsensusBenchmarks({ quick: values.quick });
+  }
+  console.log(formatTable(rows));
+}
