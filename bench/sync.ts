@@ -76,6 +76,13 @@ export interface CatchUpRun {
   fromSyncStart: number;
   /** Spawn to first applied block, ms: runtime start, handshake, first batch verified. */
   firstBlockMs: number;
+  /**
+   * CPU time (user + system, all threads) per block from the first applied block to synced, in
+   * µs, of the fresh and the source node; null where /proc is not readable. Unlike wall time it
+   * barely moves when other work shares the machine, so it shows what an optimisation saved.
+   */
+  freshCpuUsPerBlock: number | null;
+  sourceCpuUsPerBlock: number | null;
   /** `timenode_sync_requests_total` by outcome, for the note. */
   outcomes: Record<string, number>;
 }
@@ -168,6 +175,8 @@ function catchUpRows(label: string, runs: CatchUpRun[], failure: unknown): Bench
       null,
       `${list((r) => r.fromSyncStart)}; "Synced at" log: sync start to synced`,
     ),
+    ...cpuRow("fresh node CPU per block", runs.map((r) => r.freshCpuUsPerBlock)),
+    ...cpuRow("source node CPU per block", runs.map((r) => r.sourceCpuUsPerBlock)),
     benchRow(
       SUITE,
       "time to first applied block",
@@ -181,6 +190,22 @@ function catchUpRows(label: string, runs: CatchUpRun[], failure: unknown): Bench
     rows.push(errorRow(SUITE, `${label}, a later run`, "blocks/s", failure));
   }
   return rows;
+}
+
+function cpuRow(name: string, values: (number | null)[]): BenchRow[] {
+  if (values.some((v) => v === null)) return [];
+  const us = values as number[];
+  const runs = `median of ${us.length} (${us.map(formatNumber).join(" / ")})`;
+  return [
+    benchRow(
+      SUITE,
+      name,
+      median(us),
+      "µs",
+      null,
+      `${runs}; user+system, all threads, first block to synced (/proc)`,
+    ),
+  ];
 }
 
 /** One catch-up: a source on the made chain, a fresh node pointed at it, both stopped after. */
@@ -216,8 +241,16 @@ export async function catchUp(
     synced.catch(() => {});
     // Polling stops at the first block; the end comes from the log line's own timestamp.
     const first = await firstBlock(fresh, spawnedAt + budgetMs, signal);
+    const freshCpu = await ProcessCpu.find(freshDir);
+    const sourceCpu = await ProcessCpu.find(chain.dataDir);
     const end = await synced;
     if (!isSyncedLine(end)) throw new Error("the fresh node exited before it synced");
+    const cpuPerBlock = (cpu: ProcessCpu | null) => {
+      const us = cpu?.elapsedUs();
+      return us === undefined || us === null ? null : us / (chain.tipHeight - first.height);
+    };
+    const freshCpuUsPerBlock = cpuPerBlock(freshCpu);
+    const sourceCpuUsPerBlock = cpuPerBlock(sourceCpu);
     const endAt = Date.parse(end["@timestamp"]);
 
     const info = await fresh.rpc<{ height: number; bestHash: string }>("getblockchaininfo");
@@ -245,6 +278,8 @@ export async function catchUp(
       fromProcessStart: (n / (endAt - spawnedAt)) * 1000,
       fromSyncStart: seconds > 0 ? syncedBlocks / seconds : NaN,
       firstBlockMs: first.at - spawnedAt,
+      freshCpuUsPerBlock,
+      sourceCpuUsPerBlock,
       outcomes,
     };
   } finally {
@@ -305,6 +340,61 @@ class ProfiledNode extends NodeProcess {
       );
     }
     return args;
+  }
+}
+
+/** Linux clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** CPU time of one node process, read from /proc: a baseline now, the difference later. */
+class ProcessCpu {
+  readonly #pid: number;
+  readonly #startTicks: number;
+
+  private constructor(pid: number, startTicks: number) {
+    this.#pid = pid;
+    this.#startTicks = startTicks;
+  }
+
+  /** The node process whose command line names `dataDir`; null if none or no /proc. */
+  static async find(dataDir: string): Promise<ProcessCpu | null> {
+    try {
+      for await (const entry of Deno.readDir("/proc")) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        let args: string[];
+        try {
+          args = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0");
+        } catch {
+          continue; // Exited meanwhile.
+        }
+        const i = args.indexOf("--data-dir");
+        if (i < 0 || args[i + 1] !== dataDir) continue;
+        const pid = Number(entry.name);
+        const ticks = cpuTicks(pid);
+        return ticks === null ? null : new ProcessCpu(pid, ticks);
+      }
+    } catch {
+      // No /proc (not Linux): the CPU rows are left out.
+    }
+    return null;
+  }
+
+  /** CPU µs since `find`, or null if the process is gone. */
+  elapsedUs(): number | null {
+    const ticks = cpuTicks(this.#pid);
+    return ticks === null ? null : ((ticks - this.#startTicks) * 1e6) / CLOCK_TICKS_PER_SEC;
+  }
+}
+
+/** utime + stime of a process, all threads, in clock ticks. */
+function cpuTicks(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
   }
 }
 

@@ -222,6 +222,8 @@ Deno.test("a node with a different genesis is refused at the handshake and nothi
       (e) => e.message.startsWith("connection from") && e.properties.reason === "wrong-genesis",
       "refusal on the other side too",
     );
+    // The refusal can come before the fresh node's RPC is up.
+    await fresh.waitForLog((e) => e.message.startsWith("rpc listening on"), "fresh RPC");
     const i = await info(fresh);
     assert.equal(i.height, 0);
     assert.equal((await fresh.rpc<unknown[]>("getpeerinfo")).length, 0);
