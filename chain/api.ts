@@ -23,6 +23,8 @@ export type RejectReason =
   | "bad-height"
   | "bad-link"
   | "bad-timestamp"
+  /** Ahead of our clock: our clock may be the one that is wrong, so the peer is not blamed. */
+  | "future-timestamp"
   | "bad-payload-root"
   | "bad-validator-set"
   | "bad-certificate"

@@ -88,7 +88,7 @@ export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext
   }
   if (header.timestamp > ctx.nowMs + ctx.maxFutureDriftMs) {
     reject(
-      "bad-timestamp",
+      "future-timestamp",
       `timestamp ${header.timestamp} is more than ${ctx.maxFutureDriftMs} ms ahead of ${ctx.nowMs}`,
     );
   }

@@ -17,6 +17,8 @@ export const MAX_POOL_RECORDS = 1_000;
 export const MAX_POOL_BYTES = 4 * 1024 * 1024;
 /** Records per proposed block: keeps block building and validation cheap. */
 export const MAX_RECORDS_PER_BLOCK = 100;
+/** Record bytes per proposed block: far inside the 4 MiB body bound, so a proposal always fits. */
+export const MAX_RECORD_BYTES_PER_BLOCK = 1024 * 1024;
 
 export type AddResult = "added" | "duplicate" | "full" | { invalid: string };
 
@@ -68,11 +70,14 @@ export class RecordPool {
    */
   select(check: RecordsCheck): BlockRecord[] {
     const chosen: BlockRecord[] = [];
+    let bytes = 0;
     for (const record of this.#records.values()) {
       if (chosen.length >= MAX_RECORDS_PER_BLOCK) break;
+      if (bytes + record.data.length > MAX_RECORD_BYTES_PER_BLOCK) continue;
       try {
         check([...chosen, record]);
         chosen.push(record);
+        bytes += record.data.length;
       } catch {
         // Left for a later block, or dropped by `revalidate`.
       }

@@ -37,6 +37,7 @@ import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "./record_pool.ts";
+import { RecordType } from "./records.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -159,6 +160,11 @@ export class ConsensusService {
    * machine, pooled, and relayed once to every peer but the one it came from.
    */
   submitRecord(record: BlockRecord, from: string | null): AddResult {
+    // Only signed masternode records travel: unsigned data records would let anyone fill
+    // every pool and block for free.
+    if (record.type !== RecordType.Registration && record.type !== RecordType.Deregistration) {
+      return { invalid: `record type ${record.type} is not accepted from the network` };
+    }
     const r = this.#pool.add(record, this.#checkRecords);
     if (r === "added") {
       this.#o.network.broadcast({ kind: "record", record }, from ?? undefined);
@@ -402,7 +408,13 @@ export class ConsensusService {
           this.#timers.delete(t);
           const engine = this.#engine;
           if (!engine || engine.height !== a.height || this.#stopped) return;
-          if (a.step !== "resend") m.roundsTimedOut.inc({ step: a.step });
+          // Count a timeout only when it still matters: the engine is in that round and step.
+          if (
+            a.step !== "resend" && !engine.decision && engine.round === a.round &&
+            engine.step === a.step
+          ) {
+            m.roundsTimedOut.inc({ step: a.step });
+          }
           this.#enqueue(() =>
             engine.handle({ kind: "timeout", step: a.step, height: a.height, round: a.round })
           );

@@ -41,14 +41,15 @@ export const PENALTY = {
  * an oversized frame, a bad signature) is closed and its IP scored: five in a row is a ban.
  * Genesis or version mismatches are misconfiguration, not attacks, and score nothing.
  */
-export const PRE_HANDSHAKE_PENALTY = 20;
-export const PRE_HANDSHAKE_FAULTS: ReadonlySet<string> = new Set([
-  "bad-magic",
-  "oversized-frame",
-  "bad-checksum",
-  "bad-hello",
-  "bad-signature",
-  "message-before-handshake",
+export const PRE_HANDSHAKE_PENALTIES: ReadonlyMap<string, number> = new Map([
+  // Garbage and a node of another network look alike; a misconfigured node retrying with
+  // backoff takes minutes to reach a ban, a scanner spraying junk seconds.
+  ["bad-magic", 5],
+  ["oversized-frame", 20],
+  ["bad-checksum", 20],
+  ["bad-hello", 20],
+  ["bad-signature", 20],
+  ["message-before-handshake", 20],
 ]);
 export const BAN_THRESHOLD = 100;
 /** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */

@@ -25,8 +25,7 @@ import {
   INBOUND_RATE,
   MAINTENANCE_INTERVAL_MS,
   PENALTY,
-  PRE_HANDSHAKE_FAULTS,
-  PRE_HANDSHAKE_PENALTY,
+  PRE_HANDSHAKE_PENALTIES,
   USER_AGENT,
 } from "./constants.ts";
 import { Connection, monotonicNow } from "./connection.ts";
@@ -536,7 +535,7 @@ export class NetworkService implements NetworkApi {
     if (announced) this.#addrBook.learn([{ address: announced, lastSeen: now }], key, now);
     if (c.direction === "outbound") {
       this.#addressesRequested.add(c.sessionId);
-      c.send({ kind: "getAddresses" });
+      this.send(c.key, { kind: "getAddresses" });
     }
     const snapshot = this.#snapshot(c);
     for (const h of this.#readyHandlers) this.#safely(() => h(snapshot));
@@ -556,8 +555,9 @@ export class NetworkService implements NetworkApi {
       });
       // Loopback sockets are only closed: every local node shares that address.
       const ip = canonicalIp(c.remoteIp);
-      if (!c.key && PRE_HANDSHAKE_FAULTS.has(reason) && !isLoopback(ip)) {
-        this.#penalize(ip, null, PRE_HANDSHAKE_PENALTY, `${reason} before the handshake`);
+      const points = PRE_HANDSHAKE_PENALTIES.get(reason);
+      if (!c.key && points !== undefined && !isLoopback(ip)) {
+        this.#penalize(ip, null, points, `${reason} before the handshake`);
       }
     }
     if (reason === "self-connection" && c.dialedAddress) {
@@ -605,7 +605,7 @@ export class NetworkService implements NetworkApi {
     this.#lastAddressAnswer.set(c.key, now);
     if (this.#lastAddressAnswer.size > 4 * this.#o.maxInbound) this.#lastAddressAnswer.clear();
     const entries = this.#addrBook.sample(ADDRESSES_PER_ANSWER, c.key, Date.now());
-    c.send({ kind: "addresses", entries });
+    this.send(c.key, { kind: "addresses", entries });
   }
 
   #learnAddresses(c: Connection, entries: { address: string; lastSeen: number }[]): void {
@@ -621,7 +621,9 @@ export class NetworkService implements NetworkApi {
   // ---- misbehavior -------------------------------------------------------------------------
 
   #penalize(key: string, c: Connection | null, points: number, reason: string): void {
-    this.#o.metrics.misbehavior.inc({ reason: reason.split(":")[0].slice(0, 40) });
+    // The label is the reason's fixed leading words: numbers and details stay in the log, so
+    // the series stay few.
+    this.#o.metrics.misbehavior.inc({ reason: reason.split(/[:0-9]/)[0].trim().slice(0, 40) });
     log.warn("peer {key} misbehaved (+{points}): {reason}", { key, points, reason });
     if (!key) {
       c?.close("misbehavior", reason);
@@ -684,7 +686,6 @@ export class NetworkService implements NetworkApi {
       );
       for (const a of candidates) this.#dial(a);
     }
-    this.#o.metrics.knownAddresses.set(this.#addrBook.size);
     this.#maintenanceTimer = setTimeout(this.#maintain, MAINTENANCE_INTERVAL_MS);
   };
 
@@ -728,6 +729,7 @@ export class NetworkService implements NetworkApi {
 
   #wireMetrics(): void {
     const m = this.#o.metrics;
+    m.knownAddresses.collectFrom(() => this.#addrBook.size);
     m.peers.collectFrom(() => [
       { labels: { direction: "inbound" }, value: this.#registry.count("inbound") },
       { labels: { direction: "outbound" }, value: this.#registry.count("outbound") },

@@ -100,7 +100,7 @@ export function createNodeMetrics(registry = new Registry()) {
     ),
     syncRequests: registry.counter(
       "timenode_sync_requests_total",
-      "get-blocks requests by outcome: ok, timeout, disconnected, invalid, empty.",
+      "get-blocks requests by outcome: ok, timeout, stalled, disconnected, invalid, empty.",
     ),
     // consensus
     consensusHeight: registry.gauge(
@@ -129,7 +129,7 @@ export function createNodeMetrics(registry = new Registry()) {
     // runtime
     eventLoopLag: registry.gauge(
       "timenode_event_loop_lag_seconds",
-      "How late a 100 ms timer fired, last sample (upstream lesson 17).",
+      "How late the 1 s probe timer fired, last sample (upstream lesson 17).",
     ),
     residentMemory: registry.gauge(
       "timenode_resident_memory_bytes",

@@ -18,6 +18,7 @@ import type { CommittedBlock } from "../chain/block.ts";
 import { encodeCertificate } from "../chain/block.ts";
 import { blockHash } from "../chain/block.ts";
 import { NetworkService } from "../network/service.ts";
+import { keyForDialTarget, tryCanonicalIp } from "../network/peer_key.ts";
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
 import { balanceOf, createStateMachine, recordNonceOf } from "../consensus/state.ts";
@@ -49,6 +50,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     ? await loadGenesisFile(config.genesisFile)
     : builtinGenesis(config.network);
   const gHash = genesisHash(genesis);
+  if (!config.genesisFile && config.network !== "devnet") {
+    log.warn(
+      "the built-in {network} genesis is a placeholder whose masternode keys are public: " +
+        "anyone can sign its blocks. Pass the network's published genesis with --genesis FILE.",
+      { network: config.network },
+    );
+  }
   const { key, created } = await loadOrCreateNodeKey(`${config.dataDir}/${NODE_KEY_FILE}`);
   const nodeId = toHex(key.publicKey);
   log.info("timenode {version} network={network} genesis={genesis} node={nodeId}", {
@@ -316,11 +324,16 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
       return blockJson(cb, h);
     },
     setban: (params) => {
-      const key = param(params, 0, "key");
+      const raw = param(params, 0, "key");
       const action = param(params, 1, "action") ?? "add";
       const seconds = param(params, 2, "seconds") ?? 86_400;
-      if (typeof key !== "string" || key.length === 0 || key.length > 80) {
-        throw new RpcError(-32602, "key must be a peer key as shown by getpeerinfo");
+      // The key a connection from there would get: an IP ("::ffff:1.2.3.4" folds to
+      // "1.2.3.4", "203.0.113.5:24100" to "203.0.113.5"), or a loopback "host:port".
+      const key = typeof raw === "string" && raw.length <= 80
+        ? tryCanonicalIp(raw) ?? keyForDialTarget(raw)
+        : null;
+      if (key === null) {
+        throw new RpcError(-32602, "key must be an IP, or a host:port as shown by getpeerinfo");
       }
       if (action === "remove") return { key, removed: d.network.unbanPeer(key) };
       if (action !== "add") throw new RpcError(-32602, 'action must be "add" or "remove"');
@@ -333,7 +346,8 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
           `${key} cannot be banned (a bare loopback address covers every local peer)`,
         );
       }
-      return { key, until: new Date(Date.now() + seconds * 1000).toISOString() };
+      const until = d.network.listBans().find((b) => b.key === key)?.until ?? Date.now();
+      return { key, until: new Date(until).toISOString() };
     },
     listbanned: () =>
       d.network.listBans().map((b) => ({ ...b, untilIso: new Date(b.until).toISOString() })),
@@ -348,7 +362,7 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
         throw new RpcError(-32602, "rewardAddress must be a string of 1 to 128 characters");
       }
       if (
-        typeof address !== "string" ||
+        typeof address !== "string" || address.startsWith("[::]:") ||
         !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) ||
         address.startsWith("0.0.0.0:")
       ) {

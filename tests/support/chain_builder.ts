@@ -76,7 +76,7 @@ export const CORRUPTIONS = {
   "bad-link": "bad-link",
   "bad-height": "bad-height",
   "bad-timestamp": "bad-timestamp",
-  "future-timestamp": "bad-timestamp",
+  "future-timestamp": "future-timestamp",
   "bad-payload-root": "bad-payload-root",
   "bad-validator-set": "bad-validator-set",
   "bad-proposer": "bad-proposer",

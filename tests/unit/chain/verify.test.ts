@@ -59,7 +59,7 @@ for (const how of Object.keys(CORRUPTIONS) as Corruption[]) {
 Deno.test("verify: a block may run ahead of the clock by the drift allowance, not more", () => {
   const ts = second.cb.block.header.timestamp;
   checkBlock(firstTip, second.cb, ctx({ nowMs: ts - MAX_FUTURE_DRIFT_MS }));
-  rejects(firstTip, second, "bad-timestamp", ctx({ nowMs: ts - MAX_FUTURE_DRIFT_MS - 1 }));
+  rejects(firstTip, second, "future-timestamp", ctx({ nowMs: ts - MAX_FUTURE_DRIFT_MS - 1 }));
 });
 
 Deno.test("verify: block 1 must be after the genesis time", () => {

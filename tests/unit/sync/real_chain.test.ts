@@ -110,8 +110,14 @@ const EXPECTED_REASON: Partial<Record<Corruption, string>> = {
  * re-proposed block gets committed (chain/verify.ts), so that "corruption" is a valid block.
  */
 const STILL_VALID: ReadonlySet<Corruption> = new Set(["bad-cert-round"]);
+/** Refused, but not the peer's fault for sure: our own clock may be behind. */
+const NOT_BLAMED: ReadonlySet<Corruption> = new Set(["future-timestamp"]);
 
-for (const how of (Object.keys(CORRUPTIONS) as Corruption[]).filter((c) => !STILL_VALID.has(c))) {
+for (
+  const how of (Object.keys(CORRUPTIONS) as Corruption[]).filter((c) =>
+    !STILL_VALID.has(c) && !NOT_BLAMED.has(c)
+  )
+) {
   Deno.test(`sync into the real chain: a peer serving a ${how} block is blamed`, async () => {
     const b = realNode(200);
     const a = realNode(0);
@@ -144,3 +150,29 @@ for (const how of (Object.keys(CORRUPTIONS) as Corruption[]).filter((c) => !STIL
     }
   });
 }
+
+Deno.test("sync into the real chain: a block ahead of our clock is refused without blaming its peer", async () => {
+  const b = realNode(200);
+  const a = realNode(0);
+  try {
+    const serveFuture = (m: Message) => {
+      if (m.kind !== "getBlocks") return;
+      const answer: BuiltBlock[] = blocks.slice(m.fromHeight - 1, m.fromHeight - 1 + m.count);
+      if (answer.length === 0) return;
+      answer[answer.length - 1] = builder.corrupt(answer[answer.length - 1], "future-timestamp");
+      a.net.deliver("ahead", {
+        kind: "blocks",
+        fromHeight: m.fromHeight,
+        blocks: answer.map((x) => x.encoded),
+      });
+    };
+    a.net.connect("ahead", { bestHeight: 200, remote: serveFuture });
+    linkNetworks(a.net, "A", b.net, "B");
+    await within(reached(a.chain, 200), 30_000, "sync despite a block from the future");
+    assertStored(a.chain, 200);
+    assert.ok(a.metrics.blocksRejected.get({ reason: "future-timestamp" }) >= 1);
+    assert.deepEqual(a.net.penaltiesOf("ahead"), []);
+  } finally {
+    stop(a, b);
+  }
+});
