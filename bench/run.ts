@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { type BenchOptions, type BenchRow, formatTable, summarize } from "./table.ts";
 import { runNetworkBenchmarks } from "./network.ts";
 import { runConsensusBenchmarks } from "./consensus.ts";
+import { runSyncBenchmarks } from "./sync.ts";
 
 interface Suite {
   name: string;
@@ -25,7 +26,7 @@ interface Suite {
 // ---- SUITES: to add a suite, import its `run...Benchmarks` above and add one line here. -------
 const SUITES: Suite[] = [
   { name: "network", run: runNetworkBenchmarks },
-  // { name: "sync", run: runSyncBenchmarks },
+  { name: "sync", run: runSyncBenchmarks },
   { name: "consensus", run: runConsensusBenchmarks },
 ];
 /** Suite names `--only` accepts, including those not written yet (reported as unavailable). */

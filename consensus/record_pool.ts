@@ -87,6 +87,8 @@ export class RecordPool {
 
   /** After a block: drops what it included and whatever no longer applies on the new tip. */
   revalidate(included: readonly BlockRecord[], check: RecordsCheck): number {
+    // The common case during sync: nothing pooled, so nothing to hash or check per block.
+    if (this.#records.size === 0) return 0;
     for (const r of included) this.#delete(recordId(r));
     let dropped = 0;
     for (const [id, record] of [...this.#records]) {

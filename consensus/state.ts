@@ -341,6 +341,8 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
     if (block.records.length > CHAIN_LIMITS.maxRecords) {
       throw new InvalidBlockError("bad-records", `${block.records.length} records exceed bound`);
     }
+    // Data records change no consensus state: a block of only those skips the member-set work.
+    if (block.records.every((r) => r.type === RecordType.Data)) return;
 
     // Records are checked against the set as it will be at height + ACTIVATION_DELAY: the set
     // of height + ACTIVATION_DELAY - 1 (already fixed by earlier blocks) changed by the

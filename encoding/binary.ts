@@ -293,9 +293,11 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 export function toHex(b: Uint8Array): string {
   let s = "";
-  for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0");
+  for (let i = 0; i < b.length; i++) s += HEX_BYTE[b[i]];
   return s;
 }
 

@@ -517,6 +517,9 @@ export class NetworkService implements NetworkApi {
       this.#reportGone(old, "duplicate", `superseded by session ${c.sessionId}`);
       old.close("duplicate", `superseded by session ${c.sessionId}`, true);
     }
+    // The peer's tip from its hello, so the first snapshot subscribers see is already true.
+    c.bestHeight = hello.bestHeight;
+    c.bestHash = hello.bestHash;
     this.#o.metrics.peerConnects.inc({ direction: c.direction });
     log.info(
       "peer connected {key} {direction} node={nodeId} height={height} session={session}",

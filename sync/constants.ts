@@ -120,15 +120,6 @@ export const APPLY_TURN_BUDGET_MS = 20;
 /** Blocks per worker job: small enough to spread one batch over every worker. */
 export const VERIFY_CHUNK_BLOCKS = 128;
 
-/**
- * Signatures are checked at most this far above the applied tip; later batches wait, still
- * counted in the byte window. Workers that verify the whole 10,000-block window at once take
- * CPU from the main thread, whose applying is the critical path on a 2-core machine, and then
- * idle while it finishes alone. 2,000 blocks (~0.2 s of applying) keeps every worker busy with
- * full chunks while applying never waits.
- */
-export const VERIFY_AHEAD_BLOCKS = 2_000;
-
 /** Workers default to the cores the runtime reports, within this range. */
 export const MIN_VERIFY_WORKERS = 1;
 export const MAX_VERIFY_WORKERS = 4;

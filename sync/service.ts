@@ -4,9 +4,8 @@
  * pool, applies them strictly in order, serves `getBlocks` to peers, announces our new tips,
  * and reports progress (logs, metrics, `info()` for RPC).
  *
- * Owns: timers, the batches awaiting verification (at most `VERIFY_AHEAD_BLOCKS` above the tip
- * go to the pool), the buffer of verified blocks awaiting their turn, the worker pool, the
- * serving limiter, announcements and progress logs.
+ * Owns: timers, the buffer of verified blocks awaiting their turn, the worker pool, the serving
+ * limiter, announcements and progress logs.
  * Must never: decide which peer to ask or blame (the scheduler does), store a block itself (the
  * chain validates and stores), block the event loop for long (signatures are checked in
  * workers, applying is chunked), or apply a block out of order.
@@ -25,7 +24,6 @@ import {
   PROGRESS_LOG_INTERVAL_MS,
   SERVE_MAX_BYTES,
   TICK_INTERVAL_MS,
-  VERIFY_AHEAD_BLOCKS,
 } from "./constants.ts";
 import { SyncProgress } from "./progress.ts";
 import {
@@ -53,7 +51,6 @@ export interface SyncTuning {
   progressLogIntervalMs?: number;
   applyChunkBlocks?: number;
   verifyChunkBlocks?: number;
-  verifyAheadBlocks?: number;
   serveMaxBytes?: number;
 }
 
@@ -100,8 +97,6 @@ export class SyncService {
   readonly #progress = new SyncProgress();
   /** Verified encoded blocks by height, waiting for their turn to be applied. */
   readonly #ready = new Map<number, Uint8Array>();
-  /** Accepted batches not yet handed to the verify pool: too far above the tip for now. */
-  #unverified: { from: number; blocks: Uint8Array[] }[] = [];
   #pool: VerifyPool | null = null;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -194,7 +189,6 @@ export class SyncService {
     clearTimeout(this.#drainTimer);
     this.#pool?.close();
     this.#ready.clear();
-    this.#unverified = [];
   }
 
   state(): SyncState {
@@ -249,7 +243,6 @@ export class SyncService {
           break;
         case "discard":
           for (let h = a.from; h <= a.to; h++) this.#ready.delete(h);
-          this.#dropUnverified(a.from, a.to);
           break;
         case "outcome":
           this.#metrics.syncRequests.inc({ outcome: a.outcome });
@@ -268,7 +261,6 @@ export class SyncService {
     const now = this.#now();
     this.#run(this.#scheduler.tick(now));
     for (const { peer, req } of this.#limiter.due(now)) this.#serve(peer, req);
-    this.#pumpVerify();
     this.#drain();
     this.#afterChange();
     const interval = this.#tuning.progressLogIntervalMs ?? PROGRESS_LOG_INTERVAL_MS;
@@ -345,51 +337,15 @@ export class SyncService {
       const blocks = verdict.accepted === m.blocks.length
         ? m.blocks
         : m.blocks.slice(0, verdict.accepted);
-      this.#unverified.push({ from: m.fromHeight, blocks });
-      this.#pumpVerify();
-    }
-    this.#afterChange();
-  }
-
-  /** Hands waiting batches to the pool, lowest first, while they are near enough the tip. */
-  #pumpVerify(): void {
-    if (this.#closed || this.#unverified.length === 0) return;
-    const tip = this.#chain.tip().height;
-    const limit = tip + (this.#tuning.verifyAheadBlocks ?? VERIFY_AHEAD_BLOCKS);
-    // Lowest first: the batch at the frontier is what applying waits for.
-    this.#unverified.sort((a, b) => a.from - b.from);
-    let n = 0;
-    while (n < this.#unverified.length && this.#unverified[n].from <= limit) n++;
-    for (const waiting of this.#unverified.splice(0, n)) {
-      // Blocks the chain applied meanwhile (from another peer, or by consensus) need no check.
-      const stale = Math.max(0, tip + 1 - waiting.from);
-      if (stale >= waiting.blocks.length) continue;
-      const batch = stale === 0
-        ? waiting
-        : { from: waiting.from + stale, blocks: waiting.blocks.slice(stale) };
-      this.#verify(batch.from, batch.blocks).catch((e) => {
+      this.#verify(m.fromHeight, blocks).catch((e) => {
         // A bug here must not become an unhandled rejection, which would end the process.
-        log.error("Verifying blocks from {height} failed: {error}", {
-          height: batch.from,
+        log.error("Handling blocks from {peer} failed: {error}", {
+          peer,
           error: (e as Error).stack ?? String(e),
         });
       });
     }
-  }
-
-  /** Waiting blocks in [from, to] are void (they followed an invalid block). */
-  #dropUnverified(from: number, to: number): void {
-    const kept: { from: number; blocks: Uint8Array[] }[] = [];
-    for (const b of this.#unverified) {
-      const end = b.from + b.blocks.length - 1;
-      if (end < from || b.from > to) {
-        kept.push(b);
-        continue;
-      }
-      if (b.from < from) kept.push({ from: b.from, blocks: b.blocks.slice(0, from - b.from) });
-      if (end > to) kept.push({ from: to + 1, blocks: b.blocks.slice(to + 1 - b.from) });
-    }
-    this.#unverified = kept;
+    this.#afterChange();
   }
 
   async #verify(from: number, blocks: Uint8Array[]): Promise<void> {
@@ -523,7 +479,6 @@ export class SyncService {
     this.#progress.record(now, tip.height);
     this.#network.setLocalTip(tip.height, tip.hash);
     this.#event(() => this.#scheduler.localTip(tip.height, now));
-    this.#pumpVerify();
     this.#scheduleDrain();
   }
 
