@@ -32,18 +32,11 @@ import {
   percentile,
   type Target,
 } from "./table.ts";
+import { RUN_PERMISSIONS } from "../node/devnet.ts";
 
 const SUITE = "network";
 const PEER_SCRIPT = new URL("./net_peer.ts", import.meta.url).pathname;
 const LOAD_GEN_SCRIPT = new URL("./load_gen.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
 /** Set to a directory to have every bench child write a V8 CPU profile there. */
 const CPU_PROFILE_ENV = "TIMENODE_BENCH_CPU_PROF";
 
@@ -515,7 +508,7 @@ class BenchProcess implements Stoppable {
     const profileDir = Deno.env.get(CPU_PROFILE_ENV);
     const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, ...profile, script, ...args],
+      args: ["run", ...RUN_PERMISSIONS, ...profile, script, ...args],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

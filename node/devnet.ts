@@ -35,6 +35,19 @@ export interface DevnetManifest {
   nodes: DevnetNodeInfo[];
 }
 
+/**
+ * The permissions timenode runs with (the same as deno.json's `start` task): network, its data
+ * dir, env and system info for defaults and metrics, and run for the devnet's child nodes.
+ */
+export const RUN_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run",
+];
+
 /** The command that starts this same program: the compiled binary, or deno running main.ts. */
 export function selfCommand(): string[] {
   const exec = Deno.execPath();
@@ -44,12 +57,7 @@ export function selfCommand(): string[] {
   return [
     exec,
     "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys",
-    "--allow-run",
+    ...RUN_PERMISSIONS,
     main.protocol === "file:" ? main.pathname : main.href,
   ];
 }

@@ -8,15 +8,9 @@
  * Must never: leave a process, pipe or timer behind (the tests keep Deno's sanitizers on).
  */
 
+import { RUN_PERMISSIONS } from "../../node/devnet.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
 /** Upper bound between re-checks of RPC state when nothing is logged. */
 const POLL_MS = 100;
 
@@ -86,7 +80,7 @@ export class NodeProcess {
     const o = this.opts;
     return [
       "run",
-      ...PERMISSIONS,
+      ...RUN_PERMISSIONS,
       MAIN,
       "run",
       "--network",

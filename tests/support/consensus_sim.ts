@@ -49,6 +49,7 @@ import {
 } from "../../consensus/engine.ts";
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "../../consensus/constants.ts";
 import { proposerAt } from "../../consensus/proposer.ts";
+import { EventQueue } from "./event_queue.ts";
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -232,62 +233,26 @@ export class SimRandom {
 
 // ---- virtual clock -----------------------------------------------------------------------
 
-interface Scheduled {
-  at: number;
-  seq: number;
-  run: () => void;
-}
-
-/** Binary min-heap of callbacks by (time, insertion order): ties keep FIFO order. */
-class EventQueue {
-  readonly #heap: Scheduled[] = [];
-  #seq = 0;
+/** The shared virtual-time queue plus the simulation's clock. */
+class VirtualClock {
+  readonly #events = new EventQueue();
   now = 0;
 
   get size(): number {
-    return this.#heap.length;
+    return this.#events.size;
   }
 
   at(time: number, run: () => void): void {
-    const item = { at: Math.max(time, this.now), seq: this.#seq++, run };
-    const h = this.#heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(h[i], h[parent])) break;
-      [h[i], h[parent]] = [h[parent], h[i]];
-      i = parent;
-    }
+    this.#events.push(Math.max(time, this.now), run);
   }
 
   /** Runs the next event; false when none is left or it lies beyond `until`. */
   step(until: number): boolean {
-    const h = this.#heap;
-    if (h.length === 0 || h[0].at > until) return false;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.#less(h[l], h[m])) m = l;
-        if (r < h.length && this.#less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    this.now = top.at;
-    top.run();
+    if (this.#events.peekTime() > until) return false;
+    const e = this.#events.pop()!;
+    this.now = e.at;
+    e.run();
     return true;
-  }
-
-  #less(a: Scheduled, b: Scheduled): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 }
 
@@ -455,7 +420,7 @@ export function runSimulation(options: SimOptions): SimResult {
 class Simulation {
   readonly #o: SimOptions;
   readonly #random: SimRandom;
-  readonly #queue = new EventQueue();
+  readonly #queue = new VirtualClock();
   readonly #set: ValidatorSet;
   readonly #nodes: SimNode[];
   readonly #timeouts: TimeoutConfig;

@@ -9,6 +9,7 @@
 import { type SchedulerConfig, type SyncAction, SyncScheduler } from "../../../sync/scheduler.ts";
 import type { ServeLimiter } from "../../../sync/serve_limiter.ts";
 import { seededRandom } from "./fixtures.ts";
+import { EventQueue } from "../../support/event_queue.ts";
 
 export type Behaviour =
   | "honest"
@@ -61,56 +62,6 @@ export interface SimResult {
   maxBufferedBytes: number;
   maxAheadOfTip: number;
   maxInFlight: number;
-}
-
-interface Event {
-  at: number;
-  seq: number;
-  run: () => void;
-}
-
-/** A binary min-heap on (at, seq): deterministic order for equal times. */
-class EventQueue {
-  #heap: Event[] = [];
-  #seq = 0;
-  get size(): number {
-    return this.#heap.length;
-  }
-  push(at: number, run: () => void): void {
-    const h = this.#heap;
-    h.push({ at, seq: this.#seq++, run });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(h[i], h[parent])) break;
-      [h[i], h[parent]] = [h[parent], h[i]];
-      i = parent;
-    }
-  }
-  pop(): Event | undefined {
-    const h = this.#heap;
-    if (h.length === 0) return undefined;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.#less(h[l], h[m])) m = l;
-        if (r < h.length && this.#less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-  #less(a: Event, b: Event): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
 }
 
 interface PeerRuntime {
