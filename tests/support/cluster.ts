@@ -42,7 +42,10 @@ export interface NodeOptions {
   genesis?: string;
   network?: string;
   extra?: string[];
+  /** Listen host for p2p and RPC (default 127.0.0.1). */
   host?: string;
+  /** Run inside this network namespace (`ip netns exec`), as a host with its own IP. */
+  netns?: string;
   /** Default debug: tests wait on debug-level events. */
   logLevel?: string;
 }
@@ -69,7 +72,7 @@ export class NodeProcess {
   }
 
   get rpcUrl(): string {
-    return `http://127.0.0.1:${this.opts.rpcPort}`;
+    return `http://${this.opts.host ?? "127.0.0.1"}:${this.opts.rpcPort}`;
   }
 
   get running(): boolean {
@@ -90,7 +93,7 @@ export class NodeProcess {
       "--listen",
       this.p2p,
       "--rpc",
-      `127.0.0.1:${o.rpcPort}`,
+      `${o.host ?? "127.0.0.1"}:${o.rpcPort}`,
       "--log-format",
       "json",
       "--log-level",
@@ -103,8 +106,12 @@ export class NodeProcess {
 
   start(): void {
     if (this.#child) throw new Error(`${this.name} already running`);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: this.args(),
+    // `ip netns exec` execs the command in place, so the child's pid is the node's own.
+    const [cmd, prefix] = this.opts.netns
+      ? ["ip", ["netns", "exec", this.opts.netns, Deno.execPath()]]
+      : [Deno.execPath(), []];
+    const child = new Deno.Command(cmd, {
+      args: [...prefix, ...this.args()],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
