@@ -47,10 +47,24 @@ async function main(argv: string[]): Promise<number> {
         log.fatal("cannot start: {error}", { error: e instanceof Error ? e.message : String(e) });
         return EXIT_FAILURE;
       }
-      await waitForShutdownSignal();
+      await (command.config.exitOnStdinClose
+        ? Promise.race([waitForShutdownSignal(), stdinClosed()])
+        : waitForShutdownSignal());
       await node.stop();
       return 0;
     }
+  }
+}
+
+/** Resolves when standard input reaches end of file (the parent that holds it went away). */
+async function stdinClosed(): Promise<void> {
+  const buf = new Uint8Array(256);
+  try {
+    while ((await Deno.stdin.read(buf)) !== null) {
+      // Nothing is expected on stdin; anything sent is ignored.
+    }
+  } catch {
+    // An unreadable stdin counts as closed.
   }
 }
 

@@ -139,6 +139,7 @@ const RUN_OPTIONS = {
   "pong-timeout": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "exit-on-stdin-close": { type: "boolean" },
 } as const;
 
 function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliCommand {
@@ -191,6 +192,7 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
     pongTimeoutMs,
     logLevel: oneOf("--log-level", v["log-level"], LOG_LEVELS, "info"),
     logFormat: oneOf("--log-format", v["log-format"], LOG_FORMATS, "text"),
+    exitOnStdinClose: v["exit-on-stdin-close"] === true,
   };
   return { kind: "run", config };
 }
@@ -587,6 +589,8 @@ const RUN_FLAGS = `Flags of run:
                         Default: info
   --log-format FORMAT   text (for people) or json (one object per line).
                         Default: text
+  --exit-on-stdin-close stop cleanly when standard input closes (how
+                        timenode devnet ties its nodes to itself)
   -h, --help            show help
   --version             print the version
 

@@ -30,6 +30,11 @@ export interface NodeConfig {
   pongTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /**
+   * Shut down cleanly when standard input closes: set by `timenode devnet` for its children, so
+   * a devnet whose runner dies (even by kill -9) never leaves nodes behind.
+   */
+  exitOnStdinClose: boolean;
 }
 
 export const DEFAULTS = {

@@ -136,6 +136,7 @@ export function devnetNodeArgs(m: DevnetManifest, i: number, extra: string[] = [
     "--rpc",
     n.rpc.replace("http://", ""),
     ...m.nodes.filter((_, j) => j !== i).flatMap((o) => ["--peer", o.p2p]),
+    "--exit-on-stdin-close",
     ...extra,
   ];
 }
@@ -168,7 +169,8 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
           cmd.logFormat,
         ]),
       ],
-      stdin: "null",
+      // The node exits when this pipe closes, i.e. when this runner is gone, however it died.
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();

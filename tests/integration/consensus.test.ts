@@ -309,3 +309,66 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", async () => {
+  const dir = await tempDir("devnetkill");
+  const base = await freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "devnet",
+      "--nodes",
+      "2",
+      "--dir",
+      dir,
+      "--base-port",
+      String(base),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const probe = new NodeProcess({ name: "devnet", dataDir: dir, p2pPort: 0, rpcPort: 0 });
+  const count = (rpc: string) =>
+    fetch(rpc, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount", params: [] }),
+    }).then((r) => r.json()).then((b) => b.result as number);
+  try {
+    const manifest = await probe.waitFor(async () => {
+      return JSON.parse(await Deno.readTextFile(`${dir}/devnet.json`)) as {
+        nodes: { rpc: string }[];
+      };
+    }, "devnet.json");
+    for (const n of manifest.nodes) {
+      await probe.waitFor(async () => (await count(n.rpc)) >= 1, "node up", 60_000);
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    for (const n of manifest.nodes) {
+      await probe.waitFor(
+        async () => {
+          try {
+            await count(n.rpc);
+            return false;
+          } catch {
+            return true; // connection refused: the node is gone
+          }
+        },
+        `${n.rpc} to exit with its runner`,
+        30_000,
+      );
+    }
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -56,6 +56,7 @@ Deno.test("run: no flags gives the mainnet defaults", () => {
     pongTimeoutMs: DEFAULTS.pongTimeoutMs,
     logLevel: "info",
     logFormat: "text",
+    exitOnStdinClose: false,
   };
   assert.deepEqual(run(), expected);
   assert.deepEqual(run("run"), expected, "the run word is optional");
