@@ -65,6 +65,12 @@ export const BACKOFF = { initialMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 }
  */
 export const MAINTENANCE_INTERVAL_MS = 1_000;
 
+/**
+ * How often the address book and bans are written to the data dir besides at shutdown, so a
+ * crash loses at most this much of what was learned.
+ */
+export const PERSIST_INTERVAL_MS = 5 * 60_000;
+
 /** Dialing a dead address must not hang a slot: TCP connect gets this long. */
 export const DIAL_TIMEOUT_MS = 5_000;
 

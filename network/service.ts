@@ -25,6 +25,7 @@ import {
   INBOUND_RATE,
   MAINTENANCE_INTERVAL_MS,
   PENALTY,
+  PERSIST_INTERVAL_MS,
   PRE_HANDSHAKE_PENALTIES,
   USER_AGENT,
 } from "./constants.ts";
@@ -125,6 +126,7 @@ export class NetworkService implements NetworkApi {
   #listener: Deno.TcpListener | null = null;
   #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
   #nextSessionId = 1;
+  #lastPersist = monotonicNow();
   #stopped = false;
   #listenAddress = "";
   #tip: { height: number; hash: Uint8Array };
@@ -667,6 +669,10 @@ export class NetworkService implements NetworkApi {
     clearTimeout(this.#maintenanceTimer);
     if (this.#stopped) return;
     const now = monotonicNow();
+    if (now - this.#lastPersist >= PERSIST_INTERVAL_MS) {
+      this.#lastPersist = now;
+      this.#persist().catch((e) => log.warn("saving peers failed: {error}", { error: String(e) }));
+    }
     for (const p of this.#persistent.values()) {
       if (p.isSelf || p.dialing || now < p.nextDialAt || this.#isConnectedTo(p.address)) continue;
       const key = keyForDialTarget(p.address);

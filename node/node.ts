@@ -29,6 +29,7 @@ import { RpcError, startRpcServer } from "../rpc/server.ts";
 import { createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 import { TIMENODE_VERSION } from "./cli.ts";
+import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
 
 const log = getLogger(["timenode", "node"]);
 
@@ -46,6 +47,16 @@ export interface RunningNode {
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const dirLock = await lockDataDir(config.dataDir);
+  try {
+    return await startLocked(config, dirLock);
+  } catch (e) {
+    dirLock.release();
+    throw e;
+  }
+}
+
+async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<RunningNode> {
   const genesis: Genesis = config.genesisFile
     ? await loadGenesisFile(config.genesisFile)
     : builtinGenesis(config.network);
@@ -120,15 +131,26 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   const stopLagProbe = startLagProbe(metrics);
 
-  const rpc = config.rpc
-    ? startRpcServer({
-      hostname: config.rpc.host,
-      port: config.rpc.port,
-      methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
-      metrics: () => metrics.registry.render(),
-      health: () => health.report(),
-    })
-    : null;
+  let rpc: ReturnType<typeof startRpcServer> | null;
+  try {
+    rpc = config.rpc
+      ? startRpcServer({
+        hostname: config.rpc.host,
+        port: config.rpc.port,
+        methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
+        metrics: () => metrics.registry.render(),
+        health: () => health.report(),
+      })
+      : null;
+  } catch (e) {
+    // Leave nothing half-started: peers get their goodbye, the store is closed.
+    stopLagProbe();
+    await consensus.stop();
+    sync.close();
+    await network.stop();
+    chain.close();
+    throw e;
+  }
   const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
   if (rpcUrl) log.info("rpc listening on {url}", { url: rpcUrl });
 
@@ -146,6 +168,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         sync.close();
         await network.stop();
         chain.close();
+        dirLock.release();
         log.info("stopped cleanly");
       })();
       return stopping;

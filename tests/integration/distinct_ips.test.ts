@@ -11,7 +11,6 @@ import { metricValue, NodeProcess, tempDir, withTimeout } from "../support/clust
 import { createTestHosts } from "../support/netns.ts";
 
 const P2P = 24300;
-const RPC = 24301;
 
 interface PeerInfo {
   key: string;

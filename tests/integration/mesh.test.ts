@@ -202,3 +202,24 @@ Deno.test("SIGTERM shuts down cleanly with exit 0 and tells peers goodbye", asyn
     await cleanup(nodes);
   }
 });
+
+Deno.test("a second process on the same data dir refuses to start (one sign guard, one writer)", async () => {
+  const [first] = await makeNodes(1, []);
+  const second = new NodeProcess({
+    ...first.opts,
+    name: "second",
+    p2pPort: await freePort(),
+    rpcPort: await freePort(),
+  });
+  try {
+    first.start();
+    await first.waitForLog((e) => e.message.startsWith("rpc listening on"), "first node up");
+    second.start();
+    assert.equal(await second.exited(), 1);
+    assert.ok(second.logs.some((e) => e.message.includes("in use by another timenode process")));
+    // The first node never noticed.
+    assert.equal(await first.rpc<number>("getblockcount"), 0);
+  } finally {
+    await cleanup([first, second]);
+  }
+});
