@@ -9,6 +9,7 @@
  * a `UsageError` message and exits 2. It reads the environment only for HOME, and only when
  * the caller does not pass `env`.
  */
+import { canonicalAddress } from "../network/peer_key.ts";
 import { parseArgs } from "node:util";
 import { isIPv4, isIPv6 } from "node:net";
 import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.ts";
@@ -172,7 +173,15 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
     genesisFile: v.genesis === undefined ? null : nonEmpty("--genesis", v.genesis),
     dataDir: dataDirFor("--data-dir", v["data-dir"], network, env),
     listen: parseListenFlag("--listen", v.listen, { host: "0.0.0.0", port: p2pPort }),
-    peers: peers.map((p) => formatHostPort(parseHostPortFlag("--peer", p, false))),
+    peers: peers.map((p) => {
+      const formatted = formatHostPort(parseHostPortFlag("--peer", p, false));
+      // The network layer's own parser decides what it can dial: agree with it here, so a
+      // peer it would refuse is a usage error now, not a failure at start-up.
+      if (canonicalAddress(formatted) === null) {
+        throw new UsageError(`--peer: cannot dial ${JSON.stringify(p)}`);
+      }
+      return formatted;
+    }),
     rpc: parseListenFlag("--rpc", v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
     maxInbound: wholeNumber(
       "--max-inbound",

@@ -451,3 +451,10 @@ Deno.test("parseHostPort and formatHostPort round-trip", () => {
   assert.equal(typeof parseHostPort("x".repeat(1000) + ":1"), "string");
   assert.equal(typeof parseHostPort(`${"a".repeat(64)}.example:1`), "string", "label over 63");
 });
+
+Deno.test("run: a --peer the network layer cannot dial is a usage error", () => {
+  assert.throws(
+    () => parseCli(["run", "--peer", "example.org.:24300"], { HOME: "/home/op" }),
+    UsageError,
+  );
+});
