@@ -7,6 +7,7 @@
  * its atomic, synced write. Must never: be trusted blindly: the engine re-checks the evidence
  * against the guard's lock, so a damaged or stale file only costs liveness, never safety.
  */
+import { replaceFileDurably } from "../storage/durable_file.ts";
 import { crc32 } from "node:zlib";
 import { ByteReader, ByteWriter, writeList } from "../encoding/binary.ts";
 import { readBlock, readVote, writeBlock, writeVote } from "../chain/block.ts";
@@ -36,28 +37,9 @@ export function decodeLockEvidence(bytes: Uint8Array): LockEvidence {
   return { block, proofOfLock };
 }
 
-/** Writes atomically and durably: temp file, fsync, rename, fsync of the directory. */
+/** Written durably (storage/durable_file.ts) before the vote that carries it leaves. */
 export async function saveLockEvidence(dataDir: string, e: LockEvidence): Promise<void> {
-  const path = `${dataDir}/${LOCK_EVIDENCE_FILE}`;
-  const tmp = `${path}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    const bytes = encodeLockEvidence(e);
-    let off = 0;
-    while (off < bytes.length) off += await file.write(bytes.subarray(off));
-    await file.syncData();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(tmp, path);
-  const dir = await Deno.open(dataDir, { read: true });
-  try {
-    await dir.syncData();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic there.
-  } finally {
-    dir.close();
-  }
+  await replaceFileDurably(`${dataDir}/${LOCK_EVIDENCE_FILE}`, encodeLockEvidence(e));
 }
 
 /** The saved evidence, or null when there is none or it cannot be read (logged by the caller). */

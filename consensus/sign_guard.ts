@@ -11,6 +11,7 @@
  *
  * The caller's order is: `maySign` → sign → `await recordSigned` → send.
  */
+import { replaceFileDurably } from "../storage/durable_file.ts";
 import { ByteReader, bytesEqual, ByteWriter, DecodeError } from "../encoding/binary.ts";
 import { HASH_LENGTH, sha256 } from "../crypto/hash.ts";
 
@@ -105,40 +106,6 @@ function decodeGuardFile(
   }
   r.end();
   return { last, lock };
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
-}
-
-function dirOf(path: string): string {
-  const slash = path.lastIndexOf("/");
-  if (slash < 0) return ".";
-  return slash === 0 ? "/" : path.slice(0, slash);
-}
-
-/**
- * Replaces `path` so that after a crash it holds either the old or the new content, never a
- * mix, and the new content survives power loss once this resolves.
- */
-async function replaceFileDurably(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    await writeAll(file, bytes);
-    await file.syncData();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(tmp, path);
-  // The rename lives in the directory entry; without this fsync it can be lost on power loss.
-  const dir = await Deno.open(dirOf(path), { read: true });
-  try {
-    await dir.sync();
-  } finally {
-    dir.close();
-  }
 }
 
 export class SignGuard {

@@ -13,6 +13,7 @@
  * and be told loopback and private addresses (a devnet on one machine), a peer on a private
  * network may exchange private addresses, and a public peer only public ones.
  */
+import { replaceFileDurably } from "../storage/durable_file.ts";
 import { type AddressEntry, MESSAGE_LIMITS } from "./messages.ts";
 import {
   type AddressScope,
@@ -485,31 +486,13 @@ function parseStoredEntry(raw: unknown): AddrEntry | null {
 // ---------------------------------------------------------------------------------------------
 // Persistence helpers for the shell. Async so a save never blocks the event loop (lesson 17).
 
-let tempCounter = 0;
-
 /**
  * Writes the book to `path` atomically: a temporary file in the same directory, flushed to
  * disk, then renamed over `path`. A crash leaves either the old file or the new one, never a
  * torn one.
  */
 export async function saveAddrBook(path: string, book: AddrBook): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.${++tempCounter}.tmp`;
-  const data = new TextEncoder().encode(JSON.stringify(book.toJSON()) + "\n");
-  try {
-    using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    let written = 0;
-    while (written < data.length) written += await file.write(data.subarray(written));
-    await file.sync();
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  try {
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await replaceFileDurably(path, new TextEncoder().encode(JSON.stringify(book.toJSON()) + "\n"));
 }
 
 export class AddrBookFileError extends Error {

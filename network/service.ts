@@ -49,6 +49,7 @@ import { BanScores } from "./ban_score.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { cryptoRandom, type Random } from "./random.ts";
+import { replaceFileDurably } from "../storage/durable_file.ts";
 
 const log = getLogger(["timenode", "net"]);
 
@@ -630,10 +631,6 @@ export class NetworkService implements NetworkApi {
     // the series stay few.
     this.#o.metrics.misbehavior.inc({ reason: reason.split(/[:0-9]/)[0].trim().slice(0, 40) });
     log.warn("peer {key} misbehaved (+{points}): {reason}", { key, points, reason });
-    if (!key) {
-      c?.close("misbehavior", reason);
-      return;
-    }
     const r = this.#bans.add(key, points, reason, Date.now());
     if (r.banned) {
       this.#o.metrics.bans.inc();
@@ -700,9 +697,8 @@ export class NetworkService implements NetworkApi {
 
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
-    const tmp = `${this.#o.dataDir}/bans.json.tmp`;
-    await Deno.writeTextFile(tmp, JSON.stringify(this.#bans.toJSON()));
-    await Deno.rename(tmp, `${this.#o.dataDir}/bans.json`);
+    const bans = new TextEncoder().encode(JSON.stringify(this.#bans.toJSON()));
+    await replaceFileDurably(`${this.#o.dataDir}/bans.json`, bans);
     await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
   }
 

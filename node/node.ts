@@ -131,6 +131,14 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   });
   const stopLagProbe = startLagProbe(metrics);
 
+  /** Everything but RPC and the data dir lock, in shutdown order. */
+  const stopServices = async () => {
+    stopLagProbe();
+    await consensus.stop();
+    sync.close();
+    await network.stop();
+    chain.close();
+  };
   let rpc: ReturnType<typeof startRpcServer> | null;
   try {
     rpc = config.rpc
@@ -144,11 +152,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       : null;
   } catch (e) {
     // Leave nothing half-started: peers get their goodbye, the store is closed.
-    stopLagProbe();
-    await consensus.stop();
-    sync.close();
-    await network.stop();
-    chain.close();
+    await stopServices();
     throw e;
   }
   const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
@@ -162,12 +166,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     stop() {
       stopping ??= (async () => {
         log.info("shutting down");
-        stopLagProbe();
         await rpc?.shutdown();
-        await consensus.stop();
-        sync.close();
-        await network.stop();
-        chain.close();
+        await stopServices();
         dirLock.release();
         log.info("stopped cleanly");
       })();
