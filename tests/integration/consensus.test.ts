@@ -3,8 +3,22 @@
  * crash tolerance, partitions, restarts without double-signing, and a late non-masternode.
  */
 import assert from "node:assert/strict";
-import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
-import { heightOf, startDevnet, type TestDevnet, waitAllAtHeight } from "../support/devnet.ts";
+import {
+  freePort,
+  metricValue,
+  NodeProcess,
+  pollUntil,
+  rpcCall,
+  tempDir,
+} from "../support/cluster.ts";
+import {
+  heightOf,
+  spawnDevnetCommand,
+  startDevnet,
+  type TestDevnet,
+  waitAllAtHeight,
+  waitForManifest,
+} from "../support/devnet.ts";
 
 interface BlockJson {
   height: number;
@@ -175,48 +189,18 @@ Deno.test("a masternode killed mid-round and restarted never signs a conflicting
 
 Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and stops cleanly on SIGINT", async () => {
   const dir = await tempDir("devnetcmd");
-  const base = await freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "devnet",
-      "--nodes",
-      "3",
-      "--dir",
-      dir,
-      "--base-port",
-      String(base),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnDevnetCommand(dir, 3, await freePort(), "piped");
   const output = Promise.all([
     new Response(child.stdout).text(),
     new Response(child.stderr).text(),
   ]);
   try {
-    const probe = new NodeProcess({ name: "devnet", dataDir: dir, p2pPort: 0, rpcPort: 0 });
-    const manifest = await probe.waitFor(async () => {
-      return JSON.parse(await Deno.readTextFile(`${dir}/devnet.json`)) as {
-        genesis: string;
-        nodes: { id: string; p2p: string; rpc: string; dataDir: string }[];
-      };
-    }, "devnet.json");
+    const manifest = await waitForManifest(dir);
     assert.equal(manifest.nodes.length, 3);
     for (const n of manifest.nodes) {
       assert.match(n.id, /^[0-9a-f]{64}$/);
-      await probe.waitFor(
-        async () => {
-          const res = await fetch(n.rpc, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount", params: [] }),
-          });
-          return ((await res.json()).result as number) >= 2;
-        },
+      await pollUntil(
+        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 2,
         `${n.p2p} producing blocks`,
         60_000,
       );
@@ -312,47 +296,23 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
 
 Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", async () => {
   const dir = await tempDir("devnetkill");
-  const base = await freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "devnet",
-      "--nodes",
-      "2",
-      "--dir",
-      dir,
-      "--base-port",
-      String(base),
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const probe = new NodeProcess({ name: "devnet", dataDir: dir, p2pPort: 0, rpcPort: 0 });
-  const count = (rpc: string) =>
-    fetch(rpc, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount", params: [] }),
-    }).then((r) => r.json()).then((b) => b.result as number);
+  const child = spawnDevnetCommand(dir, 2, await freePort(), "null");
   try {
-    const manifest = await probe.waitFor(async () => {
-      return JSON.parse(await Deno.readTextFile(`${dir}/devnet.json`)) as {
-        nodes: { rpc: string }[];
-      };
-    }, "devnet.json");
+    const manifest = await waitForManifest(dir);
     for (const n of manifest.nodes) {
-      await probe.waitFor(async () => (await count(n.rpc)) >= 1, "node up", 60_000);
+      await pollUntil(
+        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 1,
+        "node up",
+        60_000,
+      );
     }
     child.kill("SIGKILL");
     await child.status;
     for (const n of manifest.nodes) {
-      await probe.waitFor(
+      await pollUntil(
         async () => {
           try {
-            await count(n.rpc);
+            await rpcCall(n.rpc, "getblockcount");
             return false;
           } catch {
             return true; // connection refused: the node is gone

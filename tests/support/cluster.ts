@@ -171,16 +171,8 @@ export class NodeProcess {
     return this.logs.slice(from).filter(pred);
   }
 
-  async rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
-    const res = await fetch(this.rpcUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    const body = await res.json();
-    if (body.error) throw new Error(`${this.name} ${method}: ${body.error.message}`);
-    return body.result as T;
+  rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
+    return rpcCall<T>(this.rpcUrl, method, params);
   }
 
   async metrics(): Promise<string> {
@@ -308,4 +300,46 @@ export function metricValue(
 
 export async function stopAll(nodes: NodeProcess[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.stop()));
+}
+
+/**
+ * `NodeProcess.waitFor` for things no node process logs about (a file another process writes,
+ * a process going away): re-checks every POLL_MS until truthy, or fails naming `what`.
+ */
+export async function pollUntil<T>(
+  check: () => Promise<T | undefined | false | null>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = "";
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      lastError = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (${lastError})` : ""}`,
+  );
+}
+
+/** One JSON-RPC call to a node's RPC URL, without a `NodeProcess` (e.g. devnet children). */
+export async function rpcCall<T = unknown>(
+  url: string,
+  method: string,
+  params: unknown[] = [],
+): Promise<T> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result as T;
 }

@@ -3,7 +3,7 @@
  * `timenode devnet` (node/devnet.ts) and started through `NodeProcess`.
  */
 import { type DevnetManifest, prepareDevnet } from "../../node/devnet.ts";
-import { NodeProcess, tempDir } from "./cluster.ts";
+import { NodeProcess, pollUntil, tempDir } from "./cluster.ts";
 
 /** A base port with `count` consecutive free ports above it (p2p and RPC per node). */
 export function freePortRange(count: number): number {
@@ -82,5 +82,39 @@ export async function waitAllAtHeight(
     nodes.map((n) =>
       n.waitFor(async () => (await heightOf(n)) >= height, `height ${height}`, timeoutMs)
     ),
+  );
+}
+
+/** `timenode devnet` itself, as an operator runs it (README's first command). */
+export function spawnDevnetCommand(
+  dir: string,
+  nodes: number,
+  basePort: number,
+  output: "piped" | "null",
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "devnet",
+      "--nodes",
+      String(nodes),
+      "--dir",
+      dir,
+      "--base-port",
+      String(basePort),
+    ],
+    stdin: "null",
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}
+
+/** The devnet.json a devnet writes into `dir`, once it exists. */
+export async function waitForManifest(dir: string): Promise<DevnetManifest> {
+  return await pollUntil(
+    async () => JSON.parse(await Deno.readTextFile(`${dir}/devnet.json`)) as DevnetManifest,
+    "devnet.json",
   );
 }
