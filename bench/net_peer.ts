@@ -23,7 +23,7 @@ import { VoteType } from "../chain/block.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { NetworkService } from "../network/service.ts";
 import type { Message } from "../network/messages.ts";
-import { createNodeMetrics } from "../node/metrics.ts";
+import { createNodeMetrics } from "../metrics/definitions.ts";
 import { setupLogging } from "../node/log.ts";
 
 /**

@@ -21,7 +21,7 @@ import { Chain } from "../chain/chain.ts";
 import { ChainStore } from "../chain/store.ts";
 import { genesisHash, loadGenesisFile } from "../chain/genesis.ts";
 import type { StateMachine } from "../chain/api.ts";
-import { createStateMachine } from "../consensus/state.ts";
+import { createStateMachine } from "../state/state.ts";
 import { APPLY_CHUNK_BLOCKS, REQUEST_BATCH_BLOCKS } from "../sync/constants.ts";
 import { VerifyPool } from "../sync/verify_pool.ts";
 import { checkEncodedBlocks } from "../sync/verify_worker.ts";

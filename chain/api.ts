@@ -2,7 +2,7 @@
  * The contract between the chain (store + validation + state) and its users: sync, consensus,
  * RPC and the network's tip announcements.
  *
- * Owns: the interfaces only. `chain/chain.ts` implements `ChainApi`; `consensus/state.ts`
+ * Owns: the interfaces only. `chain/chain.ts` implements `ChainApi`; `state/state.ts`
  * implements `StateMachine`.
  */
 import type { Block, CommittedBlock } from "./block.ts";
@@ -48,7 +48,7 @@ export interface StateView {
 /** State writes of one block: a value, or null to delete. Applied in the block's transaction. */
 export type StateWrites = Map<string, Uint8Array | null>;
 
-/** The deterministic state transition; implemented by consensus/state.ts. */
+/** The deterministic state transition; implemented by state/state.ts. */
 export interface StateMachine {
   /**
    * The validator set that must certify block `height`, from the state after the block at

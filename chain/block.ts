@@ -3,7 +3,7 @@
  *
  * Owns: the byte layout of headers, bodies, certificates, votes and proposals, the block hash,
  * and the bytes a validator signs. The producer, the validators, sync and storage all call
- * these functions; nobody else lays out these bytes (upstream lesson 15).
+ * these functions; nobody else lays out these bytes (docs/lessons.md#15).
  * Must never: do I/O, check signatures against a validator set (see `chain/verify.ts`) or
  * accept a value that exceeds a bound in `CHAIN_LIMITS`.
  */

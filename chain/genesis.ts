@@ -2,7 +2,7 @@
  * Genesis: the JSON file that defines a network, its validation, and its canonical hash.
  *
  * Owns: the genesis format, the built-in genesis of each named network, and `genesisHash`,
- * which every handshake compares (upstream lesson 10).
+ * which every handshake compares (docs/lessons.md#10).
  * Must never: hash the JSON text. The hash covers a canonical binary encoding of the parsed
  * fields, so whitespace or key order in the file cannot change the network's identity.
  */

@@ -131,7 +131,7 @@ export class ChainStore {
       // COMMIT returns, and the OS page cache keeps it when the process dies. Only an OS crash or
       // power loss can drop the last few commits (WAL fsyncs at checkpoints), and even then the
       // file stays consistent. Those blocks are certified and re-synced from peers, so we skip
-      // an fsync per commit, which would stall the event loop on slow VPS disks (lesson 17).
+      // an fsync per commit, which would stall the event loop on slow VPS disks (docs/lessons.md#17).
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec(`

@@ -3,7 +3,7 @@
  *
  * Owns: the canonical order of a set (by node id), its hash, and the quorum rule.
  * Must never: be built from anything but the chain (genesis plus applied records): a node's
- * private view of who is "active" split the network this replaces (upstream lesson 14).
+ * private view of who is "active" split the network this replaces (docs/lessons.md#14).
  */
 import { ByteWriter, compareBytes, toHex } from "../encoding/binary.ts";
 import { sha256 } from "../crypto/hash.ts";

@@ -73,7 +73,7 @@ import {
   VoteType,
 } from "../chain/block.ts";
 import { hasQuorum, type ValidatorSet } from "../chain/validators.ts";
-import { type LockState, type SignedPosition, SignStep } from "./sign_guard.ts";
+import { type LockState, type SignedPosition, SignStep } from "./sign_position.ts";
 import {
   DEFAULT_TIMEOUTS,
   MAX_FAR_FUTURE_ROUNDS_PER_VALIDATOR,

@@ -10,7 +10,7 @@
  *
  * Owns: the definition of that sequence and its cheap evaluation.
  * Must never: depend on anything but the set's node ids and powers, the height and the round:
- * no chain state, clock, randomness or local view (upstream lesson 14).
+ * no chain state, clock, randomness or local view (docs/lessons.md#14).
  */
 import { toHex } from "../encoding/binary.ts";
 import type { Validator, ValidatorSet } from "../chain/validators.ts";

@@ -26,7 +26,7 @@ import type { Genesis } from "../chain/genesis.ts";
 import type { ValidatorSet } from "../chain/validators.ts";
 import { MAX_FUTURE_DRIFT_MS } from "../chain/verify.ts";
 import type { NetworkApi } from "../network/api.ts";
-import type { NodeMetrics } from "../node/metrics.ts";
+import type { ConsensusMetrics } from "../metrics/definitions.ts";
 import {
   ConsensusEngine,
   type ConsensusEngine as Engine,
@@ -36,8 +36,8 @@ import {
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
-import { type AddResult, RecordPool, type RecordsCheck } from "./record_pool.ts";
-import { RecordType } from "./records.ts";
+import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
+import { RecordType } from "../state/records.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -65,7 +65,7 @@ export interface ConsensusServiceOptions {
   network: NetworkApi;
   chain: ChainApi;
   stateMachine: StateMachine;
-  metrics: NodeMetrics;
+  metrics: ConsensusMetrics;
   key: KeyPair;
   genesis: Genesis;
   genesisHash: Uint8Array;

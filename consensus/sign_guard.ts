@@ -14,6 +14,12 @@
 import { replaceFileDurably } from "../storage/durable_file.ts";
 import { ByteReader, bytesEqual, ByteWriter, DecodeError } from "../encoding/binary.ts";
 import { HASH_LENGTH, sha256 } from "../crypto/hash.ts";
+import {
+  comparePositions,
+  type LockState,
+  type SignedPosition,
+  SignStep,
+} from "./sign_position.ts";
 
 /** File name inside the data dir. */
 export const SIGN_GUARD_FILE = "sign_guard.bin";
@@ -23,37 +29,11 @@ const MAX_FILE_BYTES = 4096;
 
 const FILE_MAGIC = new TextEncoder().encode("timenode/sign-guard/v1");
 
-/** Consensus steps in the order they are signed within one round. */
-export const SignStep = { Propose: 1, Prevote: 2, Precommit: 3 } as const;
-export type SignStep = typeof SignStep[keyof typeof SignStep];
-
-export interface SignedPosition {
-  height: number;
-  round: number;
-  step: SignStep;
-  /** The block hash the message was for; all-zero for a nil vote. */
-  blockHash: Uint8Array;
-}
-
-export interface LockState {
-  height: number;
-  round: number;
-  blockHash: Uint8Array;
-}
-
 export class SignGuardError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "SignGuardError";
   }
-}
-
-/** Orders positions: height, then round, then step. */
-export function comparePositions(
-  a: { height: number; round: number; step: SignStep },
-  b: { height: number; round: number; step: SignStep },
-): number {
-  return a.height - b.height || a.round - b.round || a.step - b.step;
 }
 
 function checkPosition(height: number, round: number, step: number, blockHash: Uint8Array): void {

@@ -4,7 +4,7 @@
  * Owns: little-endian fixed-width integers, length-prefixed bytes and strings, bounded lists.
  * Everything that is hashed, signed or sent on the wire goes through `ByteWriter` and comes
  * back through `ByteReader`, so a producer and a validator can never encode the same value two
- * ways (upstream lesson 15).
+ * ways (docs/lessons.md#15).
  *
  * Must never: allocate from an unchecked length. Every length read from input is checked
  * against both the caller's bound and the bytes actually remaining before anything is sliced.

@@ -484,7 +484,7 @@ function parseStoredEntry(raw: unknown): AddrEntry | null {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Persistence helpers for the shell. Async so a save never blocks the event loop (lesson 17).
+// Persistence helpers for the shell. Async so a save never blocks the event loop (docs/lessons.md#17).
 
 /**
  * Writes the book to `path` atomically: a temporary file in the same directory, flushed to

@@ -51,7 +51,7 @@ export interface NetworkApi {
   broadcast(message: Message, exceptKey?: string): number;
   /** Adds to the peer's misbehavior score; a high enough score disconnects and bans. */
   penalize(peerKey: string, score: number, reason: string): void;
-  /** Live connections only: never a separate bookkeeping count (upstream lesson 4). */
+  /** Live connections only: never a separate bookkeeping count (docs/lessons.md#4). */
   peers(): PeerSnapshot[];
   peer(peerKey: string): PeerSnapshot | undefined;
   /** Our tip, as announced in hello, ping and pong. */

@@ -12,7 +12,7 @@
  * "a dead peer is dialed less and less often" hard to guarantee. Equal jitter keeps a floor
  * that doubles with the window (never below initialMs/2, so never a hot loop), never exceeds
  * maxMs, and still spreads redials so two nodes that lost the same connection at the same
- * instant do not redial each other in lockstep (upstream lesson 1).
+ * instant do not redial each other in lockstep (docs/lessons.md#1).
  *
  * Reset: only after a connection has *lived* `resetAfterMs`, judged at disconnect. Resetting
  * on connect would turn a peer that accepts then closes into a 1 s redial loop forever.

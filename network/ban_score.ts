@@ -5,7 +5,7 @@
  * its bounds, and its persisted form.
  * Must never: read a clock, disconnect anyone or touch the disk. The caller passes `now`, acts
  * on `{ banned: true }`, and writes `toJSON()` where it likes. Never bans a bare loopback IP
- * (upstream lesson 18: that would cut this machine off from every local node at once).
+ * (docs/lessons.md#18: that would cut this machine off from every local node at once).
  *
  * Score model (after btcd's dynamic ban score): a score has two parts.
  *  - persistent: offences no honest peer commits (a bad handshake signature, a block with a

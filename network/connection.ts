@@ -3,7 +3,7 @@
  *
  * The reader loop owns the socket's read side. It only ever hands whole frames on: partial
  * frames stay in the `FrameDecoder` until the rest arrives, and no timer ever races a read
- * (upstream lesson 6); timeouts close the socket instead, which ends the read. The writer is
+ * (docs/lessons.md#6); timeouts close the socket instead, which ends the read. The writer is
  * the only code that writes to the socket, fed by the bounded `SendQueue`. Everything the
  * protocol decides happens in `PeerState`; this file only moves bytes and runs the deadline.
  *
@@ -18,7 +18,7 @@ import { type PeerAction, PeerState } from "./peer.ts";
 import { SendQueue } from "./send_queue.ts";
 import { GOODBYE_FLUSH_MS, READ_BUFFER_BYTES, WRITE_BATCH_BYTES } from "./constants.ts";
 import type { Direction } from "./api.ts";
-import type { SessionInfo } from "./manager.ts";
+import type { SessionInfo } from "./registry.ts";
 
 const log = getLogger(["timenode", "net"]);
 

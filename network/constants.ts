@@ -9,7 +9,7 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /**
  * Per-connection send queue bound. 16 MiB holds two maximal block batches; a peer that lets
  * more pile up is not reading, and is dropped with `send-queue-full` instead of growing memory
- * (upstream lesson 5).
+ * (docs/lessons.md#5).
  */
 export const DEFAULT_SEND_QUEUE_BYTES = 16 * 1024 * 1024;
 
@@ -84,5 +84,3 @@ export const ADDRESSES_PER_ANSWER = 250;
 
 /** Goodbye lets the other side log a reason instead of an EOF; it gets this long to flush. */
 export const GOODBYE_FLUSH_MS = 250;
-
-export const USER_AGENT = "timenode/0.1.0";

@@ -9,7 +9,7 @@
  * Must never: lose sync silently. A bad magic, an oversized length or a checksum mismatch is
  * fatal for the connection (`FrameError`), because after it no later byte can be trusted. It
  * also never drops a partial frame: bytes stay buffered until the rest arrives or the
- * connection closes (upstream lesson 6).
+ * connection closes (docs/lessons.md#6).
  */
 import { crc32 } from "node:zlib";
 import { ByteWriter } from "../encoding/binary.ts";

@@ -2,7 +2,7 @@
  * Handshake rules, pure. Both sides send `hello` first, whoever dialed; each answers the
  * other's hello with `helloAck`, a signature over the other's nonce proving it holds the key
  * of the node id it claims. Nothing else may pass in either direction until both are done
- * (upstream lesson 8).
+ * (docs/lessons.md#8).
  *
  * Owns: the checks on a peer's hello (version, magic, genesis, self-connection) and on its
  * ack (signature), and the bytes signed.

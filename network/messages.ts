@@ -20,8 +20,7 @@ import {
 } from "../chain/block.ts";
 
 /**
- * Wire protocol version. Bumped only when the wire format changes, never per build (upstream
- * lesson 7). Peers below `MIN_PROTOCOL_VERSION` are refused at the handshake.
+ * Wire protocol version. Bumped only when the wire format changes, never per build (docs/lessons.md#7). Peers below `MIN_PROTOCOL_VERSION` are refused at the handshake.
  */
 export const PROTOCOL_VERSION = 1;
 export const MIN_PROTOCOL_VERSION = 1;
@@ -177,7 +176,7 @@ export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
 
 /**
  * Control messages jump the writer queue ahead of bulk data, so a large block batch can never
- * delay a pong into a timeout or a vote past its round (upstream lesson 5).
+ * delay a pong into a timeout or a vote past its round (docs/lessons.md#5).
  */
 export function isControl(kind: MessageKind): boolean {
   return kind !== "blocks" && kind !== "addresses" && kind !== "record";

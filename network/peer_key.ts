@@ -16,7 +16,7 @@
  *    machine, so the IP cannot tell nodes apart. A loopback peer is keyed by the loopback
  *    listen address it announces in `hello` ("127.0.0.1:24310"): that is the address we would
  *    dial to reach it, so an inbound and an outbound connection to the same node get the same
- *    key and the simultaneous-dial rule can pick one (upstream lesson 1). Wildcard
+ *    key and the simultaneous-dial rule can pick one (docs/lessons.md#1). Wildcard
  *    announcements ("0.0.0.0:P", "[::]:P") and "localhost:P" are keyed as "127.0.0.1:P",
  *    because on this machine that is where such a listener answers.
  *  - A loopback peer that announces no listen address, or a non-loopback one, is keyed by its
@@ -29,7 +29,7 @@
  *    be dialed back, so there is no simultaneous-dial race to deduplicate; the price is that
  *    their ban score starts fresh on each reconnect, which is acceptable on our own machine.
  *  - A bare loopback IP is never a key produced here, and `isBareLoopbackIp` lets ban and rate
- *    limit code refuse to act on one anyway (upstream lesson 18: never ban your own machine).
+ *    limit code refuse to act on one anyway (docs/lessons.md#18: never ban your own machine).
  */
 
 /** Longest textual IPv6 address ("ffff:...:255.255.255.255" is 45); anything longer is junk. */

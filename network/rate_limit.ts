@@ -5,7 +5,7 @@
  * exemption.
  * Must never: read a clock, or throttle a loopback key when `exemptLoopback` is set: local
  * devnets, tests and benchmarks must never be throttled by their neighbours, because on
- * loopback every node shares one IP (upstream lesson 18). Callers size limits so that
+ * loopback every node shares one IP (docs/lessons.md#18). Callers size limits so that
  * legitimate sync traffic never hits them; a limit is a guard against floods, not a scheduler.
  */
 import { isLoopbackKey } from "./peer_key.ts";

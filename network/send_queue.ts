@@ -5,7 +5,7 @@
  * frames (block batches, addresses), so a pong never waits behind megabytes of blocks. The
  * bound counts bytes across both lanes; `push` refuses once it would be exceeded and the
  * caller disconnects the peer (`send-queue-full`), so memory stays bounded whatever the peer
- * does (upstream lesson 5).
+ * does (docs/lessons.md#5).
  *
  * Each lane copies its frames back to back into one growable byte buffer and keeps their
  * lengths, so queueing a frame allocates nothing: the caller may encode into one reused buffer

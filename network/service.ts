@@ -12,7 +12,8 @@
 import { getLogger } from "@logtape/logtape";
 import { bytesEqual, toHex } from "../encoding/binary.ts";
 import type { KeyPair } from "../crypto/ed25519.ts";
-import type { NodeMetrics } from "../node/metrics.ts";
+import type { NetworkMetrics } from "../metrics/definitions.ts";
+import { USER_AGENT } from "../version.ts";
 import type { Direction, MessageHandler, NetworkApi, PeerSnapshot } from "./api.ts";
 import {
   ADDRESS_REQUEST_INTERVAL_MS,
@@ -27,11 +28,10 @@ import {
   PENALTY,
   PERSIST_INTERVAL_MS,
   PRE_HANDSHAKE_PENALTIES,
-  USER_AGENT,
 } from "./constants.ts";
 import { Connection, monotonicNow } from "./connection.ts";
 import type { LocalIdentity } from "./handshake.ts";
-import { ConnectionRegistry } from "./manager.ts";
+import { ConnectionRegistry } from "./registry.ts";
 import { type Hello, type Message, type MessageKind, PROTOCOL_VERSION } from "./messages.ts";
 import { type PeerAction, PeerState } from "./peer.ts";
 import {
@@ -60,11 +60,11 @@ const log = getLogger(["timenode", "net"]);
  * task (a `/metrics` scrape, an RPC call) can read it.
  */
 class KindTally {
-  readonly #counter: NodeMetrics["messagesSent"];
+  readonly #counter: NetworkMetrics["messagesSent"];
   readonly #pending = new Map<MessageKind, number>();
   #scheduled = false;
 
-  constructor(counter: NodeMetrics["messagesSent"]) {
+  constructor(counter: NetworkMetrics["messagesSent"]) {
     this.#counter = counter;
   }
 
@@ -94,7 +94,7 @@ export interface NetworkServiceOptions {
   maxOutbound: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
-  metrics: NodeMetrics;
+  metrics: NetworkMetrics;
   localTip: () => { height: number; hash: Uint8Array };
   maxSendQueueBytes?: number;
   random?: Random;

@@ -10,6 +10,7 @@
  * the caller does not pass `env`.
  */
 import { canonicalAddress } from "../network/peer_key.ts";
+import { TIMENODE_VERSION } from "../version.ts";
 import { parseArgs } from "node:util";
 import { isIPv4, isIPv6 } from "node:net";
 import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.ts";
@@ -23,9 +24,6 @@ import {
   type LogLevel,
   type NodeConfig,
 } from "./config.ts";
-
-/** Reported by `--version`; network/constants.ts USER_AGENT should carry the same number. */
-export const TIMENODE_VERSION = "0.1.0";
 
 /** More `--peer` flags than this is a typo or a script gone wrong, not a configuration. */
 const MAX_PEER_FLAGS = 64;

@@ -21,19 +21,19 @@ import { NetworkService } from "../network/service.ts";
 import { keyForDialTarget, tryCanonicalIp } from "../network/peer_key.ts";
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
-import { balanceOf, createStateMachine, recordNonceOf } from "../consensus/state.ts";
-import { signDeregistration, signRegistration } from "../consensus/records.ts";
-import { recordId } from "../consensus/record_pool.ts";
+import { balanceOf, createStateMachine, recordNonceOf } from "../state/state.ts";
+import { signDeregistration, signRegistration } from "../state/records.ts";
+import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import { RpcError, startRpcServer } from "../rpc/server.ts";
-import { createNodeMetrics, type NodeMetrics } from "./metrics.ts";
+import { createNodeMetrics, type NodeMetrics } from "../metrics/definitions.ts";
 import type { NodeConfig } from "./config.ts";
-import { TIMENODE_VERSION } from "./cli.ts";
+import { TIMENODE_VERSION } from "../version.ts";
 import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
 
 const log = getLogger(["timenode", "node"]);
 
-/** How often the event-loop lag probe runs; lag is how late this timer fires (lesson 17). */
+/** How often the event-loop lag probe runs; lag is how late this timer fires (docs/lessons.md#17). */
 const LAG_PROBE_INTERVAL_MS = 1_000;
 /** Lag worth a warning: a 1-CPU VPS starving timers shows up here first. */
 const LAG_WARN_MS = 250;

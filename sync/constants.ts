@@ -113,7 +113,7 @@ export const MIN_APPLY_CHUNK_BLOCKS = 16;
 
 /**
  * Target duration of one applying turn. The chunk shrinks when applying is slow (a busy 1-CPU
- * VPS), so timers, pings and RPC wait at most about this long (upstream lesson 17).
+ * VPS), so timers, pings and RPC wait at most about this long (docs/lessons.md#17).
  */
 export const APPLY_TURN_BUDGET_MS = 20;
 
@@ -134,7 +134,7 @@ export const SERVE_MAX_BYTES = MAX_FRAME_PAYLOAD_BYTES - 2 * 1024 * 1024;
 
 /**
  * Blocks per second one peer may ask of us: five times our own 10k blocks/s target, so a
- * syncing friend is never throttled (upstream lesson 18), while a peer looping on getBlocks
+ * syncing friend is never throttled (docs/lessons.md#18), while a peer looping on getBlocks
  * cannot monopolise the store.
  */
 export const SERVE_RATE_BLOCKS_PER_SEC = 50_000;

@@ -6,8 +6,8 @@
  * per-peer request depth and timeouts, the fetch window (in blocks and bytes), blame for invalid
  * blocks, and the sync state (idle / syncing / synced).
  * Must never: do I/O, read a clock or call Math.random (time and randomness are injected), wait
- * for more than one peer before fetching (upstream lesson 9), or leave a needed range without a
- * way forward: every request has a timeout and a fallback peer (upstream lesson 11).
+ * for more than one peer before fetching (docs/lessons.md#9), or leave a needed range without a
+ * way forward: every request has a timeout and a fallback peer (docs/lessons.md#11).
  *
  * Heights in (localHeight, nextHeight) are always covered by exactly one range; heights from
  * nextHeight on have never been asked for.

@@ -5,7 +5,7 @@
  * Owns: the buckets and the deferred queues. Pure: time comes in as `now`.
  * Must never: refuse a legitimate sync. The rate is far above what any honest node asks (see
  * constants.ts), and a burst is deferred, not punished; only a peer that overflows the queue
- * is refused (upstream lesson 18).
+ * is refused (docs/lessons.md#18).
  */
 import {
   SERVE_BURST_BLOCKS,

@@ -15,7 +15,7 @@ import type { ChainApi } from "../chain/api.ts";
 import { type CommittedBlock, decodeCommittedBlock } from "../chain/block.ts";
 import type { NetworkApi } from "../network/api.ts";
 import { type Blocks, type GetBlocks, MESSAGE_LIMITS } from "../network/messages.ts";
-import type { NodeMetrics } from "../node/metrics.ts";
+import type { SyncMetrics } from "../metrics/definitions.ts";
 import {
   APPLY_CHUNK_BLOCKS,
   APPLY_TURN_BUDGET_MS,
@@ -57,7 +57,7 @@ export interface SyncTuning {
 export interface SyncServiceOptions {
   network: NetworkApi;
   chain: ChainApi;
-  metrics: NodeMetrics;
+  metrics: SyncMetrics;
   genesisHash: Uint8Array;
   /** Milliseconds; defaults to Date.now. */
   now?: () => number;
@@ -87,7 +87,7 @@ const STATE_CODE: Record<SyncState, number> = { idle: 0, syncing: 1, synced: 2 }
 export class SyncService {
   readonly #network: NetworkApi;
   readonly #chain: ChainApi;
-  readonly #metrics: NodeMetrics;
+  readonly #metrics: SyncMetrics;
   readonly #genesisHash: Uint8Array;
   readonly #now: () => number;
   readonly #workers: number | undefined;
@@ -450,7 +450,7 @@ export class SyncService {
    * Applying always runs from a timer, one chunk per turn: worker replies are message events,
    * and a steady stream of those handled with heavy work starves every timer in Deno (RPC,
    * pings, our own ticks). From a timer, other timers and I/O get their turn between chunks
-   * (upstream lesson 17).
+   * (docs/lessons.md#17).
    */
   #scheduleDrain(): void {
     if (this.#closed || this.#drainTimer !== undefined) return;

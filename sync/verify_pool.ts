@@ -1,6 +1,6 @@
 /**
  * A pool of Deno Workers that check block batches (decode + certificate signatures) in
- * parallel, so signature checking never blocks the event loop (upstream lesson 17).
+ * parallel, so signature checking never blocks the event loop (docs/lessons.md#17).
  *
  * Owns: the workers, splitting a batch into chunks over them, and merging the verdicts back in
  * order. Must never: leave a worker running after `close()` (test sanitizers and clean

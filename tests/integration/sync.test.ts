@@ -9,7 +9,7 @@ import { toHex } from "../../encoding/binary.ts";
 import { genesisToJson } from "../../chain/genesis_tool.ts";
 import { chainDbPath, ChainStore } from "../../chain/store.ts";
 import { Chain } from "../../chain/chain.ts";
-import { createStateMachine } from "../../consensus/state.ts";
+import { createStateMachine } from "../../state/state.ts";
 import { type BuiltBlock, ChainBuilder } from "../support/chain_builder.ts";
 import { makeChain } from "../support/make_chain.ts";
 import { FakePeer } from "../support/fake_peer.ts";

@@ -7,7 +7,7 @@
  * that breaks more than the one rule it names; each corrupted block is re-certified so that only
  * the intended check fails.
  */
-import { RecordType } from "../../consensus/records.ts";
+import { RecordType } from "../../state/records.ts";
 import { toHex } from "../../encoding/binary.ts";
 import { sha256 } from "../../crypto/hash.ts";
 import { type KeyPair, keyPairFromSeed, signBytes } from "../../crypto/ed25519.ts";

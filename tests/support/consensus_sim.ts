@@ -37,7 +37,7 @@ import {
   type LockState,
   type SignedPosition,
   type SignStep,
-} from "../../consensus/sign_guard.ts";
+} from "../../consensus/sign_position.ts";
 import {
   ConsensusEngine,
   type ConsensusMessage,

@@ -12,7 +12,7 @@
  * Owns: that layout. Must never: write blocks that skip validation (they go through `Chain`),
  * or overwrite an existing chain without `--force`.
  */
-import { createStateMachine } from "../../consensus/state.ts";
+import { createStateMachine } from "../../state/state.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { toHex } from "../../encoding/binary.ts";
@@ -37,7 +37,7 @@ export interface MakeChainOptions {
   /** Replace an existing `D/data` instead of refusing. */
   force?: boolean;
   /**
-   * Defaults to the node's own state machine (consensus/state.ts), so a node process started
+   * Defaults to the node's own state machine (state/state.ts), so a node process started
    * on the result finds the state it would have computed itself.
    */
   stateMachine?: (genesis: Genesis) => StateMachine;

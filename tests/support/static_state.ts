@@ -3,7 +3,7 @@
  * at every height, and blocks change no state.
  *
  * Owns: nothing beyond that stand-in. Must never: be wired into a real node; the real state
- * machine (consensus/state.ts) checks records and evolves the set.
+ * machine (state/state.ts) checks records and evolves the set.
  */
 import { fromHex } from "../../encoding/binary.ts";
 import type { Block } from "../../chain/block.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { VoteType } from "../../../chain/block.ts";
 import { checkCertificateQuorum, verifyCertificateSignatures } from "../../../chain/certificate.ts";
 import { DEFAULT_TIMEOUTS, timeoutDelay } from "../../../consensus/constants.ts";
-import { SignStep } from "../../../consensus/sign_guard.ts";
+import { SignStep } from "../../../consensus/sign_position.ts";
 import {
   harness,
   hashOf,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { ZERO_HASH } from "../../../crypto/hash.ts";
 import { type Vote, VoteType } from "../../../chain/block.ts";
 import type { EngineAction } from "../../../consensus/engine.ts";
-import { SignStep } from "../../../consensus/sign_guard.ts";
+import { SignStep } from "../../../consensus/sign_position.ts";
 import {
   certificateSigners,
   guardedSigner,

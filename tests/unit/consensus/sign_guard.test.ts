@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  SIGN_GUARD_FILE,
-  SignGuard,
-  SignGuardError,
-  SignStep,
-} from "../../../consensus/sign_guard.ts";
+import { SIGN_GUARD_FILE, SignGuard, SignGuardError } from "../../../consensus/sign_guard.ts";
+import { SignStep } from "../../../consensus/sign_position.ts";
 
 const hashA = new Uint8Array(32).fill(0xaa);
 const hashB = new Uint8Array(32).fill(0xbb);

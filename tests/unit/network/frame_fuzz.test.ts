@@ -3,7 +3,7 @@
  * (network/messages.ts). Over ten thousand random and mutated inputs, it checks that
  *  - the only exceptions are `FrameError` from `push` and `DecodeError` from `decodePayload`;
  *  - the decoder never holds more than one frame's worth of bytes (`buffered` stays below the
- *    largest frame), whatever lengths the headers declare (3 GB included, upstream lesson 6);
+ *    largest frame), whatever lengths the headers declare (3 GB included, docs/lessons.md#6);
  *  - the decoder fed in random chunks agrees exactly with a one-shot reference parser written
  *    here from the frame spec (same frames, same error, same leftover bytes);
  *  - a payload that decodes re-encodes to the same bytes (strict, canonical decoding);

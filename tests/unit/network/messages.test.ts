@@ -2,7 +2,7 @@
  * Codec tests for every wire message: round trips through the payload codec and through
  * framing, canonical re-encoding, bounds, and strict rejection of malformed payloads.
  * Every kind in `MessageId` must have samples here (checked at compile time and at run time),
- * so adding a message without a codec test fails the suite (upstream lesson 12).
+ * so adding a message without a codec test fails the suite (docs/lessons.md#12).
  */
 import assert from "node:assert/strict";
 import { ByteReader, ByteWriter, DecodeError } from "../../../encoding/binary.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { TIMENODE_VERSION } from "../../../version.ts";
 import {
   type CliCommand,
   type CliEnv,
@@ -6,7 +7,6 @@ import {
   helpText,
   parseCli,
   parseHostPort,
-  TIMENODE_VERSION,
   UsageError,
 } from "../../../node/cli.ts";
 import { DEFAULTS, type NodeConfig } from "../../../node/config.ts";

@@ -5,7 +5,7 @@ import {
   startRpcServer,
 } from "../../../rpc/server.ts";
 import { RpcError, RpcErrorCode, type RpcMethods } from "../../../rpc/jsonrpc.ts";
-import { Registry } from "../../../rpc/metrics.ts";
+import { Registry } from "../../../metrics/registry.ts";
 import { resetLogging, setupLogging } from "../../../node/log.ts";
 
 const methods: RpcMethods = {

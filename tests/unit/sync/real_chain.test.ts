@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Chain } from "../../../chain/chain.ts";
 import { ChainStore } from "../../../chain/store.ts";
-import { createNodeMetrics } from "../../../node/metrics.ts";
+import { createNodeMetrics } from "../../../metrics/definitions.ts";
 import type { Message } from "../../../network/messages.ts";
 import { SyncService, type SyncTuning } from "../../../sync/service.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createNodeMetrics } from "../../../node/metrics.ts";
+import { createNodeMetrics } from "../../../metrics/definitions.ts";
 import type { Message } from "../../../network/messages.ts";
 import { SyncService, type SyncTuning } from "../../../sync/service.ts";
 import { FakeNetwork, linkNetworks, type RemoteHandler } from "../../support/fake_network.ts";
@@ -93,7 +93,7 @@ Deno.test("sync service: a new node syncs from a single peer, which serves it un
     assert.equal(a.metrics.blocksApplied.get(), 1_200);
     assert.ok(a.metrics.syncRequests.get({ outcome: "ok" }) >= 1_200 / 50);
     assert.match(a.metrics.registry.render(), /timenode_sync_state 2/);
-    // Nobody was punished, and the server's limits never kicked in (upstream lesson 18).
+    // Nobody was punished, and the server's limits never kicked in (docs/lessons.md#18).
     assert.deepEqual(a.net.penalties, []);
     assert.deepEqual(b.net.penalties, []);
     const served = b.sync.serveStats();

@@ -5,7 +5,7 @@
  * increment counters; gauges of live state are wired with `collectFrom` by node/node.ts.
  * Must never: use unbounded label values (peer addresses, node ids, heights).
  */
-import { Registry } from "../rpc/metrics.ts";
+import { Registry } from "./registry.ts";
 
 /** RTT buckets from 50 µs (loopback) to 10 s (a VPS under stress). */
 const RTT_BUCKETS_SECONDS = [
@@ -129,7 +129,7 @@ export function createNodeMetrics(registry = new Registry()) {
     // runtime
     eventLoopLag: registry.gauge(
       "timenode_event_loop_lag_seconds",
-      "How late the 1 s probe timer fired, last sample (upstream lesson 17).",
+      "How late the 1 s probe timer fired, last sample.",
     ),
     residentMemory: registry.gauge(
       "timenode_resident_memory_bytes",
@@ -139,3 +139,45 @@ export function createNodeMetrics(registry = new Registry()) {
 }
 
 export type NodeMetrics = ReturnType<typeof createNodeMetrics>;
+
+/**
+ * What each service may touch. A service receives only its own counters, so a test can hand it a
+ * fresh registry's metrics and a service cannot reach into another's.
+ */
+export type NetworkMetrics = Pick<
+  NodeMetrics,
+  | "bans"
+  | "inboundRejected"
+  | "messagesReceived"
+  | "messagesSent"
+  | "misbehavior"
+  | "peerConnects"
+  | "peerDisconnects"
+  | "pingRtt"
+  | "pingsSent"
+  | "pongTimeouts"
+  | "pongsReceived"
+  | "unknownMessages"
+  | "peers"
+  | "sendQueueBytes"
+  | "knownAddresses"
+>;
+export type SyncMetrics = Pick<
+  NodeMetrics,
+  | "blocksApplied"
+  | "blocksRejected"
+  | "syncRequests"
+  | "chainHeight"
+  | "syncState"
+  | "syncTargetHeight"
+>;
+export type ConsensusMetrics = Pick<
+  NodeMetrics,
+  | "blocksCommitted"
+  | "commitLatency"
+  | "consensusHeight"
+  | "consensusRound"
+  | "equivocations"
+  | "roundsTimedOut"
+  | "votesSent"
+>;

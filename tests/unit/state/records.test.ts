@@ -10,7 +10,7 @@ import {
   signDeregistration,
   signRegistration,
   verifyRecordSignature,
-} from "../../../consensus/records.ts";
+} from "../../../state/records.ts";
 
 const text = new TextEncoder();
 const key = keyPairFromSeed(sha256(text.encode("records-test/key")));

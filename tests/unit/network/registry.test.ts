@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectionRegistry, type SessionInfo, survivor } from "../../../network/manager.ts";
+import { ConnectionRegistry, type SessionInfo, survivor } from "../../../network/registry.ts";
 import { randomInt, SeededRandom } from "../../../network/random.ts";
 
 /**

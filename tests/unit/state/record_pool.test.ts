@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_POOL_RECORDS, recordId, RecordPool } from "../../../consensus/record_pool.ts";
+import { MAX_POOL_RECORDS, recordId, RecordPool } from "../../../state/record_pool.ts";
 import type { BlockRecord } from "../../../chain/block.ts";
 
 const rec = (n: number): BlockRecord => ({ type: 3, data: new Uint8Array([n & 0xff, n >> 8]) });

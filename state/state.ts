@@ -7,7 +7,7 @@
  * The rules are written down in docs/state.md.
  * Must never: read anything but the `StateView` and the block it is given (no clock, no
  * network, no local configuration): every node must derive the same set and the same state
- * bytes from the same chain (upstream lesson 14). It never writes storage itself; `apply`
+ * bytes from the same chain (docs/lessons.md#14). It never writes storage itself; `apply`
  * returns the writes and the chain commits them with the block.
  */
 import {

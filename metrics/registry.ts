@@ -3,7 +3,7 @@
  *
  * Owns: metric storage and the exposition format. Gauges that describe live state take a
  * `collect` callback evaluated at scrape time, so a scrape can never report bookkeeping that
- * has drifted from the live objects (upstream lesson 4).
+ * has drifted from the live objects (docs/lessons.md#4).
  * Must never: grow without bound. Label values come from small fixed sets (directions,
  * reasons, message kinds); callers must not use peer addresses or ids as labels.
  */

@@ -18,9 +18,9 @@ import {
   masternodeList,
   type MasternodeStateMachine,
   recordNonceOf,
-} from "../../../consensus/state.ts";
-import { signDeregistration, signRegistration } from "../../../consensus/records.ts";
-import { splitBlockReward } from "../../../consensus/rewards.ts";
+} from "../../../state/state.ts";
+import { signDeregistration, signRegistration } from "../../../state/records.ts";
+import { splitBlockReward } from "../../../state/rewards.ts";
 
 const text = new TextEncoder();
 const keys = new Map<string, KeyPair>();

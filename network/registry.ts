@@ -5,11 +5,11 @@
  * completes its handshake, both ends keep the connection whose *dialer* has the smaller node
  * id. Each connection's dialer is known to both ends once the handshake has proven both node
  * ids, so both compute the same survivor without exchanging anything more; exactly one
- * survives and the choice never flips, so there is no oscillation (upstream lesson 1). Two
+ * survives and the choice never flips, so there is no oscillation (docs/lessons.md#1). Two
  * connections from the same dialer mean the dialer gave up on the older one: the newer wins.
  *
  * Sessions carry a unique id; only the session that owns the entry can remove it, so a
- * connection that lost a race can never unregister the one that won (upstream lesson 2).
+ * connection that lost a race can never unregister the one that won (docs/lessons.md#2).
  *
  * Must never: hold more than one entry per key, or keep state that is not derived from the
  * live sessions it was given.
@@ -43,7 +43,7 @@ export function survivor<T extends SessionInfo>(a: T, b: T, localNodeId: string)
 
 /**
  * Holds the live connection objects themselves (any `SessionInfo`), so every count and
- * snapshot is read from a live connection, never from a flag that could drift (lesson 3).
+ * snapshot is read from a live connection, never from a flag that could drift (docs/lessons.md#3).
  */
 export class ConnectionRegistry<T extends SessionInfo> {
   readonly #byKey = new Map<string, T>();

@@ -3,7 +3,7 @@
  *
  * Owns: the record type table, the byte layout of each record's `data`, the bytes its key
  * signs, and the helpers that create signed records. A record's meaning (who may join, when it
- * takes effect) belongs to consensus/state.ts; this module only turns bytes into typed values
+ * takes effect) belongs to state/state.ts; this module only turns bytes into typed values
  * and back.
  * Must never: accept trailing bytes, an unknown type, an out-of-range tier or an unbounded
  * string; lay out record bytes with anything but `ByteWriter`/`ByteReader`; or sign bytes that
@@ -205,7 +205,7 @@ export function verifyRecordSignature(genesisHash: Uint8Array, record: Masternod
 /** What a registration needs besides the key; `tier` defaults to "free". */
 export interface RegistrationParams {
   genesisHash: Uint8Array;
-  /** The node's record count on the chain so far (see `recordNonceOf` in consensus/state.ts). */
+  /** The node's record count on the chain so far (see `recordNonceOf` in state/state.ts). */
   nonce: number;
   expiresAt: number;
   rewardAddress: string;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { splitBlockReward } from "../../../consensus/rewards.ts";
+import { splitBlockReward } from "../../../state/rewards.ts";
 import { makeValidatorSet, type Validator } from "../../../chain/validators.ts";
 import type { Tier } from "../../../chain/genesis.ts";
 

@@ -6,7 +6,7 @@
  * set that certifies the block, in proportion to voting power (each share rounded down); what
  * rounding leaves over goes to the proposer too. The credits always sum to exactly the reward.
  * Must never: use floating point, depend on iteration order of anything but the sorted set, or
- * read or write state (consensus/state.ts turns credits into balance writes).
+ * read or write state (state/state.ts turns credits into balance writes).
  */
 import { toHex } from "../encoding/binary.ts";
 import type { Genesis } from "../chain/genesis.ts";
