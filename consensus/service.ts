@@ -70,7 +70,10 @@ export interface ConsensusServiceOptions {
   genesis: Genesis;
   genesisHash: Uint8Array;
   dataDir: string;
-  /** False while sync is fetching blocks: a node that is behind must not vote. */
+  /**
+   * True while sync is fetching blocks: a node that is behind must not vote, so consensus waits
+   * and checks again instead of starting the next height.
+   */
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;

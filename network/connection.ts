@@ -57,8 +57,6 @@ export class Connection implements SessionInfo {
   lastRecv = 0;
   bytesSent = 0;
   bytesRecv = 0;
-  bestHeight = 0;
-  bestHash: Uint8Array = new Uint8Array(32);
   closeReason: string | null = null;
 
   readonly #conn: Deno.Conn;
@@ -274,8 +272,8 @@ export class Connection implements SessionInfo {
     const actions = this.#actions.splice(0);
     const others: PeerAction[] = [];
     for (const a of actions) {
-      if (a.type === "send") this.send(a.message);
-      else if (a.type === "close") this.close(a.reason, a.detail, a.reason === "pong-timeout");
+      if (a.kind === "send") this.send(a.message);
+      else if (a.kind === "close") this.close(a.reason, a.detail, a.reason === "pong-timeout");
       else others.push(a);
     }
     if (others.length > 0) this.#handlers.onActions(this, others);

@@ -10,7 +10,7 @@
  * or let one subscriber's exception take the node down.
  */
 import { getLogger } from "@logtape/logtape";
-import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { toHex } from "../encoding/binary.ts";
 import type { KeyPair } from "../crypto/ed25519.ts";
 import type { NetworkMetrics } from "../metrics/definitions.ts";
 import { USER_AGENT } from "../version.ts";
@@ -452,7 +452,7 @@ export class NetworkService implements NetworkApi {
 
   #onActions = (c: Connection, actions: readonly PeerAction[]): void => {
     for (const a of actions) {
-      switch (a.type) {
+      switch (a.kind) {
         case "ready":
           this.#onReady(c, a.hello);
           break;
@@ -461,11 +461,7 @@ export class NetworkService implements NetworkApi {
           break;
         case "tip":
           if (!c.key || c.isClosed) break;
-          if (a.height !== c.bestHeight || !bytesEqual(a.hash, c.bestHash)) {
-            c.bestHeight = a.height;
-            c.bestHash = a.hash;
-            for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
-          }
+          for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
           break;
         case "penalize":
           this.#penalize(c.key || c.remoteIp, c, a.points, a.reason);
@@ -520,9 +516,6 @@ export class NetworkService implements NetworkApi {
       this.#reportGone(old, "duplicate", `superseded by session ${c.sessionId}`);
       old.close("duplicate", `superseded by session ${c.sessionId}`, true);
     }
-    // The peer's tip from its hello, so the first snapshot subscribers see is already true.
-    c.bestHeight = hello.bestHeight;
-    c.bestHash = hello.bestHash;
     this.#o.metrics.peerConnects.inc({ direction: c.direction });
     log.info(
       "peer connected {key} {direction} node={nodeId} height={height} session={session}",
@@ -724,8 +717,8 @@ export class NetworkService implements NetworkApi {
       rttMs: ping?.lastRttMs ?? null,
       minRttMs: ping?.minRttMs ?? null,
       smoothedRttMs: ping?.smoothedRttMs ?? null,
-      bestHeight: c.bestHeight,
-      bestHash: toHex(c.bestHash),
+      bestHeight: c.peer.tip.height,
+      bestHash: toHex(c.peer.tip.hash),
       bytesSent: c.bytesSent,
       bytesRecv: c.bytesRecv,
       sendQueueBytes: c.queue.bytes,

@@ -130,7 +130,7 @@ interface StaleRequest {
   expiresAt: number;
 }
 
-interface PeerState {
+interface SyncPeer {
   height: number;
   inFlight: number;
   /** Current depth allowance: halves on a timeout, grows back by one per good answer. */
@@ -149,7 +149,7 @@ const NO_PEERS: ReadonlySet<string> = new Set();
 export class SyncScheduler {
   readonly #config: SchedulerConfig;
   readonly #random: () => number;
-  readonly #peers = new Map<string, PeerState>();
+  readonly #peers = new Map<string, SyncPeer>();
   /** Sorted by start; covers (localHeight, nextHeight) exactly. */
   #ranges: Range[] = [];
   #localHeight: number;
@@ -361,7 +361,7 @@ export class SyncScheduler {
 
   #answerActive(
     peer: string,
-    p: PeerState,
+    p: SyncPeer,
     r: Range,
     blockCount: number,
     bytes: number,
@@ -415,7 +415,7 @@ export class SyncScheduler {
   /** A late answer to a request that timed out or was superseded: use it if still useful. */
   #answerStale(
     peer: string,
-    p: PeerState,
+    p: SyncPeer,
     from: number,
     blockCount: number,
     bytes: number,
@@ -547,7 +547,7 @@ export class SyncScheduler {
   }
 
   /** The peer's request for `r` no longer counts as in flight; a late answer is still welcome. */
-  #supersede(p: PeerState, r: Range, now: number): void {
+  #supersede(p: SyncPeer, r: Range, now: number): void {
     p.inFlight--;
     p.stale.push({
       from: r.start,
@@ -558,7 +558,7 @@ export class SyncScheduler {
   }
 
   /** The peer lowered its height: ranges it can no longer serve go back without blame. */
-  #withdrawAbove(peer: string, p: PeerState, height: number, now: number): void {
+  #withdrawAbove(peer: string, p: SyncPeer, height: number, now: number): void {
     for (const r of this.#ranges) {
       if (r.status === "inflight" && r.peer === peer && r.end > height) {
         this.#supersede(p, r, now);
@@ -646,7 +646,7 @@ export class SyncScheduler {
     return true;
   }
 
-  #send(r: Range, peer: string, p: PeerState, now: number, actions: SyncAction[]): void {
+  #send(r: Range, peer: string, p: SyncPeer, now: number, actions: SyncAction[]): void {
     r.status = "inflight";
     r.peer = peer;
     r.sentAt = now;
@@ -686,7 +686,7 @@ export class SyncScheduler {
     return best[Math.min(best.length - 1, Math.floor(this.#random() * best.length))];
   }
 
-  #tier(key: string, p: PeerState, avoid: ReadonlySet<string>, now: number): number {
+  #tier(key: string, p: SyncPeer, avoid: ReadonlySet<string>, now: number): number {
     if (avoid.has(key)) return 2;
     // Strikes are forgiven after a while (longer for repeat offenders), so a peer that
     // hiccuped once is not idle forever, while a dead one is retried only now and then.
@@ -737,7 +737,7 @@ export class SyncScheduler {
     r.bytes = 0;
   }
 
-  #newPeer(height: number): PeerState {
+  #newPeer(height: number): SyncPeer {
     return {
       height,
       inFlight: 0,
