@@ -178,7 +178,7 @@ export class ConsensusService {
     } else if (typeof r === "object") {
       log.debug("record refused: {reason}", { reason: r.invalid });
       if (from) {
-        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, `invalid record: ${r.invalid}`);
+        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, "invalid-record", r.invalid);
       }
     }
     return r;
@@ -447,7 +447,7 @@ export class ConsensusService {
         return;
       case "rejected":
         if (a.from) {
-          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus ${a.reason}: ${a.detail}`);
+          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus-${a.reason}`, a.detail);
         } else {log.warn("own consensus message rejected: {reason} {detail}", {
             reason: a.reason,
             detail: a.detail,

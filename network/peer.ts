@@ -23,7 +23,7 @@ import {
 } from "./handshake.ts";
 import { decodePayload, type Hello, kindOf, type Message } from "./messages.ts";
 import { PingState } from "./ping.ts";
-import type { Direction } from "./api.ts";
+import type { CloseReason, Direction, MisbehaviorCode } from "./api.ts";
 
 export type PeerAction =
   | { kind: "send"; message: Message }
@@ -31,11 +31,11 @@ export type PeerAction =
   | { kind: "deliver"; message: Message }
   /** The peer's tip changed; the hello's tip is not an event (read it from `PeerState.tip`). */
   | { kind: "tip"; height: number; hash: Uint8Array }
-  | { kind: "penalize"; points: number; reason: string }
+  | { kind: "penalize"; points: number; code: MisbehaviorCode; detail: string }
   | { kind: "unknown-message"; typeId: number }
   | { kind: "ping-sent" }
   | { kind: "pong"; rttMs: number }
-  | { kind: "close"; reason: string; detail: string };
+  | { kind: "close"; reason: CloseReason; detail: string };
 
 export interface PeerStateOptions {
   direction: Direction;
@@ -153,7 +153,8 @@ export class PeerState {
         out.push({
           kind: "penalize",
           points: PENALTY.malformedMessage,
-          reason: `malformed ${kind}: ${e.message}`,
+          code: "malformed-message",
+          detail: `malformed ${kind}: ${e.message}`,
         });
       }
       return;
@@ -212,7 +213,8 @@ export class PeerState {
           out.push({
             kind: "penalize",
             points: PENALTY.unsolicitedPong,
-            reason: "pong with unknown nonce",
+            code: "unsolicited-pong",
+            detail: "pong with unknown nonce",
           });
         }
         return;
@@ -222,7 +224,8 @@ export class PeerState {
         out.push({
           kind: "penalize",
           points: PENALTY.protocolViolation,
-          reason: `${m.kind} after handshake`,
+          code: "repeated-handshake",
+          detail: `${m.kind} after handshake`,
         });
         return;
       case "goodbye":

@@ -14,7 +14,15 @@ import { toHex } from "../encoding/binary.ts";
 import type { KeyPair } from "../crypto/ed25519.ts";
 import type { NetworkMetrics } from "../metrics/definitions.ts";
 import { USER_AGENT } from "../version.ts";
-import type { Direction, MessageHandler, NetworkApi, PeerSnapshot } from "./api.ts";
+import type {
+  CloseReason,
+  Direction,
+  MessageHandler,
+  MisbehaviorCode,
+  NetworkApi,
+  PeerSnapshot,
+  PreHandshakeFault,
+} from "./api.ts";
 import {
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
@@ -132,7 +140,7 @@ export class NetworkService implements NetworkApi {
   #listenAddress = "";
   #tip: { height: number; hash: Uint8Array };
   readonly #readyHandlers: ((p: PeerSnapshot) => void)[] = [];
-  readonly #goneHandlers: ((key: string, reason: string) => void)[] = [];
+  readonly #goneHandlers: ((key: string, reason: CloseReason) => void)[] = [];
   readonly #tipHandlers: ((key: string, height: number, hash: Uint8Array) => void)[] = [];
   readonly #messageHandlers = new Map<MessageKind, ((key: string, m: Message) => void)[]>();
   readonly #sent: KindTally;
@@ -234,9 +242,9 @@ export class NetworkService implements NetworkApi {
     return n;
   }
 
-  penalize(peerKey: string, score: number, reason: string): void {
+  penalize(peerKey: string, score: number, code: MisbehaviorCode, detail = ""): void {
     const c = this.#registry.get(peerKey);
-    this.#penalize(peerKey, c ?? null, score, reason);
+    this.#penalize(peerKey, c ?? null, score, code, detail);
   }
 
   peers(): PeerSnapshot[] {
@@ -270,7 +278,7 @@ export class NetworkService implements NetworkApi {
     this.#readyHandlers.push(handler);
   }
 
-  onPeerGone(handler: (peerKey: string, reason: string) => void): void {
+  onPeerGone(handler: (peerKey: string, reason: CloseReason) => void): void {
     this.#goneHandlers.push(handler);
   }
 
@@ -464,7 +472,7 @@ export class NetworkService implements NetworkApi {
           for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
           break;
         case "penalize":
-          this.#penalize(c.key || c.remoteIp, c, a.points, a.reason);
+          this.#penalize(c.key || c.remoteIp, c, a.points, a.code, a.detail);
           break;
         case "unknown-message":
           this.#o.metrics.unknownMessages.inc();
@@ -540,7 +548,7 @@ export class NetworkService implements NetworkApi {
     for (const h of this.#readyHandlers) this.#safely(() => h(snapshot));
   }
 
-  #onClosed = (c: Connection, reason: string, detail: string): void => {
+  #onClosed = (c: Connection, reason: CloseReason, detail: string): void => {
     this.#connections.delete(c);
     this.#addressesRequested.delete(c.sessionId);
     const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
@@ -554,9 +562,9 @@ export class NetworkService implements NetworkApi {
       });
       // Loopback sockets are only closed: every local node shares that address.
       const ip = canonicalIp(c.remoteIp);
-      const points = PRE_HANDSHAKE_PENALTIES.get(reason);
-      if (!c.key && points !== undefined && !isLoopback(ip)) {
-        this.#penalize(ip, null, points, `${reason} before the handshake`);
+      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip)) {
+        const points = PRE_HANDSHAKE_PENALTIES[reason];
+        this.#penalize(ip, null, points, reason, `before the handshake: ${detail}`);
       }
     }
     if (reason === "self-connection" && c.dialedAddress) {
@@ -574,7 +582,7 @@ export class NetworkService implements NetworkApi {
   };
 
   /** Metrics, log and subscribers for a session that leaves the registry. */
-  #reportGone(c: Connection, reason: string, detail: string): void {
+  #reportGone(c: Connection, reason: CloseReason, detail: string): void {
     this.#o.metrics.peerDisconnects.inc({ reason });
     if (reason === "pong-timeout") this.#o.metrics.pongTimeouts.inc();
     log.info("peer disconnected {key} {direction} reason={reason} {detail} session={session}", {
@@ -609,7 +617,7 @@ export class NetworkService implements NetworkApi {
 
   #learnAddresses(c: Connection, entries: { address: string; lastSeen: number }[]): void {
     if (!this.#addressesRequested.delete(c.sessionId)) {
-      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited addresses");
+      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited-addresses", "");
       return;
     }
     // The book filters by scope (a public peer's loopback addresses are never ours to dial)
@@ -619,11 +627,22 @@ export class NetworkService implements NetworkApi {
 
   // ---- misbehavior -------------------------------------------------------------------------
 
-  #penalize(key: string, c: Connection | null, points: number, reason: string): void {
-    // The label is the reason's fixed leading words: numbers and details stay in the log, so
-    // the series stay few.
-    this.#o.metrics.misbehavior.inc({ reason: reason.split(/[:0-9]/)[0].trim().slice(0, 40) });
-    log.warn("peer {key} misbehaved (+{points}): {reason}", { key, points, reason });
+  #penalize(
+    key: string,
+    c: Connection | null,
+    points: number,
+    code: MisbehaviorCode,
+    detail: string,
+  ): void {
+    // The code is the label (a fixed set, so the series stay few); the detail goes to the log.
+    this.#o.metrics.misbehavior.inc({ reason: code });
+    log.warn("peer {key} misbehaved (+{points}): {reason} {detail}", {
+      key,
+      points,
+      reason: code,
+      detail,
+    });
+    const reason = detail ? `${code}: ${detail}` : code;
     const r = this.#bans.add(key, points, reason, Date.now());
     if (r.banned) {
       this.#o.metrics.bans.inc();
@@ -748,4 +767,8 @@ export class NetworkService implements NetworkApi {
       });
     }
   }
+}
+
+function isPreHandshakeFault(reason: CloseReason): reason is PreHandshakeFault {
+  return Object.hasOwn(PRE_HANDSHAKE_PENALTIES, reason);
 }

@@ -12,6 +12,7 @@
  * Heights in (localHeight, nextHeight) are always covered by exactly one range; heights from
  * nextHeight on have never been asked for.
  */
+import type { MisbehaviorCode } from "../network/api.ts";
 import {
   INITIAL_BLOCK_BYTES_ESTIMATE,
   MAX_BUFFERED_BYTES,
@@ -42,7 +43,7 @@ export type RequestOutcome = "ok" | "timeout" | "stalled" | "disconnected" | "in
 export type SyncAction =
   /** Send `getBlocks {fromHeight: from, count}` to `peer`. */
   | { kind: "request"; peer: string; from: number; count: number }
-  | { kind: "penalize"; peer: string; score: number; reason: string }
+  | { kind: "penalize"; peer: string; score: number; code: MisbehaviorCode; detail: string }
   /** Buffered blocks in [from, to] are void (they followed an invalid block): drop them. */
   | { kind: "discard"; from: number; to: number }
   /** A request ended; for metrics and logs. */
@@ -326,7 +327,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer: culprit,
         score: PENALTY_INVALID_BLOCK,
-        reason: `invalid block: ${reason}`,
+        code: "invalid-block",
+        detail: reason,
       });
     }
     const bad = this.#splitAt(i, height);
@@ -374,7 +376,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_EMPTY_RESPONSE,
-        reason: "empty blocks answer while claiming the height",
+        code: "empty-blocks-answer",
+        detail: `no blocks from ${r.start} although it claims height ${p.height}`,
       });
       p.inFlight--;
       this.#toPending(r);
@@ -392,7 +395,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_MALFORMED_RESPONSE,
-        reason: `blocks answer has ${blockCount} blocks, asked ${count(r)}`,
+        code: "oversized-blocks-answer",
+        detail: `${blockCount} blocks, asked ${count(r)}`,
       });
       p.inFlight--;
       this.#toPending(r);
@@ -428,7 +432,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_UNSOLICITED_BLOCKS,
-        reason: `unsolicited blocks answer from ${from}`,
+        code: "unsolicited-blocks-answer",
+        detail: `blocks from ${from}`,
       });
       return 0;
     }
@@ -439,7 +444,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_MALFORMED_RESPONSE,
-        reason: `blocks answer has ${blockCount} blocks, asked ${stale.count}`,
+        code: "oversized-blocks-answer",
+        detail: `${blockCount} blocks, asked ${stale.count}`,
       });
       return 0;
     }
