@@ -53,11 +53,10 @@ import {
   peerKey,
 } from "./peer_key.ts";
 import { Backoff } from "./backoff.ts";
-import { BanScores } from "./ban_score.ts";
+import { BanScores, loadBans, saveBans } from "./ban_score.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { cryptoRandom, type Random } from "./random.ts";
-import { replaceFileDurably } from "../storage/durable_file.ts";
 
 const log = getLogger(["timenode", "net"]);
 
@@ -176,13 +175,9 @@ export class NetworkService implements NetworkApi {
 
   async start(): Promise<void> {
     if (this.#o.dataDir) {
-      try {
-        this.#bans.restore(JSON.parse(await Deno.readTextFile(`${this.#o.dataDir}/bans.json`)));
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) {
-          log.warn("ignoring unreadable bans.json: {error}", { error: String(e) });
-        }
-      }
+      await loadBans(`${this.#o.dataDir}/bans.json`, this.#bans).catch((e) => {
+        log.warn("ignoring unreadable bans.json: {error}", { error: String(e) });
+      });
       const book = await loadAddrBook(`${this.#o.dataDir}/peers.json`, {}, this.#random).catch(
         (e) => {
           log.warn("ignoring unreadable peers.json: {error}", { error: String(e) });
@@ -709,8 +704,7 @@ export class NetworkService implements NetworkApi {
 
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
-    const bans = new TextEncoder().encode(JSON.stringify(this.#bans.toJSON()));
-    await replaceFileDurably(`${this.#o.dataDir}/bans.json`, bans);
+    await saveBans(`${this.#o.dataDir}/bans.json`, this.#bans);
     await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
   }
 
