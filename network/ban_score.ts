@@ -18,7 +18,7 @@
  * Reaching `threshold` bans the key for `banDurationMs` and clears its score, so it starts
  * fresh when the ban ends. Only bans are persisted: a restart forgives partial scores.
  */
-import { replaceFileDurably } from "../storage/durable_file.ts";
+import { readJsonFile, replaceFileDurably } from "../storage/durable_file.ts";
 import { isBareLoopbackIp } from "./peer_key.ts";
 
 export interface BanScoreOptions {
@@ -292,23 +292,11 @@ export class BanFileError extends Error {
  * inside a valid file are skipped (see `BanScores.restore`).
  */
 export async function loadBans(path: string, into: BanScores): Promise<number> {
-  let text: string;
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_FILE_BYTES) {
-      throw new BanFileError(`ban list ${path} is ${info.size} bytes, over the limit`);
-    }
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return 0;
-    if (e instanceof BanFileError) throw e;
-    throw new BanFileError(`cannot read ban list ${path}: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new BanFileError(`ban list ${path} is not valid JSON`);
-  }
-  return into.restore(json);
+  const json = await readJsonFile(
+    path,
+    MAX_FILE_BYTES,
+    "ban list",
+    (message) => new BanFileError(message),
+  );
+  return json === null ? 0 : into.restore(json);
 }

@@ -56,13 +56,10 @@ export const BAN_THRESHOLD = 100;
 /** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */
 export const BAN_DURATION_MS = 24 * 60 * 60 * 1000;
 
-/** Redial backoff for persistent peers: 1 s doubling to 60 s, reset after 60 s of uptime. */
-export const BACKOFF = { initialMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 } as const;
-
 /**
- * How often the manager looks for outbound slots to fill and peers to redial. Redials of
- * persistent peers are scheduled by their own backoff; this only bounds how soon a freed
- * slot is refilled. It never closes anything.
+ * How often the dial planner looks for outbound slots to fill. Redials of persistent peers
+ * wake it at their own backoff time; this only bounds how soon a freed slot is refilled. It
+ * never closes anything.
  */
 export const MAINTENANCE_INTERVAL_MS = 1_000;
 

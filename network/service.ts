@@ -3,9 +3,10 @@
  * `NetworkApi` that sync, consensus and RPC use.
  *
  * Owns: accepting and dialing TCP connections, admitting handshaken connections to the
- * registry (one per key), redialing persistent peers after real failures with backoff, filling
- * outbound slots from the address book, bans and their persistence, and fan-out of peer events
- * to subscribers.
+ * registry (one per key), running what the `DialPlanner` decides (dials, its wake-up timer, its
+ * warnings), misbehavior and bans, saving the address book and bans, and fan-out of peer events
+ * to subscribers. The dialing policy (redial backoff, outbound slots) is the planner's, not
+ * this file's.
  * Must never: close a healthy connection on a timer, count anything except live connections,
  * or let one subscriber's exception take the node down.
  */
@@ -26,13 +27,11 @@ import type {
 import {
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
-  BACKOFF,
   BAN_DURATION_MS,
   BAN_THRESHOLD,
   DEFAULT_SEND_QUEUE_BYTES,
   DIAL_TIMEOUT_MS,
   INBOUND_RATE,
-  MAINTENANCE_INTERVAL_MS,
   PENALTY,
   PERSIST_INTERVAL_MS,
   PRE_HANDSHAKE_PENALTIES,
@@ -52,11 +51,19 @@ import {
   parseHostPort,
   peerKey,
 } from "./peer_key.ts";
-import { Backoff } from "./backoff.ts";
 import { BanScores, loadBans, saveBans } from "./ban_score.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { cryptoRandom, type Random } from "./random.ts";
+import {
+  classifyConnectError,
+  DIAL_FAILURE_TEXT,
+  type DialAction,
+  type DialFailure,
+  DialPlanner,
+  type DialWorld,
+  type PersistentPeerStatus,
+} from "./dial_planner.ts";
 
 const log = getLogger(["timenode", "net"]);
 
@@ -107,15 +114,6 @@ export interface NetworkServiceOptions {
   random?: Random;
 }
 
-interface PersistentPeer {
-  address: string;
-  backoff: Backoff;
-  dialing: boolean;
-  nextDialAt: number;
-  /** Set when a handshake proved this address is ourselves: never dialed again. */
-  isSelf: boolean;
-}
-
 export class NetworkService implements NetworkApi {
   readonly #o: NetworkServiceOptions;
   readonly #identity: LocalIdentity;
@@ -124,8 +122,7 @@ export class NetworkService implements NetworkApi {
   readonly #registry: ConnectionRegistry<Connection>;
   /** Every open connection, handshaking or ready; the registry holds the admitted ones. */
   readonly #connections = new Set<Connection>();
-  readonly #persistent = new Map<string, PersistentPeer>();
-  readonly #dialingAddresses = new Set<string>();
+  readonly #planner: DialPlanner;
   readonly #bans: BanScores;
   readonly #addrBook: AddrBook;
   readonly #inboundLimiter: PerKeyLimiter;
@@ -133,8 +130,11 @@ export class NetworkService implements NetworkApi {
   readonly #addressesRequested = new Set<number>();
   #listener: Deno.TcpListener | null = null;
   #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#maintenanceTimer` fires (monotonic ms); Infinity when none is set. */
+  #maintenanceAt = Infinity;
   #nextSessionId = 1;
   #lastPersist = monotonicNow();
+  #started = false;
   #stopped = false;
   #listenAddress = "";
   #tip: { height: number; hash: Uint8Array };
@@ -161,7 +161,8 @@ export class NetworkService implements NetworkApi {
     this.#tip = o.localTip();
     this.#sent = new KindTally(o.metrics.messagesSent);
     this.#received = new KindTally(o.metrics.messagesReceived);
-    for (const p of o.peers) this.addPersistentPeer(p);
+    this.#planner = new DialPlanner({ maxOutbound: o.maxOutbound, random: this.#random });
+    for (const p of o.peers) this.#addPersistent(p, true);
   }
 
   /** The address we accept connections on, with the real port when listening on port 0. */
@@ -199,6 +200,7 @@ export class NetworkService implements NetworkApi {
       this.#acceptLoop(this.#listener);
     }
     this.#wireMetrics();
+    this.#started = true;
     this.#maintain();
   }
 
@@ -256,17 +258,16 @@ export class NetworkService implements NetworkApi {
   }
 
   addPersistentPeer(address: string): void {
+    this.#addPersistent(address, false);
+  }
+
+  /** `configured`: given by the operator (`--peer`), so its failures are logged as warnings. */
+  #addPersistent(address: string, configured: boolean): void {
     const normalized = canonicalAddress(address);
     if (!normalized) throw new Error(`invalid peer address ${address}`);
-    if (this.#persistent.has(normalized)) return;
-    this.#persistent.set(normalized, {
-      address: normalized,
-      backoff: new Backoff(BACKOFF, this.#random),
-      dialing: false,
-      nextDialAt: 0,
-      isSelf: false,
-    });
-    if (this.#listener && !this.#stopped) queueMicrotask(() => this.#maintain());
+    const known = this.#planner.isPersistent(normalized);
+    this.#planner.addPersistent(normalized, configured);
+    if (!known && this.#started && !this.#stopped) queueMicrotask(() => this.#maintain());
   }
 
   onPeerReady(handler: (peer: PeerSnapshot) => void): void {
@@ -320,12 +321,17 @@ export class NetworkService implements NetworkApi {
       inbound: this.#registry.count("inbound"),
       outbound: this.#registry.count("outbound"),
       handshaking: [...this.#connections].filter((c) => c.peer.phase === "handshaking").length,
-      persistentPeers: [...this.#persistent.keys()],
+      persistentPeers: this.persistentPeers(),
       knownAddresses: this.#addrBook.size,
       banned: this.#bans.bannedCount(Date.now()),
       protocolVersion: PROTOCOL_VERSION,
       userAgent: USER_AGENT,
     };
+  }
+
+  /** Each persistent peer: connected or not, its last error, failures, next retry. */
+  persistentPeers(): PersistentPeerStatus[] {
+    return this.#planner.status(monotonicNow(), (address) => this.#isReadyTo(address));
   }
 
   // ---- accepting and dialing ----------------------------------------------------------------
@@ -369,12 +375,13 @@ export class NetworkService implements NetworkApi {
     this.#startConnection(conn, "inbound", null);
   }
 
+  /** Runs one dial the planner asked for, and tells it how the dial ended. */
   async #dial(address: string): Promise<void> {
     const parsed = parseHostPort(address);
-    if (!parsed || this.#dialingAddresses.has(address)) return;
-    this.#dialingAddresses.add(address);
-    const p = this.#persistent.get(address);
-    if (p) p.dialing = true;
+    if (!parsed) {
+      this.#dialFailed(address, { kind: "unreachable", detail: "not a host:port address" });
+      return;
+    }
     this.#addrBook.markAttempt(address, Date.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
@@ -395,17 +402,29 @@ export class NetworkService implements NetworkApi {
         }, DIAL_TIMEOUT_MS);
       });
       const conn = await Promise.race([connecting, timeout]);
+      this.#planner.dialConnected(address);
       if (this.#stopped) return;
       this.#startConnection(conn, "outbound", address);
     } catch (e) {
-      log.debug("dial {address} failed: {error}", { address, error: (e as Error).message });
-      this.#addrBook.markFailure(address, Date.now());
-      this.#scheduleRedial(address);
+      this.#dialFailed(
+        address,
+        timedOut
+          ? { kind: "timeout", detail: `no answer within ${DIAL_TIMEOUT_MS} ms` }
+          : classifyConnectError(e),
+      );
     } finally {
       clearTimeout(timer);
-      this.#dialingAddresses.delete(address);
-      if (p) p.dialing = false;
     }
+  }
+
+  #dialFailed(address: string, failure: DialFailure): void {
+    log.debug("dial {address} failed: {reason} {error}", {
+      address,
+      reason: failure.kind,
+      error: failure.detail,
+    });
+    this.#addrBook.markFailure(address, Date.now());
+    this.#runDialActions(this.#planner.dialFailed(address, failure, monotonicNow()));
   }
 
   #startConnection(conn: Deno.TcpConn, direction: Direction, dialedAddress: string | null): void {
@@ -530,9 +549,8 @@ export class NetworkService implements NetworkApi {
         session: c.sessionId,
       },
     );
-    const persistent = c.dialedAddress ? this.#persistent.get(c.dialedAddress) : undefined;
-    persistent?.backoff.onConnected(monotonicNow());
     if (c.dialedAddress) this.#addrBook.markSuccess(c.dialedAddress, now);
+    this.#runDialActions(this.#planner.sessionReady(c.dialedAddress, key, monotonicNow()));
     const announced = announcedDialAddress(ip, hello.listenAddress);
     if (announced) this.#addrBook.learn([{ address: announced, lastSeen: now }], key, now);
     if (c.direction === "outbound") {
@@ -562,17 +580,17 @@ export class NetworkService implements NetworkApi {
         this.#penalize(ip, null, points, reason, `before the handshake: ${detail}`);
       }
     }
-    if (reason === "self-connection" && c.dialedAddress) {
-      const p = this.#persistent.get(c.dialedAddress);
-      if (p) p.isSelf = true;
-      this.#addrBook.remove(c.dialedAddress);
-    }
+    if (reason === "self-connection" && c.dialedAddress) this.#addrBook.remove(c.dialedAddress);
     if (c.dialedAddress) {
-      this.#persistent.get(c.dialedAddress)?.backoff.onDisconnected(monotonicNow());
       if (!wasRegistered && reason !== "duplicate") {
         this.#addrBook.markFailure(c.dialedAddress, Date.now());
       }
-      this.#scheduleRedial(c.dialedAddress);
+      const actions = this.#planner.sessionClosed(
+        c.dialedAddress,
+        { reason, detail, wasReady: wasRegistered },
+        monotonicNow(),
+      );
+      this.#runDialActions(actions);
     }
   };
 
@@ -652,55 +670,91 @@ export class NetworkService implements NetworkApi {
     }
   }
 
-  // ---- maintenance: redials and outbound slots ---------------------------------------------------
+  // ---- maintenance: the dial planner's ticks, and saving state ---------------------------------
 
-  #scheduleRedial(address: string): void {
-    const p = this.#persistent.get(address);
-    if (!p || this.#stopped) return;
-    const delay = p.backoff.nextDelay();
-    p.nextDialAt = monotonicNow() + delay;
-    log.debug("redialing {address} in {delay} ms", { address, delay: Math.round(delay) });
+  /** What the planner asks about the live connections. */
+  readonly #dialWorld: DialWorld = {
+    isConnected: (address) => this.#isConnectedTo(address),
+    isBanned: (key) => this.#bans.isBanned(key, Date.now()),
+    outboundConnections: () => {
+      let n = 0;
+      for (const c of this.#connections) if (c.direction === "outbound") n++;
+      return n;
+    },
+    busyAddresses: () => {
+      const busy = [this.#listenAddress];
+      for (const c of this.#connections) if (c.dialedAddress) busy.push(c.dialedAddress);
+      for (const c of this.#registry.values()) busy.push(c.key);
+      return busy;
+    },
+    candidates: (count, exclude, isBanned) =>
+      this.#addrBook.candidates(Date.now(), count, exclude, isBanned),
+  };
+
+  /** An open connection reaches `address`: one we dialed (even handshaking) or its peer key. */
+  #isConnectedTo(address: string): boolean {
+    if (this.#isReadyTo(address)) return true;
+    for (const c of this.#connections) if (c.dialedAddress === address) return true;
+    return false;
   }
 
-  #isConnectedTo(address: string): boolean {
+  /** A handshaken connection holds the key that dialing `address` would give. */
+  #isReadyTo(address: string): boolean {
     const key = keyForDialTarget(address);
     if (key !== null && this.#registry.has(key)) return true;
-    for (const c of this.#connections) if (c.dialedAddress === address) return true;
+    for (const c of this.#registry.values()) if (c.dialedAddress === address) return true;
     return false;
   }
 
   #maintain = (): void => {
     clearTimeout(this.#maintenanceTimer);
+    this.#maintenanceAt = Infinity;
     if (this.#stopped) return;
     const now = monotonicNow();
     if (now - this.#lastPersist >= PERSIST_INTERVAL_MS) {
       this.#lastPersist = now;
       this.#persist().catch((e) => log.warn("saving peers failed: {error}", { error: String(e) }));
     }
-    for (const p of this.#persistent.values()) {
-      if (p.isSelf || p.dialing || now < p.nextDialAt || this.#isConnectedTo(p.address)) continue;
-      const key = keyForDialTarget(p.address);
-      if (key !== null && this.#bans.isBanned(key, Date.now())) continue;
-      this.#dial(p.address);
-    }
-    let outbound = 0;
-    for (const c of this.#connections) if (c.direction === "outbound") outbound++;
-    outbound += this.#dialingAddresses.size;
-    const gap = this.#o.maxOutbound - outbound;
-    if (gap > 0) {
-      const exclude = new Set<string>([this.#listenAddress, ...this.#persistent.keys()]);
-      for (const c of this.#connections) if (c.dialedAddress) exclude.add(c.dialedAddress);
-      for (const c of this.#registry.values()) exclude.add(c.key);
-      const candidates = this.#addrBook.candidates(
-        Date.now(),
-        gap,
-        exclude,
-        (key) => this.#bans.isBanned(key, Date.now()),
-      );
-      for (const a of candidates) this.#dial(a);
-    }
-    this.#maintenanceTimer = setTimeout(this.#maintain, MAINTENANCE_INTERVAL_MS);
+    this.#runDialActions(this.#planner.tick(now, this.#dialWorld));
   };
+
+  #runDialActions(actions: readonly DialAction[]): void {
+    // A stopping node dials nothing and sets no timer; what its connections' closes tell the
+    // planner no longer matters.
+    if (this.#stopped) return;
+    for (const a of actions) {
+      switch (a.kind) {
+        case "dial":
+          this.#dial(a.address);
+          break;
+        case "wake":
+          if (a.at >= this.#maintenanceAt) break;
+          clearTimeout(this.#maintenanceTimer);
+          this.#maintenanceAt = a.at;
+          this.#maintenanceTimer = setTimeout(this.#maintain, Math.max(0, a.at - monotonicNow()));
+          break;
+        case "warn-unreachable":
+          log.warn(
+            "cannot reach peer {address}: {what} ({detail}); {failures} failed in a row, next try in {retrySeconds} s",
+            {
+              address: a.address,
+              what: DIAL_FAILURE_TEXT[a.failure.kind],
+              reason: a.failure.kind,
+              detail: a.failure.detail,
+              failures: a.failures,
+              retrySeconds: Math.round(a.retryInMs / 100) / 10,
+            },
+          );
+          break;
+        case "reconnected":
+          log.info("peer {address} is reachable again after {failures} failed attempts", {
+            address: a.address,
+            failures: a.failures,
+          });
+          break;
+      }
+    }
+  }
 
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
