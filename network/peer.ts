@@ -2,7 +2,7 @@
  * The state machine of one peer connection, pure and direction-agnostic.
  *
  * Inbound and outbound connections run exactly this code: direction is a field used only for
- * reporting and for the duplicate rule in the manager. Every message type is handled here or
+ * reporting and for the duplicate rule of the registry. Every message type is handled here or
  * delivered to subscribers the same way whichever side dialed, so nothing like "outbound
  * ignores pongs" can exist (the failure this project was started to fix).
  *
@@ -252,7 +252,7 @@ export class PeerState {
     out.push({ kind: "close", reason, detail });
   }
 
-  /** Marks the state closed from outside (the shell saw EOF, or the manager chose to close). */
+  /** Marks the state closed from outside (the shell saw EOF, or the service chose to close). */
   markClosed(): void {
     this.#phase = "closed";
   }

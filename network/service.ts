@@ -630,7 +630,7 @@ export class NetworkService implements NetworkApi {
 
   #learnAddresses(c: Connection, entries: { address: string; lastSeen: number }[]): void {
     if (!this.#addressesRequested.delete(c.sessionId)) {
-      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited-addresses", "");
+      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited-addresses", "not asked for");
       return;
     }
     // The book filters by scope (a public peer's loopback addresses are never ours to dial)
