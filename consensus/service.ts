@@ -70,7 +70,10 @@ export interface ConsensusServiceOptions {
   genesis: Genesis;
   genesisHash: Uint8Array;
   dataDir: string;
-  /** False while sync is fetching blocks: a node that is behind must not vote. */
+  /**
+   * True while sync is fetching blocks: a node that is behind must not vote, so consensus waits
+   * and checks again instead of starting the next height.
+   */
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
@@ -175,7 +178,7 @@ export class ConsensusService {
     } else if (typeof r === "object") {
       log.debug("record refused: {reason}", { reason: r.invalid });
       if (from) {
-        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, `invalid record: ${r.invalid}`);
+        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, "invalid-record", r.invalid);
       }
     }
     return r;
@@ -444,7 +447,7 @@ export class ConsensusService {
         return;
       case "rejected":
         if (a.from) {
-          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus ${a.reason}: ${a.detail}`);
+          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus-${a.reason}`, a.detail);
         } else {log.warn("own consensus message rejected: {reason} {detail}", {
             reason: a.reason,
             detail: a.detail,

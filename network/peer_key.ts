@@ -370,7 +370,7 @@ export function peerKey(
 
 /**
  * The key a peer will have once we reach it by dialing `address` ("host:port"), so the
- * connection manager can tell it is already connected before dialing again. Null when it
+ * dial planner can tell it is already connected before dialing again. Null when it
  * cannot be known before resolving (a hostname other than localhost) or `address` is garbage.
  */
 export function keyForDialTarget(address: string): string | null {

@@ -4,8 +4,9 @@
  *
  * Owns: write to a unique temp file, fsync it, rename it over the target, fsync the directory.
  * After a crash the file holds the old or the new content, never a mix; once the promise
- * resolves, the new content survives power loss.
- * Must never: leave its temp file behind when it fails.
+ * resolves, the new content survives power loss. Also the bounded read of a small JSON state
+ * file written this way.
+ * Must never: leave its temp file behind when it fails, or read an unbounded file into memory.
  */
 
 let tempCounter = 0;
@@ -43,5 +44,34 @@ export async function replaceFileDurably(
     await dir.sync();
   } finally {
     dir.close();
+  }
+}
+
+/**
+ * Reads the small JSON file at `path`, parsed: null when it does not exist. A file over
+ * `maxBytes`, unreadable or not JSON throws `fail(message)`, the message naming `what` and the
+ * path, so the caller can log it and go on without the file.
+ */
+export async function readJsonFile(
+  path: string,
+  maxBytes: number,
+  what: string,
+  fail: (message: string) => Error,
+): Promise<unknown | null> {
+  let size: number;
+  let text = "";
+  try {
+    size = (await Deno.stat(path)).size;
+    // Checked before reading: a huge file must not be read into memory to find that out.
+    if (size <= maxBytes) text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw fail(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+  if (size > maxBytes) throw fail(`${what} ${path} is ${size} bytes, over the limit`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw fail(`${what} ${path} is not valid JSON`);
   }
 }

@@ -238,8 +238,12 @@ export class SyncService {
           break;
         }
         case "penalize":
-          log.warn("Penalizing peer {peer}: {reason}", { peer: a.peer, reason: a.reason });
-          this.#network.penalize(a.peer, a.score, a.reason);
+          log.warn("Penalizing peer {peer}: {reason} {detail}", {
+            peer: a.peer,
+            reason: a.code,
+            detail: a.detail,
+          });
+          this.#network.penalize(a.peer, a.score, a.code, a.detail);
           break;
         case "discard":
           for (let h = a.from; h <= a.to; h++) this.#ready.delete(h);
@@ -494,7 +498,12 @@ export class SyncService {
       case "deferred":
         break;
       case "refused":
-        this.#network.penalize(peer, PENALTY_SERVE_FLOOD, "getBlocks flood");
+        this.#network.penalize(
+          peer,
+          PENALTY_SERVE_FLOOD,
+          "getblocks-flood",
+          "getBlocks while its deferred queue is full",
+        );
         break;
     }
   }

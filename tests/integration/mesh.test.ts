@@ -223,3 +223,63 @@ Deno.test("a second process on the same data dir refuses to start (one sign guar
     await cleanup([first, second]);
   }
 });
+
+interface PersistentPeerState {
+  address: string;
+  connected: boolean;
+  lastError: string | null;
+  failures: number;
+  nextRetryInSeconds: number | null;
+}
+
+Deno.test("a --peer with nothing listening is warned about, shown in getnetworkinfo, and logged when it is back", async () => {
+  // b's port is chosen but b is not started: a's --peer to it finds nothing listening.
+  const [a, b] = await makeNodes(2, []);
+  try {
+    a.start();
+    const warned = await a.waitForLog(
+      (e) => e.message.startsWith("cannot reach peer") && e.properties.address === b.p2p,
+      "the first failure of a --peer logged",
+    );
+    assert.equal(warned.level, "WARN");
+    assert.equal(warned.properties.reason, "refused");
+    assert.equal(warned.properties.what, "connection refused");
+    assert.equal(warned.properties.failures, 1);
+    const failing = await a.waitFor(async () => {
+      const info = await a.rpc<{ persistentPeers: PersistentPeerState[] }>("getnetworkinfo");
+      const s = info.persistentPeers.find((p) => p.address === b.p2p);
+      return s && s.failures >= 2 ? s : null;
+    }, "getnetworkinfo shows the failures");
+    assert.equal(failing.connected, false);
+    assert.match(failing.lastError ?? "", /^connection refused: /);
+    assert.ok(
+      failing.nextRetryInSeconds !== null && failing.nextRetryInSeconds >= 0 &&
+        failing.nextRetryInSeconds <= 60,
+      JSON.stringify(failing),
+    );
+    // More failures follow within the minute, but no second warning.
+    assert.equal(
+      a.logsMatching((e) => e.message.startsWith("cannot reach peer")).length,
+      1,
+      "one warning per minute at most",
+    );
+
+    b.start();
+    const back = await a.waitForLog(
+      (e) => e.message.includes("is reachable again") && e.properties.address === b.p2p,
+      "the --peer's return logged",
+    );
+    assert.equal(back.level, "INFO");
+    assert.ok(Number(back.properties.failures) >= 2);
+    const info = await a.rpc<{ persistentPeers: PersistentPeerState[] }>("getnetworkinfo");
+    assert.deepEqual(info.persistentPeers, [{
+      address: b.p2p,
+      connected: true,
+      lastError: null,
+      failures: 0,
+      nextRetryInSeconds: null,
+    }]);
+  } finally {
+    await cleanup([a, b]);
+  }
+});

@@ -140,7 +140,7 @@ for (
       assertStored(a.chain, 200);
       const blamed = a.net.penaltiesOf("bad");
       assert.ok(
-        blamed.some((p) => p.score >= 100 && p.reason === `invalid block: ${reason}`),
+        blamed.some((p) => p.score >= 100 && p.code === "invalid-block" && p.detail === reason),
         JSON.stringify(blamed),
       );
       assert.ok(a.metrics.blocksRejected.get({ reason }) >= 1);

@@ -132,7 +132,10 @@ Deno.test("sync service: one silent and one corrupt peer cannot stop a sync", as
     await within(a.chain.reached(800), 30_000, "sync to 800 despite bad peers");
     assertSameChain(a.chain, f, 800);
     const bad = a.net.penaltiesOf("corrupt");
-    assert.ok(bad.length > 0 && bad.some((p) => /invalid block: bad-payload-root/.test(p.reason)));
+    assert.ok(
+      bad.length > 0 &&
+        bad.some((p) => p.code === "invalid-block" && p.detail === "bad-payload-root"),
+    );
     assert.equal(a.net.peer("corrupt"), undefined, "banned and disconnected");
     assert.deepEqual(a.net.penaltiesOf("B"), []);
     assert.deepEqual(a.net.penaltiesOf("silent"), [], "silence is not misbehavior");
@@ -196,7 +199,11 @@ Deno.test("sync service: malformed answers (too many, wrong start, empty) are pe
     for (const key of ["overcount", "shifted", "empty"]) {
       assert.ok(a.net.penaltiesOf(key).length > 0, `${key} penalised`);
     }
-    assert.ok(a.net.penaltiesOf("shifted").some((p) => /bad-height/.test(p.reason)));
+    assert.ok(
+      a.net.penaltiesOf("shifted").some((p) =>
+        p.code === "invalid-block" && p.detail === "bad-height"
+      ),
+    );
     assert.deepEqual(a.net.penaltiesOf("B"), []);
   } finally {
     shutdown(a, b);
@@ -214,7 +221,7 @@ Deno.test("sync service: a peer that disconnects mid-request has its batch asked
       remote: (m) => {
         if (m.kind === "getBlocks" && !dropped) {
           dropped = true;
-          a.net.disconnect("dropper", "reset");
+          a.net.disconnect("dropper", "read-error");
         }
       },
     });

@@ -6,6 +6,7 @@
  * Owns: nothing production uses. Checks the scheduler's invariants after every event and
  * reports whether the local chain reached the target and who got penalised.
  */
+import type { MisbehaviorCode } from "../../../network/api.ts";
 import { type SchedulerConfig, type SyncAction, SyncScheduler } from "../../../sync/scheduler.ts";
 import type { ServeLimiter } from "../../../sync/serve_limiter.ts";
 import { seededRandom } from "./fixtures.ts";
@@ -56,7 +57,7 @@ export interface SimResult {
   localHeight: number;
   timeMs: number;
   finalState: string;
-  penalties: { peer: string; score: number; reason: string }[];
+  penalties: { peer: string; score: number; code: MisbehaviorCode; detail: string }[];
   requestsByPeer: Map<string, number>;
   outcomes: Map<string, number>;
   maxBufferedBytes: number;
@@ -128,7 +129,7 @@ export function simulate(opts: SimOptions): SimResult {
           onRequest(a.peer, a.from, a.count);
           break;
         case "penalize": {
-          result.penalties.push({ peer: a.peer, score: a.score, reason: a.reason });
+          result.penalties.push({ peer: a.peer, score: a.score, code: a.code, detail: a.detail });
           const p = peers.get(a.peer);
           if (p && p.connected) {
             p.score += a.score;
