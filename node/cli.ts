@@ -9,21 +9,19 @@
  * a `UsageError` message and exits 2. It reads the environment only for HOME, and only when
  * the caller does not pass `env`.
  */
-import { canonicalAddress } from "../network/peer_key.ts";
+import {
+  formatHostPort,
+  type HostPort,
+  type HostPortOptions,
+  parseHostPortExplained,
+} from "../network/peer_key.ts";
 import { TIMENODE_VERSION } from "../version.ts";
 import { parseArgs } from "node:util";
-import { isIPv4, isIPv6 } from "node:net";
 import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.ts";
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
-import {
-  DEFAULTS,
-  type HostPort,
-  type LogFormat,
-  type LogLevel,
-  type NodeConfig,
-} from "./config.ts";
+import { DEFAULTS, type LogFormat, type LogLevel, type NodeConfig } from "./config.ts";
 
 /** More `--peer` flags than this is a typo or a script gone wrong, not a configuration. */
 const MAX_PEER_FLAGS = 64;
@@ -171,15 +169,9 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
     genesisFile: v.genesis === undefined ? null : nonEmpty("--genesis", v.genesis),
     dataDir: dataDirFor("--data-dir", v["data-dir"], network, env),
     listen: parseListenFlag("--listen", v.listen, { host: "0.0.0.0", port: p2pPort }),
-    peers: peers.map((p) => {
-      const formatted = formatHostPort(parseHostPortFlag("--peer", p, false));
-      // The network layer's own parser decides what it can dial: agree with it here, so a
-      // peer it would refuse is a usage error now, not a failure at start-up.
-      if (canonicalAddress(formatted) === null) {
-        throw new UsageError(`--peer: cannot dial ${JSON.stringify(p)}`);
-      }
-      return formatted;
-    }),
+    // The network layer's own parser: a peer it would refuse is a usage error now, not a
+    // failure at start-up.
+    peers: peers.map((p) => formatHostPortFlag("--peer", p)),
     rpc: parseListenFlag("--rpc", v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
     maxInbound: wholeNumber(
       "--max-inbound",
@@ -266,7 +258,7 @@ function parseGenesisCommand(args: string[]): CliCommand {
     );
   }
   const addresses = (v.address ?? []).map((a) => {
-    const formatted = formatHostPort(parseHostPortFlag("--address", a, false));
+    const formatted = formatHostPortFlag("--address", a);
     if (formatted.length > MAX_ANNOUNCED_ADDRESS_CHARS) {
       throw new UsageError(
         `--address: at most ${MAX_ANNOUNCED_ADDRESS_CHARS} characters, got ${quote(formatted)}`,
@@ -499,62 +491,19 @@ function parseListenFlag(
 ): HostPort | null {
   if (raw === undefined) return fallback;
   if (raw === "off") return null;
-  return parseHostPortFlag(flag, raw, true);
+  return parseHostPortFlag(flag, raw, { allowPortZero: true });
 }
 
-function parseHostPortFlag(flag: string, raw: string, allowPortZero: boolean): HostPort {
-  const r = parseHostPort(raw, { allowPortZero });
-  if (typeof r === "string") throw new UsageError(`${flag}: ${r}, got ${quote(raw)}`);
-  return r;
+function parseHostPortFlag(flag: string, raw: string, opts: HostPortOptions): HostPort {
+  const r = parseHostPortExplained(raw, opts);
+  if (!r.ok) throw new UsageError(`${flag}: ${r.reason}, got ${quote(raw)}`);
+  return r.value;
 }
 
-// ---------------------------------------------------------------------------------------------
-// HOST:PORT
-
-const HOSTNAME_RE =
-  /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
-
-/**
- * Parses "host:port": an IPv4 address, a bracketed IPv6 address ("[::1]:24100") or a DNS
- * hostname, and a port 1..65535 (0 too with `allowPortZero`, for ephemeral test listeners).
- * Returns the host without brackets, or a short reason when `text` is not valid.
- */
-export function parseHostPort(
-  text: string,
-  opts: { allowPortZero?: boolean } = {},
-): HostPort | string {
-  const expected = "expected HOST:PORT";
-  if (text.length > 300) return `${expected} (too long)`;
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") return `${expected} as [IPv6]:PORT`;
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-    if (!isIPv6(host)) return "not a valid IPv6 address";
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) return `${expected} (missing :PORT)`;
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(":")) return "IPv6 addresses need brackets, e.g. [::1]:24100";
-    if (host === "") return `${expected} (missing HOST)`;
-    if (/^[\d.]+$/.test(host)) {
-      if (!isIPv4(host)) return "not a valid IPv4 address";
-    } else if (!HOSTNAME_RE.test(host)) {
-      return "not a valid hostname";
-    }
-  }
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  const minPort = opts.allowPortZero ? 0 : 1;
-  if (!(port >= minPort && port <= 65_535)) return `port must be ${minPort}..65535`;
-  return { host, port };
-}
-
-/** "host:port", bracketing IPv6 hosts: the inverse of `parseHostPort`. */
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+/** A dialable "host:port" flag value in its canonical spelling. */
+function formatHostPortFlag(flag: string, raw: string): string {
+  const hp = parseHostPortFlag(flag, raw, { allowPortZero: false });
+  return formatHostPort(hp.host, hp.port);
 }
 
 function quote(value: string): string {

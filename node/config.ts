@@ -4,11 +4,9 @@
  * Owns: the shape of the configuration and its defaults. Must never: read flags or files itself.
  */
 import type { NetworkName } from "../chain/genesis.ts";
+import type { HostPort } from "../network/peer_key.ts";
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort };
 
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 export type LogFormat = "text" | "json";
