@@ -334,10 +334,12 @@ export function parseHostPort(s: string): HostPort | null {
 
 /**
  * "host:port" with IPv6 in brackets. IP hosts are canonicalized. Throws `AddressError` for an
- * invalid host or a port outside 1..65535: this formats our own values, never hostile ones.
+ * invalid host or a port outside 1..65535 (0..65535 with `allowPortZero`, for a listener the OS
+ * gives a port): this formats our own values, never hostile ones.
  */
-export function formatHostPort(host: string, port: number): string {
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+export function formatHostPort(host: string, port: number, opts: HostPortOptions = {}): string {
+  const minPort = opts.allowPortZero ? 0 : 1;
+  if (!Number.isInteger(port) || port < minPort || port > 65_535) {
     throw new AddressError(`invalid port: ${port}`);
   }
   const ip = tryCanonicalIp(host);

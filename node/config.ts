@@ -26,6 +26,11 @@ export interface NodeConfig {
   maxOutbound: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /**
+   * `/health` reports a stall when no block came for this many block intervals while the node
+   * has peers; 0 turns the check off.
+   */
+  stallBlocks: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /**
@@ -44,4 +49,10 @@ export const DEFAULTS = {
   pingIntervalMs: 30_000,
   /** Three missed intervals: a single slow pong (GC pause, busy VPS) never drops a peer. */
   pongTimeoutMs: 90_000,
+  /**
+   * Ten intervals: a failed round or two (an absent proposer, a restart) costs seconds, never
+   * ten blocks, while a chain that lost its quorum is reported within 100 minutes on mainnet
+   * (the same window as the TimenodeHeightStuck alert of docs/metrics.md).
+   */
+  stallBlocks: 10,
 } as const;
