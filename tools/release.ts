@@ -13,18 +13,11 @@
  * stops with a message that says so (DENORT_BIN can point at a local runtime of the host target).
  */
 import { TIMENODE_VERSION } from "../version.ts";
+// The binary runs with exactly the permissions of the `start` task.
+import { RUN_PERMISSIONS } from "../node/devnet.ts";
 
 /** What timenode ships for: Linux servers on both common architectures. */
 const RELEASE_TARGETS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] as const;
-/** The same permissions as the `start` task: the binary runs with exactly these. */
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
 /** Loaded by path at run time (a Worker), so `deno compile` must be told to embed it. */
 const EXTRA_MODULES = ["sync/verify_worker.ts"];
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -109,7 +102,7 @@ async function compile(target: string, output: string): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "compile",
-      ...PERMISSIONS,
+      ...RUN_PERMISSIONS,
       ...EXTRA_MODULES.flatMap((m) => ["--include", m]),
       "--target",
       target,
