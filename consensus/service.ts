@@ -247,11 +247,14 @@ export class ConsensusService {
     return this.#isMember === true;
   }
 
-  /** Node ids of the validators whose votes the current round lacks (read-only diagnostic). */
+  /**
+   * Node ids of the validators whose votes the current round lacks (read-only diagnostic). None
+   * while nobody owes a vote yet (round 0 before its proposal) or once the height is decided.
+   */
   missingVotes(): string[] {
     const e = this.#engine;
     const set = this.#set;
-    if (!e || !set) return [];
+    if (!e || !set || e.decision || (e.round === 0 && e.step === "propose")) return [];
     const ids = set.validators.map((v) => toHex(v.nodeId));
     return this.#votePresence.missing(e.round, ids, this.#selfId);
   }
