@@ -265,7 +265,7 @@ class HealthCheck {
 /** One line on a stall, for /health and the log: how long, how many peers, whose votes lack. */
 function stallText(stall: StallStatus, peers: number, missing: string[]): string {
   const votes = missing.length === 0
-    ? "no validator's votes are missing here (is this node cut off from the proposers?)"
+    ? "no vote is overdue in the current round yet"
     : `missing votes from ${missing.map((id) => id.slice(0, 16)).join(", ")}`;
   return `chain stalled: no block for ${Math.round(stall.quietMs / 1000)} s ` +
     `(threshold ${stall.thresholdMs / 1000} s, --stall-blocks) with ${peers} peers; ${votes}`;
