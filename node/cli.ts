@@ -834,6 +834,7 @@ The config file (--config FILE, default DATA_DIR/${CONFIG_FILE_NAME} when it exi
 is TOML. Its keys are the flags of run without "--"; a repeatable flag takes
 an array; a flag on the command line replaces the file's value (a list too).
 An unknown key or a wrong type is an error naming the key and its line.
+Relative paths are taken from the working directory, as on the command line.
 
   network = "testnet"
   data-dir = "/var/lib/timenode/testnet"
