@@ -41,6 +41,7 @@ import { RecordType } from "../state/records.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
+import { VotePresence } from "./vote_presence.ts";
 
 const log = getLogger(["timenode", "consensus"]);
 
@@ -92,6 +93,8 @@ export interface ConsensusInfo {
   validators: { nodeId: string; tier: string; power: number; address: string }[];
   lastCommit: { height: number; round: number; at: number } | null;
   evidence: number;
+  /** Validators (node ids) the current round waits for: no vote heard this round or the last. */
+  missingVotes: string[];
 }
 
 export class ConsensusService {
@@ -113,6 +116,9 @@ export class ConsensusService {
   readonly #evidence: unknown[] = [];
   readonly #persistentPeers = new Set<string>();
   readonly #pool = new RecordPool();
+  readonly #votePresence = new VotePresence();
+  /** Membership of the current height's set; null before the first height. */
+  #isMember: boolean | null = null;
 
   constructor(o: ConsensusServiceOptions) {
     this.#o = o;
@@ -235,7 +241,25 @@ export class ConsensusService {
       })),
       lastCommit: this.#lastCommit,
       evidence: this.#evidence.length,
+      missingVotes: this.missingVotes(),
     };
+  }
+
+  /** Whether this node is in the validator set of the height it is deciding. */
+  get isValidator(): boolean {
+    return this.#isMember === true;
+  }
+
+  /**
+   * Node ids of the validators whose votes the current round lacks (read-only diagnostic). None
+   * while nobody owes a vote yet (round 0 before its proposal) or once the height is decided.
+   */
+  missingVotes(): string[] {
+    const e = this.#engine;
+    const set = this.#set;
+    if (!e || !set || e.decision || (e.round === 0 && e.step === "propose")) return [];
+    const ids = set.validators.map((v) => toHex(v.nodeId));
+    return this.#votePresence.missing(e.round, ids, this.#selfId);
   }
 
   // ---- height lifecycle --------------------------------------------------------------------
@@ -287,6 +311,8 @@ export class ConsensusService {
       restore: { lastSigned: guard.lastSigned, lock: guard.lock, lockEvidence: this.#lockEvidence },
     });
     this.#engine = engine;
+    this.#votePresence.startHeight(height);
+    this.#logMembership(height, isMember, set);
     if (isMember) this.#connectToValidators(set);
     log.debug("height {height} started: {n} validators, power {power}, member={member}", {
       height,
@@ -311,6 +337,21 @@ export class ConsensusService {
     // Sync often delivers a peer's block a few ms before our own commit and is "syncing" for that
     // moment; `#beginHeight` re-checks, so that blip must not delay the schedule here.
     this.#scheduleHeight(this.#o.genesis.blockIntervalMs);
+  }
+
+  /** Becoming a validator and leaving the set are logged once each, at the height it happens. */
+  #logMembership(height: number, isMember: boolean, set: ValidatorSet): void {
+    if (isMember === this.#isMember) return;
+    if (isMember) {
+      log.info("this node is a validator from height {height}: power {power} of {total}", {
+        height,
+        power: set.powerOf(this.#selfId),
+        total: set.totalPower,
+      });
+    } else if (this.#isMember !== null) {
+      log.info("this node left the validator set at height {height}", { height });
+    }
+    this.#isMember = isMember;
   }
 
   /** Masternodes keep a connection to every other masternode of the current set. */
@@ -338,6 +379,12 @@ export class ConsensusService {
     const engine = this.#engine;
     if (!engine || this.#stopped) return;
     if (height === engine.height || height === engine.height + 1) {
+      if (event.kind === "vote" && height === engine.height) {
+        const id = toHex(event.vote.validator);
+        if (this.#set && this.#set.powerOf(id) > 0) {
+          this.#votePresence.note(height, event.vote.round, id);
+        }
+      }
       this.#enqueue(() => engine.handle(event));
       return;
     }

@@ -121,6 +121,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_equivocations_total",
       "Conflicting votes seen from one validator (kept as evidence).",
     ),
+    isValidator: registry.gauge(
+      "timenode_is_validator",
+      "1 while this node is in the validator set of the height it is deciding, else 0.",
+    ),
     commitLatency: registry.histogram(
       "timenode_commit_latency_seconds",
       "From receiving a height's proposal to committing it.",
@@ -134,6 +138,10 @@ export function createNodeMetrics(registry = new Registry()) {
     residentMemory: registry.gauge(
       "timenode_resident_memory_bytes",
       "Resident set size of the process.",
+    ),
+    buildInfo: registry.gauge(
+      "timenode_build_info",
+      "Always 1; the labels name the timenode version and the Deno runtime of this process.",
     ),
   };
 }

@@ -1,30 +1,38 @@
 /**
- * The command line: turns argv into one validated `CliCommand` (a run `NodeConfig`, keygen,
- * genesis, devnet, help or version), and holds the help texts an operator reads.
+ * The command line: turns argv into one validated `CliCommand` (a run `NodeConfig`, config,
+ * keygen, genesis, devnet, help or version), and holds the help texts an operator reads.
  *
  * Owns: flag names, their defaults as shown to operators, value validation (HOST:PORT, numbers,
- * enums) and the one-line `UsageError` messages. Parsing is `parseArgs` from `node:util` in
- * strict mode: an unknown or misspelt flag is an error, never silently ignored.
+ * enums), the one-line `UsageError` messages, and how the config file's keys (node/
+ * config_file.ts) follow from the run flags and give way to them. Parsing is `parseArgs` from
+ * `node:util` in strict mode: an unknown or misspelt flag is an error, never silently ignored.
  * Must never: touch files, the network or the process (no exit, no printing); main.ts prints
- * a `UsageError` message and exits 2. It reads the environment only for HOME, and only when
- * the caller does not pass `env`.
+ * a `UsageError` message and exits 2, and passes the config file reader in `env`. It reads the
+ * environment only for HOME, and only when the caller does not pass `env`.
  */
-import { canonicalAddress } from "../network/peer_key.ts";
+import {
+  formatHostPort,
+  type HostPort,
+  type HostPortOptions,
+  parseHostPortExplained,
+} from "../network/peer_key.ts";
 import { TIMENODE_VERSION } from "../version.ts";
 import { parseArgs } from "node:util";
-import { isIPv4, isIPv6 } from "node:net";
 import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.ts";
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
 import {
-  DEFAULTS,
-  type HostPort,
-  type LogFormat,
-  type LogLevel,
-  type NodeConfig,
-} from "./config.ts";
+  CONFIG_FILE_NAME,
+  type ConfigFile,
+  ConfigFileError,
+  type ConfigSpec,
+  parseConfigText,
+} from "./config_file.ts";
+import { DEFAULTS, type LogFormat, type LogLevel, type NodeConfig } from "./config.ts";
 
+/** Past 10,000 block intervals (69 days at mainnet's 10 minutes) a stall alarm is a typo. */
+const MAX_STALL_BLOCKS = 10_000;
 /** More `--peer` flags than this is a typo or a script gone wrong, not a configuration. */
 const MAX_PEER_FLAGS = 64;
 /** Bounds on connection slots: above these a single process runs out of file descriptors. */
@@ -48,9 +56,11 @@ const MAX_ANNOUNCED_ADDRESS_CHARS = MESSAGE_LIMITS.maxAddressBytes;
 /** Longest echo of a bad value inside an error message: keeps the message one short line. */
 const MAX_ECHOED_VALUE_CHARS = 80;
 
+/** The network of run, keygen and genesis when no --network is given. */
+const DEFAULT_NETWORK: NetworkName = "mainnet";
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
-const COMMANDS = ["run", "keygen", "genesis", "devnet", "help"] as const;
+const COMMANDS = ["run", "config", "keygen", "genesis", "devnet", "help"] as const;
 export type CommandName = typeof COMMANDS[number];
 
 /** A wrong or missing command-line value. The message is one line and names the flag. */
@@ -66,11 +76,14 @@ export type GenesisKeyArg = { kind: "hex"; nodeId: string } | { kind: "file"; pa
 
 export type CliCommand =
   | { kind: "run"; config: NodeConfig }
-  | { kind: "keygen"; keyFile: string }
+  /** `show`: print the node id of the existing key instead of creating one. */
+  | { kind: "keygen"; keyFile: string; show: boolean }
   | {
     kind: "genesis";
     keys: GenesisKeyArg[];
     out: string;
+    /** Replace an existing `out` file; without it an existing file is an error. */
+    force: boolean;
     network: string;
     blockIntervalMs: number;
     /** One announced "host:port" per key, in order; empty when none were given. */
@@ -87,13 +100,21 @@ export type CliCommand =
     logFormat: LogFormat;
   }
   | { kind: "help"; topic: CommandName | null; text: string }
-  | { kind: "version"; text: string };
+  /** main.ts prints the version: the commit is read at run time (node/build_info.ts). */
+  | { kind: "version" }
+  /** `timenode config`: the run configuration these flags and the config file give. */
+  | { kind: "config"; config: NodeConfig; text: string };
 
 export interface CliEnv {
   HOME?: string;
+  /**
+   * Reads the config file (node/config_file.ts `readConfigFile`): its text, or null when it does
+   * not exist. Without it no config file is read, which keeps unit tests off the disk.
+   */
+  readConfigFile?: (path: string) => string | null;
 }
 
-export function parseCli(argv: string[], env: CliEnv = { HOME: readHome() }): CliCommand {
+export function parseCli(argv: string[], env: CliEnv = { HOME: homeDir() }): CliCommand {
   const first = argv[0];
   if (first !== undefined && !first.startsWith("-")) {
     if (!(COMMANDS as readonly string[]).includes(first)) {
@@ -108,7 +129,8 @@ export function parseCli(argv: string[], env: CliEnv = { HOME: readHome() }): Cl
 function parseCommand(command: CommandName, args: string[], env: CliEnv): CliCommand {
   switch (command) {
     case "run":
-      return parseRun(args, env, "run");
+    case "config":
+      return parseRun(args, env, command);
     case "keygen":
       return parseKeygen(args, env);
     case "genesis":
@@ -126,6 +148,7 @@ function parseCommand(command: CommandName, args: string[], env: CliEnv): CliCom
 const RUN_OPTIONS = {
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
+  config: { type: "string" },
   network: { type: "string" },
   genesis: { type: "string" },
   "data-dir": { type: "string" },
@@ -136,60 +159,67 @@ const RUN_OPTIONS = {
   "max-outbound": { type: "string" },
   "ping-interval": { type: "string" },
   "pong-timeout": { type: "string" },
+  "stall-blocks": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "exit-on-stdin-close": { type: "boolean" },
 } as const;
 
-function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliCommand {
-  const v = strictParse("run", args, RUN_OPTIONS).values;
-  if (v.help) return help(helpTopic);
-  if (v.version) return { kind: "version", text: `timenode ${TIMENODE_VERSION}` };
+/**
+ * `run` and `config` take the same flags: `config` prints what `run` would use.
+ * `helpTopic` is null for a bare `timenode [flags]`, whose --help shows the overview.
+ */
+function parseRun(
+  args: string[],
+  env: CliEnv,
+  helpTopic: "run" | "config" | null,
+): CliCommand {
+  const given = strictParse(helpTopic ?? "run", args, RUN_OPTIONS).values;
+  if (given.help) return help(helpTopic);
+  if (given.version) return { kind: "version" };
+  const sources = resolveRunSources(given, env);
+  const v = sources.values;
+  const flag = sources.label;
 
-  const network = parseNetwork(v.network);
+  const network = oneOf(flag("network"), v.network, NETWORKS, DEFAULT_NETWORK);
   const p2pPort = DEFAULT_P2P_PORT[network];
   const peers = v.peer ?? [];
   if (peers.length > MAX_PEER_FLAGS) {
-    throw new UsageError(`--peer: at most ${MAX_PEER_FLAGS} peers, got ${peers.length}`);
+    throw new UsageError(`${flag("peer")}: at most ${MAX_PEER_FLAGS} peers, got ${peers.length}`);
   }
 
   const pingIntervalMs = v["ping-interval"] === undefined
     ? DEFAULTS.pingIntervalMs
-    : secondsToMs("--ping-interval", v["ping-interval"], MIN_PING_SECONDS, MAX_PING_SECONDS);
+    : secondsToMs(flag("ping-interval"), v["ping-interval"], MIN_PING_SECONDS, MAX_PING_SECONDS);
   const pongTimeoutMs = v["pong-timeout"] === undefined
     ? defaultPongTimeoutMs(pingIntervalMs, v["ping-interval"] !== undefined)
-    : secondsToMs("--pong-timeout", v["pong-timeout"], MIN_PING_SECONDS, MAX_PING_SECONDS);
+    : secondsToMs(flag("pong-timeout"), v["pong-timeout"], MIN_PING_SECONDS, MAX_PING_SECONDS);
   if (pongTimeoutMs <= pingIntervalMs) {
     throw new UsageError(
-      `--pong-timeout: must be greater than --ping-interval (${pingIntervalMs / 1000} s), ` +
+      `${flag("pong-timeout")}: must be greater than ${sources.name("ping-interval")} ` +
+        `(${pingIntervalMs / 1000} s), ` +
         `got ${pongTimeoutMs / 1000} s`,
     );
   }
 
   const config: NodeConfig = {
     network,
-    genesisFile: v.genesis === undefined ? null : nonEmpty("--genesis", v.genesis),
-    dataDir: dataDirFor("--data-dir", v["data-dir"], network, env),
-    listen: parseListenFlag("--listen", v.listen, { host: "0.0.0.0", port: p2pPort }),
-    peers: peers.map((p) => {
-      const formatted = formatHostPort(parseHostPortFlag("--peer", p, false));
-      // The network layer's own parser decides what it can dial: agree with it here, so a
-      // peer it would refuse is a usage error now, not a failure at start-up.
-      if (canonicalAddress(formatted) === null) {
-        throw new UsageError(`--peer: cannot dial ${JSON.stringify(p)}`);
-      }
-      return formatted;
-    }),
-    rpc: parseListenFlag("--rpc", v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
+    genesisFile: v.genesis === undefined ? null : nonEmpty(flag("genesis"), v.genesis),
+    dataDir: dataDirFor(flag("data-dir"), v["data-dir"], network, env),
+    listen: parseListenFlag(flag("listen"), v.listen, { host: "0.0.0.0", port: p2pPort }),
+    // The network layer's own parser: a peer it would refuse is a usage error now, not a
+    // failure at start-up.
+    peers: peers.map((p) => formatHostPortFlag(flag("peer"), p)),
+    rpc: parseListenFlag(flag("rpc"), v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
     maxInbound: wholeNumber(
-      "--max-inbound",
+      flag("max-inbound"),
       v["max-inbound"],
       DEFAULTS.maxInbound,
       0,
       MAX_INBOUND_LIMIT,
     ),
     maxOutbound: wholeNumber(
-      "--max-outbound",
+      flag("max-outbound"),
       v["max-outbound"],
       DEFAULTS.maxOutbound,
       0,
@@ -197,11 +227,201 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
     ),
     pingIntervalMs,
     pongTimeoutMs,
-    logLevel: oneOf("--log-level", v["log-level"], LOG_LEVELS, "info"),
-    logFormat: oneOf("--log-format", v["log-format"], LOG_FORMATS, "text"),
+    stallBlocks: wholeNumber(
+      flag("stall-blocks"),
+      v["stall-blocks"],
+      DEFAULTS.stallBlocks,
+      0,
+      MAX_STALL_BLOCKS,
+    ),
+    logLevel: oneOf(flag("log-level"), v["log-level"], LOG_LEVELS, "info"),
+    logFormat: oneOf(flag("log-format"), v["log-format"], LOG_FORMATS, "text"),
     exitOnStdinClose: v["exit-on-stdin-close"] === true,
   };
+  if (helpTopic === "config") {
+    return { kind: "config", config, text: effectiveConfigText(config, sources) };
+  }
   return { kind: "run", config };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The config file: every run flag is a key (issue 9 §3). The keys come from RUN_OPTIONS, so a
+// flag added there has its key without further work; only a flag that takes a number should
+// also appear in NUMERIC_RUN_FLAGS, so the file takes `max-inbound = 40` rather than "40".
+
+/** Flags of RUN_OPTIONS that have no config key: they act on the command, not the node. */
+const FLAGS_WITHOUT_KEY: ReadonlySet<string> = new Set(["help", "version", "config"]);
+/** String flags whose key takes a TOML number. */
+const NUMERIC_RUN_FLAGS: Readonly<Record<string, "integer" | "seconds">> = {
+  "max-inbound": "integer",
+  "max-outbound": "integer",
+  "ping-interval": "seconds",
+  "pong-timeout": "seconds",
+  "stall-blocks": "integer",
+};
+
+/** The config file's keys, derived from the flag table. */
+export const RUN_CONFIG_SPEC: ConfigSpec = Object.fromEntries(
+  Object.entries(RUN_OPTIONS as OptionSpec)
+    .filter(([name]) => !FLAGS_WITHOUT_KEY.has(name))
+    .map(([name, o]) => [name, {
+      kind: o.type === "boolean" ? "boolean" : NUMERIC_RUN_FLAGS[name] ?? "string",
+      multiple: o.multiple === true,
+    }]),
+);
+
+/** Where a run setting came from, as `timenode config` shows it. */
+export type SettingSource =
+  | { kind: "default" }
+  | { kind: "file"; path: string; line: number }
+  | { kind: "flag" };
+
+type RunValues = ReturnType<typeof strictParse<typeof RUN_OPTIONS>>["values"];
+
+interface RunSources {
+  /** Command-line values over config-file values: the flag wins, lists included. */
+  values: RunValues;
+  source(key: string): SettingSource;
+  /** How an error names a setting: "--max-inbound", or "FILE:LINE: max-inbound". */
+  label(key: string): string;
+  /** How a message mentions another setting: "--max-inbound", or "max-inbound" from the file. */
+  name(key: string): string;
+  /** The config file read, or null; `lookedFor` is where the default one would be. */
+  file: string | null;
+  lookedFor: string | null;
+}
+
+function resolveRunSources(given: RunValues, env: CliEnv): RunSources {
+  const { path, explicit } = configFilePath(given, env);
+  const file = path === null ? null : loadConfigFile(path, explicit, env);
+  const merged: Record<string, unknown> = {};
+  const sources = new Map<string, SettingSource>();
+  for (const [key, entry] of file?.entries ?? []) {
+    sources.set(key, { kind: "file", path: file!.path, line: entry.line });
+    // A switch set to false in the file is the switch left off.
+    if (entry.value !== false) merged[key] = entry.value;
+  }
+  for (const [key, value] of Object.entries(given)) {
+    if (value === undefined || FLAGS_WITHOUT_KEY.has(key)) continue;
+    merged[key] = value;
+    sources.set(key, { kind: "flag" });
+  }
+  const source = (key: string): SettingSource => sources.get(key) ?? { kind: "default" };
+  return {
+    values: merged as RunValues,
+    source,
+    label(key) {
+      const s = source(key);
+      return s.kind === "file" ? `${s.path}:${s.line}: ${key}` : `--${key}`;
+    },
+    name: (key) => source(key).kind === "file" ? key : `--${key}`,
+    file: file?.path ?? null,
+    lookedFor: file === null ? path : null,
+  };
+}
+
+/** `--config FILE`, else `timenode.toml` in the data dir the command line names (or the default). */
+function configFilePath(given: RunValues, env: CliEnv): { path: string | null; explicit: boolean } {
+  if (given.config !== undefined) {
+    return {
+      path: expandHome("--config", nonEmpty("--config", given.config), env),
+      explicit: true,
+    };
+  }
+  if (given["data-dir"] === undefined && !env.HOME) return { path: null, explicit: false };
+  const network = parseNetwork(given.network);
+  const dataDir = dataDirFor("--data-dir", given["data-dir"], network, env);
+  return { path: joinPath(dataDir, CONFIG_FILE_NAME), explicit: false };
+}
+
+function loadConfigFile(path: string, explicit: boolean, env: CliEnv): ConfigFile | null {
+  try {
+    const text = env.readConfigFile ? env.readConfigFile(path) : null;
+    if (text === null) {
+      if (explicit) throw new UsageError(`--config: ${quote(path)}: no such file`);
+      return null;
+    }
+    return parseConfigText(text, path, RUN_CONFIG_SPEC);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** A setting as TOML: the value, or null when it is not set at all. */
+type TomlValue = string | number | boolean | string[] | null;
+
+/** The effective value of each run setting, in the form its key takes. */
+function effectiveValue(key: string, c: NodeConfig, raw: RunValues): TomlValue {
+  switch (key) {
+    case "network":
+      return c.network;
+    case "genesis":
+      return c.genesisFile;
+    case "data-dir":
+      return c.dataDir;
+    case "listen":
+      return c.listen === null ? "off" : listenText(c.listen);
+    case "peer":
+      return c.peers;
+    case "rpc":
+      return c.rpc === null ? "off" : listenText(c.rpc);
+    case "max-inbound":
+      return c.maxInbound;
+    case "max-outbound":
+      return c.maxOutbound;
+    case "ping-interval":
+      return c.pingIntervalMs / 1000;
+    case "pong-timeout":
+      return c.pongTimeoutMs / 1000;
+    case "stall-blocks":
+      return c.stallBlocks;
+    case "log-level":
+      return c.logLevel;
+    case "log-format":
+      return c.logFormat;
+    case "exit-on-stdin-close":
+      return c.exitOnStdinClose;
+  }
+  // A flag this function does not know yet: its value as given, if it was.
+  const value = (raw as Record<string, unknown>)[key];
+  if (typeof value === "string" || typeof value === "boolean") return value;
+  if (Array.isArray(value)) return value.map(String);
+  return null;
+}
+
+/** "host:port" of a listener, port 0 (ephemeral) included. */
+function listenText(hp: HostPort): string {
+  return formatHostPort(hp.host, hp.port, { allowPortZero: true });
+}
+
+/** The report `timenode config` prints: valid TOML, each line commented with its source. */
+function effectiveConfigText(c: NodeConfig, sources: RunSources): string {
+  const rows = Object.keys(RUN_CONFIG_SPEC).map((key) => {
+    const value = effectiveValue(key, c, sources.values);
+    const setting = value === null ? `# ${key} is not set` : `${key} = ${tomlText(value)}`;
+    const s = sources.source(key);
+    const from = s.kind === "file"
+      ? `file ${s.path}:${s.line}`
+      : s.kind === "flag"
+      ? `flag --${key}`
+      : "default";
+    return [setting, from];
+  });
+  const width = Math.min(60, Math.max(...rows.map(([setting]) => setting.length)));
+  const file = sources.file !== null
+    ? `config file: ${sources.file}`
+    : `config file: none${sources.lookedFor ? ` (${sources.lookedFor} does not exist)` : ""}`;
+  return [
+    `# The configuration timenode run uses with these flags (timenode ${TIMENODE_VERSION}).`,
+    `# ${file}`,
+    ...rows.map(([setting, from]) => `${setting.padEnd(width)}  # ${from}`),
+  ].join("\n");
+}
+
+function tomlText(value: Exclude<TomlValue, null>): string {
+  if (Array.isArray(value)) return `[${value.map((v) => JSON.stringify(v)).join(", ")}]`;
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
 /**
@@ -217,6 +437,7 @@ const KEYGEN_OPTIONS = {
   network: { type: "string" },
   "data-dir": { type: "string" },
   out: { type: "string" },
+  show: { type: "boolean" },
 } as const;
 
 function parseKeygen(args: string[], env: CliEnv): CliCommand {
@@ -228,10 +449,11 @@ function parseKeygen(args: string[], env: CliEnv): CliCommand {
   if (v.out !== undefined && v.network !== undefined) {
     throw new UsageError("--network: only chooses the default data dir; not allowed with --out");
   }
-  if (v.out !== undefined) return { kind: "keygen", keyFile: nonEmpty("--out", v.out) };
+  const show = v.show === true;
+  if (v.out !== undefined) return { kind: "keygen", keyFile: nonEmpty("--out", v.out), show };
   const network = parseNetwork(v.network);
   const dataDir = dataDirFor("--data-dir", v["data-dir"], network, env);
-  return { kind: "keygen", keyFile: joinPath(dataDir, NODE_KEY_FILE) };
+  return { kind: "keygen", keyFile: joinPath(dataDir, NODE_KEY_FILE), show };
 }
 
 const GENESIS_OPTIONS = {
@@ -241,6 +463,7 @@ const GENESIS_OPTIONS = {
   network: { type: "string" },
   "block-interval": { type: "string" },
   address: { type: "string", multiple: true },
+  force: { type: "boolean" },
 } as const;
 
 function parseGenesisCommand(args: string[]): CliCommand {
@@ -259,14 +482,15 @@ function parseGenesisCommand(args: string[]): CliCommand {
   if (dup !== undefined) throw new UsageError(`--key: node id ${dup} given twice`);
   if (v.out === undefined) throw new UsageError("--out: required (the genesis file to write)");
 
-  const network = v.network === undefined ? "devnet" : v.network;
+  // The same default as run, so a genesis made without --network runs without it too.
+  const network = v.network === undefined ? DEFAULT_NETWORK : v.network;
   if (!/^[a-z0-9-]{1,32}$/.test(network)) {
     throw new UsageError(
       `--network: expected 1 to 32 characters of a-z, 0-9 and "-", got ${quote(network)}`,
     );
   }
   const addresses = (v.address ?? []).map((a) => {
-    const formatted = formatHostPort(parseHostPortFlag("--address", a, false));
+    const formatted = formatHostPortFlag("--address", a);
     if (formatted.length > MAX_ANNOUNCED_ADDRESS_CHARS) {
       throw new UsageError(
         `--address: at most ${MAX_ANNOUNCED_ADDRESS_CHARS} characters, got ${quote(formatted)}`,
@@ -292,6 +516,7 @@ function parseGenesisCommand(args: string[]): CliCommand {
     kind: "genesis",
     keys,
     out: nonEmpty("--out", v.out),
+    force: v.force === true,
     network,
     blockIntervalMs,
     addresses,
@@ -422,7 +647,7 @@ function translateParseError(command: CommandName, e: unknown): Error {
 }
 
 function parseNetwork(raw: string | undefined): NetworkName {
-  return oneOf("--network", raw, NETWORKS, "mainnet");
+  return oneOf("--network", raw, NETWORKS, DEFAULT_NETWORK);
 }
 
 function oneOf<T extends string>(
@@ -499,62 +724,19 @@ function parseListenFlag(
 ): HostPort | null {
   if (raw === undefined) return fallback;
   if (raw === "off") return null;
-  return parseHostPortFlag(flag, raw, true);
+  return parseHostPortFlag(flag, raw, { allowPortZero: true });
 }
 
-function parseHostPortFlag(flag: string, raw: string, allowPortZero: boolean): HostPort {
-  const r = parseHostPort(raw, { allowPortZero });
-  if (typeof r === "string") throw new UsageError(`${flag}: ${r}, got ${quote(raw)}`);
-  return r;
+function parseHostPortFlag(flag: string, raw: string, opts: HostPortOptions): HostPort {
+  const r = parseHostPortExplained(raw, opts);
+  if (!r.ok) throw new UsageError(`${flag}: ${r.reason}, got ${quote(raw)}`);
+  return r.value;
 }
 
-// ---------------------------------------------------------------------------------------------
-// HOST:PORT
-
-const HOSTNAME_RE =
-  /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
-
-/**
- * Parses "host:port": an IPv4 address, a bracketed IPv6 address ("[::1]:24100") or a DNS
- * hostname, and a port 1..65535 (0 too with `allowPortZero`, for ephemeral test listeners).
- * Returns the host without brackets, or a short reason when `text` is not valid.
- */
-export function parseHostPort(
-  text: string,
-  opts: { allowPortZero?: boolean } = {},
-): HostPort | string {
-  const expected = "expected HOST:PORT";
-  if (text.length > 300) return `${expected} (too long)`;
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") return `${expected} as [IPv6]:PORT`;
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-    if (!isIPv6(host)) return "not a valid IPv6 address";
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) return `${expected} (missing :PORT)`;
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(":")) return "IPv6 addresses need brackets, e.g. [::1]:24100";
-    if (host === "") return `${expected} (missing HOST)`;
-    if (/^[\d.]+$/.test(host)) {
-      if (!isIPv4(host)) return "not a valid IPv4 address";
-    } else if (!HOSTNAME_RE.test(host)) {
-      return "not a valid hostname";
-    }
-  }
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  const minPort = opts.allowPortZero ? 0 : 1;
-  if (!(port >= minPort && port <= 65_535)) return `port must be ${minPort}..65535`;
-  return { host, port };
-}
-
-/** "host:port", bracketing IPv6 hosts: the inverse of `parseHostPort`. */
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+/** A dialable "host:port" flag value in its canonical spelling. */
+function formatHostPortFlag(flag: string, raw: string): string {
+  const hp = parseHostPortFlag(flag, raw, { allowPortZero: false });
+  return formatHostPort(hp.host, hp.port);
 }
 
 function quote(value: string): string {
@@ -564,7 +746,8 @@ function quote(value: string): string {
   return JSON.stringify(clipped); // escapes newlines, so the message stays on one line
 }
 
-function readHome(): string | undefined {
+/** $HOME, or undefined when it is unset or unreadable. */
+export function homeDir(): string | undefined {
   try {
     return Deno.env.get("HOME");
   } catch {
@@ -576,6 +759,9 @@ function readHome(): string | undefined {
 // Help
 
 const RUN_FLAGS = `Flags of run:
+  --config FILE         read settings from this TOML file (keys are these
+                        flags without "--"; flags given here win).
+                        Default: DATA_DIR/${CONFIG_FILE_NAME} when it exists
   --network NAME        mainnet, testnet or devnet. Default: mainnet
   --genesis FILE        use this genesis file, not the network's built-in one
   --data-dir DIR        chain database and node key.
@@ -592,6 +778,9 @@ const RUN_FLAGS = `Flags of run:
   --pong-timeout SEC    drop a peer whose pong is this late; must be more
                         than --ping-interval.
                         Default: 3 x --ping-interval (${DEFAULTS.pongTimeoutMs / 1000})
+  --stall-blocks N      /health answers 503 when no block came for N block
+                        intervals while peers are connected; 0: never.
+                        Default: ${DEFAULTS.stallBlocks}
   --log-level LEVEL     trace, debug, info, warning, error or fatal.
                         Default: info
   --log-format FORMAT   text (for people) or json (one object per line).
@@ -617,6 +806,7 @@ const MAIN_HELP = `timenode ${TIMENODE_VERSION}: a masternode for a TIME-Coin-st
 
 Usage:
   timenode [run] [flags]      run a node (the default command)
+  timenode config [flags]     print the settings run would use, and their source
   timenode keygen [flags]     create a node key file
   timenode genesis [flags]    write a genesis file for a new network
   timenode devnet [flags]     run a local test network of several nodes
@@ -632,25 +822,53 @@ Usage:
 
 ${RUN_FLAGS}`;
 
+const CONFIG_HELP = `Print the configuration \`timenode run\` would use with the same flags: every
+setting, its value and where it came from (default, file:line or flag). The
+output is itself a valid config file. A wrong value exits with status 2, as
+run would.
+
+Usage:
+  timenode config [run flags]
+
+The config file (--config FILE, default DATA_DIR/${CONFIG_FILE_NAME} when it exists)
+is TOML. Its keys are the flags of run without "--"; a repeatable flag takes
+an array; a flag on the command line replaces the file's value (a list too).
+An unknown key or a wrong type is an error naming the key and its line.
+Relative paths are taken from the working directory, as on the command line.
+
+  network = "testnet"
+  data-dir = "/var/lib/timenode/testnet"
+  peer = ["203.0.113.7:24200", "[2001:db8::7]:24200"]
+  max-inbound = 40
+  ping-interval = 15.5
+  log-format = "json"
+
+Examples:
+  timenode config --config /etc/timenode/timenode.toml
+  timenode config --network testnet --max-inbound 12
+`;
+
 const KEYGEN_HELP = `Create a node key (an Ed25519 key; its public key is the node id).
 The node creates one on first start too; keygen lets you learn the node id
 beforehand, for example to put it in a genesis file. An existing key file is
 never overwritten.
 
 Usage:
-  timenode keygen [--network NAME] [--data-dir DIR]
-  timenode keygen --out FILE
+  timenode keygen [--network NAME] [--data-dir DIR] [--show]
+  timenode keygen --out FILE [--show]
 
 Flags:
   --network NAME    picks the default data dir. Default: mainnet
   --data-dir DIR    write DIR/${NODE_KEY_FILE}. Default: ~/.timenode/<network>
   --out FILE        write the key to FILE instead
+  --show            create nothing: print the node id of the existing key
   -h, --help        show this help
 
 Examples:
   timenode keygen
   timenode keygen --network testnet
   timenode keygen --out ./mn1.key.json
+  timenode keygen --show --data-dir /var/lib/timenode/mainnet
 `;
 
 const GENESIS_HELP = `Write a genesis file that defines a new network and its first masternodes.
@@ -662,12 +880,14 @@ Flags:
   --key KEY              a masternode: its node id (64 hex characters) or
                          its key file. Repeat once per masternode. Required
   --out FILE             the genesis file to write. Required
-  --network NAME         network name (a-z, 0-9, "-"). Default: devnet
+  --network NAME         network name (a-z, 0-9, "-"). Default: mainnet,
+                         as for run
   --block-interval SEC   target time between blocks; fractions allowed.
                          Default: that of the built-in network of this
                          name, else 60
   --address HOST:PORT    announced p2p address of each masternode, in --key
                          order. Give one per --key, or none
+  --force                replace FILE if it exists (else: refused)
   -h, --help             show this help
 
 Examples:
@@ -725,6 +945,8 @@ function helpSource(topic: CommandName | null): string {
       return MAIN_HELP;
     case "run":
       return RUN_HELP;
+    case "config":
+      return CONFIG_HELP;
     case "keygen":
       return KEYGEN_HELP;
     case "genesis":

@@ -4,11 +4,9 @@
  * Owns: the shape of the configuration and its defaults. Must never: read flags or files itself.
  */
 import type { NetworkName } from "../chain/genesis.ts";
+import type { HostPort } from "../network/peer_key.ts";
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort };
 
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 export type LogFormat = "text" | "json";
@@ -28,6 +26,11 @@ export interface NodeConfig {
   maxOutbound: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /**
+   * `/health` reports a stall when no block came for this many block intervals while the node
+   * has peers; 0 turns the check off.
+   */
+  stallBlocks: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /**
@@ -46,4 +49,10 @@ export const DEFAULTS = {
   pingIntervalMs: 30_000,
   /** Three missed intervals: a single slow pong (GC pause, busy VPS) never drops a peer. */
   pongTimeoutMs: 90_000,
+  /**
+   * Ten intervals: a failed round or two (an absent proposer, a restart) costs seconds, never
+   * ten blocks, while a chain that lost its quorum is reported within 100 minutes on mainnet
+   * (the same window as the TimenodeHeightStuck alert of docs/metrics.md).
+   */
+  stallBlocks: 10,
 } as const;

@@ -13,6 +13,7 @@ import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
 import type { CliCommand } from "./cli.ts";
+import { shutdownSignals } from "./signals.ts";
 
 const log = getLogger(["timenode", "node"]);
 
@@ -142,6 +143,20 @@ export function devnetNodeArgs(m: DevnetManifest, i: number, extra: string[] = [
 }
 
 export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): Promise<number> {
+  // From the first moment to the last: Ctrl-C reaches this runner and every node at once, and
+  // `deno task` forwards it a second time; neither may cut the shutdown short.
+  const signals = shutdownSignals();
+  try {
+    return await runDevnetUntilStopped(cmd, signals.received);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runDevnetUntilStopped(
+  cmd: Extract<CliCommand, { kind: "devnet" }>,
+  stopSignal: Promise<Deno.Signal>,
+): Promise<number> {
   const dir = cmd.dir ?? await Deno.makeTempDir({ prefix: "timenode-devnet-" });
   const manifest = await prepareDevnet({ ...cmd, dir });
   log.info("devnet of {n} masternodes in {dir} (genesis {hash})", {
@@ -182,15 +197,6 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
   console.log(`devnet.json: ${dir}/devnet.json — node logs in ${dir}/node-*/node.log`);
   console.log("Ctrl-C stops every node.");
 
-  const stop = new Promise<void>((resolve) => {
-    const handler = () => {
-      Deno.removeSignalListener("SIGINT", handler);
-      Deno.removeSignalListener("SIGTERM", handler);
-      resolve();
-    };
-    Deno.addSignalListener("SIGINT", handler);
-    Deno.addSignalListener("SIGTERM", handler);
-  });
   const exited = Promise.race(children.map((c, i) => c.status.then((s) => ({ i, s }))));
   let running = true;
   const statusLoop = (async () => {
@@ -199,16 +205,20 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
       await new Promise((r) => setTimeout(r, STATUS_INTERVAL_MS));
     }
   })();
-  const first = await Promise.race([stop.then(() => null), exited]);
+  const first = await Promise.race([stopSignal.then(() => null), exited]);
   running = false;
-  if (first) {
+  // A node that exits 0 on its own was told to stop (a Ctrl-C reaches the nodes too, and may
+  // be handled there first): the devnet stops with it, and that is not a failure.
+  if (first && !first.s.success) {
     log.error("node {i} exited with code {code}; stopping the devnet", {
       i: first.i,
       code: first.s.code,
     });
+  } else {
+    log.info("stopping the devnet");
   }
   await statusLoop;
-  await stopChildren(children);
+  const statuses = await stopChildren(children);
   for (const f of logFiles) {
     try {
       f.close();
@@ -216,8 +226,16 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
       // Closed by the pipe already.
     }
   }
-  console.log("devnet stopped");
-  return first ? 1 : 0;
+  const unclean = statuses.flatMap((s, i) => s.success ? [] : [{ i, s }]);
+  for (const { i, s } of unclean) {
+    log.error("node {i} did not stop cleanly: exit code {code}, signal {signal}", {
+      i,
+      code: s.code,
+      signal: s.signal,
+    });
+  }
+  console.log(unclean.length === 0 ? "devnet stopped" : "devnet stopped, not cleanly");
+  return unclean.length === 0 ? 0 : 1;
 }
 
 async function copyInto(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
@@ -231,7 +249,8 @@ async function copyInto(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): 
   }
 }
 
-async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
+/** SIGTERM to every node, SIGKILL to any still running after the grace period. */
+async function stopChildren(children: Deno.ChildProcess[]): Promise<Deno.CommandStatus[]> {
   for (const c of children) {
     try {
       c.kill("SIGTERM");
@@ -239,7 +258,7 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
       // Already exited.
     }
   }
-  await Promise.all(children.map(async (c) => {
+  return await Promise.all(children.map(async (c) => {
     const t = setTimeout(() => {
       try {
         c.kill("SIGKILL");
@@ -247,8 +266,9 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
         // Exited in the meantime.
       }
     }, STOP_GRACE_MS);
-    await c.status;
+    const status = await c.status;
     clearTimeout(t);
+    return status;
   }));
 }
 

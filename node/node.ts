@@ -18,7 +18,12 @@ import type { CommittedBlock } from "../chain/block.ts";
 import { encodeCertificate } from "../chain/block.ts";
 import { blockHash } from "../chain/block.ts";
 import { NetworkService } from "../network/service.ts";
-import { keyForDialTarget, tryCanonicalIp } from "../network/peer_key.ts";
+import {
+  formatHostPort,
+  type HostPort,
+  keyForDialTarget,
+  tryCanonicalIp,
+} from "../network/peer_key.ts";
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
 import { balanceOf, createStateMachine, recordNonceOf } from "../state/state.ts";
@@ -30,6 +35,9 @@ import { createNodeMetrics, type NodeMetrics } from "../metrics/definitions.ts";
 import type { NodeConfig } from "./config.ts";
 import { TIMENODE_VERSION } from "../version.ts";
 import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
+import { buildInfo } from "./build_info.ts";
+import { bindError, dataDirError } from "./start_errors.ts";
+import { type StallStatus, StallWatch } from "./stall_watch.ts";
 
 const log = getLogger(["timenode", "node"]);
 
@@ -46,8 +54,13 @@ export interface RunningNode {
 }
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
-  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const dirLock = await lockDataDir(config.dataDir);
+  let dirLock: DataDirLock;
+  try {
+    await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    dirLock = await lockDataDir(config.dataDir);
+  } catch (e) {
+    throw dataDirError(config.dataDir, e);
+  }
   try {
     return await startLocked(config, dirLock);
   } catch (e) {
@@ -70,8 +83,11 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   }
   const { key, created } = await loadOrCreateNodeKey(`${config.dataDir}/${NODE_KEY_FILE}`);
   const nodeId = toHex(key.publicKey);
+  const build = buildInfo();
   log.info("timenode {version} network={network} genesis={genesis} node={nodeId}", {
     version: TIMENODE_VERSION,
+    commit: build.commit,
+    deno: build.deno,
     network: genesis.network,
     genesis: toHex(gHash),
     nodeId,
@@ -117,22 +133,45 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     isSyncing: () => sync.state() === "syncing",
   });
 
-  await network.start();
+  try {
+    await network.start();
+  } catch (e) {
+    chain.close();
+    throw isBindFailure(e) && config.listen
+      ? bindError("--listen", listenText(config.listen), e)
+      : e;
+  }
   sync.start();
   await consensus.start();
 
   metrics.chainHeight.collectFrom(() => chain.tip().height);
+  metrics.isValidator.collectFrom(() => consensus.isValidator ? 1 : 0);
+  metrics.buildInfo.set(1, { version: build.version, deno: build.deno });
+  const stall = new StallWatch({
+    stallBlocks: config.stallBlocks,
+    blockIntervalMs: genesis.blockIntervalMs,
+    now: Date.now(),
+  });
+  const stallStatus = () => stall.observe(Date.now(), chain.tip().height, network.peers().length);
   const health = new HealthCheck({
     peers: () => network.peers().length,
     expectsPeers: config.peers.length > 0,
     height: () => chain.tip().height,
     syncState: () => sync.state(),
     lagSeconds: () => metrics.eventLoopLag.samples()[0]?.value ?? 0,
+    stall: stallStatus,
+    missingVotes: () => consensus.missingVotes(),
   });
   const stopLagProbe = startLagProbe(metrics);
+  const stopStallProbe = startStallProbe(stall, stallStatus, {
+    height: () => chain.tip().height,
+    peers: () => network.peers().length,
+    missingVotes: () => consensus.missingVotes(),
+  });
 
   /** Everything but RPC and the data dir lock, in shutdown order. */
   const stopServices = async () => {
+    stopStallProbe();
     stopLagProbe();
     await consensus.stop();
     sync.close();
@@ -153,7 +192,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   } catch (e) {
     // Leave nothing half-started: peers get their goodbye, the store is closed.
     await stopServices();
-    throw e;
+    throw config.rpc ? bindError("--rpc", listenText(config.rpc), e) : e;
   }
   const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
   if (rpcUrl) log.info("rpc listening on {url}", { url: rpcUrl });
@@ -183,8 +222,9 @@ const HEALTH_MAX_LAG_SECONDS = 5;
 
 /**
  * `/health`: 503 when the node cannot do its job: no peer for five minutes although peers
- * were configured, or an event loop so stalled that timers are seconds late. A brief gap
- * (a restart of the only peer) is not a failure, so restarts by a watchdog do not cascade.
+ * were configured, no block for `--stall-blocks` block intervals while peers are connected, or
+ * an event loop so stalled that timers are seconds late. A brief gap (a restart of the only
+ * peer, a failed round) is not a failure, so restarts by a watchdog do not cascade.
  */
 class HealthCheck {
   #lastPeerSeen = Date.now();
@@ -195,6 +235,8 @@ class HealthCheck {
       height: () => number;
       syncState: () => string;
       lagSeconds: () => number;
+      stall: () => StallStatus;
+      missingVotes: () => string[];
     },
   ) {}
 
@@ -208,6 +250,8 @@ class HealthCheck {
     }
     const lag = this.o.lagSeconds();
     if (lag > HEALTH_MAX_LAG_SECONDS) problems.push(`event loop lag ${lag.toFixed(1)} s`);
+    const stall = this.o.stall();
+    if (stall.stalled) problems.push(stallText(stall, peers, this.o.missingVotes()));
     return {
       ok: problems.length === 0,
       problems,
@@ -216,6 +260,54 @@ class HealthCheck {
       syncState: this.o.syncState(),
     };
   }
+}
+
+/** One line on a stall, for /health and the log: how long, how many peers, whose votes lack. */
+function stallText(stall: StallStatus, peers: number, missing: string[]): string {
+  const votes = missing.length === 0
+    ? "no vote is overdue in the current round yet"
+    : `missing votes from ${missing.map((id) => id.slice(0, 16)).join(", ")}`;
+  return `chain stalled: no block for ${Math.round(stall.quietMs / 1000)} s ` +
+    `(threshold ${stall.thresholdMs / 1000} s, --stall-blocks) with ${peers} peers; ${votes}`;
+}
+
+/** How often the stall watch is consulted for its log lines. */
+const STALL_PROBE_INTERVAL_MS = 1_000;
+
+/** Logs a stall when it starts and once per threshold while it lasts, and its end. */
+function startStallProbe(
+  stall: StallWatch,
+  status: () => StallStatus,
+  o: { height: () => number; peers: () => number; missingVotes: () => string[] },
+): () => void {
+  const timer = setInterval(() => {
+    const s = status();
+    switch (stall.notice(Date.now(), s)) {
+      case "warn": {
+        const missing = o.missingVotes();
+        log.warn("{problem}", {
+          problem: stallText(s, o.peers(), missing),
+          height: o.height(),
+          missingVotes: missing,
+        });
+        return;
+      }
+      case "recovered":
+        log.info("chain moving again at height {height}", { height: o.height() });
+        return;
+    }
+  }, STALL_PROBE_INTERVAL_MS);
+  return () => clearInterval(timer);
+}
+
+/** The listener errors that mean "this address cannot be bound", as opposed to a file error. */
+function isBindFailure(e: unknown): boolean {
+  return e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.AddrNotAvailable;
+}
+
+/** A listener's "host:port" as configured (port 0 included). */
+function listenText(hp: HostPort): string {
+  return formatHostPort(hp.host, hp.port, { allowPortZero: true });
 }
 
 function formatHost(h: string): string {

@@ -19,6 +19,8 @@ import type { SyncMetrics } from "../metrics/definitions.ts";
 import {
   APPLY_CHUNK_BLOCKS,
   APPLY_TURN_BUDGET_MS,
+  CATCH_UP_LOG_BLOCKS,
+  CATCH_UP_LOG_MS,
   MIN_APPLY_CHUNK_BLOCKS,
   PENALTY_SERVE_FLOOD,
   PROGRESS_LOG_INTERVAL_MS,
@@ -111,6 +113,8 @@ export class SyncService {
   #lastProgressLog = 0;
   #syncStartedAt = 0;
   #syncStartHeight = 0;
+  /** This sync is a real catch-up (CATCH_UP_LOG_*), so its start and end are logged at info. */
+  #catchUpLogged = false;
   /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
   #applyMsPerBlock = 0;
 
@@ -290,29 +294,48 @@ export class SyncService {
     if (this.#closed) return;
     const state = this.state();
     const now = this.#now();
+    if (state === "syncing" && this.#lastState === "syncing" && !this.#catchUpLogged) {
+      // Began as a blip, lasting longer than one: from now on it is a real catch-up.
+      if (now - this.#syncStartedAt > CATCH_UP_LOG_MS) this.#logSyncStart("still syncing");
+    }
     if (state !== this.#lastState) {
       const height = this.#chain.tip().height;
       if (state === "syncing") {
         this.#syncStartedAt = now;
         this.#syncStartHeight = height;
         this.#lastProgressLog = now;
-        log.info("Sync started at {height}, target {targetHeight}", {
-          height,
-          targetHeight: this.#scheduler.targetHeight(),
-        });
+        this.#catchUpLogged = false;
+        if (this.#scheduler.targetHeight() - height > CATCH_UP_LOG_BLOCKS) {
+          this.#logSyncStart("started");
+        } else {
+          log.debug("Sync started at {height}, target {targetHeight}", {
+            height,
+            targetHeight: this.#scheduler.targetHeight(),
+          });
+        }
       } else if (state === "synced" && this.#lastState === "syncing") {
         const seconds = (now - this.#syncStartedAt) / 1000;
-        log.info("Synced at {height}: {blocks} blocks in {seconds} s", {
-          height,
-          blocks: height - this.#syncStartHeight,
-          seconds,
-        });
+        const blocks = height - this.#syncStartHeight;
+        const real = this.#catchUpLogged || blocks > CATCH_UP_LOG_BLOCKS ||
+          now - this.#syncStartedAt > CATCH_UP_LOG_MS;
+        const message = "Synced at {height}: {blocks} blocks in {seconds} s";
+        if (real) log.info(message, { height, blocks, seconds });
+        else log.debug(message, { height, blocks, seconds });
       } else {
         log.info("Sync state {state} at {height}", { state, height });
       }
       this.#lastState = state;
     }
     if (state === "synced") this.#announceTip();
+  }
+
+  #logSyncStart(how: "started" | "still syncing"): void {
+    this.#catchUpLogged = true;
+    log.info("Sync {how} at {height}, target {targetHeight}", {
+      how,
+      height: this.#chain.tip().height,
+      targetHeight: this.#scheduler.targetHeight(),
+    });
   }
 
   /** Once per new tip, never per message or per peer: no announce storms. */

@@ -263,6 +263,12 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
       "a certificate signed by the new masternode",
       30_000,
     );
+    const joined = await joiner.waitForLog(
+      (e) => e.message.startsWith("this node is a validator from height"),
+      "becoming a validator is logged",
+    );
+    assert.equal(joined.level, "INFO");
+    assert.equal(metricValue(await joiner.metrics(), "timenode_is_validator"), 1);
     assert.ok(
       BigInt(
         await joiner.rpc<{ balance: string }>("getbalance", ["joiner-rewards"]).then((b) =>
@@ -286,6 +292,12 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
     const h = await heightOf(devnet.nodes[0]);
     await waitAllAtHeight(devnet.nodes, h + 4, 30_000);
     await hashesAgree([...devnet.nodes], 1, h + 4);
+    await joiner.waitForLog(
+      (e) => e.message.startsWith("this node left the validator set at height"),
+      "leaving the set is logged",
+      30_000,
+    );
+    assert.equal(metricValue(await joiner.metrics(), "timenode_is_validator"), 0);
     assert.equal(await equivocations(devnet.nodes), 0);
   } finally {
     await joiner.stop();

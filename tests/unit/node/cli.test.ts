@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { TIMENODE_VERSION } from "../../../version.ts";
 import {
   type CliCommand,
   type CliEnv,
-  formatHostPort,
   helpText,
   parseCli,
-  parseHostPort,
+  RUN_CONFIG_SPEC,
   UsageError,
 } from "../../../node/cli.ts";
 import { DEFAULTS, type NodeConfig } from "../../../node/config.ts";
@@ -54,6 +52,7 @@ Deno.test("run: no flags gives the mainnet defaults", () => {
     maxOutbound: 8,
     pingIntervalMs: DEFAULTS.pingIntervalMs,
     pongTimeoutMs: DEFAULTS.pongTimeoutMs,
+    stallBlocks: 10,
     logLevel: "info",
     logFormat: "text",
     exitOnStdinClose: false,
@@ -211,7 +210,7 @@ Deno.test("--help, -h and help show the overview; help CMD and CMD --help that c
     assert.equal(h.text, helpText(null));
   }
   assert.equal(cmd("help", "run", "--help").topic, "run");
-  for (const topic of ["run", "keygen", "genesis", "devnet", "help"] as const) {
+  for (const topic of ["run", "config", "keygen", "genesis", "devnet", "help"] as const) {
     assert.equal(cmd("help", "help", topic).text, helpText(topic));
     assert.equal(cmd("help", topic, "--help").topic, topic);
   }
@@ -223,35 +222,21 @@ Deno.test("--help, -h and help show the overview; help CMD and CMD --help that c
 
 Deno.test("help texts document every flag with its default", () => {
   const overview = helpText(null);
-  for (
-    const flag of [
-      "--network",
-      "--genesis",
-      "--data-dir",
-      "--listen",
-      "--peer",
-      "--rpc",
-      "--max-inbound",
-      "--max-outbound",
-      "--ping-interval",
-      "--pong-timeout",
-      "--log-level",
-      "--log-format",
-      "--version",
-    ]
-  ) {
+  // Every flag that has a config key, so a flag added later must be documented too.
+  for (const flag of [...Object.keys(RUN_CONFIG_SPEC).map((k) => `--${k}`), "--version"]) {
     assert.ok(overview.includes(flag), flag);
   }
   for (const d of ["0.0.0.0:24100", "127.0.0.1:24101", "117", "~/.timenode/<network>"]) {
     assert.ok(overview.includes(d), d);
   }
-  for (const flag of ["--key", "--out", "--address", "--block-interval"]) {
+  for (const flag of ["--key", "--out", "--address", "--block-interval", "--force"]) {
     assert.ok(helpText("genesis").includes(flag), flag);
   }
+  assert.ok(helpText("keygen").includes("--show"));
   for (const flag of ["--nodes", "--dir", "--base-port", "--block-interval"]) {
     assert.ok(helpText("devnet").includes(flag), flag);
   }
-  for (const topic of [null, "run", "keygen", "genesis", "devnet"] as const) {
+  for (const topic of [null, "run", "config", "keygen", "genesis", "devnet"] as const) {
     assert.ok(helpText(topic).includes("Example"), `${topic} has examples`);
     const wide = helpText(topic).split("\n").filter((l) => l.length > 80);
     assert.deepEqual(wide, [], `${topic} fits an 80-column terminal`);
@@ -259,10 +244,7 @@ Deno.test("help texts document every flag with its default", () => {
 });
 
 Deno.test("--version", () => {
-  assert.deepEqual(parseCli(["--version"], ENV), {
-    kind: "version",
-    text: `timenode ${TIMENODE_VERSION}`,
-  });
+  assert.deepEqual(parseCli(["--version"], ENV), { kind: "version" });
   assert.equal(cmd("version", "run", "--version").kind, "version");
 });
 
@@ -277,6 +259,12 @@ Deno.test("keygen: data dir, network default dir, or --out", () => {
   );
   assert.equal(cmd("keygen", "keygen", "--data-dir", "/d/").keyFile, "/d/node_key.json");
   assert.equal(cmd("keygen", "keygen", "--out", "k.json").keyFile, "k.json");
+  assert.equal(cmd("keygen", "keygen").show, false);
+  assert.deepEqual(cmd("keygen", "keygen", "--show", "--out", "k.json"), {
+    kind: "keygen",
+    keyFile: "k.json",
+    show: true,
+  });
   usageError(["keygen", "--out", "k", "--data-dir", "d"], "--out:", /not both/);
   usageError(["keygen", "--out", "k", "--network", "testnet"], "--network:");
   usageError(["keygen", "--out", ""], "--out:", /non-empty/);
@@ -322,6 +310,7 @@ Deno.test("genesis: keys as hex ids or key files, with matching addresses", () =
       { kind: "file", path: "mn3.key.json" },
     ],
     out: "genesis.json",
+    force: false,
     network: "mynet",
     blockIntervalMs: 2500,
     addresses: ["10.0.0.1:24100", "[2001:db8::2]:24100", "mn3.example:24100"],
@@ -330,8 +319,11 @@ Deno.test("genesis: keys as hex ids or key files, with matching addresses", () =
 
 Deno.test("genesis: defaults for network, interval and addresses", () => {
   const g = cmd("genesis", "genesis", "--key", ID_A, "--out", "g.json");
-  assert.equal(g.network, "devnet");
-  assert.equal(g.blockIntervalMs, 1_000, "the built-in devnet interval");
+  assert.equal(g.network, "mainnet", "the same default network as run");
+  assert.equal(run().network, g.network);
+  assert.equal(g.blockIntervalMs, 600_000, "the built-in mainnet interval");
+  assert.equal(g.force, false);
+  assert.equal(cmd("genesis", "genesis", "--key", ID_A, "--out", "g", "--force").force, true);
   assert.deepEqual(g.addresses, []);
   const t = cmd("genesis", "genesis", "--key", ID_A, "--out", "g.json", "--network", "testnet");
   assert.equal(t.blockIntervalMs, 60_000);
@@ -434,27 +426,7 @@ Deno.test("devnet: errors name the flag", () => {
   usageError(["devnet", "--network", "testnet"], "--network:", /unknown flag for devnet/);
 });
 
-// ---------------------------------------------------------------------------------------------
-// HOST:PORT helpers
-
-Deno.test("parseHostPort and formatHostPort round-trip", () => {
-  for (const text of ["1.2.3.4:5", "[::1]:24100", "[2001:db8::1]:1", "a-b.example.org.:65535"]) {
-    const hp = parseHostPort(text);
-    assert.ok(typeof hp !== "string", text);
-    assert.equal(formatHostPort(hp), text);
-  }
-  assert.equal(typeof parseHostPort("1.2.3.4:0"), "string");
-  assert.deepEqual(parseHostPort("1.2.3.4:0", { allowPortZero: true }), {
-    host: "1.2.3.4",
-    port: 0,
-  });
-  assert.equal(typeof parseHostPort("x".repeat(1000) + ":1"), "string");
-  assert.equal(typeof parseHostPort(`${"a".repeat(64)}.example:1`), "string", "label over 63");
-});
-
 Deno.test("run: a --peer the network layer cannot dial is a usage error", () => {
-  assert.throws(
-    () => parseCli(["run", "--peer", "example.org.:24300"], { HOME: "/home/op" }),
-    UsageError,
-  );
+  usageError(["run", "--peer", "example.org.:24300"], "--peer:", /not a valid hostname/);
+  usageError(["run", "--peer", "10.0.0.1:080"], "--peer:", /port must be 1\.\.65535/);
 });
