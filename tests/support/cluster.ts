@@ -9,6 +9,9 @@
  */
 
 import { RUN_PERMISSIONS } from "../../node/devnet.ts";
+import { withTimeout } from "./deadline.ts";
+
+export { withTimeout };
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Upper bound between re-checks of RPC state when nothing is logged. */
@@ -258,22 +261,6 @@ export class NodeProcess {
     this.#child = null;
     return status.code;
   }
-}
-
-export function withTimeout<T>(
-  p: Promise<T>,
-  ms: number,
-  what: string,
-  onTimeout?: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /** Parses `name{labels} value` lines of a Prometheus scrape. */
