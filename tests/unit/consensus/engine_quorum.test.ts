@@ -6,9 +6,11 @@
  *  - line 49: precommits for a block decide the height (commit);
  *  - line 36: prevotes for the proposed block lock it and make us precommit;
  *  - line 47: precommits for anything arm timeoutPrecommit;
- *  - line 55: messages from more than 1/3 of the power in a later round make us jump there.
+ *  - line 55: messages from more than 1/3 of the power in a later round make us jump there;
+ *  - line 28: a re-proposal needs prevotes of more than 2/3 from its validRound (a POL).
  *
- * Mutations caught: `>` → `>=` in `hasQuorum` (lines 49, 36, 47 rows) and in `hasOneThird`
+ * Mutations caught: `>` → `>=` in `hasQuorum` (lines 49, 36, 47, 28 rows; line 28 also when
+ * inlined into consensus/engine.ts) and in `hasOneThird`
  * (line 55 rows), in chain/validators.ts or inlined into consensus/vote_set.ts (`VoteSet.add`,
  * `hasQuorumAny`, `HeightVotes.skipTarget`).
  */
@@ -178,5 +180,36 @@ for (const c of SETS) {
     assert.equal(f.engine.round, 0, "exactly 1/3 must not move us");
     vote(f, oneMore(f.set, exact), VoteType.Prevote, 5, ZERO_HASH);
     assert.equal(f.engine.round, 5, "more than 1/3 does");
+  });
+}
+
+for (const c of SETS) {
+  Deno.test(`line 28 (${c.name}): a POL of exactly 2/3 does not justify a re-proposal`, () => {
+    const f = fixture(c.powers, `l28-${c.name}`, null);
+    // Jump to round 1 on nil prevotes there from the heaviest validators until they hold more
+    // than 1/3 (line 55), but not 2/3: a nil quorum would move round 1 past its prevote step.
+    const skip: number[] = [];
+    const byPower = f.set.validators.map((v, i) => ({ i, p: v.power })).sort((a, b) => b.p - a.p);
+    for (let power = 0; power * 3 <= f.set.totalPower;) {
+      const next = byPower[skip.length];
+      skip.push(next.i);
+      power += next.p;
+    }
+    for (const i of skip) vote(f, i, VoteType.Prevote, 1, ZERO_HASH);
+    assert.equal(f.engine.round, 1);
+    assert.equal(f.engine.step, "propose");
+    // Round 1's proposer re-proposes round 0's block with validRound 0.
+    const proposer = f.set.validators.indexOf(proposerAt(f.set, HEIGHT, 1));
+    f.feed({
+      kind: "proposal",
+      proposal: signProposal(f.keys[proposer], HEIGHT, 1, 0, f.block),
+      from: "p",
+    });
+    assert.equal(f.engine.step, "propose", "no POL yet");
+    const exact = subsetWithPower(f.set, f.set.totalPower * 2 / 3);
+    for (const i of exact) vote(f, i, VoteType.Prevote, 0, hashOf(f));
+    assert.equal(f.engine.step, "propose", "exactly 2/3 of round-0 prevotes is no POL");
+    vote(f, oneMore(f.set, exact), VoteType.Prevote, 0, hashOf(f));
+    assert.equal(f.engine.step, "prevote", "more than 2/3 is: line 28 prevotes");
   });
 }
