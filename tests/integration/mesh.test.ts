@@ -3,7 +3,14 @@
  * ping/pong in both directions, failure detection and recovery.
  */
 import assert from "node:assert/strict";
-import { freePort, metricValue, NodeProcess, stopAll, tempDir } from "../support/cluster.ts";
+import {
+  counterValue,
+  freePort,
+  metricValue,
+  NodeProcess,
+  stopAll,
+  tempDir,
+} from "../support/cluster.ts";
 
 const FAST_PING = ["--ping-interval", "0.1", "--pong-timeout", "2"];
 const PING_CYCLES = 100;
@@ -65,6 +72,23 @@ async function disconnects(node: NodeProcess): Promise<number> {
   return metricValue(await node.metrics(), "timenode_peer_disconnects_total");
 }
 
+/**
+ * Disconnects since the process started, judged right after the mesh formed: the only ones a
+ * correct node may have are lost races of the one-connection rule (both ends dialed at once; the
+ * loser closes with `duplicate`, or the other end sees its `peer-goodbye`), and at most one per
+ * peer. A survivor rule that the two ends apply differently closes both connections and redials,
+ * again and again, and fails here even if a mesh forms in the end.
+ */
+async function assertNoChurnSinceStart(node: NodeProcess, peers: number): Promise<number> {
+  const m = await node.metrics();
+  const total = metricValue(m, "timenode_peer_disconnects_total");
+  const races = counterValue(m, "timenode_peer_disconnects_total", { reason: "duplicate" }) +
+    counterValue(m, "timenode_peer_disconnects_total", { reason: "peer-goodbye" });
+  assert.equal(total - races, 0, `${node.name}: only lost dial races since start`);
+  assert.ok(races <= peers, `${node.name}: ${races} lost dial races for ${peers} peers`);
+  return total;
+}
+
 Deno.test("two nodes dialing each other at once keep exactly one connection for 100+ ping cycles", async () => {
   const nodes = await makeNodes(2);
   try {
@@ -75,7 +99,7 @@ Deno.test("two nodes dialing each other at once keep exactly one connection for 
     const bPeer = mesh.get("n1")![0];
     // Both ends agree on which TCP connection survived: one side dialed it, the other accepted.
     assert.notEqual(aPeer.direction, bPeer.direction);
-    const baseline = [await disconnects(a), await disconnects(b)];
+    const baseline = [await assertNoChurnSinceStart(a, 1), await assertNoChurnSinceStart(b, 1)];
 
     await Promise.all(nodes.map((node) =>
       node.waitFor(
@@ -114,7 +138,7 @@ Deno.test("six nodes form a full mesh, one connection per key, stable for 100 pi
   try {
     for (const n of nodes) n.start();
     const mesh = await waitForFullMesh(nodes);
-    const baseline = await Promise.all(nodes.map(disconnects));
+    const baseline = await Promise.all(nodes.map((n) => assertNoChurnSinceStart(n, 5)));
     for (const [name, peers] of mesh) {
       assert.equal(peers.length, 5, `${name} has 5 peers`);
       assert.equal(new Set(peers.map((p) => p.key)).size, 5, `${name}: one connection per key`);

@@ -3,7 +3,7 @@
  * proposals, an in-memory sign guard) and a deterministic simulator of a whole validator
  * network around real `ConsensusEngine`s.
  *
- * The simulator owns a virtual clock, a seeded PRNG, and a network with per-message delays
+ * The simulator owns a virtual clock, a seeded PRNG (support/random.ts), and a network with per-message delays
  * (hence reordering), drops, partitions, crash and restart (a restarted node keeps its chain
  * and its sign guard and loses everything else) and byzantine validators that sign
  * conflicting votes and proposals for different peers. It records every commit of every
@@ -50,6 +50,7 @@ import {
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "../../consensus/constants.ts";
 import { proposerAt } from "../../consensus/proposer.ts";
 import { EventQueue } from "./event_queue.ts";
+import { TestRandom } from "./random.ts";
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -197,38 +198,6 @@ export function guardedSigner(key: KeyPair, guard: MemorySignGuard | null): Cons
     },
     sign: (message) => signBytes(key, message),
   };
-}
-
-// ---- deterministic randomness ------------------------------------------------------------
-
-/**
- * Seeded PRNG: a Weyl sequence (golden-ratio increment) through a murmur3-style 32-bit
- * finalizer. Tiny, fast, and plenty for choosing delays; never for keys.
- */
-export class SimRandom {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = (seed ^ 0x5bd1e995) >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x9e3779b9) >>> 0;
-    let z = this.#state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return ((z ^ (z >>> 16)) >>> 0) / 4_294_967_296;
-  }
-
-  /** Uniform integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
 }
 
 // ---- virtual clock -----------------------------------------------------------------------
@@ -419,7 +388,7 @@ export function runSimulation(options: SimOptions): SimResult {
 
 class Simulation {
   readonly #o: SimOptions;
-  readonly #random: SimRandom;
+  readonly #random: TestRandom;
   readonly #queue = new VirtualClock();
   readonly #set: ValidatorSet;
   readonly #nodes: SimNode[];
@@ -434,7 +403,7 @@ class Simulation {
 
   constructor(options: SimOptions) {
     this.#o = options;
-    this.#random = new SimRandom(options.seed);
+    this.#random = new TestRandom(options.seed);
     this.#timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
     this.#pre = options.preGst ?? DEFAULT_PRE_GST;
     this.#post = options.postGst ?? DEFAULT_POST_GST;

@@ -11,9 +11,9 @@ import {
   type Partition,
   runSimulation,
   type SimOptions,
-  SimRandom,
   type SimResult,
 } from "../../support/consensus_sim.ts";
+import { TestRandom } from "../../support/random.ts";
 
 /** How long after GST the honest majority may take to commit the target heights. */
 const LIVENESS_BOUND_MS = 120_000;
@@ -33,7 +33,7 @@ interface Scenario extends SimOptions {
  * chain do not count: the sign guard and the persisted lock evidence make them harmless.)
  */
 function chaosScenario(seed: number): Scenario {
-  const rnd = new SimRandom(seed * 7_919 + 13);
+  const rnd = new TestRandom(seed * 7_919 + 13);
   const n = [4, 4, 5, 6, 7][rnd.int(0, 4)];
   const weighted = rnd.chance(0.3);
   const powers = Array.from({ length: n }, () => (weighted ? [1, 1, 2, 5][rnd.int(0, 3)] : 1));
@@ -303,7 +303,7 @@ Deno.test("simulation: crash and restart never makes an honest validator double-
   // fail loudly if a restarted engine signed against what it signed before its crash.
   let refusals = 0;
   for (let seed = 0; seed < 100; seed++) {
-    const rnd = new SimRandom(seed);
+    const rnd = new TestRandom(seed);
     const crashes: Crash[] = [];
     for (let k = 0; k < 8; k++) {
       const at = rnd.int(0, 20_000);

@@ -7,7 +7,9 @@ import { createNodeMetrics } from "../../../metrics/definitions.ts";
 import { resetLogging, setupLogging } from "../../../node/log.ts";
 import { SyncService } from "../../../sync/service.ts";
 import { FakeNetwork, linkNetworks } from "../../support/fake_network.ts";
-import { type ChainFixture, chainFixture, FakeChain, seededRandom, within } from "./fixtures.ts";
+import { type ChainFixture, chainFixture, FakeChain } from "../../support/fake_chain.ts";
+import { withTimeout } from "../../support/deadline.ts";
+import { seededRandomFn } from "../../support/random.ts";
 
 interface LogLine {
   level: string;
@@ -22,7 +24,7 @@ function syncNode(f: ChainFixture, height: number) {
     chain,
     metrics: createNodeMetrics(),
     genesisHash: f.genesisHash,
-    random: seededRandom(1),
+    random: seededRandomFn(1),
     workers: 1,
     tuning: { tickIntervalMs: 10 },
   });
@@ -51,7 +53,7 @@ Deno.test("sync log: one block from gossip at a time is debug; a catch-up is inf
     linkNetworks(a.net, "A", b.net, "B");
     for (let h = 11; h <= 20; h++) {
       b.chain.applyFromFixture(f, h); // the peer commits first and tells us
-      await within(a.chain.reached(h), 10_000, `follow to ${h}`);
+      await withTimeout(a.chain.reached(h), 10_000, `follow to ${h}`);
     }
   });
   assert.deepEqual(follow.filter(isSyncNews), [], "following the tip block by block is quiet");
@@ -64,7 +66,7 @@ Deno.test("sync log: one block from gossip at a time is debug; a catch-up is inf
   try {
     const catchUp = await withLogs(async () => {
       linkNetworks(c.net, "C", b.net, "B2");
-      await within(c.chain.reached(60), 30_000, "catch up to 60");
+      await withTimeout(c.chain.reached(60), 30_000, "catch up to 60");
     });
     const news = catchUp.filter(isSyncNews);
     assert.ok(news.some((l) => l.message.startsWith("Sync started at 20")), JSON.stringify(news));
