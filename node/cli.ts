@@ -17,6 +17,8 @@ import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "..
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
+import { parseRpcAuth } from "../rpc/auth.ts";
+import { isLoopbackBind, parseCidr, parseHostHeader } from "../rpc/http_guard.ts";
 import {
   DEFAULTS,
   type HostPort,
@@ -123,6 +125,58 @@ function parseCommand(command: CommandName, args: string[], env: CliEnv): CliCom
 // ---------------------------------------------------------------------------------------------
 // Commands
 
+// ---- RPC security flags of run (issue 9): authentication, client IPs, Host names -----------
+
+const RPC_SECURITY_OPTIONS = {
+  "rpc-auth": { type: "string", multiple: true },
+  "rpc-allow-ip": { type: "string", multiple: true },
+  "rpc-allow-host": { type: "string", multiple: true },
+  "rpc-auth-metrics": { type: "boolean" },
+} as const;
+/** Each of these is a short list an operator writes by hand; more is a script gone wrong. */
+const MAX_RPC_SECURITY_FLAGS = 64;
+
+function parseRpcSecurityFlags(
+  v: {
+    "rpc-auth"?: string[];
+    "rpc-allow-ip"?: string[];
+    "rpc-allow-host"?: string[];
+    "rpc-auth-metrics"?: boolean;
+  },
+  rpc: HostPort | null,
+): Pick<NodeConfig, "rpcAuth" | "rpcAllowIps" | "rpcAllowHosts" | "rpcAuthMetrics"> {
+  for (const flag of ["rpc-auth", "rpc-allow-ip", "rpc-allow-host"] as const) {
+    if ((v[flag]?.length ?? 0) > MAX_RPC_SECURITY_FLAGS) {
+      throw new UsageError(`--${flag}: at most ${MAX_RPC_SECURITY_FLAGS} values`);
+    }
+  }
+  const rpcAuth = (v["rpc-auth"] ?? []).map((raw) => {
+    const entry = parseRpcAuth(raw);
+    if (typeof entry === "string") throw new UsageError(`--rpc-auth: ${entry}, got ${quote(raw)}`);
+    return entry;
+  });
+  const rpcAllowIps = (v["rpc-allow-ip"] ?? []).map((raw) => {
+    const cidr = parseCidr(raw);
+    if (typeof cidr === "string") {
+      throw new UsageError(`--rpc-allow-ip: ${cidr}, got ${quote(raw)}`);
+    }
+    return cidr;
+  });
+  const rpcAllowHosts = (v["rpc-allow-host"] ?? []).map((raw) => {
+    if (parseHostHeader(raw) === null) {
+      throw new UsageError(`--rpc-allow-host: expected HOST or HOST:PORT, got ${quote(raw)}`);
+    }
+    return raw;
+  });
+  if (rpc !== null && !isLoopbackBind(rpc.host) && rpcAllowIps.length === 0) {
+    throw new UsageError(
+      `--rpc: ${formatHostPort(rpc)} is reachable from other machines; ` +
+        "say who may connect with --rpc-allow-ip CIDR (e.g. 10.0.0.0/8), or bind 127.0.0.1",
+    );
+  }
+  return { rpcAuth, rpcAllowIps, rpcAllowHosts, rpcAuthMetrics: v["rpc-auth-metrics"] === true };
+}
+
 const RUN_OPTIONS = {
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -139,6 +193,7 @@ const RUN_OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "exit-on-stdin-close": { type: "boolean" },
+  ...RPC_SECURITY_OPTIONS,
 } as const;
 
 function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliCommand {
@@ -166,6 +221,7 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
     );
   }
 
+  const rpc = parseListenFlag("--rpc", v.rpc, { host: "127.0.0.1", port: p2pPort + 1 });
   const config: NodeConfig = {
     network,
     genesisFile: v.genesis === undefined ? null : nonEmpty("--genesis", v.genesis),
@@ -180,7 +236,8 @@ function parseRun(args: string[], env: CliEnv, helpTopic: "run" | null): CliComm
       }
       return formatted;
     }),
-    rpc: parseListenFlag("--rpc", v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
+    rpc,
+    ...parseRpcSecurityFlags(v, rpc),
     maxInbound: wholeNumber(
       "--max-inbound",
       v["max-inbound"],

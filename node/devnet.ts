@@ -13,6 +13,7 @@ import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
 import type { CliCommand } from "./cli.ts";
+import { callRpc, cookieAuthorization } from "./rpc_client.ts";
 
 const log = getLogger(["timenode", "node"]);
 
@@ -252,26 +253,19 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
   }));
 }
 
-async function rpcCall(url: string, method: string): Promise<unknown> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: [] }),
-    signal: AbortSignal.timeout(800),
-  });
-  const body = await res.json();
-  return body.result;
+async function rpcCall(node: DevnetNodeInfo, method: string): Promise<unknown> {
+  return await callRpc(node.rpc, await cookieAuthorization(node.dataDir), method, [], 800);
 }
 
 async function printStatus(m: DevnetManifest): Promise<void> {
   const rows = await Promise.all(m.nodes.map(async (n, i) => {
     try {
       const [chain, cons, peers] = await Promise.all([
-        rpcCall(n.rpc, "getblockchaininfo") as Promise<
+        rpcCall(n, "getblockchaininfo") as Promise<
           { height: number; bestTime: number; syncState: string }
         >,
-        rpcCall(n.rpc, "getconsensusinfo") as Promise<{ round: number; step: string }>,
-        rpcCall(n.rpc, "getconnectioncount") as Promise<number>,
+        rpcCall(n, "getconsensusinfo") as Promise<{ round: number; step: string }>,
+        rpcCall(n, "getconnectioncount") as Promise<number>,
       ]);
       const age = chain.height > 0 ? ((Date.now() - chain.bestTime) / 1000).toFixed(1) + "s" : "-";
       return `node-${i} ${n.id.slice(0, 8)} height=${chain.height} peers=${peers} round=${

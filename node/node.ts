@@ -26,6 +26,8 @@ import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import { RpcError, startRpcServer } from "../rpc/server.ts";
+import { Authenticator, writeCookie } from "../rpc/auth.ts";
+import { IpAllowList, isLoopbackBind } from "../rpc/http_guard.ts";
 import { createNodeMetrics, type NodeMetrics } from "../metrics/definitions.ts";
 import type { NodeConfig } from "./config.ts";
 import { TIMENODE_VERSION } from "../version.ts";
@@ -139,24 +141,43 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     await network.stop();
     chain.close();
   };
-  let rpc: ReturnType<typeof startRpcServer> | null;
+  let rpc: ReturnType<typeof startRpcServer> | null = null;
+  let cookie: Awaited<ReturnType<typeof writeCookie>> | null = null;
   try {
-    rpc = config.rpc
-      ? startRpcServer({
+    if (config.rpc) {
+      cookie = await writeCookie(config.dataDir);
+      rpc = startRpcServer({
         hostname: config.rpc.host,
         port: config.rpc.port,
         methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
         metrics: () => metrics.registry.render(),
         health: () => health.report(),
-      })
-      : null;
+        auth: new Authenticator({ cookieSecret: cookie.secret, entries: config.rpcAuth }),
+        authMetrics: config.rpcAuthMetrics,
+        allowIps: new IpAllowList(config.rpcAllowIps),
+        allowHosts: config.rpcAllowHosts,
+      });
+    }
   } catch (e) {
     // Leave nothing half-started: peers get their goodbye, the store is closed.
+    await cookie?.remove();
     await stopServices();
     throw e;
   }
   const rpcUrl = rpc ? `http://${formatHost(rpc.addr.hostname)}:${rpc.addr.port}` : null;
-  if (rpcUrl) log.info("rpc listening on {url}", { url: rpcUrl });
+  if (rpcUrl) {
+    log.info("rpc listening on {url} (cookie {cookie})", { url: rpcUrl, cookie: cookie?.path });
+  }
+  if (config.rpc && !isLoopbackBind(config.rpc.host)) {
+    log.warn(
+      "RPC is reachable from other machines on {address}; clients from {allowed} may try to " +
+        "log in. Prefer 127.0.0.1 and an SSH tunnel (docs/rpc.md#security).",
+      {
+        address: `${config.rpc.host}:${rpc?.addr.port}`,
+        allowed: config.rpcAllowIps.map((c) => `${c.address}/${c.prefix}`).join(", "),
+      },
+    );
+  }
 
   let stopping: Promise<void> | null = null;
   return {
@@ -167,6 +188,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       stopping ??= (async () => {
         log.info("shutting down");
         await rpc?.shutdown();
+        await cookie?.remove();
         await stopServices();
         dirLock.release();
         log.info("stopped cleanly");

@@ -200,7 +200,7 @@ Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and sto
     for (const n of manifest.nodes) {
       assert.match(n.id, /^[0-9a-f]{64}$/);
       await pollUntil(
-        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 2,
+        async () => (await rpcCall<number>(n, "getblockcount")) >= 2,
         `${n.p2p} producing blocks`,
         60_000,
       );
@@ -301,7 +301,7 @@ Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", 
     const manifest = await waitForManifest(dir);
     for (const n of manifest.nodes) {
       await pollUntil(
-        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 1,
+        async () => (await rpcCall<number>(n, "getblockcount")) >= 1,
         "node up",
         60_000,
       );
@@ -312,7 +312,7 @@ Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", 
       await pollUntil(
         async () => {
           try {
-            await rpcCall(n.rpc, "getblockcount");
+            await rpcCall(n, "getblockcount");
             return false;
           } catch {
             return true; // connection refused: the node is gone

@@ -50,6 +50,10 @@ Deno.test("run: no flags gives the mainnet defaults", () => {
     listen: { host: "0.0.0.0", port: 24100 },
     peers: [],
     rpc: { host: "127.0.0.1", port: 24101 },
+    rpcAuth: [],
+    rpcAllowIps: [],
+    rpcAllowHosts: [],
+    rpcAuthMetrics: false,
     maxInbound: 117,
     maxOutbound: 8,
     pingIntervalMs: DEFAULTS.pingIntervalMs,
@@ -113,7 +117,10 @@ Deno.test("run: --listen takes IPv4, bracketed IPv6, hostnames, port 0 and off",
 });
 
 Deno.test("run: --rpc like --listen, defaulting to loopback", () => {
-  assert.deepEqual(run("--rpc", "0.0.0.0:9000").rpc, { host: "0.0.0.0", port: 9000 });
+  assert.deepEqual(run("--rpc", "0.0.0.0:9000", "--rpc-allow-ip", "10.0.0.0/8").rpc, {
+    host: "0.0.0.0",
+    port: 9000,
+  });
   assert.deepEqual(run("--rpc", "127.0.0.1:0").rpc, { host: "127.0.0.1", port: 0 });
   assert.deepEqual(run("--rpc", "[::1]:24101").rpc, { host: "::1", port: 24101 });
   assert.equal(run("--rpc", "off").rpc, null);
@@ -457,4 +464,39 @@ Deno.test("run: a --peer the network layer cannot dial is a usage error", () => 
     () => parseCli(["run", "--peer", "example.org.:24300"], { HOME: "/home/op" }),
     UsageError,
   );
+});
+
+Deno.test("run: a non-loopback --rpc needs --rpc-allow-ip; the RPC security flags", () => {
+  usageError(["--rpc", "0.0.0.0:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "[::]:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "node.example:9000"], "--rpc:", /--rpc-allow-ip/);
+  assert.equal(run("--rpc", "localhost:9000").rpcAllowIps.length, 0);
+  assert.equal(run("--rpc", "127.0.0.2:9000").rpcAllowIps.length, 0);
+  const c = run(
+    "--rpc=[::]:9000",
+    "--rpc-allow-ip",
+    "10.0.0.0/8",
+    "--rpc-allow-ip",
+    "2001:db8::/32",
+    "--rpc-allow-ip",
+    "192.0.2.7",
+    "--rpc-allow-host",
+    "node1.example.org",
+    "--rpc-auth",
+    "alice:00112233445566778899aabbccddeeff$" + "ab".repeat(32),
+    "--rpc-auth-metrics",
+  );
+  assert.deepEqual(c.rpcAllowIps, [
+    { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+    { address: "2001:db8::", prefix: 32, family: "ipv6" },
+    { address: "192.0.2.7", prefix: 32, family: "ipv4" },
+  ]);
+  assert.deepEqual(c.rpcAllowHosts, ["node1.example.org"]);
+  assert.equal(c.rpcAuth[0].user, "alice");
+  assert.equal(c.rpcAuthMetrics, true);
+  usageError(["--rpc-allow-ip", "10.0.0.0/33"], "--rpc-allow-ip:", /prefix/);
+  usageError(["--rpc-allow-ip", "ten"], "--rpc-allow-ip:");
+  usageError(["--rpc-allow-host", "bad host"], "--rpc-allow-host:");
+  usageError(["--rpc-auth", "alice"], "--rpc-auth:", /USER:SALT\$HASH/);
+  usageError(["--rpc-auth", "alice:zz$00"], "--rpc-auth:");
 });

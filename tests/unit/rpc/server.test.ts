@@ -7,6 +7,10 @@ import {
 import { RpcError, RpcErrorCode, type RpcMethods } from "../../../rpc/jsonrpc.ts";
 import { Registry } from "../../../metrics/registry.ts";
 import { resetLogging, setupLogging } from "../../../node/log.ts";
+import { Authenticator } from "../../../rpc/auth.ts";
+
+const COOKIE = "unit-test-cookie";
+const AUTHORIZATION = `Basic ${btoa(`__cookie__:${COOKIE}`)}`;
 
 const methods: RpcMethods = {
   getblockcount: () => 42,
@@ -30,6 +34,7 @@ function start(overrides: Partial<RpcServerOptions> = {}) {
     methods,
     metrics: () => registry.render(),
     health: () => ({ ok: true, height: 42 }),
+    auth: new Authenticator({ cookieSecret: COOKIE, entries: [] }),
     ...overrides,
   });
   const url = `http://127.0.0.1:${server.addr.port}`;
@@ -37,7 +42,11 @@ function start(overrides: Partial<RpcServerOptions> = {}) {
 }
 
 function post(url: string, body: BodyInit, contentType = "application/json") {
-  return fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": contentType, authorization: AUTHORIZATION },
+    body,
+  });
 }
 
 async function rpc(url: string, request: unknown) {
@@ -173,7 +182,7 @@ Deno.test("the body bound is enforced before parsing, declared or chunked", asyn
     });
     const chunked = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: AUTHORIZATION },
       body: stream,
     });
     assert.equal(chunked.status, 413);
@@ -305,7 +314,10 @@ Deno.test("unknown paths are 404 and wrong methods 405 with Allow", async () => 
       ["/health", "DELETE", "GET, HEAD"],
     ];
     for (const [path, method, allow] of cases) {
-      const res = await fetch(`${url}${path}`, { method });
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: AUTHORIZATION },
+      });
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.get("allow"), allow);
       await res.body?.cancel();
