@@ -47,9 +47,9 @@ async function main(argv: string[]): Promise<number> {
         log.fatal("cannot start: {error}", { error: e instanceof Error ? e.message : String(e) });
         return EXIT_FAILURE;
       }
-      await (command.config.exitOnStdinClose
-        ? Promise.race([waitForShutdownSignal(), stdinClosed()])
-        : waitForShutdownSignal());
+      const stopWhen = [waitForShutdownSignal(), node.stopRequested];
+      if (command.config.exitOnStdinClose) stopWhen.push(stdinClosed());
+      await Promise.race(stopWhen);
       await node.stop();
       return 0;
     }

@@ -486,14 +486,14 @@ async function refuse(conn: Deno.TcpConn, status: number, text: string): Promise
 /**
  * Ends the connection without losing the response: closing a socket that still has unread
  * request bytes makes the kernel send a reset, and the client may then drop the answer it
- * was about to read (a 401 to a request whose body was never read). So: read and discard what
- * the client still sends until it closes (it has the whole answer and `Connection: close`),
- * for a short while at most, then close. A FIN sent first makes some clients (hyper) drop
- * the answer while they are still sending the body, so the write side stays open.
+ * was about to read (a 401 to a request whose body was never read). So: send FIN (the client
+ * sees the end of the answer), read and discard what it still sends until it closes too, for a
+ * short while at most, then close.
  */
 async function lingeringClose(conn: Deno.TcpConn): Promise<void> {
   const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
   try {
+    await conn.closeWrite();
     const sink = new Uint8Array(READ_CHUNK_BYTES);
     let discarded = 0;
     while (discarded < MAX_LINGER_BYTES) {

@@ -78,7 +78,10 @@ Deno.test("every JSON-RPC error code over HTTP", async () => {
     const notUtf8 = await post(url, new Uint8Array([0x22, 0xff, 0xfe, 0x22]));
     assert.equal((await notUtf8.json()).error.code, -32700);
 
-    assert.equal((await rpc(url, { id: 1, method: "getblockcount" })).body.error.code, -32600);
+    assert.equal(
+      (await rpc(url, { jsonrpc: "3.0", id: 1, method: "getblockcount" })).body.error.code,
+      -32600,
+    );
     assert.equal(
       (await rpc(url, { jsonrpc: "2.0", id: 1, method: "nope" })).body.error.code,
       -32601,
@@ -399,6 +402,107 @@ Deno.test("binding a busy port fails with the address in the message", async () 
       () => start({ port: server.addr.port }),
       (e: Error) => e.message.includes(`127.0.0.1:${server.addr.port}`),
     );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("JSON-RPC needs credentials: 401 without or with wrong ones, 429 once throttled", async () => {
+  const { server, url } = start({ failedAuthDelayMs: 0 });
+  try {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount" });
+    const none = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get("www-authenticate"), 'Basic realm="timenode"');
+    await none.body?.cancel();
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 429; i++) {
+      const wrong = await fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Basic ${btoa("__cookie__:x")}`,
+        },
+        body,
+      });
+      status = wrong.status;
+      await wrong.body?.cancel();
+      if (status !== 429) assert.equal(status, 401);
+    }
+    assert.equal(status, 429, "failed logins are throttled");
+    // While throttled, even the right cookie is refused unchecked.
+    assert.equal((await post(url, body)).status, 429);
+    // /metrics and /health stay open to scrapers.
+    const health = await fetch(`${url}/health`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("--rpc-auth-metrics puts /metrics and /health behind the same login", async () => {
+  const { server, url } = start({ authMetrics: true, failedAuthDelayMs: 0 });
+  try {
+    for (const path of ["/metrics", "/health"]) {
+      const open = await fetch(`${url}${path}`);
+      assert.equal(open.status, 401, path);
+      await open.body?.cancel();
+      const authed = await fetch(`${url}${path}`, { headers: { authorization: AUTHORIZATION } });
+      assert.equal(authed.status, 200, path);
+      await authed.body?.cancel();
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+/** A raw HTTP/1.1 request, for headers fetch will not send as given (Host); returns the status. */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(head));
+  const text = await new Response(conn.readable).text();
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+}
+
+Deno.test("foreign Host headers and any Origin are refused on every path", async () => {
+  const { server, url } = start();
+  const port = server.addr.port;
+  try {
+    for (const [method, path] of [["POST", "/"], ["GET", "/metrics"], ["GET", "/health"]]) {
+      for (
+        const extra of [
+          `Host: rebind.attacker.example:${port}`,
+          `Host: localhost:${port}\r\nOrigin: http://localhost:3000`,
+          `Host: 127.0.0.1:${port}\r\nOrigin: null`,
+          "", // no Host at all
+        ]
+      ) {
+        const status = await rawStatus(
+          port,
+          `${method} ${path} HTTP/1.1\r\n${extra}${extra ? "\r\n" : ""}` +
+            `Authorization: ${AUTHORIZATION}\r\nContent-Type: application/json\r\n` +
+            "Content-Length: 2\r\n\r\n{}",
+        );
+        assert.equal(status, 403, `${method} ${path} ${extra}`);
+      }
+      const ours = await rawStatus(
+        port,
+        `${method} ${path} HTTP/1.1\r\nHost: [::1]:${port}\r\nAuthorization: ${AUTHORIZATION}\r\n` +
+          "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+      );
+      assert.equal(ours, 200, `${method} ${path} with our own Host`);
+    }
+    const ok = await fetch(`http://localhost:${port}/health`);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const web = await fetch(`${url}/health`, { headers: { origin: "https://example.org" } });
+    assert.equal(web.status, 403);
+    await web.body?.cancel();
   } finally {
     await server.shutdown();
   }
