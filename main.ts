@@ -1,7 +1,8 @@
 /**
  * timenode entry point: parses the command line and runs one command.
  *
- * Owns: exit codes (0 ok, 1 runtime failure, 2 usage error) and signal handling.
+ * Owns: exit codes (0 ok, 1 runtime failure, 2 usage error; `rpc` and `status` add 3, no node
+ * answered) and signal handling.
  * Must never: print a stack trace for an operator's mistake; usage errors are one line.
  */
 import { getLogger } from "@logtape/logtape";
@@ -10,6 +11,7 @@ import { setupLogging } from "./node/log.ts";
 import { startNode } from "./node/node.ts";
 import { runDevnet } from "./node/devnet.ts";
 import { runGenesisCommand, runKeygenCommand } from "./node/commands.ts";
+import { runRpcAuthCommand, runRpcCommand, runStatusCommand } from "./node/rpc_commands.ts";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -34,6 +36,12 @@ async function main(argv: string[]): Promise<number> {
       return await runKeygenCommand(command.keyFile);
     case "genesis":
       return await runGenesisCommand(command);
+    case "rpc":
+      return await runRpcCommand(command);
+    case "status":
+      return await runStatusCommand(command);
+    case "rpcauth":
+      return runRpcAuthCommand(command);
     case "devnet":
       setupLogging({ level: command.logLevel, format: command.logFormat });
       return await runDevnet(command);

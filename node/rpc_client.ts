@@ -133,3 +133,48 @@ function httpMessage(status: number, text: string): string {
       return `HTTP ${status}${detail ? `: ${detail}` : ""}`;
   }
 }
+
+/** A `key=value` argument: a param name, then "=". */
+const NAMED_ARG_RE = /^([A-Za-z_][A-Za-z0-9_]{0,63})=(.*)$/s;
+
+/**
+ * Command-line words to JSON-RPC params, as bitcoin-cli reads them: each word is JSON where it
+ * parses (numbers, true, objects, arrays, quoted strings), a plain string otherwise. When every
+ * word is `name=value` the params are named. Big or oddly written numbers (a hash made only of
+ * digits, "1e3", "007") stay strings, so a hex value never turns into a rounded number.
+ * Returns a reason instead when the words mix both forms.
+ */
+export function argsToParams(
+  words: readonly string[],
+): unknown[] | Record<string, unknown> | string {
+  const named = words.map((w) => NAMED_ARG_RE.exec(w));
+  if (words.length > 0 && named.every((m) => m !== null)) {
+    const out: Record<string, unknown> = {};
+    for (const m of named) {
+      if (Object.hasOwn(out, m![1])) return `param ${m![1]} given twice`;
+      out[m![1]] = wordValue(m![2]);
+    }
+    return out;
+  }
+  if (named.some((m) => m !== null) && named.some((m) => m === null)) {
+    const first = words[named.findIndex((m) => m !== null)];
+    return `mixes positional and name=value params (${JSON.stringify(first.slice(0, 40))}); ` +
+      `use one form, or quote a positional string that contains "=" as JSON: '"a=b"'`;
+  }
+  return words.map(wordValue);
+}
+
+function wordValue(word: string): unknown {
+  let v: unknown;
+  try {
+    v = JSON.parse(word);
+  } catch {
+    return word;
+  }
+  // Only numbers written exactly as JSON prints them: "12", "-1", "0.5"; not "1e3" or a
+  // 64-digit hash that would lose digits.
+  if (typeof v === "number" && (String(v) !== word || Math.abs(v) > Number.MAX_SAFE_INTEGER)) {
+    return word;
+  }
+  return v;
+}

@@ -500,3 +500,51 @@ Deno.test("run: a non-loopback --rpc needs --rpc-allow-ip; the RPC security flag
   usageError(["--rpc-auth", "alice"], "--rpc-auth:", /USER:SALT\$HASH/);
   usageError(["--rpc-auth", "alice:zz$00"], "--rpc-auth:");
 });
+
+Deno.test("rpc: flags before METHOD find the node; words after it are its params", () => {
+  const c = cmd("rpc", "rpc", "--network", "devnet", "getblock", "12");
+  assert.equal(c.target.url, "http://127.0.0.1:24301");
+  assert.equal(c.target.cookieFile, "/home/op/.timenode/devnet/.cookie");
+  assert.equal(c.target.user, null);
+  assert.equal(c.method, "getblock");
+  assert.deepEqual(c.params, [12]);
+  const d = cmd("rpc", "rpc", "--data-dir", "/srv/tn", "--rpc", "0.0.0.0:9000", "setban", "-1");
+  assert.equal(d.target.url, "http://127.0.0.1:9000", "a wildcard bind is reached on loopback");
+  assert.equal(d.target.cookieFile, "/srv/tn/.cookie");
+  assert.deepEqual(d.params, [-1], "a negative number after METHOD is a param, not a flag");
+  const named = cmd("rpc", "rpc", "setban", "key=203.0.113.9", "seconds=60");
+  assert.deepEqual(named.params, { key: "203.0.113.9", seconds: 60 });
+  const user = cmd("rpc", "rpc", "--rpc-user", "alice", "--rpc-password", "pw", "uptime");
+  assert.equal(user.target.user, "alice");
+  assert.equal(user.target.password, "pw");
+  assert.equal(cmd("rpc", "rpc", "--timeout", "2.5", "uptime").timeoutMs, 2_500);
+  usageError(["rpc"], "rpc: METHOD required");
+  usageError(["rpc", "--bogus", "uptime"], "--bogus:");
+  usageError(["rpc", "get-block"], "rpc:");
+  usageError(["rpc", "setban", "key=1.2.3.4", "60"], "rpc: mixes");
+  usageError(["rpc", "--rpc-password", "x", "uptime"], "--rpc-password:");
+});
+
+Deno.test("status and rpcauth", () => {
+  const s = cmd("status", "status", "--network", "testnet", "--watch");
+  assert.equal(s.watch, true);
+  assert.equal(s.target.url, "http://127.0.0.1:24201");
+  assert.equal(cmd("status", "status").watch, false);
+  usageError(["status", "extra"], "unexpected argument");
+  assert.deepEqual(cmd("rpcauth", "rpcauth", "alice"), {
+    kind: "rpcauth",
+    user: "alice",
+    password: null,
+  });
+  assert.equal(cmd("rpcauth", "rpcauth", "alice", "pw").password, "pw");
+  usageError(["rpcauth"], "rpcauth: USER required");
+  usageError(["rpcauth", "a:b"], "rpcauth: user");
+  usageError(["rpcauth", "a", "b", "c"], "rpcauth:");
+  for (const topic of ["rpc", "status", "rpcauth"] as const) {
+    assert.ok(helpText(topic).includes("Example"), topic);
+    assert.deepEqual(helpText(topic).split("\n").filter((l) => l.length > 80), [], topic);
+  }
+  for (const flag of ["--rpc-auth", "--rpc-allow-ip", "--rpc-allow-host", "--rpc-auth-metrics"]) {
+    assert.ok(helpText(null).includes(flag), flag);
+  }
+});
