@@ -136,9 +136,9 @@ function sha256(text: string): Uint8Array {
 }
 
 /**
- * Failed attempts per client IP (a token bucket each). Once a client has spent its budget,
- * every request from it is refused unchecked until the bucket refills, so a guesser learns
- * nothing from the answers; a valid request costs nothing.
+ * Failed attempts per client IP (a token bucket each). Once a client has spent its budget, its
+ * further failures are answered much later (rpc/server.ts); a valid login costs nothing and is
+ * never refused, so a stale script cannot lock the operator out.
  */
 export class FailedAuthThrottle {
   readonly #limiter = new PerKeyLimiter({
@@ -148,7 +148,7 @@ export class FailedAuthThrottle {
     maxKeys: 1_024,
   });
 
-  /** True while `ip` has no budget left for another attempt. */
+  /** True while `ip` has no budget left for another failure. */
   blocked(ip: string, now: number): boolean {
     return this.#limiter.available(ip, now) < 1;
   }

@@ -31,6 +31,12 @@ export const DEFAULT_MAX_CONCURRENT = 32;
  * connection cannot try more than four passwords a second, and a typo costs a human nothing.
  */
 export const FAILED_AUTH_DELAY_MS = 250;
+/**
+ * A client past its failed-login budget (rpc/auth.ts) waits this long for each further refusal:
+ * with at most 64 connections (rpc/http1.ts) that is some 30 guesses a second at most, against
+ * four a second per connection before.
+ */
+export const THROTTLED_AUTH_DELAY_MS = 2_000;
 /** Failed logins and refused Host or Origin headers are logged at most this often. */
 const REFUSAL_LOG_EVERY_MS = 10_000;
 /** The content type Prometheus asks for (text exposition format 0.0.4). */
@@ -69,6 +75,7 @@ export interface RpcServerOptions {
   maxConnections?: number;
   headerTimeoutMs?: number;
   bodyTimeoutMs?: number;
+  /** Overrides both FAILED_AUTH_DELAY_MS and THROTTLED_AUTH_DELAY_MS (tests use 0). */
   failedAuthDelayMs?: number;
 }
 
@@ -84,6 +91,7 @@ export function startRpcServer(opts: RpcServerOptions): RpcServer {
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxConcurrent = opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
   const failedAuthDelayMs = opts.failedAuthDelayMs ?? FAILED_AUTH_DELAY_MS;
+  const throttledAuthDelayMs = opts.failedAuthDelayMs ?? THROTTLED_AUTH_DELAY_MS;
   const allowIps = opts.allowIps ?? new IpAllowList([]);
   const throttle = new FailedAuthThrottle();
   const refusals = new RateLimitedLog(REFUSAL_LOG_EVERY_MS);
@@ -158,17 +166,26 @@ export function startRpcServer(opts: RpcServerOptions): RpcServer {
     return jsonResponse(status, req.method === "HEAD" ? null : body);
   };
 
-  /** Null when the request may go on; else the refusal to send. */
+  /**
+   * Null when the request may go on; else the refusal to send. Valid credentials always pass,
+   * so a script with a stale cookie hammering the port cannot lock the operator out; a client
+   * past its failure budget waits longer for each refusal (429), which is what slows guessing.
+   */
   const authenticate = async (req: HttpRequest): Promise<HttpResponse | null> => {
+    if (opts.auth.check(req.headers.get("authorization")) !== null) return null;
     const now = Date.now();
-    if (throttle.blocked(req.remoteIp, now)) {
-      refusals.note("too many failed RPC logins from {ip}; refusing for now", req.remoteIp);
+    const throttled = throttle.blocked(req.remoteIp, now);
+    throttle.recordFailure(req.remoteIp, now);
+    refusals.note(
+      throttled
+        ? "RPC logins from {ip} keep failing; slowing them down"
+        : "RPC login failed from {ip} (wrong or missing credentials)",
+      req.remoteIp,
+    );
+    await new Promise((r) => setTimeout(r, throttled ? throttledAuthDelayMs : failedAuthDelayMs));
+    if (throttled) {
       return plainResponse(429, "too many failed logins; retry later\n", { "retry-after": "2" });
     }
-    if (opts.auth.check(req.headers.get("authorization")) !== null) return null;
-    throttle.recordFailure(req.remoteIp, now);
-    refusals.note("RPC login failed from {ip} (wrong or missing credentials)", req.remoteIp);
-    await new Promise((r) => setTimeout(r, failedAuthDelayMs));
     return plainResponse(401, "authentication required\n", {
       "www-authenticate": 'Basic realm="timenode"',
     });
