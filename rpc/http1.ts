@@ -157,7 +157,7 @@ class Http1Server implements HttpServer {
         this.#track(conn, refuse(conn, 403, "client IP not allowed\n"));
         continue;
       }
-      if (this.#open.size >= this.#opts.maxConnections) {
+      if (this.#open.size >= this.#opts.maxConnections && !this.#evictOldestWaitingForHead()) {
         this.#noteRefused("too many RPC connections", remoteIp);
         this.#track(conn, refuse(conn, 503, "too many connections\n"));
         continue;
@@ -165,6 +165,22 @@ class Http1Server implements HttpServer {
       this.#open.set(conn, { phase: "head" });
       this.#track(conn, this.#serve(conn));
     }
+  }
+
+  /**
+   * At the cap, a connection that has not finished sending its headers yields its slot to the
+   * newcomer: a real client sends them at once, so the oldest such connection is the one most
+   * likely to be a slow-loris socket. False when every slot is busy with a real request.
+   */
+  #evictOldestWaitingForHead(): boolean {
+    for (const [conn, state] of this.#open) {
+      if (state.phase !== "head") continue;
+      this.#noteTimeout(conn, "headers (evicted for a new connection)");
+      this.#open.delete(conn);
+      closeQuietly(conn);
+      return true;
+    }
+    return false;
   }
 
   #track(conn: Deno.TcpConn, work: Promise<void>): void {
@@ -307,13 +323,17 @@ class ConnReader {
     }
   }
 
-  /** Exactly `n` bytes, or null if the stream ends first. */
+  /** Exactly `n` bytes, or null if the stream ends first. Reads straight into the result. */
   async readExact(n: number): Promise<Uint8Array | null> {
-    while (this.#buf.length < n) {
-      if (!(await this.#fill())) return null;
+    const out = new Uint8Array(n);
+    let off = Math.min(n, this.#buf.length);
+    out.set(this.#buf.subarray(0, off));
+    this.#buf = this.#buf.subarray(off);
+    while (off < n) {
+      const got = await this.conn.read(out.subarray(off));
+      if (got === null) return null;
+      off += got;
     }
-    const out = this.#buf.slice(0, n);
-    this.#buf = this.#buf.subarray(n);
     return out;
   }
 }

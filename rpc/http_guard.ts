@@ -7,8 +7,7 @@
  * Must never: do I/O, or trust a header: every value is bounded and parsed strictly, and
  * anything that does not parse is refused.
  */
-import { BlockList } from "node:net";
-import { isIPv4, isIPv6 } from "node:net";
+import { BlockList, isIPv4, isIPv6 } from "node:net";
 import { isLoopback, tryCanonicalIp } from "../network/peer_key.ts";
 
 /** A Host header longer than a DNS name plus a port is garbage, not a name. */

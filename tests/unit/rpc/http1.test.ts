@@ -59,19 +59,45 @@ Deno.test("slow headers and slow bodies are cut off; other requests are served m
   }
 });
 
-Deno.test("connections beyond the cap get 503 and are closed", async () => {
-  const server = start({ maxConnections: 2 });
+Deno.test("at the cap a socket still sending its headers yields its slot; busy ones do not", async () => {
+  const release = Promise.withResolvers<void>();
+  let busy = 0;
+  const server = serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxConnections: 2,
+    handler: async (req) => {
+      if (req.path === "/wait") {
+        busy++;
+        await release.promise;
+      }
+      return { status: 200, body: req.path };
+    },
+  });
+  const port = server.addr.port;
+  const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
+  const request = (path: string) => enc.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
   try {
-    const held = [
-      await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
-      await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
-    ];
-    // Accepting is asynchronous: the third is refused once both are counted.
+    // Two silent sockets fill the slots; a real request evicts the oldest and is served.
+    const silent = [await connect(), await connect()];
     while (server.connections < 2) await new Promise((r) => setTimeout(r, 10));
-    const third = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const real = await connect();
+    await real.write(request("/real"));
+    assert.match(await closedByServer(real), /200 OK[\s\S]*\/real$/);
+    await Promise.all(silent.map(closedByServer));
+
+    // Two requests being handled are never evicted: a third connection gets 503.
+    const waiting = [await connect(), await connect()];
+    for (const c of waiting) await c.write(request("/wait"));
+    while (busy < 2) await new Promise((r) => setTimeout(r, 10));
+    const third = await connect();
     assert.match(await closedByServer(third), /^HTTP\/1\.1 503 /);
-    await Promise.all(held.map(closedByServer));
+    release.resolve();
+    for (const text of await Promise.all(waiting.map(closedByServer))) {
+      assert.match(text, /200 OK/);
+    }
   } finally {
+    release.resolve();
     await server.shutdown();
   }
 });
