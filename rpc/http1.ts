@@ -212,11 +212,6 @@ class Http1Server implements HttpServer {
       const state = this.#open.get(conn);
       if (state) state.phase = "busy";
       clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = true;
-        this.#noteTimeout(conn, "body");
-        closeQuietly(conn);
-      }, this.#opts.bodyTimeoutMs);
       let bodyRead = false;
       const request: HttpRequest = {
         method: head.method,
@@ -227,10 +222,20 @@ class Http1Server implements HttpServer {
         readBody: async (max) => {
           if (bodyRead) throw new Error("body already read");
           bodyRead = true;
-          if (head.expectContinue && head.body.kind !== "none") {
-            await writeAll(conn, new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n"));
+          // The body's own deadline: the handler's work after it is not the client's to stall.
+          timer = setTimeout(() => {
+            timedOut = true;
+            this.#noteTimeout(conn, "body");
+            closeQuietly(conn);
+          }, this.#opts.bodyTimeoutMs);
+          try {
+            if (head.expectContinue && head.body.kind !== "none") {
+              await writeAll(conn, new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n"));
+            }
+            return await readBody(reader, head.body, max);
+          } finally {
+            clearTimeout(timer);
           }
-          return await readBody(reader, head.body, max);
         },
       };
       let response: HttpResponse;
@@ -241,7 +246,6 @@ class Http1Server implements HttpServer {
         log.error("RPC request failed: {error}", { error });
         response = { status: 500, body: "internal error\n" };
       }
-      clearTimeout(timer);
       if (timedOut) return;
       await writeResponse(conn, response, this.#opts.writeTimeoutMs);
       await lingeringClose(conn);
