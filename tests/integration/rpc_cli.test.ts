@@ -66,6 +66,25 @@ Deno.test("timenode rpc and status against a devnet: results, errors, usage, and
     assert.match(status.stdout, /^masternode {2}validator, power 1 of 2$/m);
     assert.match(status.stdout, /^warnings {4}none$/m);
 
+    // --watch redraws until Ctrl-C, then exits 0.
+    const watch = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "status", "--watch", ...at(n0)],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = watch.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let screen = "";
+    while (!/^warnings/m.test(screen)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      screen += value;
+    }
+    assert.match(screen, /^consensus {3}height \d+, round \d+, step /m);
+    watch.kill("SIGINT");
+    while (!(await reader.read()).done) { /* drain */ }
+    assert.equal((await watch.status).code, 0);
+
     // `stop` over RPC stops the node cleanly, like SIGTERM.
     const stop = await timenode("rpc", ...at(n0), "stop");
     assert.equal(stop.code, 0, stop.stderr);

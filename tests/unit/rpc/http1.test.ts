@@ -132,3 +132,25 @@ Deno.test("chunked bodies, bounds and malformed heads", async () => {
     await server.shutdown();
   }
 });
+
+Deno.test("a client IP the filter refuses gets 403 before anything is read", async () => {
+  const seen: string[] = [];
+  const server = serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    acceptFrom: (ip) => {
+      seen.push(ip);
+      return false;
+    },
+    handler: () => {
+      throw new Error("never called");
+    },
+  });
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    assert.match(await closedByServer(c), /^HTTP\/1\.1 403 [\s\S]*client IP not allowed/);
+    assert.deepEqual(seen, ["127.0.0.1"]);
+  } finally {
+    await server.shutdown();
+  }
+});
