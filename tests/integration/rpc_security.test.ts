@@ -212,6 +212,25 @@ Deno.test("JSON-RPC 1.0 is answered in kind; positional params follow the docume
   }
 });
 
+Deno.test("--rpc-auth-metrics puts /metrics behind the login; --rpc-allow-host adds a name", async () => {
+  const node = await startNode(["--rpc-auth-metrics", "--rpc-allow-host", "node1.example.org"]);
+  const port = node.opts.rpcPort;
+  try {
+    const cookie = (await cookieAuthorization(node.opts.dataDir))!;
+    assert.equal(
+      (await raw(port, `GET /metrics HTTP/1.1\r\nHost: localhost:${port}\r\n\r\n`)).status,
+      401,
+    );
+    const get = (host: string) =>
+      raw(port, `GET /health HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${cookie}\r\n\r\n`);
+    assert.equal((await get(`localhost:${port}`)).status, 200);
+    assert.equal((await get(`node1.example.org:${port}`)).status, 200);
+    assert.equal((await get(`node2.example.org:${port}`)).status, 403);
+  } finally {
+    await stopNode(node);
+  }
+});
+
 Deno.test("a non-loopback --rpc without --rpc-allow-ip is a usage error (exit 2)", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "run", "--network", "devnet", "--rpc", "0.0.0.0:0"],
