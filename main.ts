@@ -1,7 +1,8 @@
 /**
  * timenode entry point: parses the command line and runs one command.
  *
- * Owns: exit codes (0 ok, 1 runtime failure, 2 usage error) and signal handling.
+ * Owns: exit codes (0 ok, 1 runtime failure, 2 usage error; `rpc` and `status` add 3, no node
+ * answered) and signal handling.
  * Must never: print a stack trace for an operator's mistake; usage errors are one line.
  */
 import { getLogger } from "@logtape/logtape";
@@ -14,6 +15,7 @@ import { runGenesisCommand, runKeygenCommand } from "./node/commands.ts";
 import { versionLine } from "./node/build_info.ts";
 import { shutdownSignals } from "./node/signals.ts";
 import type { NodeConfig } from "./node/config.ts";
+import { runRpcAuthCommand, runRpcCommand, runStatusCommand } from "./node/rpc_commands.ts";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -46,6 +48,12 @@ async function runCommand(argv: string[]): Promise<number> {
       return await runKeygenCommand(command);
     case "genesis":
       return await runGenesisCommand(command);
+    case "rpc":
+      return await runRpcCommand(command);
+    case "status":
+      return await runStatusCommand(command);
+    case "rpcauth":
+      return runRpcAuthCommand(command);
     case "devnet":
       setupLogging({ level: command.logLevel, format: command.logFormat });
       return await runDevnet(command);
@@ -68,9 +76,9 @@ async function runNode(config: NodeConfig): Promise<number> {
       log.fatal("cannot start: {error}", { error: e instanceof Error ? e.message : String(e) });
       return EXIT_FAILURE;
     }
-    await (config.exitOnStdinClose
-      ? Promise.race([signals.received, stdinClosed()])
-      : signals.received);
+    const stopWhen = [signals.received, node.stopRequested];
+    if (config.exitOnStdinClose) stopWhen.push(stdinClosed());
+    await Promise.race(stopWhen);
     await node.stop();
     return 0;
   } finally {

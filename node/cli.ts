@@ -22,6 +22,9 @@ import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "..
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
+import { cookiePath, parseRpcAuth } from "../rpc/auth.ts";
+import { argsToParams, DEFAULT_RPC_TIMEOUT_MS, type RpcTarget } from "./rpc_client.ts";
+import { isLoopbackBind, parseCidr, parseHostHeader } from "../rpc/http_guard.ts";
 import {
   CONFIG_FILE_NAME,
   type ConfigFile,
@@ -60,7 +63,17 @@ const MAX_ECHOED_VALUE_CHARS = 80;
 const DEFAULT_NETWORK: NetworkName = "mainnet";
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
-const COMMANDS = ["run", "config", "keygen", "genesis", "devnet", "help"] as const;
+const COMMANDS = [
+  "run",
+  "config",
+  "keygen",
+  "genesis",
+  "devnet",
+  "rpc",
+  "status",
+  "rpcauth",
+  "help",
+] as const;
 export type CommandName = typeof COMMANDS[number];
 
 /** A wrong or missing command-line value. The message is one line and names the flag. */
@@ -103,7 +116,8 @@ export type CliCommand =
   /** main.ts prints the version: the commit is read at run time (node/build_info.ts). */
   | { kind: "version" }
   /** `timenode config`: the run configuration these flags and the config file give. */
-  | { kind: "config"; config: NodeConfig; text: string };
+  | { kind: "config"; config: NodeConfig; text: string }
+  | RpcClientCommand;
 
 export interface CliEnv {
   HOME?: string;
@@ -137,6 +151,10 @@ function parseCommand(command: CommandName, args: string[], env: CliEnv): CliCom
       return parseGenesisCommand(args);
     case "devnet":
       return parseDevnet(args);
+    case "rpc":
+    case "status":
+    case "rpcauth":
+      return parseRpcClientCommand(command, args, env);
     case "help":
       return parseHelp(args);
   }
@@ -144,6 +162,63 @@ function parseCommand(command: CommandName, args: string[], env: CliEnv): CliCom
 
 // ---------------------------------------------------------------------------------------------
 // Commands
+
+// ---- RPC security flags of run (issue 9): authentication, client IPs, Host names -----------
+
+const RPC_SECURITY_OPTIONS = {
+  "rpc-auth": { type: "string", multiple: true },
+  "rpc-allow-ip": { type: "string", multiple: true },
+  "rpc-allow-host": { type: "string", multiple: true },
+  "rpc-auth-metrics": { type: "boolean" },
+} as const;
+/** Each of these is a short list an operator writes by hand; more is a script gone wrong. */
+const MAX_RPC_SECURITY_FLAGS = 64;
+
+function parseRpcSecurityFlags(
+  v: {
+    "rpc-auth"?: string[];
+    "rpc-allow-ip"?: string[];
+    "rpc-allow-host"?: string[];
+    "rpc-auth-metrics"?: boolean;
+  },
+  rpc: HostPort | null,
+  flag: (name: string) => string,
+): Pick<NodeConfig, "rpcAuth" | "rpcAllowIps" | "rpcAllowHosts" | "rpcAuthMetrics"> {
+  for (const name of ["rpc-auth", "rpc-allow-ip", "rpc-allow-host"] as const) {
+    if ((v[name]?.length ?? 0) > MAX_RPC_SECURITY_FLAGS) {
+      throw new UsageError(`${flag(name)}: at most ${MAX_RPC_SECURITY_FLAGS} values`);
+    }
+  }
+  const rpcAuth = (v["rpc-auth"] ?? []).map((raw) => {
+    const entry = parseRpcAuth(raw);
+    if (typeof entry === "string") {
+      throw new UsageError(`${flag("rpc-auth")}: ${entry}, got ${quote(raw)}`);
+    }
+    return entry;
+  });
+  const rpcAllowIps = (v["rpc-allow-ip"] ?? []).map((raw) => {
+    const cidr = parseCidr(raw);
+    if (typeof cidr === "string") {
+      throw new UsageError(`${flag("rpc-allow-ip")}: ${cidr}, got ${quote(raw)}`);
+    }
+    return cidr;
+  });
+  const rpcAllowHosts = (v["rpc-allow-host"] ?? []).map((raw) => {
+    if (parseHostHeader(raw) === null) {
+      throw new UsageError(
+        `${flag("rpc-allow-host")}: expected HOST or HOST:PORT, got ${quote(raw)}`,
+      );
+    }
+    return raw;
+  });
+  if (rpc !== null && !isLoopbackBind(rpc.host) && rpcAllowIps.length === 0) {
+    throw new UsageError(
+      `${flag("rpc")}: ${formatHostPort(rpc.host, rpc.port)} is reachable from other machines; ` +
+        "say who may connect with --rpc-allow-ip CIDR (e.g. 10.0.0.0/8), or bind 127.0.0.1",
+    );
+  }
+  return { rpcAuth, rpcAllowIps, rpcAllowHosts, rpcAuthMetrics: v["rpc-auth-metrics"] === true };
+}
 
 const RUN_OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -163,6 +238,7 @@ const RUN_OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "exit-on-stdin-close": { type: "boolean" },
+  ...RPC_SECURITY_OPTIONS,
 } as const;
 
 /**
@@ -202,6 +278,7 @@ function parseRun(
     );
   }
 
+  const rpc = parseListenFlag(flag("rpc"), v.rpc, { host: "127.0.0.1", port: p2pPort + 1 });
   const config: NodeConfig = {
     network,
     genesisFile: v.genesis === undefined ? null : nonEmpty(flag("genesis"), v.genesis),
@@ -210,7 +287,8 @@ function parseRun(
     // The network layer's own parser: a peer it would refuse is a usage error now, not a
     // failure at start-up.
     peers: peers.map((p) => formatHostPortFlag(flag("peer"), p)),
-    rpc: parseListenFlag(flag("rpc"), v.rpc, { host: "127.0.0.1", port: p2pPort + 1 }),
+    rpc,
+    ...parseRpcSecurityFlags(v, rpc, flag),
     maxInbound: wholeNumber(
       flag("max-inbound"),
       v["max-inbound"],
@@ -574,6 +652,139 @@ function parseDevnet(args: string[]): CliCommand {
   };
 }
 
+// ---- rpc, status, rpcauth (issue 9): the client commands -----------------------------------
+
+export type RpcClientCommand =
+  | {
+    kind: "rpc";
+    target: RpcTarget;
+    method: string;
+    params: unknown[] | Record<string, unknown>;
+    timeoutMs: number;
+  }
+  | { kind: "status"; target: RpcTarget; watch: boolean }
+  | { kind: "rpcauth"; user: string; password: string | null };
+
+const RPC_TARGET_OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  network: { type: "string" },
+  "data-dir": { type: "string" },
+  rpc: { type: "string" },
+  "rpc-user": { type: "string" },
+  "rpc-password": { type: "string" },
+} as const;
+const RPC_OPTIONS = { ...RPC_TARGET_OPTIONS, timeout: { type: "string" } } as const;
+const STATUS_OPTIONS = { ...RPC_TARGET_OPTIONS, watch: { type: "boolean" } } as const;
+/** A call longer than an hour is a hung node, not a slow one. */
+const MAX_RPC_TIMEOUT_SECONDS = 3_600;
+
+function parseRpcClientCommand(
+  command: "rpc" | "status" | "rpcauth",
+  args: string[],
+  env: CliEnv,
+): CliCommand {
+  if (command === "rpcauth") return parseRpcAuthCommand(args);
+  if (command === "status") {
+    const v = strictParse("status", args, STATUS_OPTIONS).values;
+    if (v.help) return help("status");
+    return { kind: "status", target: parseRpcTarget(v, env), watch: v.watch === true };
+  }
+  // Flags come before METHOD; everything after it is the method's params, even "-1".
+  const { flags, rest } = splitAtFirstPositional(args, RPC_OPTIONS);
+  const v = strictParse("rpc", flags, RPC_OPTIONS).values;
+  if (v.help) return help("rpc");
+  const [method, ...words] = rest;
+  if (method === undefined) {
+    throw new UsageError("rpc: METHOD required (timenode rpc help lists them)");
+  }
+  if (!/^[a-z][a-z0-9_]{0,63}$/i.test(method)) {
+    throw new UsageError(`rpc: ${quote(method)} is not a method name`);
+  }
+  const params = argsToParams(words);
+  if (typeof params === "string") throw new UsageError(`rpc: ${params}`);
+  return {
+    kind: "rpc",
+    target: parseRpcTarget(v, env),
+    method,
+    params,
+    timeoutMs: v.timeout === undefined
+      ? DEFAULT_RPC_TIMEOUT_MS
+      : secondsToMs("--timeout", v.timeout, 0.1, MAX_RPC_TIMEOUT_SECONDS),
+  };
+}
+
+/** Splits `args` at the first word that is neither a flag nor a flag's value. */
+function splitAtFirstPositional(
+  args: string[],
+  options: OptionSpec,
+): { flags: string[]; rest: string[] } {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") return { flags: args.slice(0, i), rest: args.slice(i + 1) };
+    if (!a.startsWith("-") || a === "-") return { flags: args.slice(0, i), rest: args.slice(i) };
+    const name = a.replace(/^--?/, "").split("=")[0];
+    const spec = options[name] ?? Object.values(options).find((o) => o.short === name);
+    if (spec?.type === "string" && !a.includes("=")) i++;
+  }
+  return { flags: args, rest: [] };
+}
+
+function parseRpcTarget(
+  v: {
+    network?: string;
+    "data-dir"?: string;
+    rpc?: string;
+    "rpc-user"?: string;
+    "rpc-password"?: string;
+  },
+  env: CliEnv,
+): RpcTarget {
+  const network = parseNetwork(v.network);
+  const user = v["rpc-user"] ?? null;
+  if (v["rpc-password"] !== undefined && user === null) {
+    throw new UsageError("--rpc-password: give --rpc-user too");
+  }
+  // With a user, no cookie is needed, so a missing HOME is no obstacle.
+  const dataDir = user !== null && v["data-dir"] === undefined && !env.HOME
+    ? null
+    : dataDirFor("--data-dir", v["data-dir"], network, env);
+  const hp = v.rpc === undefined
+    ? { host: "127.0.0.1", port: DEFAULT_P2P_PORT[network] + 1 }
+    : parseHostPortFlag("--rpc", v.rpc, { allowPortZero: false });
+  // A node bound to every interface is reached on loopback.
+  const host = hp.host === "0.0.0.0" ? "127.0.0.1" : hp.host === "::" ? "::1" : hp.host;
+  return {
+    url: `http://${formatHostPort(host, hp.port)}`,
+    cookieFile: dataDir === null ? "" : cookiePath(dataDir),
+    user,
+    password: v["rpc-password"] ?? null,
+  };
+}
+
+function parseRpcAuthCommand(args: string[]): CliCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw translateParseError("rpcauth", e);
+  }
+  if (parsed.values.help) return help("rpcauth");
+  const [user, password, ...extra] = parsed.positionals;
+  if (user === undefined) throw new UsageError("rpcauth: USER required");
+  if (extra.length > 0) throw new UsageError("rpcauth: expected USER [PASSWORD], got more");
+  if (!/^[A-Za-z0-9_.@+-]{1,64}$/.test(user)) {
+    throw new UsageError(
+      `rpcauth: user must be 1 to 64 of A-Z a-z 0-9 _ . @ + -, got ${quote(user)}`,
+    );
+  }
+  return { kind: "rpcauth", user, password: password ?? null };
+}
+
 function parseHelp(args: string[]): CliCommand {
   if (args.length === 0) return help(null);
   if (args.length > 1) {
@@ -771,6 +982,16 @@ const RUN_FLAGS = `Flags of run:
   --peer HOST:PORT      a peer to stay connected to; repeat for several
   --rpc HOST:PORT       JSON-RPC, /metrics and /health, or "off".
                         Default: 127.0.0.1:24101 (testnet: 24201, devnet: 24301)
+                        Clients log in with the cookie written to
+                        DATA_DIR/.cookie (timenode rpc does this)
+  --rpc-auth USER:SALT$HASH
+                        also let this user log in (made by timenode
+                        rpcauth); repeat for several
+  --rpc-allow-ip CIDR   clients from this network may connect; required
+                        for a --rpc that is not loopback; repeatable
+  --rpc-allow-host NAME also accept this Host header (a name the RPC is
+                        reached by); repeatable
+  --rpc-auth-metrics    /metrics and /health need a login too
   --max-inbound N       most peers that may connect to us. Default: ${DEFAULTS.maxInbound}
   --max-outbound N      most peers we dial ourselves. Default: ${DEFAULTS.maxOutbound}
   --ping-interval SEC   how often each peer is pinged; fractions allowed.
@@ -810,6 +1031,9 @@ Usage:
   timenode keygen [flags]     create a node key file
   timenode genesis [flags]    write a genesis file for a new network
   timenode devnet [flags]     run a local test network of several nodes
+  timenode rpc METHOD [ARGS]  call a running node's RPC (like bitcoin-cli)
+  timenode status [--watch]   a running node's state on one screen
+  timenode rpcauth USER [PW]  make an --rpc-auth value for a user
   timenode help [command]     show help for a command
   timenode --version          print the version
 
@@ -926,6 +1150,77 @@ Examples:
     -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount"}'
 `;
 
+const RPC_CLIENT_FLAGS =
+  `  --network NAME        finds the node's RPC port and data dir. Default: mainnet
+  --data-dir DIR        where the node's .cookie is.
+                        Default: ~/.timenode/<network>
+  --rpc HOST:PORT       the node's RPC address.
+                        Default: 127.0.0.1:24101 (testnet: 24201, devnet: 24301)
+  --rpc-user USER       log in with an --rpc-auth user instead of the cookie
+  --rpc-password PW     that user's password (visible in ps and shell history)`;
+
+const RPC_HELP = `Call a running node's JSON-RPC, like bitcoin-cli.
+
+Usage:
+  timenode rpc [flags] METHOD [ARG...]
+  timenode rpc [flags] METHOD [NAME=VALUE...]
+
+Each ARG is JSON where it parses (12, true, '{"a":1}', '"quoted"'), a string
+otherwise. NAME=VALUE words pass named params. Logs in with the cookie the
+node writes to its data dir (DATA_DIR/.cookie), or with --rpc-user.
+Exit status: 0 ok, 1 the node answered with an error, 2 wrong usage, 3 no
+node answered.
+
+Flags (before METHOD):
+${RPC_CLIENT_FLAGS}
+  --timeout SEC         wait this long for the answer. Default: ${DEFAULT_RPC_TIMEOUT_MS / 1000}
+  -h, --help            show this help
+
+Examples:
+  timenode rpc help
+  timenode rpc help getblock
+  timenode rpc --network devnet getblockcount
+  timenode rpc getblock 12
+  timenode rpc registermasternode mn1-rewards 198.51.100.1:24100
+  timenode rpc setban key=203.0.113.9 seconds=3600
+  timenode rpc --data-dir /var/lib/timenode/mainnet stop
+`;
+
+const STATUS_HELP = `Show a running node's state on one screen: network, height and the age of
+the last block, sync progress, peers and their heights, the consensus round
+and step, this node's masternode status, and warnings (no peers, chain
+stalled, clock skew).
+
+Usage:
+  timenode status [flags]
+
+Flags:
+${RPC_CLIENT_FLAGS}
+  --watch               refresh every 2 s until Ctrl-C
+  -h, --help            show this help
+
+Exit status: 0 ok, 1 the node refused (e.g. login failed), 2 wrong usage,
+3 no node answered.
+
+Examples:
+  timenode status
+  timenode status --network testnet --watch
+`;
+
+const RPCAUTH_HELP = `Make an --rpc-auth value: a user who may log in to the RPC with a password.
+Only a salted hash goes on the node's command line or config; the password
+is printed once, here. Without PASSWORD a strong one is generated. The
+format is bitcoind's rpcauth (HMAC-SHA256), so lines work in both.
+
+Usage:
+  timenode rpcauth USER [PASSWORD]
+
+Examples:
+  timenode rpcauth prometheus
+  timenode run --rpc-auth 'prometheus:4f1c...$9a0b...'
+  timenode rpc --rpc-user prometheus --rpc-password PW getblockcount
+`;
+
 const HELP_HELP = `Show help.
 
 Usage:
@@ -953,6 +1248,12 @@ function helpSource(topic: CommandName | null): string {
       return GENESIS_HELP;
     case "devnet":
       return DEVNET_HELP;
+    case "rpc":
+      return RPC_HELP;
+    case "status":
+      return STATUS_HELP;
+    case "rpcauth":
+      return RPCAUTH_HELP;
     case "help":
       return HELP_HELP;
   }

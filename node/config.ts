@@ -5,6 +5,8 @@
  */
 import type { NetworkName } from "../chain/genesis.ts";
 import type { HostPort } from "../network/peer_key.ts";
+import type { RpcAuthEntry } from "../rpc/auth.ts";
+import type { Cidr } from "../rpc/http_guard.ts";
 
 export type { HostPort };
 
@@ -22,6 +24,14 @@ export interface NodeConfig {
   peers: string[];
   /** JSON-RPC/metrics listener; null with `--rpc off`. */
   rpc: HostPort | null;
+  /** `--rpc-auth` users, besides the cookie written to the data dir at start. */
+  rpcAuth: RpcAuthEntry[];
+  /** `--rpc-allow-ip`: client networks besides loopback; required for a non-loopback `--rpc`. */
+  rpcAllowIps: Cidr[];
+  /** `--rpc-allow-host`: Host header names besides localhost, 127.0.0.1, [::1] and `--rpc`'s. */
+  rpcAllowHosts: string[];
+  /** `--rpc-auth-metrics`: /metrics and /health need credentials too. */
+  rpcAuthMetrics: boolean;
   maxInbound: number;
   maxOutbound: number;
   pingIntervalMs: number;

@@ -2,7 +2,8 @@
  * `timenode devnet`: a local network of N masternodes on loopback, in one command.
  *
  * Owns: creating keys and a genesis in a directory, starting one node process per masternode
- * (fully meshed with --peer), showing a live status from their RPC, writing devnet.json for
+ * (fully meshed with --peer), showing each node's `timenode status` screen (node/status.ts),
+ * read over their RPC with their cookies, writing devnet.json for
  * tools and tests, and stopping everything cleanly on Ctrl-C.
  * Must never: leave child processes behind; every exit path stops them.
  */
@@ -14,11 +15,15 @@ import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
 import type { CliCommand } from "./cli.ts";
 import { shutdownSignals } from "./signals.ts";
+import { callRpc, cookieAuthorization } from "./rpc_client.ts";
+import { fetchStatus, renderStatus } from "./status.ts";
 
 const log = getLogger(["timenode", "node"]);
 
-/** Status refresh: once a second matches the default 1 s block interval. */
+/** Status refresh on a terminal (redrawn in place): once a second, the default block interval. */
 const STATUS_INTERVAL_MS = 1_000;
+/** Into a file or pipe every screen is kept, so less often. */
+const STATUS_INTERVAL_NOT_TTY_MS = 10_000;
 /** How long nodes get to exit after SIGTERM before they are killed. */
 const STOP_GRACE_MS = 10_000;
 
@@ -199,10 +204,13 @@ async function runDevnetUntilStopped(
 
   const exited = Promise.race(children.map((c, i) => c.status.then((s) => ({ i, s }))));
   let running = true;
+  const tty = Deno.stdout.isTerminal();
   const statusLoop = (async () => {
     while (running) {
-      await printStatus(manifest);
-      await new Promise((r) => setTimeout(r, STATUS_INTERVAL_MS));
+      await printStatus(manifest, tty);
+      const until = Date.now() + (tty ? STATUS_INTERVAL_MS : STATUS_INTERVAL_NOT_TTY_MS);
+      // Short naps, so a Ctrl-C is not kept waiting for a whole interval.
+      while (running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     }
   })();
   const first = await Promise.race([stopSignal.then(() => null), exited]);
@@ -272,35 +280,21 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<Deno.Command
   }));
 }
 
-async function rpcCall(url: string, method: string): Promise<unknown> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: [] }),
-    signal: AbortSignal.timeout(800),
-  });
-  const body = await res.json();
-  return body.result;
-}
-
-async function printStatus(m: DevnetManifest): Promise<void> {
-  const rows = await Promise.all(m.nodes.map(async (n, i) => {
+/** Every node's `timenode status` screen (node/status.ts), one after another. */
+async function printStatus(m: DevnetManifest, tty: boolean): Promise<void> {
+  const blocks = await Promise.all(m.nodes.map(async (n, i) => {
+    const title = `node-${i} ${n.rpc}`;
     try {
-      const [chain, cons, peers] = await Promise.all([
-        rpcCall(n.rpc, "getblockchaininfo") as Promise<
-          { height: number; bestTime: number; syncState: string }
-        >,
-        rpcCall(n.rpc, "getconsensusinfo") as Promise<{ round: number; step: string }>,
-        rpcCall(n.rpc, "getconnectioncount") as Promise<number>,
-      ]);
-      const age = chain.height > 0 ? ((Date.now() - chain.bestTime) / 1000).toFixed(1) + "s" : "-";
-      return `node-${i} ${n.id.slice(0, 8)} height=${chain.height} peers=${peers} round=${
-        cons?.round ?? "-"
-      } ` +
-        `step=${cons?.step ?? "-"} last-block=${age} ${chain.syncState}`;
+      const authorization = await cookieAuthorization(n.dataDir);
+      const s = await fetchStatus((method) => callRpc(n.rpc, authorization, method, [], 800));
+      return [title, ...renderStatus(s).map((l) => `  ${l}`)].join("\n");
     } catch {
-      return `node-${i} ${n.id.slice(0, 8)} (starting)`;
+      return `${title}\n  (starting)`;
     }
   }));
-  console.log(`[${new Date().toISOString().slice(11, 19)}]\n  ${rows.join("\n  ")}`);
+  const clear = tty ? "\x1b[2J\x1b[H" : "";
+  console.log(
+    `${clear}[${new Date().toISOString().slice(11, 19)}] Ctrl-C stops every node\n` +
+      blocks.join("\n"),
+  );
 }

@@ -237,7 +237,7 @@ Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and sto
     for (const n of manifest.nodes) {
       assert.match(n.id, /^[0-9a-f]{64}$/);
       await pollUntil(
-        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 2,
+        async () => (await rpcCall<number>(n, "getblockcount")) >= 2,
         `${n.p2p} producing blocks`,
         60_000,
       );
@@ -350,7 +350,7 @@ Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", 
     const manifest = await waitForManifest(dir);
     for (const n of manifest.nodes) {
       await pollUntil(
-        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 1,
+        async () => (await rpcCall<number>(n, "getblockcount")) >= 1,
         "node up",
         60_000,
       );
@@ -359,7 +359,7 @@ Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", 
     await child.status;
     for (const n of manifest.nodes) {
       // Only a refused connection means "gone"; a hung node's timeout keeps the poll waiting.
-      await pollUntil(() => rpcRefused(n.rpc), `${n.rpc} to exit with its runner`, 30_000);
+      await pollUntil(() => rpcRefused(n), `${n.rpc} to exit with its runner`, 30_000);
     }
   } finally {
     try {

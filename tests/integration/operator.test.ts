@@ -81,7 +81,7 @@ Deno.test("config file: the command line beats the file, the file beats defaults
     const info = await pollUntil(
       () =>
         rpcCall<{ listen: string; network: string }>(
-          `http://127.0.0.1:${rpcFlag}`,
+          { rpc: `http://127.0.0.1:${rpcFlag}`, dataDir: `${dir}/data` },
           "getnetworkinfo",
         ),
       "the node's RPC on the flag's address",
@@ -341,7 +341,7 @@ Deno.test("deno task devnet: Ctrl-C to the process group (twice) stops every nod
     const manifest = await waitForManifest(dir);
     for (const n of manifest.nodes) {
       await pollUntil(
-        async () => (await rpcCall<number>(n.rpc, "getblockcount")) >= 2,
+        async () => (await rpcCall<number>(n, "getblockcount")) >= 2,
         `${n.p2p} producing blocks`,
         60_000,
       );

@@ -12,6 +12,7 @@ import { RUN_PERMISSIONS } from "../../node/devnet.ts";
 import { withTimeout } from "./deadline.ts";
 
 export { withTimeout };
+import { cookieAuthorization } from "../../node/rpc_client.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Upper bound between re-checks of RPC state when nothing is logged. */
@@ -175,7 +176,7 @@ export class NodeProcess {
   }
 
   rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
-    return rpcCall<T>(this.rpcUrl, method, params);
+    return rpcCall<T>({ rpc: this.rpcUrl, dataDir: this.opts.dataDir }, method, params);
   }
 
   async metrics(): Promise<string> {
@@ -352,15 +353,22 @@ export async function pollUntil<T>(
   );
 }
 
-/** One JSON-RPC call to a node's RPC URL, without a `NodeProcess` (e.g. devnet children). */
+/**
+ * One JSON-RPC call to a node's RPC URL, without a `NodeProcess` (e.g. devnet children),
+ * authenticated with the cookie in its data dir.
+ */
 export async function rpcCall<T = unknown>(
-  url: string,
+  node: { rpc: string; dataDir: string },
   method: string,
   params: unknown[] = [],
 ): Promise<T> {
-  const res = await fetch(url, {
+  const authorization = await cookieAuthorization(node.dataDir);
+  const res = await fetch(node.rpc, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(authorization ? { authorization } : {}),
+    },
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
     signal: AbortSignal.timeout(5_000),
   });
@@ -380,9 +388,9 @@ export function isConnectionRefused(e: unknown): boolean {
  * timeout of a hung process, an HTTP or RPC error) is thrown, so `pollUntil` keeps waiting and
  * reports it instead of taking a hung node for a stopped one.
  */
-export async function rpcRefused(url: string): Promise<boolean> {
+export async function rpcRefused(node: { rpc: string; dataDir: string }): Promise<boolean> {
   try {
-    await rpcCall(url, "getblockcount");
+    await rpcCall(node, "getblockcount");
     return false;
   } catch (e) {
     if (isConnectionRefused(e)) return true;

@@ -9,6 +9,7 @@
  * 500 → 1,000), and `>` → `>=` at each bound.
  */
 import assert from "node:assert/strict";
+import { Authenticator } from "../../rpc/auth.ts";
 import { ByteWriter, DecodeError } from "../../encoding/binary.ts";
 import { FrameDecoder, FrameError } from "../../network/frame.ts";
 import {
@@ -171,12 +172,14 @@ Deno.test("rpc.md: a request body of 1,048,576 bytes is read; 1,048,577 is a 413
     methods: {},
     metrics: () => "",
     health: () => ({ ok: true }),
+    auth: new Authenticator({ cookieSecret: "limits-test", entries: [] }),
   });
   const url = `http://127.0.0.1:${server.addr.port}`;
+  const authorization = `Basic ${btoa("__cookie__:limits-test")}`;
   const post = (bytes: number) =>
     fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization },
       body: " ".repeat(bytes - 1) + "x",
     });
   try {

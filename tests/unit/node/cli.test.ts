@@ -48,6 +48,10 @@ Deno.test("run: no flags gives the mainnet defaults", () => {
     listen: { host: "0.0.0.0", port: 24100 },
     peers: [],
     rpc: { host: "127.0.0.1", port: 24101 },
+    rpcAuth: [],
+    rpcAllowIps: [],
+    rpcAllowHosts: [],
+    rpcAuthMetrics: false,
     maxInbound: 117,
     maxOutbound: 8,
     pingIntervalMs: DEFAULTS.pingIntervalMs,
@@ -112,7 +116,10 @@ Deno.test("run: --listen takes IPv4, bracketed IPv6, hostnames, port 0 and off",
 });
 
 Deno.test("run: --rpc like --listen, defaulting to loopback", () => {
-  assert.deepEqual(run("--rpc", "0.0.0.0:9000").rpc, { host: "0.0.0.0", port: 9000 });
+  assert.deepEqual(run("--rpc", "0.0.0.0:9000", "--rpc-allow-ip", "10.0.0.0/8").rpc, {
+    host: "0.0.0.0",
+    port: 9000,
+  });
   assert.deepEqual(run("--rpc", "127.0.0.1:0").rpc, { host: "127.0.0.1", port: 0 });
   assert.deepEqual(run("--rpc", "[::1]:24101").rpc, { host: "::1", port: 24101 });
   assert.equal(run("--rpc", "off").rpc, null);
@@ -429,4 +436,87 @@ Deno.test("devnet: errors name the flag", () => {
 Deno.test("run: a --peer the network layer cannot dial is a usage error", () => {
   usageError(["run", "--peer", "example.org.:24300"], "--peer:", /not a valid hostname/);
   usageError(["run", "--peer", "10.0.0.1:080"], "--peer:", /port must be 1\.\.65535/);
+});
+
+Deno.test("run: a non-loopback --rpc needs --rpc-allow-ip; the RPC security flags", () => {
+  usageError(["--rpc", "0.0.0.0:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "[::]:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "node.example:9000"], "--rpc:", /--rpc-allow-ip/);
+  assert.equal(run("--rpc", "localhost:9000").rpcAllowIps.length, 0);
+  assert.equal(run("--rpc", "127.0.0.2:9000").rpcAllowIps.length, 0);
+  const c = run(
+    "--rpc=[::]:9000",
+    "--rpc-allow-ip",
+    "10.0.0.0/8",
+    "--rpc-allow-ip",
+    "2001:db8::/32",
+    "--rpc-allow-ip",
+    "192.0.2.7",
+    "--rpc-allow-host",
+    "node1.example.org",
+    "--rpc-auth",
+    "alice:00112233445566778899aabbccddeeff$" + "ab".repeat(32),
+    "--rpc-auth-metrics",
+  );
+  assert.deepEqual(c.rpcAllowIps, [
+    { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+    { address: "2001:db8::", prefix: 32, family: "ipv6" },
+    { address: "192.0.2.7", prefix: 32, family: "ipv4" },
+  ]);
+  assert.deepEqual(c.rpcAllowHosts, ["node1.example.org"]);
+  assert.equal(c.rpcAuth[0].user, "alice");
+  assert.equal(c.rpcAuthMetrics, true);
+  usageError(["--rpc-allow-ip", "10.0.0.0/33"], "--rpc-allow-ip:", /prefix/);
+  usageError(["--rpc-allow-ip", "ten"], "--rpc-allow-ip:");
+  usageError(["--rpc-allow-host", "bad host"], "--rpc-allow-host:");
+  usageError(["--rpc-auth", "alice"], "--rpc-auth:", /USER:SALT\$HASH/);
+  usageError(["--rpc-auth", "alice:zz$00"], "--rpc-auth:");
+});
+
+Deno.test("rpc: flags before METHOD find the node; words after it are its params", () => {
+  const c = cmd("rpc", "rpc", "--network", "devnet", "getblock", "12");
+  assert.equal(c.target.url, "http://127.0.0.1:24301");
+  assert.equal(c.target.cookieFile, "/home/op/.timenode/devnet/.cookie");
+  assert.equal(c.target.user, null);
+  assert.equal(c.method, "getblock");
+  assert.deepEqual(c.params, [12]);
+  const d = cmd("rpc", "rpc", "--data-dir", "/srv/tn", "--rpc", "0.0.0.0:9000", "setban", "-1");
+  assert.equal(d.target.url, "http://127.0.0.1:9000", "a wildcard bind is reached on loopback");
+  assert.equal(d.target.cookieFile, "/srv/tn/.cookie");
+  assert.deepEqual(d.params, [-1], "a negative number after METHOD is a param, not a flag");
+  const named = cmd("rpc", "rpc", "setban", "key=203.0.113.9", "seconds=60");
+  assert.deepEqual(named.params, { key: "203.0.113.9", seconds: 60 });
+  const user = cmd("rpc", "rpc", "--rpc-user", "alice", "--rpc-password", "pw", "uptime");
+  assert.equal(user.target.user, "alice");
+  assert.equal(user.target.password, "pw");
+  assert.equal(cmd("rpc", "rpc", "--timeout", "2.5", "uptime").timeoutMs, 2_500);
+  usageError(["rpc"], "rpc: METHOD required");
+  usageError(["rpc", "--bogus", "uptime"], "--bogus:");
+  usageError(["rpc", "get-block"], "rpc:");
+  usageError(["rpc", "setban", "key=1.2.3.4", "60"], "rpc: mixes");
+  usageError(["rpc", "--rpc-password", "x", "uptime"], "--rpc-password:");
+});
+
+Deno.test("status and rpcauth", () => {
+  const s = cmd("status", "status", "--network", "testnet", "--watch");
+  assert.equal(s.watch, true);
+  assert.equal(s.target.url, "http://127.0.0.1:24201");
+  assert.equal(cmd("status", "status").watch, false);
+  usageError(["status", "extra"], "unexpected argument");
+  assert.deepEqual(cmd("rpcauth", "rpcauth", "alice"), {
+    kind: "rpcauth",
+    user: "alice",
+    password: null,
+  });
+  assert.equal(cmd("rpcauth", "rpcauth", "alice", "pw").password, "pw");
+  usageError(["rpcauth"], "rpcauth: USER required");
+  usageError(["rpcauth", "a:b"], "rpcauth: user");
+  usageError(["rpcauth", "a", "b", "c"], "rpcauth:");
+  for (const topic of ["rpc", "status", "rpcauth"] as const) {
+    assert.ok(helpText(topic).includes("Example"), topic);
+    assert.deepEqual(helpText(topic).split("\n").filter((l) => l.length > 80), [], topic);
+  }
+  for (const flag of ["--rpc-auth", "--rpc-allow-ip", "--rpc-allow-host", "--rpc-auth-metrics"]) {
+    assert.ok(helpText(null).includes(flag), flag);
+  }
 });

@@ -149,9 +149,15 @@ Deno.test("every run flag but help, version and config has a key of the right ki
     "ping-interval",
     "pong-timeout",
     "rpc",
+    "rpc-allow-host",
+    "rpc-allow-ip",
+    "rpc-auth",
+    "rpc-auth-metrics",
     "stall-blocks",
   ]);
   assert.deepEqual(RUN_CONFIG_SPEC.peer, { kind: "string", multiple: true });
+  assert.deepEqual(RUN_CONFIG_SPEC["rpc-allow-ip"], { kind: "string", multiple: true });
+  assert.deepEqual(RUN_CONFIG_SPEC["rpc-auth-metrics"], { kind: "boolean", multiple: false });
   assert.deepEqual(RUN_CONFIG_SPEC["max-inbound"], { kind: "integer", multiple: false });
   assert.deepEqual(RUN_CONFIG_SPEC["exit-on-stdin-close"], { kind: "boolean", multiple: false });
 });
