@@ -17,6 +17,7 @@ import {
   parseHostPortExplained,
 } from "../network/peer_key.ts";
 import { TIMENODE_VERSION } from "../version.ts";
+import { toHex } from "../encoding/binary.ts";
 import { parseArgs } from "node:util";
 import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.ts";
 import { CHAIN_LIMITS } from "../chain/block.ts";
@@ -460,6 +461,15 @@ function effectiveValue(key: string, c: NodeConfig, raw: RunValues): TomlValue {
       return c.logFormat;
     case "exit-on-stdin-close":
       return c.exitOnStdinClose;
+    case "rpc-auth":
+      // As given: a salted hash, not a password, and the output must stay a valid config file.
+      return c.rpcAuth.map((e) => `${e.user}:${e.salt}$${toHex(e.hash)}`);
+    case "rpc-allow-ip":
+      return c.rpcAllowIps.map((cidr) => `${cidr.address}/${cidr.prefix}`);
+    case "rpc-allow-host":
+      return c.rpcAllowHosts;
+    case "rpc-auth-metrics":
+      return c.rpcAuthMetrics;
   }
   // A flag this function does not know yet: its value as given, if it was.
   const value = (raw as Record<string, unknown>)[key];
