@@ -214,7 +214,7 @@ function parseRpcSecurityFlags(
   });
   if (rpc !== null && !isLoopbackBind(rpc.host) && rpcAllowIps.length === 0) {
     throw new UsageError(
-      `${flag("rpc")}: ${formatHostPort(rpc.host, rpc.port)} is reachable from other machines; ` +
+      `${flag("rpc")}: ${listenText(rpc)} is reachable from other machines; ` +
         "say who may connect with --rpc-allow-ip CIDR (e.g. 10.0.0.0/8), or bind 127.0.0.1",
     );
   }
