@@ -321,6 +321,7 @@ export class NetworkService implements NetworkApi {
       inbound: this.#registry.count("inbound"),
       outbound: this.#registry.count("outbound"),
       handshaking: [...this.#connections].filter((c) => c.peer.phase === "handshaking").length,
+      dialing: this.#planner.dialsInFlight,
       persistentPeers: this.persistentPeers(),
       knownAddresses: this.#addrBook.size,
       banned: this.#bans.bannedCount(Date.now()),

@@ -50,22 +50,33 @@ async function cleanup(nodes: NodeProcess[]): Promise<void> {
   for (const n of nodes) await Deno.remove(n.opts.dataDir, { recursive: true }).catch(() => {});
 }
 
-/** Waits until every node has exactly the other nodes as peers, one connection each. */
+/**
+ * Waits until every node has exactly the other nodes as peers, one connection each, and then until
+ * one pass over all nodes finds every one of them quiet: no connection handshaking and no dial in
+ * flight anywhere. Only then can no late duplicate replace a connection, so the snapshot taken in
+ * that pass is the mesh the stability checks compare against.
+ */
 async function waitForFullMesh(nodes: NodeProcess[]): Promise<Map<string, PeerInfo[]>> {
-  const result = new Map<string, PeerInfo[]>();
-  await Promise.all(nodes.map(async (node) => {
+  const fullMesh = async (node: NodeProcess): Promise<PeerInfo[] | null> => {
     const expected = nodes.filter((o) => o !== node).map((o) => o.p2p).sort();
-    const peers = await node.waitFor(async () => {
-      const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
-      const keys = peers.map((p) => p.key).sort();
-      const info = await node.rpc<{ handshaking: number }>("getnetworkinfo");
-      return JSON.stringify(keys) === JSON.stringify(expected) && info.handshaking === 0
-        ? peers
-        : null;
-    }, `a full mesh of ${nodes.length} nodes`);
-    result.set(node.name, peers);
-  }));
-  return result;
+    const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+    const keys = peers.map((p) => p.key).sort();
+    const info = await node.rpc<{ handshaking: number; dialing: number }>("getnetworkinfo");
+    return JSON.stringify(keys) === JSON.stringify(expected) && info.handshaking === 0 &&
+        info.dialing === 0
+      ? peers
+      : null;
+  };
+  await Promise.all(nodes.map((node) => node.waitFor(() => fullMesh(node), "a full mesh")));
+  return await nodes[0].waitFor(async () => {
+    const result = new Map<string, PeerInfo[]>();
+    for (const node of nodes) {
+      const peers = await fullMesh(node);
+      if (peers === null) return null;
+      result.set(node.name, peers);
+    }
+    return result;
+  }, `a full, quiet mesh of ${nodes.length} nodes`);
 }
 
 async function disconnects(node: NodeProcess): Promise<number> {
