@@ -4,7 +4,7 @@
  * Owns: turning their parsed arguments into files. Must never: overwrite an existing key.
  */
 import { fromHex, toHex } from "../encoding/binary.ts";
-import { decodeKeyFile, encodeKeyFile } from "../crypto/node_key.ts";
+import { createKeyFile, decodeKeyFile } from "../crypto/node_key.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
@@ -15,7 +15,7 @@ export async function runKeygenCommand(keyFile: string): Promise<number> {
   const dir = keyFile.includes("/") ? keyFile.slice(0, keyFile.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   try {
-    await Deno.writeTextFile(keyFile, encodeKeyFile(key), { mode: 0o600, createNew: true });
+    await createKeyFile(keyFile, key);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
       console.error(`timenode: ${keyFile} already exists; refusing to overwrite a node key`);
