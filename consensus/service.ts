@@ -191,10 +191,9 @@ export class ConsensusService {
     const tip = chain.tip();
     const height = tip.height + 1;
     const set = chain.validatorSetFor(height);
-    if (!set || set.validators.length === 0) {
-      throw new Error(`no validator set for height ${height}`);
-    }
-    const first = set.validators[0];
+    // Any member with power may propose; one without (free tier) would make the block invalid.
+    const first = set?.voting[0];
+    if (!set || !first) throw new Error(`no validator set with power for height ${height}`);
     this.#o.stateMachine.apply(chain.stateView(), {
       header: {
         version: BLOCK_VERSION,
@@ -310,9 +309,13 @@ export class ConsensusService {
     this.#scheduleHeight(this.#o.genesis.blockIntervalMs);
   }
 
-  /** Masternodes keep a connection to every other masternode of the current set. */
+  /**
+   * Masternodes keep a connection to every other voting masternode of the current set. Not to
+   * members without power: anyone can register a free one with any address, which would
+   * otherwise make every validator dial it forever.
+   */
   #connectToValidators(set: ValidatorSet): void {
-    for (const v of set.validators) {
+    for (const v of set.voting) {
       if (toHex(v.nodeId) === this.#selfId || !v.address || this.#persistentPeers.has(v.address)) {
         continue;
       }

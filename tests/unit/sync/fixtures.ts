@@ -79,15 +79,15 @@ export function chainFixture(length: number, seed = 1): ChainFixture {
     rewards: DEFAULT_REWARDS,
     masternodes: keys.map((k, i) => ({
       nodeId: toHex(k.publicKey),
-      tier: "free" as const,
+      tier: "bronze" as const,
       rewardAddress: `reward-${i}`,
       address: `127.0.0.1:${30000 + i}`,
     })),
   };
   const validatorSet = makeValidatorSet(keys.map((k, i) => ({
     nodeId: k.publicKey,
-    tier: "free" as const,
-    power: 1,
+    tier: "bronze" as const,
+    power: DEFAULT_TIER_POWER.bronze,
     rewardAddress: `reward-${i}`,
     address: `127.0.0.1:${30000 + i}`,
   })));
