@@ -98,6 +98,11 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_blocks_rejected_total",
       "Blocks refused, by reason.",
     ),
+    certificatesRejected: registry.counter(
+      "timenode_certificates_rejected_unverified_total",
+      "Certificates of fetched blocks refused before any of their signatures was verified, " +
+        "by reason.",
+    ),
     syncRequests: registry.counter(
       "timenode_sync_requests_total",
       "get-blocks requests by outcome: ok, timeout, stalled, disconnected, invalid, empty.",
@@ -162,10 +167,12 @@ export type NetworkMetrics = Pick<
   | "sendQueueBytes"
   | "knownAddresses"
 >;
+export type CertificateMetrics = Pick<NodeMetrics, "certificatesRejected">;
 export type SyncMetrics = Pick<
   NodeMetrics,
   | "blocksApplied"
   | "blocksRejected"
+  | "certificatesRejected"
   | "syncRequests"
   | "chainHeight"
   | "syncState"
