@@ -47,10 +47,17 @@ async function main(argv: string[]): Promise<number> {
         log.fatal("cannot start: {error}", { error: e instanceof Error ? e.message : String(e) });
         return EXIT_FAILURE;
       }
-      await (command.config.exitOnStdinClose
-        ? Promise.race([waitForShutdownSignal(), stdinClosed()])
-        : waitForShutdownSignal());
+      const failure = await Promise.race([
+        node.failed,
+        (command.config.exitOnStdinClose
+          ? Promise.race([waitForShutdownSignal(), stdinClosed()])
+          : waitForShutdownSignal()).then(() => null),
+      ]);
       await node.stop();
+      if (failure) {
+        log.fatal("stopped after a fatal error: {error}", { error: failure.message });
+        return EXIT_FAILURE;
+      }
       return 0;
     }
   }

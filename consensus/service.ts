@@ -8,7 +8,10 @@
  * BEFORE it leaves the node, relaying, applying committed blocks, keeping connections to the
  * other masternodes, catch-up hints to lagging peers, evidence, and consensus metrics.
  * Must never: decide anything the engine decides, send a signed message whose guard record is
- * not on disk, or sign while it is catching up.
+ * not on disk, sign while it is catching up, or go on after a failed guard write: that failure
+ * is fatal (signing stops at once, the node shuts down and exits non-zero), because the engine
+ * already counts the unsaved vote and would resend it, and after a restart the node could sign
+ * a conflicting one (CometBFT's file signer stops the same way).
  */
 import { getLogger } from "@logtape/logtape";
 import { bytesEqual, toHex } from "../encoding/binary.ts";
@@ -74,6 +77,11 @@ export interface ConsensusServiceOptions {
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
+  /**
+   * Called once when the signing state (sign guard, lock evidence) cannot be written: the node
+   * must shut down and exit non-zero. Signing has already stopped.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 export interface ConsensusInfo {
@@ -105,6 +113,8 @@ export class ConsensusService {
   /** Serialises action processing: a signature's guard write must finish before the next. */
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Set by a failed guard write: nothing is signed or sent any more. */
+  #failed = false;
   #lastCommit: { height: number; round: number; at: number } | null = null;
   readonly #hints = new Map<string, number>();
   readonly #evidence: unknown[] = [];
@@ -261,6 +271,11 @@ export class ConsensusService {
     const buffered = previousEngine && previousEngine.height + 1 === height
       ? previousEngine.takeNextHeightMessages()
       : [];
+    if (previousEngine) {
+      for (const [reason, n] of previousEngine.nextHeightDropped) {
+        this.#o.metrics.nextHeightDropped.inc({ reason }, n);
+      }
+    }
     const isMember = set.powerOf(this.#selfId) > 0;
     const guard = this.#guard!;
     this.#set = set;
@@ -268,19 +283,26 @@ export class ConsensusService {
     const engine = new ConsensusEngine({
       height,
       validators: set,
+      // Fixed since the previous block: only its members' next-height messages are buffered.
+      nextValidators: this.#o.chain.validatorSetFor(height + 1) ?? null,
       previous: { hash: tip.hash, timestamp: tip.timestamp },
       genesisHash: this.#o.genesisHash,
       timeouts: this.#o.timeouts ?? DEFAULT_TIMEOUTS,
       signer: isMember
         ? {
           publicKey: this.#o.key.publicKey,
-          canSign: (h, r, step, hash) => guard.maySign(h, r, step, hash),
+          canSign: (h, r, step, hash) => !this.#failed && guard.maySign(h, r, step, hash),
           sign: (message) => signBytes(this.#o.key, message),
         }
         : null,
       getValue: (h, r) => this.#buildBlock(h, r, set),
       isValid: (block) => this.#isValid(block),
-      restore: { lastSigned: guard.lastSigned, lock: guard.lock, lockEvidence: this.#lockEvidence },
+      restore: {
+        lastSigned: guard.lastSigned,
+        lock: guard.lock,
+        lockEvidence: this.#lockEvidence,
+        lastMessages: guard.lastMessages,
+      },
     });
     this.#engine = engine;
     if (isMember) this.#connectToValidators(set);
@@ -290,6 +312,15 @@ export class ConsensusService {
       power: set.totalPower,
       member: isMember,
     });
+    const resending = guard.lastMessages.filter((m) =>
+      (m.kind === "vote" ? m.vote.height : m.proposal.height) === height
+    ).length;
+    if (resending > 0 && !previousEngine) {
+      log.info("re-sending {count} messages signed at height {height} before the restart", {
+        count: resending,
+        height,
+      });
+    }
     this.#enqueue(() => engine.start());
     for (const b of buffered) {
       const event: EngineEvent = b.message.kind === "proposal"
@@ -384,11 +415,18 @@ export class ConsensusService {
       case "broadcastProposal":
       case "broadcastVote": {
         const g = a.guard;
-        // On disk, synced, before the message exists anywhere but in this process.
-        await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock);
-        if (a.kind === "broadcastVote" && a.lockEvidence) {
-          await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
-          this.#lockEvidence = a.lockEvidence;
+        const message = a.kind === "broadcastVote"
+          ? { kind: "vote" as const, vote: a.vote }
+          : { kind: "proposal" as const, proposal: a.proposal };
+        try {
+          // On disk, synced, before the message exists anywhere but in this process.
+          await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock, message);
+          if (a.kind === "broadcastVote" && a.lockEvidence) {
+            await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
+            this.#lockEvidence = a.lockEvidence;
+          }
+        } catch (e) {
+          return this.#fail(e as Error);
         }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
@@ -454,6 +492,22 @@ export class ConsensusService {
           });}
         return;
     }
+  }
+
+  /** A signing-state write failed: stop everything at once and ask the node to exit. */
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#stopped = true;
+    clearTimeout(this.#heightTimer);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    log.fatal(
+      "cannot save the sign guard ({error}); signing stopped: a signature it did not save could " +
+        "be double-signed after a restart. Free the disk and restart the node.",
+      { error: error.message },
+    );
+    this.#o.onFatal?.(error);
   }
 
   #commit(block: Block, certificate: Parameters<ChainApi["applyBlock"]>[0]["certificate"]): void {

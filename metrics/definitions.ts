@@ -122,6 +122,11 @@ export function createNodeMetrics(registry = new Registry()) {
       "Consensus timeouts, by step.",
     ),
     votesSent: registry.counter("timenode_votes_sent_total", "Signed messages sent, by type."),
+    nextHeightDropped: registry.counter(
+      "timenode_next_height_dropped_total",
+      "Consensus messages for the next height not buffered, by reason (non-member signer, " +
+        "per-signer cap, bad signature, ...).",
+    ),
     equivocations: registry.counter(
       "timenode_equivocations_total",
       "Conflicting votes seen from one validator (kept as evidence).",
@@ -185,6 +190,7 @@ export type ConsensusMetrics = Pick<
   | "consensusHeight"
   | "consensusRound"
   | "equivocations"
+  | "nextHeightDropped"
   | "roundsTimedOut"
   | "votesSent"
 >;

@@ -42,6 +42,11 @@ export interface RunningNode {
   readonly nodeId: string;
   readonly p2pAddress: string;
   readonly rpcUrl: string | null;
+  /**
+   * Resolves when the node hit an error it must not run on (a sign-guard write failed); the
+   * caller then stops it and exits non-zero. Never rejects.
+   */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +110,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
   const sync = new SyncService({ network, chain, metrics, genesisHash: gHash });
+  let reportFailure: (error: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => reportFailure = resolve);
   const consensus = new ConsensusService({
     network,
     chain,
@@ -115,6 +122,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     dataDir: config.dataDir,
     stateMachine,
     isSyncing: () => sync.state() === "syncing",
+    onFatal: (error) => reportFailure(error),
   });
 
   await network.start();
@@ -163,6 +171,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     nodeId,
     p2pAddress: network.listenAddress,
     rpcUrl,
+    failed,
     stop() {
       stopping ??= (async () => {
         log.info("shutting down");

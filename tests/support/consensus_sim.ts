@@ -543,6 +543,7 @@ class Simulation {
     const engine = new ConsensusEngine({
       height,
       validators: this.#set,
+      nextValidators: this.#set,
       previous,
       genesisHash: TEST_GENESIS_HASH,
       signer: guardedSigner(node.key, node.byzantine ? null : node.guard),
@@ -864,6 +865,9 @@ export interface HarnessOptions {
   isValid?: (block: Block) => boolean;
   signer?: ConsensusSigner | null;
   restore?: EngineOptions["restore"];
+  /** The set of HEIGHT + 1 (default SET; null: unknown). */
+  nextValidators?: ValidatorSet | null;
+  verify?: EngineOptions["verify"];
 }
 
 export function harness(opts: HarnessOptions): Harness & { startActions: EngineAction[] } {
@@ -877,6 +881,8 @@ export function harness(opts: HarnessOptions): Harness & { startActions: EngineA
   const engine = new ConsensusEngine({
     height: HEIGHT,
     validators: SET,
+    nextValidators: opts.nextValidators === undefined ? SET : opts.nextValidators,
+    verify: opts.verify,
     previous: PREVIOUS,
     genesisHash: TEST_GENESIS_HASH,
     signer,
