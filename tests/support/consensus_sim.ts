@@ -286,6 +286,12 @@ export interface SimOptions {
   powers: number[];
   /** Nodes that sign conflicting proposals and votes for different peers. */
   byzantine?: number[];
+  /**
+   * Byzantine twins of proposals in rounds ≥ 1 claim validRound = round − 1 for a fresh block
+   * (built as if proposed in that round) and never send the proof of lock it would need. Only
+   * the line-28 check (2f+1 prevotes of validRound) keeps locked honest nodes from prevoting it.
+   */
+  byzantineFakeValidRound?: boolean;
   /** Act on `relay` actions (re-broadcast of others' messages); resends always go out. */
   relay?: boolean;
   /** Before GST links follow `preGst`, after it `postGst`. */
@@ -676,7 +682,10 @@ class Simulation {
     const twin = this.#conflicting(node, message);
     for (const peer of this.#nodes) {
       if (peer === node) continue;
-      this.#send(node, peer, this.#random.chance(0.5) ? message : twin);
+      // A proposal with a fake validRound goes to everyone: the more honest nodes prevote it
+      // without its proof of lock, the sooner a broken line-28 check shows as a fork.
+      const allTwin = twin.kind === "proposal" && twin.proposal.validRound >= 0;
+      this.#send(node, peer, allTwin ? twin : this.#random.chance(0.5) ? message : twin);
     }
   }
 
@@ -690,12 +699,15 @@ class Simulation {
     if (message.kind === "proposal") {
       const p = message.proposal;
       const records = [{ type: 7, data: new Uint8Array([node.index, p.round & 0xff, 0xbb]) }];
+      // A fake validRound: the block claims to come from round − 1 (whose proposer it names,
+      // as a re-proposal would), with no proof of lock behind it.
+      const fakeValidRound = this.#o.byzantineFakeValidRound && p.round > 0 ? p.round - 1 : -1;
       const block = buildBlock({
         set: this.#set,
         height: p.height,
         previous: { hash: p.block.header.prevHash, timestamp: p.block.header.timestamp - 1 },
-        round: p.round,
-        proposer: node.key.publicKey,
+        round: fakeValidRound >= 0 ? fakeValidRound : p.round,
+        proposer: fakeValidRound >= 0 ? undefined : node.key.publicKey,
         timestamp: p.block.header.timestamp + 1,
         records,
       });
@@ -704,7 +716,10 @@ class Simulation {
         real: blockHash(p.block.header),
         twin: hash,
       });
-      return { kind: "proposal", proposal: signProposal(node.key, p.height, p.round, -1, block) };
+      return {
+        kind: "proposal",
+        proposal: signProposal(node.key, p.height, p.round, fakeValidRound, block),
+      };
     }
     const v = message.vote;
     const seen = this.#byzantineBlocks.get(`${v.height}/${v.round}`);
