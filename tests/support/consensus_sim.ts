@@ -160,6 +160,8 @@ export class MemorySignGuard {
   lock: LockState | null = null;
   /** The locked block and its proof of lock, persisted with the lock (docs §11). */
   lockEvidence: LockEvidence | null = null;
+  /** The signed messages of the last (height, round), kept in the same write (docs §11). */
+  lastMessages: ConsensusMessage[] = [];
   refusals = 0;
 
   maySign(height: number, round: number, step: SignStep, hash: Uint8Array): boolean {
@@ -176,13 +178,17 @@ export class MemorySignGuard {
     hash: Uint8Array,
     lock?: LockState,
     lockEvidence?: LockEvidence,
+    message?: ConsensusMessage,
   ) {
     if (!this.maySign(height, round, step, hash)) {
       throw new Error(`sign guard: conflicting signature at ${height}/${round}/${step}`);
     }
+    const last = this.lastSigned;
+    if (!last || last.height !== height || last.round !== round) this.lastMessages = [];
     this.lastSigned = { height, round, step, blockHash: hash.slice() };
     if (lock) this.lock = { ...lock, blockHash: lock.blockHash.slice() };
     if (lockEvidence) this.lockEvidence = lockEvidence;
+    if (message) this.lastMessages.push(message);
   }
 }
 
@@ -286,6 +292,16 @@ export interface SimOptions {
   powers: number[];
   /** Nodes that sign conflicting proposals and votes for different peers. */
   byzantine?: number[];
+  /**
+   * Chance that an honest node crashes right after its guard write, before the signed message
+   * leaves it (restarting 10 ms to 2 s later): what a power cut between fsync and send does.
+   */
+  crashAfterGuardWrite?: number;
+  /**
+   * From `atMs` on, every guard write of `node` fails (a full disk): the shell must stop the
+   * node at once, as consensus/service.ts does, and the node stays down.
+   */
+  failingGuard?: { node: number; atMs: number };
   /**
    * Byzantine twins of proposals in rounds ≥ 1 claim validRound = round − 1 for a fresh block
    * (built as if proposed in that round) and never send the proof of lock it would need. Only
@@ -561,6 +577,7 @@ class Simulation {
         lastSigned: node.guard.lastSigned,
         lock: node.guard.lock,
         lockEvidence: node.guard.lockEvidence,
+        lastMessages: node.guard.lastMessages,
       },
     });
     node.engine = engine;
@@ -609,19 +626,14 @@ class Simulation {
       }
       switch (a.kind) {
         case "broadcastProposal":
-          if (!node.byzantine) {
-            const g = a.guard;
-            node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock);
-          }
-          this.#broadcastSigned(node, { kind: "proposal", proposal: a.proposal });
+        case "broadcastVote": {
+          const message: ConsensusMessage = a.kind === "broadcastVote"
+            ? { kind: "vote", vote: a.vote }
+            : { kind: "proposal", proposal: a.proposal };
+          if (!node.byzantine && !this.#guardWrite(node, a, message)) return;
+          this.#broadcastSigned(node, message);
           break;
-        case "broadcastVote":
-          if (!node.byzantine) {
-            const g = a.guard;
-            node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock, a.lockEvidence);
-          }
-          this.#broadcastSigned(node, { kind: "vote", vote: a.vote });
-          break;
+        }
         case "relay":
           if (a.except === null || this.#o.relay) this.#broadcast(node, a.message, a.except);
           break;
@@ -644,6 +656,36 @@ class Simulation {
           break;
       }
     }
+  }
+
+  /**
+   * The shell's guard write before a send. False when the node does not get to send: its
+   * write failed (it stops for good, as the real shell exits) or it crashed right after it.
+   */
+  #guardWrite(
+    node: SimNode,
+    a: Extract<EngineAction, { kind: "broadcastVote" | "broadcastProposal" }>,
+    message: ConsensusMessage,
+  ): boolean {
+    const failing = this.#o.failingGuard;
+    if (failing && failing.node === node.index && this.#queue.now >= failing.atMs) {
+      this.#crash(node, false);
+      return false;
+    }
+    const g = a.guard;
+    const evidence = a.kind === "broadcastVote" ? a.lockEvidence : undefined;
+    node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock, evidence, message);
+    const rate = this.#o.crashAfterGuardWrite ?? 0;
+    if (rate > 0 && this.#random.chance(rate)) {
+      this.#crash(node, false);
+      node.pendingRestarts++;
+      this.#queue.at(this.#queue.now + this.#random.int(10, 2_000), () => {
+        node.pendingRestarts--;
+        this.#restart(node);
+      });
+      return false;
+    }
+    return true;
   }
 
   #commit(node: SimNode, committed: CommittedBlock): boolean {
