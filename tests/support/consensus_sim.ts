@@ -303,6 +303,18 @@ export interface SimOptions {
    */
   failingGuard?: { node: number; atMs: number };
   /**
+   * Validator-set changes, as registrations and deregistrations would make them: from
+   * `fromHeight` on, node i has power `powers[i]` (0: a listed free-tier member without a
+   * vote; null: not a member). Before the first entry the set is `powers`. Every node learns
+   * each height's set from the schedule, as every node derives it from the chain.
+   */
+  setSchedule?: { fromHeight: number; powers: (number | null)[] }[];
+  /**
+   * Byzantine twins of proposals carry the validator-set hash of the height before theirs: a
+   * stale set, which only the engine's validatorSetHash check refuses at a set change.
+   */
+  byzantineStaleSet?: boolean;
+  /**
    * Byzantine twins of proposals in rounds ≥ 1 claim validRound = round − 1 for a fresh block
    * (built as if proposed in that round) and never send the proof of lock it would need. Only
    * the line-28 check (2f+1 prevotes of validRound) keeps locked honest nodes from prevoting it.
@@ -338,6 +350,8 @@ export interface SimResult {
   forks: { height: number; hashes: string[] }[];
   /** Commits whose certificate failed quorum or signature checks: must be 0. */
   badCertificates: number;
+  /** Commits of a block naming another validator set than its height's: must be 0. */
+  wrongSetBlocks: number;
   /** Valid-looking messages an honest engine refused: must be 0 (nobody forges here). */
   rejected: number;
   /** Committed height per node at the end. */
@@ -444,6 +458,8 @@ class Simulation {
   readonly #random: SimRandom;
   readonly #queue = new VirtualClock();
   readonly #set: ValidatorSet;
+  readonly #keys: KeyPair[];
+  readonly #scheduledSets = new Map<number, ValidatorSet>();
   readonly #nodes: SimNode[];
   readonly #timeouts: TimeoutConfig;
   readonly #pre: LinkProfile;
@@ -461,13 +477,8 @@ class Simulation {
     this.#pre = options.preGst ?? DEFAULT_PRE_GST;
     this.#post = options.postGst ?? DEFAULT_POST_GST;
     const keys = options.powers.map((_, i) => testKey(`sim-${i}`));
-    this.#set = makeValidatorSet(keys.map((key, i) => ({
-      nodeId: key.publicKey,
-      tier: "free" as const,
-      power: options.powers[i],
-      rewardAddress: `sim-reward-${i}`,
-      address: `127.0.0.1:${25_000 + i}`,
-    })));
+    this.#keys = keys;
+    this.#set = this.#makeSet(options.powers);
     const byzantine = new Set(options.byzantine ?? []);
     this.#nodes = keys.map((key, index) => ({
       index,
@@ -484,6 +495,7 @@ class Simulation {
     this.#result = {
       forks: [],
       badCertificates: 0,
+      wrongSetBlocks: 0,
       rejected: 0,
       heights: [],
       firstCommitAt: [],
@@ -493,6 +505,40 @@ class Simulation {
       endMs: 0,
       finalStates: [],
     };
+  }
+
+  #makeSet(powers: readonly (number | null)[]): ValidatorSet {
+    return makeValidatorSet(
+      this.#keys.flatMap((key, i) =>
+        powers[i] === null || powers[i] === undefined ? [] : [{
+          nodeId: key.publicKey,
+          tier: powers[i] === 0 ? "free" as const : "bronze" as const,
+          power: powers[i]!,
+          rewardAddress: `sim-reward-${i}`,
+          address: `127.0.0.1:${25_000 + i}`,
+        }]
+      ),
+    );
+  }
+
+  /** The set that certifies `height`: the genesis powers, changed by the schedule. */
+  #setFor(height: number): ValidatorSet {
+    const schedule = this.#o.setSchedule ?? [];
+    let index = -1;
+    schedule.forEach((entry, i) => {
+      if (
+        entry.fromHeight <= height && (index < 0 || entry.fromHeight >= schedule[index].fromHeight)
+      ) {
+        index = i;
+      }
+    });
+    if (index < 0) return this.#set;
+    let set = this.#scheduledSets.get(index);
+    if (!set) {
+      set = this.#makeSet(schedule[index].powers);
+      this.#scheduledSets.set(index, set);
+    }
+    return set;
   }
 
   run(): SimResult {
@@ -564,8 +610,8 @@ class Simulation {
     const buffered = node.engine?.height === height - 1 ? node.engine.takeNextHeightMessages() : [];
     const engine = new ConsensusEngine({
       height,
-      validators: this.#set,
-      nextValidators: this.#set,
+      validators: this.#setFor(height),
+      nextValidators: this.#setFor(height + 1),
       previous,
       genesisHash: TEST_GENESIS_HASH,
       signer: guardedSigner(node.key, node.byzantine ? null : node.guard),
@@ -595,7 +641,7 @@ class Simulation {
       `${node.index}/${height}/${round}/${this.#random.next()}`,
     );
     return buildBlock({
-      set: this.#set,
+      set: this.#setFor(height),
       height,
       previous,
       round,
@@ -692,7 +738,12 @@ class Simulation {
     const height = committed.block.header.height;
     if (height !== node.chain.length + 1) return false;
     const hash = blockHash(committed.block.header);
-    const quorum = checkCertificateQuorum(committed.certificate, height, hash, this.#set);
+    const set = this.#setFor(height);
+    if (!bytesEqual(committed.block.header.validatorSetHash, set.hash)) {
+      this.#result.wrongSetBlocks++;
+      return false;
+    }
+    const quorum = checkCertificateQuorum(committed.certificate, height, hash, set);
     if (!quorum.ok || !verifyCertificateSignatures(TEST_GENESIS_HASH, committed.certificate)) {
       this.#result.badCertificates++;
       return false;
@@ -745,7 +796,7 @@ class Simulation {
       // as a re-proposal would), with no proof of lock behind it.
       const fakeValidRound = this.#o.byzantineFakeValidRound && p.round > 0 ? p.round - 1 : -1;
       const block = buildBlock({
-        set: this.#set,
+        set: this.#setFor(p.height),
         height: p.height,
         previous: { hash: p.block.header.prevHash, timestamp: p.block.header.timestamp - 1 },
         round: fakeValidRound >= 0 ? fakeValidRound : p.round,
@@ -753,6 +804,10 @@ class Simulation {
         timestamp: p.block.header.timestamp + 1,
         records,
       });
+      if (this.#o.byzantineStaleSet) {
+        // The set of the height before: differs from the right one exactly at a set change.
+        block.header.validatorSetHash = this.#setFor(p.height - 1).hash;
+      }
       const hash = blockHash(block.header);
       this.#byzantineBlocks.set(`${p.height}/${p.round}`, {
         real: blockHash(p.block.header),
