@@ -878,7 +878,11 @@ export class ConsensusEngine {
     // relayed back to us): the only one the guard allows, so send that one again.
     const mine = this.#proposals.get(round)?.[0];
     if (mine) {
-      out.push({ kind: "relay", message: { kind: "proposal", proposal: mine.proposal }, except: null });
+      out.push({
+        kind: "relay",
+        message: { kind: "proposal", proposal: mine.proposal },
+        except: null,
+      });
       return true;
     }
     let known = this.#validHex !== null ? this.#blocks.get(this.#validHex) : undefined;

@@ -312,9 +312,10 @@ export class ConsensusService {
       power: set.totalPower,
       member: isMember,
     });
-    const resending = guard.lastMessages.filter((m) =>
-      (m.kind === "vote" ? m.vote.height : m.proposal.height) === height
-    ).length;
+    const resending =
+      guard.lastMessages.filter((m) =>
+        (m.kind === "vote" ? m.vote.height : m.proposal.height) === height
+      ).length;
     if (resending > 0 && !previousEngine) {
       log.info("re-sending {count} messages signed at height {height} before the restart", {
         count: resending,
