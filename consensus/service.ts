@@ -271,11 +271,7 @@ export class ConsensusService {
     const buffered = previousEngine && previousEngine.height + 1 === height
       ? previousEngine.takeNextHeightMessages()
       : [];
-    if (previousEngine) {
-      for (const [reason, n] of previousEngine.nextHeightDropped) {
-        this.#o.metrics.nextHeightDropped.inc({ reason }, n);
-      }
-    }
+    if (previousEngine) this.#countNextHeightDrops(previousEngine);
     const isMember = set.powerOf(this.#selfId) > 0;
     const guard = this.#guard!;
     this.#set = set;
@@ -328,6 +324,25 @@ export class ConsensusService {
         ? { kind: "proposal", proposal: b.message.proposal, from: b.from }
         : { kind: "vote", vote: b.message.vote, from: b.from };
       this.#enqueue(() => engine.handle(event));
+    }
+  }
+
+  /**
+   * Next-height messages the last engine did not buffer. Honest validators never cause any but
+   * `no-set`, so the rest is someone flooding: one warning per height at most.
+   */
+  #countNextHeightDrops(engine: Engine): void {
+    let suspicious = 0;
+    for (const [reason, n] of engine.nextHeightDropped) {
+      this.#o.metrics.nextHeightDropped.inc({ reason }, n);
+      if (reason !== "no-set") suspicious += n;
+    }
+    if (suspicious > 0) {
+      log.warn("dropped {count} messages for height {height}: {reasons}", {
+        count: suspicious,
+        height: engine.height + 1,
+        reasons: Object.fromEntries(engine.nextHeightDropped),
+      });
     }
   }
 
