@@ -3,91 +3,15 @@
  * power, a sign-guard write that fails, and a whole network restarted mid-round.
  */
 import assert from "node:assert/strict";
-import { generateKeyPair, type KeyPair } from "../../crypto/ed25519.ts";
+import { generateKeyPair } from "../../crypto/ed25519.ts";
 import { fromHex } from "../../encoding/binary.ts";
-import { type Genesis, loadGenesisFile } from "../../chain/genesis.ts";
+import { loadGenesisFile } from "../../chain/genesis.ts";
 import { genesisHash } from "../../chain/genesis.ts";
-import { encodeFrame, FrameDecoder } from "../../network/frame.ts";
-import { type Message, PROTOCOL_VERSION } from "../../network/messages.ts";
-import { type PeerAction, PeerState } from "../../network/peer.ts";
 import { signRegistration } from "../../state/records.ts";
 import { SIGN_GUARD_FILE } from "../../consensus/sign_guard.ts";
 import { metricValue, type NodeProcess } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
-
-/** One handshaken outbound connection to a node, speaking as a fresh peer key. */
-async function dialAsPeer(
-  genesis: Genesis,
-  address: string,
-): Promise<{ send: (m: Message) => Promise<void>; close: () => Promise<void> }> {
-  const [hostname, port] = address.split(":");
-  const conn = await Deno.connect({ hostname, port: Number(port) });
-  const key: KeyPair = generateKeyPair();
-  const gHash = genesisHash(genesis);
-  const peer = new PeerState({
-    direction: "outbound",
-    local: { key, magic: genesis.magic, genesisHash: gHash },
-    hello: {
-      kind: "hello",
-      protocolVersion: PROTOCOL_VERSION,
-      magic: genesis.magic,
-      genesisHash: gHash,
-      nodeId: key.publicKey,
-      listenAddress: "",
-      bestHeight: 0,
-      bestHash: gHash,
-      userAgent: "defenses-test",
-      nonce: crypto.getRandomValues(new Uint8Array(32)),
-    },
-    pingIntervalMs: 60_000,
-    pongTimeoutMs: 600_000,
-    localTip: () => ({ height: 0, hash: gHash }),
-    nonce: () => 1n,
-  });
-  const send = async (m: Message) => {
-    const bytes = encodeFrame(genesis.magic, m);
-    let off = 0;
-    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-  };
-  const run = async (actions: PeerAction[]) => {
-    for (const a of actions) if (a.type === "send") await send(a.message);
-  };
-  let established!: () => void;
-  const ready = new Promise<void>((r) => established = r);
-  const reader = (async () => {
-    const decoder = new FrameDecoder(genesis.magic, { handshakeFrames: 2 });
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) return;
-        for (const f of decoder.push(buf.subarray(0, n))) {
-          const out: PeerAction[] = [];
-          peer.onFrame(f.typeId, f.payload, performance.now(), out);
-          await run(out);
-          if (out.some((a) => a.type === "ready")) established();
-        }
-      }
-    } catch {
-      // Closed by either side.
-    }
-  })();
-  const start: PeerAction[] = [];
-  peer.start(performance.now(), start);
-  await run(start);
-  await ready;
-  return {
-    send,
-    close: async () => {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-      await reader;
-    },
-  };
-}
+import { dialAsPeer, type RawPeer } from "../support/raw_peer.ts";
 
 /** Blocks per second over `windowMs`, from the tip height of `node`. */
 async function blockRate(node: NodeProcess, windowMs: number): Promise<number> {
@@ -105,7 +29,7 @@ interface ConsensusInfo {
 
 Deno.test("20 free registrations from one peer change neither the total power nor the block rate", async () => {
   const devnet = await startDevnet(3, 500);
-  let peer: Awaited<ReturnType<typeof dialAsPeer>> | null = null;
+  let peer: RawPeer | null = null;
   try {
     await waitAllAtHeight(devnet.nodes, 3, 60_000);
     const genesis = await loadGenesisFile(devnet.manifest.genesis);
