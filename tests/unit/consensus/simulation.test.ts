@@ -385,7 +385,9 @@ Deno.test("simulation: a crash between the guard write and the send loses nothin
 Deno.test("simulation: a validator whose guard write fails stops at once; the others go on", () => {
   // From its first failed write on, node 0 is stopped (the shell exits, as
   // consensus/service.ts does): it sends nothing it could not save. With 4 equal validators
-  // the other three are a quorum, so they stay live and nothing forks.
+  // the other three are a quorum, so they stay live and nothing forks. The check this relies
+  // on lives in the shell, not the engine: tests/unit/consensus/service.test.ts fails when the
+  // shell goes on after a failed write (it then relays the unsaved vote on the next resend).
   for (let seed = 0; seed < 10; seed++) {
     const s = scenario({
       seed,
