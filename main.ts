@@ -76,10 +76,17 @@ async function runNode(config: NodeConfig): Promise<number> {
       log.fatal("cannot start: {error}", { error: e instanceof Error ? e.message : String(e) });
       return EXIT_FAILURE;
     }
-    const stopWhen = [signals.received, node.stopRequested];
+    const stopWhen: Promise<unknown>[] = [signals.received, node.stopRequested];
     if (config.exitOnStdinClose) stopWhen.push(stdinClosed());
-    await Promise.race(stopWhen);
+    const failure = await Promise.race([
+      node.failed,
+      Promise.race(stopWhen).then(() => null),
+    ]);
     await node.stop();
+    if (failure) {
+      log.fatal("stopped after a fatal error: {error}", { error: failure.message });
+      return EXIT_FAILURE;
+    }
     return 0;
   } finally {
     signals.dispose();

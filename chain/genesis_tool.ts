@@ -11,6 +11,7 @@ import { sha256 } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
 import {
   builtinGenesis,
+  DEFAULT_GENESIS_TIER,
   DEFAULT_REWARDS,
   DEFAULT_TIER_POWER,
   type Genesis,
@@ -70,7 +71,7 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     const nodeId = toHex(n.publicKey);
     return {
       nodeId,
-      tier: n.tier ?? "free",
+      tier: n.tier ?? DEFAULT_GENESIS_TIER,
       rewardAddress: n.rewardAddress ?? `${opts.network}-reward-${nodeId.slice(0, 16)}`,
       address: n.address,
     };

@@ -8,7 +8,10 @@
  * BEFORE it leaves the node, relaying, applying committed blocks, keeping connections to the
  * other masternodes, catch-up hints to lagging peers, evidence, and consensus metrics.
  * Must never: decide anything the engine decides, send a signed message whose guard record is
- * not on disk, or sign while it is catching up.
+ * not on disk, sign while it is catching up, or go on after a failed guard write: that failure
+ * is fatal (signing stops at once, the node shuts down and exits non-zero), because the engine
+ * already counts the unsaved vote and would resend it, and after a restart the node could sign
+ * a conflicting one (CometBFT's file signer stops the same way).
  */
 import { getLogger } from "@logtape/logtape";
 import { bytesEqual, toHex } from "../encoding/binary.ts";
@@ -78,6 +81,11 @@ export interface ConsensusServiceOptions {
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
+  /**
+   * Called once when the signing state (sign guard, lock evidence) cannot be written: the node
+   * must shut down and exit non-zero. Signing has already stopped.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 export interface ConsensusInfo {
@@ -111,6 +119,8 @@ export class ConsensusService {
   /** Serialises action processing: a signature's guard write must finish before the next. */
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Set by a failed guard write: nothing is signed or sent any more. */
+  #failed = false;
   #lastCommit: { height: number; round: number; at: number } | null = null;
   readonly #hints = new Map<string, number>();
   readonly #evidence: unknown[] = [];
@@ -200,10 +210,9 @@ export class ConsensusService {
     const tip = chain.tip();
     const height = tip.height + 1;
     const set = chain.validatorSetFor(height);
-    if (!set || set.validators.length === 0) {
-      throw new Error(`no validator set for height ${height}`);
-    }
-    const first = set.validators[0];
+    // Any member with power may propose; one without (free tier) would make the block invalid.
+    const first = set?.voting[0];
+    if (!set || !first) throw new Error(`no validator set with power for height ${height}`);
     this.#o.stateMachine.apply(chain.stateView(), {
       header: {
         version: BLOCK_VERSION,
@@ -289,6 +298,7 @@ export class ConsensusService {
     const buffered = previousEngine && previousEngine.height + 1 === height
       ? previousEngine.takeNextHeightMessages()
       : [];
+    if (previousEngine) this.#countNextHeightDrops(previousEngine);
     const isMember = set.powerOf(this.#selfId) > 0;
     const guard = this.#guard!;
     this.#set = set;
@@ -296,19 +306,26 @@ export class ConsensusService {
     const engine = new ConsensusEngine({
       height,
       validators: set,
+      // Fixed since the previous block: only its members' next-height messages are buffered.
+      nextValidators: this.#o.chain.validatorSetFor(height + 1) ?? null,
       previous: { hash: tip.hash, timestamp: tip.timestamp },
       genesisHash: this.#o.genesisHash,
       timeouts: this.#o.timeouts ?? DEFAULT_TIMEOUTS,
       signer: isMember
         ? {
           publicKey: this.#o.key.publicKey,
-          canSign: (h, r, step, hash) => guard.maySign(h, r, step, hash),
+          canSign: (h, r, step, hash) => !this.#failed && guard.maySign(h, r, step, hash),
           sign: (message) => signBytes(this.#o.key, message),
         }
         : null,
       getValue: (h, r) => this.#buildBlock(h, r, set),
       isValid: (block) => this.#isValid(block),
-      restore: { lastSigned: guard.lastSigned, lock: guard.lock, lockEvidence: this.#lockEvidence },
+      restore: {
+        lastSigned: guard.lastSigned,
+        lock: guard.lock,
+        lockEvidence: this.#lockEvidence,
+        lastMessages: guard.lastMessages,
+      },
     });
     this.#engine = engine;
     this.#votePresence.startHeight(height);
@@ -320,12 +337,41 @@ export class ConsensusService {
       power: set.totalPower,
       member: isMember,
     });
+    const resending =
+      guard.lastMessages.filter((m) =>
+        (m.kind === "vote" ? m.vote.height : m.proposal.height) === height
+      ).length;
+    if (resending > 0 && !previousEngine) {
+      log.info("re-sending {count} messages signed at height {height} before the restart", {
+        count: resending,
+        height,
+      });
+    }
     this.#enqueue(() => engine.start());
     for (const b of buffered) {
       const event: EngineEvent = b.message.kind === "proposal"
         ? { kind: "proposal", proposal: b.message.proposal, from: b.from }
         : { kind: "vote", vote: b.message.vote, from: b.from };
       this.#enqueue(() => engine.handle(event));
+    }
+  }
+
+  /**
+   * Next-height messages the last engine did not buffer. Honest validators never cause any but
+   * `no-set`, so the rest is someone flooding: one warning per height at most.
+   */
+  #countNextHeightDrops(engine: Engine): void {
+    let suspicious = 0;
+    for (const [reason, n] of engine.nextHeightDropped) {
+      this.#o.metrics.nextHeightDropped.inc({ reason }, n);
+      if (reason !== "no-set") suspicious += n;
+    }
+    if (suspicious > 0) {
+      log.warn("dropped {count} messages for height {height}: {reasons}", {
+        count: suspicious,
+        height: engine.height + 1,
+        reasons: Object.fromEntries(engine.nextHeightDropped),
+      });
     }
   }
 
@@ -354,9 +400,13 @@ export class ConsensusService {
     this.#isMember = isMember;
   }
 
-  /** Masternodes keep a connection to every other masternode of the current set. */
+  /**
+   * Masternodes keep a connection to every other voting masternode of the current set. Not to
+   * members without power: anyone can register a free one with any address, which would
+   * otherwise make every validator dial it forever.
+   */
   #connectToValidators(set: ValidatorSet): void {
-    for (const v of set.validators) {
+    for (const v of set.voting) {
       if (toHex(v.nodeId) === this.#selfId || !v.address || this.#persistentPeers.has(v.address)) {
         continue;
       }
@@ -431,11 +481,18 @@ export class ConsensusService {
       case "broadcastProposal":
       case "broadcastVote": {
         const g = a.guard;
-        // On disk, synced, before the message exists anywhere but in this process.
-        await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock);
-        if (a.kind === "broadcastVote" && a.lockEvidence) {
-          await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
-          this.#lockEvidence = a.lockEvidence;
+        const message = a.kind === "broadcastVote"
+          ? { kind: "vote" as const, vote: a.vote }
+          : { kind: "proposal" as const, proposal: a.proposal };
+        try {
+          // On disk, synced, before the message exists anywhere but in this process.
+          await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock, message);
+          if (a.kind === "broadcastVote" && a.lockEvidence) {
+            await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
+            this.#lockEvidence = a.lockEvidence;
+          }
+        } catch (e) {
+          return this.#fail(e as Error);
         }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
@@ -501,6 +558,22 @@ export class ConsensusService {
           });}
         return;
     }
+  }
+
+  /** A signing-state write failed: stop everything at once and ask the node to exit. */
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#stopped = true;
+    clearTimeout(this.#heightTimer);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    log.fatal(
+      "cannot save the sign guard ({error}); signing stopped: a signature it did not save could " +
+        "be double-signed after a restart. Free the disk and restart the node.",
+      { error: error.message },
+    );
+    this.#o.onFatal?.(error);
   }
 
   #commit(block: Block, certificate: Parameters<ChainApi["applyBlock"]>[0]["certificate"]): void {

@@ -7,7 +7,7 @@
  * Must never: overwrite an existing key, or an existing genesis file without `--force`.
  */
 import { fromHex, toHex } from "../encoding/binary.ts";
-import { decodeKeyFile, encodeKeyFile } from "../crypto/node_key.ts";
+import { createKeyFile, decodeKeyFile } from "../crypto/node_key.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { GenesisError, genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
@@ -25,7 +25,7 @@ export async function runKeygenCommand(
   const dir = keyFile.includes("/") ? keyFile.slice(0, keyFile.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   try {
-    await Deno.writeTextFile(keyFile, encodeKeyFile(key), { mode: 0o600, createNew: true });
+    await createKeyFile(keyFile, key);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
       console.error(

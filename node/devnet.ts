@@ -9,7 +9,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { toHex } from "../encoding/binary.ts";
-import { encodeKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
+import { createKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
@@ -100,7 +100,7 @@ export async function prepareDevnet(opts: {
     const dataDir = `${opts.dir}/node-${i}`;
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const key = generateKeyPair();
-    await Deno.writeTextFile(`${dataDir}/${NODE_KEY_FILE}`, encodeKeyFile(key), { mode: 0o600 });
+    await createKeyFile(`${dataDir}/${NODE_KEY_FILE}`, key);
     keys.push(key);
     nodes.push({
       id: toHex(key.publicKey),

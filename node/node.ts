@@ -55,6 +55,11 @@ export interface RunningNode {
   readonly rpcUrl: string | null;
   /** Resolves when an RPC client asked the node to stop (the `stop` method). */
   readonly stopRequested: Promise<void>;
+  /**
+   * Resolves when the node hit an error it must not run on (a sign-guard write failed); the
+   * caller then stops it and exits non-zero. Never rejects.
+   */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -128,6 +133,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
   const sync = new SyncService({ network, chain, metrics, genesisHash: gHash });
+  let reportFailure: (error: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => reportFailure = resolve);
   const consensus = new ConsensusService({
     network,
     chain,
@@ -138,6 +145,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     dataDir: config.dataDir,
     stateMachine,
     isSyncing: () => sync.state() === "syncing",
+    onFatal: (error) => reportFailure(error),
   });
 
   try {
@@ -239,6 +247,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     p2pAddress: network.listenAddress,
     rpcUrl,
     stopRequested: stopRequest.promise,
+    failed,
     stop() {
       stopping ??= (async () => {
         log.info("shutting down");

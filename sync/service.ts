@@ -386,7 +386,12 @@ export class SyncService {
         error: (e as Error).message,
         count: blocks.length,
       });
-      check = checkEncodedBlocks(this.#genesisHash, from, blocks);
+      check = checkEncodedBlocks(
+        this.#genesisHash,
+        from,
+        blocks,
+        this.#verifyPool().signersFor(from, blocks.length),
+      );
     }
     if (this.#closed) return;
     const tip = this.#chain.tip().height;
@@ -404,6 +409,9 @@ export class SyncService {
   #verifyPool(): VerifyPool {
     this.#pool ??= new VerifyPool({
       genesisHash: this.#genesisHash,
+      // Certificates are checked against their set before any signature (docs/security.md).
+      validatorSetFor: (height) => this.#chain.validatorSetFor(height),
+      metrics: this.#metrics,
       workers: this.#workers,
       chunkBlocks: this.#tuning.verifyChunkBlocks,
     });

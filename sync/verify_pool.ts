@@ -8,11 +8,27 @@
  * caller can check them another way, and the worker is replaced.
  */
 import { MAX_VERIFY_WORKERS, MIN_VERIFY_WORKERS, VERIFY_CHUNK_BLOCKS } from "./constants.ts";
-import type { BatchCheck, VerifyJob, VerifyReply } from "./verify_worker.ts";
+import {
+  type BatchCheck,
+  type SignerContext,
+  signerContextFor,
+  type VerifyJob,
+  type VerifyReply,
+} from "./verify_worker.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
+import type { ValidatorSet } from "../chain/validators.ts";
+import type { CertificateMetrics } from "../metrics/definitions.ts";
 
 export interface VerifyPoolOptions {
   genesisHash: Uint8Array;
+  /**
+   * The chain's `validatorSetFor`: with it, certificates are checked against their set (count,
+   * duplicates, membership, quorum) before any signature is verified. Without it (tests of the
+   * pool alone), only duplicates are.
+   */
+  validatorSetFor?: (height: number) => ValidatorSet | undefined;
+  /** Counts certificates refused, by reason. */
+  metrics?: CertificateMetrics;
   /** Defaults to the cores the runtime reports, within [1, 4]. */
   workers?: number;
   chunkBlocks?: number;
@@ -38,6 +54,8 @@ export function defaultWorkerCount(): number {
 
 export class VerifyPool {
   readonly #genesisHash: Uint8Array;
+  readonly #validatorSetFor: VerifyPoolOptions["validatorSetFor"];
+  readonly #metrics: CertificateMetrics | undefined;
   readonly #chunkBlocks: number;
   readonly #slots: Slot[] = [];
   #nextJobId = 1;
@@ -45,6 +63,8 @@ export class VerifyPool {
 
   constructor(opts: VerifyPoolOptions) {
     this.#genesisHash = opts.genesisHash.slice();
+    this.#validatorSetFor = opts.validatorSetFor;
+    this.#metrics = opts.metrics;
     this.#chunkBlocks = Math.max(1, opts.chunkBlocks ?? VERIFY_CHUNK_BLOCKS);
     const n = Math.max(1, Math.floor(opts.workers ?? defaultWorkerCount()));
     for (let i = 0; i < n; i++) this.#slots.push(this.#spawn());
@@ -60,9 +80,14 @@ export class VerifyPool {
    */
   async verify(fromHeight: number, blocks: readonly Uint8Array[]): Promise<BatchCheck> {
     if (this.#closed) throw new Error("verify pool is closed");
+    const signers = this.signersFor(fromHeight, blocks.length);
     const chunks: Promise<VerifyReply>[] = [];
     for (let i = 0; i < blocks.length; i += this.#chunkBlocks) {
-      chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks)));
+      const part = signers && {
+        sets: signers.sets,
+        perBlock: signers.perBlock.slice(i, i + this.#chunkBlocks),
+      };
+      chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks), part));
     }
     const replies = await Promise.all(chunks);
     const hashes: Uint8Array[] = [];
@@ -74,11 +99,24 @@ export class VerifyPool {
       }
       if (reply.failureReason !== null) {
         const index = offset + reply.failureIndex;
-        return { okCount: index, hashes, failure: { index, reason: reply.failureReason } };
+        const fault = reply.failureFault;
+        if (fault) this.#metrics?.certificatesRejected.inc({ reason: fault });
+        const failure = fault
+          ? { index, reason: reply.failureReason, fault }
+          : { index, reason: reply.failureReason };
+        return { okCount: index, hashes, failure };
       }
       offset += reply.okCount;
     }
     return { okCount: offset, hashes };
+  }
+
+  /**
+   * The sets that certify blocks `fromHeight ..`, for the workers or for checking on the main
+   * thread when a worker failed; undefined without a set lookup.
+   */
+  signersFor(fromHeight: number, count: number): SignerContext | undefined {
+    return this.#validatorSetFor && signerContextFor(this.#validatorSetFor, fromHeight, count);
   }
 
   /** Terminates every worker; pending and later `verify` calls reject. */
@@ -91,7 +129,11 @@ export class VerifyPool {
     }
   }
 
-  #dispatch(fromHeight: number, blocks: readonly Uint8Array[]): Promise<VerifyReply> {
+  #dispatch(
+    fromHeight: number,
+    blocks: readonly Uint8Array[],
+    signers: SignerContext | undefined,
+  ): Promise<VerifyReply> {
     let slot = this.#slots[0];
     for (const s of this.#slots) if (s.load < slot.load) slot = s;
     const lengths = new Uint32Array(blocks.length);
@@ -113,6 +155,7 @@ export class VerifyPool {
       fromHeight,
       packed: packed.buffer,
       lengths,
+      signers,
     };
     return new Promise<VerifyReply>((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject, blocks: blocks.length });

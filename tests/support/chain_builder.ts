@@ -57,7 +57,7 @@ export interface ChainBuilderOptions {
   bodyBytes?: number;
   blockIntervalMs?: number;
   genesisTime?: number;
-  /** Tier of each validator (default all "free", i.e. equal power). */
+  /** Tier of each validator (default: the genesis tool's paid default, i.e. equal power). */
   tiers?: readonly Tier[];
   /** The state machine whose validator sets certify the blocks (default: the static one). */
   stateMachine?: (genesis: Genesis) => StateMachine;
@@ -136,7 +136,7 @@ export class ChainBuilder {
       nodes: keys.map((k, i) => ({
         publicKey: k.publicKey,
         address: `127.0.0.1:${30_000 + i * 10}`,
-        tier: opts.tiers?.[i] ?? "free",
+        tier: opts.tiers?.[i],
       })),
     });
     return new ChainBuilder(genesis, keys, opts);

@@ -55,6 +55,7 @@ function fixture(powers: number[], label: string, me: number | null): Fixture {
   const engine = new ConsensusEngine({
     height: HEIGHT,
     validators: set,
+    nextValidators: set,
     previous: PREVIOUS,
     genesisHash: TEST_GENESIS_HASH,
     signer: me === null ? null : guardedSigner(keys[me], new MemorySignGuard()),
