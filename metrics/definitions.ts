@@ -78,6 +78,14 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_inbound_rejected_total",
       "Inbound connections refused before the handshake, by reason.",
     ),
+    handshakeBudgetRejected: registry.counter(
+      "timenode_handshake_budget_rejected_total",
+      "Inbound sockets refused because the handshake budget was spent: total or per-ip.",
+    ),
+    inboundEvictions: registry.counter(
+      "timenode_inbound_evictions_total",
+      "Established inbound peers dropped to make room for a newcomer (inbound full).",
+    ),
     sendQueueBytes: registry.gauge(
       "timenode_send_queue_bytes",
       "Bytes waiting in all peers' send queues.",
@@ -147,6 +155,8 @@ export type NodeMetrics = ReturnType<typeof createNodeMetrics>;
 export type NetworkMetrics = Pick<
   NodeMetrics,
   | "bans"
+  | "handshakeBudgetRejected"
+  | "inboundEvictions"
   | "inboundRejected"
   | "messagesReceived"
   | "messagesSent"

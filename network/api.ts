@@ -36,6 +36,10 @@ export type CloseReason =
   | "duplicate"
   /** A misbehavior score reached the threshold, or an operator ban. */
   | "banned"
+  /** Inbound was full and this peer lost the eviction rule to a newcomer. */
+  | "evicted"
+  /** Inbound was full and every established peer was protected from eviction. */
+  | "inbound-full"
   /** This node is stopping. */
   | "shutdown";
 
@@ -69,7 +73,8 @@ export type PreHandshakeFault =
   | FrameFault
   | "bad-hello"
   | "bad-signature"
-  | "message-before-handshake";
+  | "message-before-handshake"
+  | "handshake-timeout";
 
 /** A read-only snapshot of one live, handshaken connection. */
 export interface PeerSnapshot {

@@ -31,6 +31,7 @@ import {
   BAN_THRESHOLD,
   DEFAULT_SEND_QUEUE_BYTES,
   DIAL_TIMEOUT_MS,
+  INBOUND_LIMITS,
   INBOUND_RATE,
   PENALTY,
   PERSIST_INTERVAL_MS,
@@ -54,6 +55,10 @@ import {
 import { BanScores, loadBans, saveBans } from "./ban_score.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
+import { admitInbound, type OpenInbound } from "./inbound_admission.ts";
+import { type EvictionCandidate, selectInboundToEvict } from "./inbound_eviction.ts";
+import { netgroup } from "./netgroup.ts";
+import { sha256 } from "../crypto/hash.ts";
 import { cryptoRandom, type Random } from "./random.ts";
 import {
   classifyConnectError,
@@ -66,6 +71,10 @@ import {
 } from "./dial_planner.ts";
 
 const log = getLogger(["timenode", "net"]);
+
+/** An attack pattern seen this often from one source within the window gets a warning. */
+const REPEAT_WARNING_THRESHOLD = 5;
+const REPEAT_WARNING_WINDOW_MS = 60_000;
 
 /**
  * Per-kind message counts, folded into a labelled counter once per task instead of once per
@@ -112,6 +121,11 @@ export interface NetworkServiceOptions {
   localTip: () => { height: number; hash: Uint8Array };
   maxSendQueueBytes?: number;
   random?: Random;
+  /**
+   * Whether a hex node id is a validator of the current set: such inbound peers are never
+   * evicted to make room (network/inbound_eviction.ts). Defaults to nobody.
+   */
+  isValidator?: (nodeId: string) => boolean;
 }
 
 export class NetworkService implements NetworkApi {
@@ -127,6 +141,8 @@ export class NetworkService implements NetworkApi {
   readonly #addrBook: AddrBook;
   readonly #inboundLimiter: PerKeyLimiter;
   readonly #lastAddressAnswer = new Map<string, number>();
+  /** Secret salt of the netgroup rank used by eviction, so nobody can aim at a protected rank. */
+  readonly #evictionSalt: Uint8Array;
   readonly #addressesRequested = new Set<number>();
   #listener: Deno.TcpListener | null = null;
   #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -153,6 +169,7 @@ export class NetworkService implements NetworkApi {
     this.#registry = new ConnectionRegistry(this.#localNodeId);
     this.#bans = new BanScores();
     this.#addrBook = new AddrBook({}, this.#random);
+    this.#evictionSalt = this.#random.bytes(16);
     this.#inboundLimiter = new PerKeyLimiter({
       ...INBOUND_RATE,
       maxKeys: 4096,
@@ -369,9 +386,24 @@ export class NetworkService implements NetworkApi {
       if (this.#bans.isBanned(ip, Date.now())) return reject("banned");
       if (!this.#inboundLimiter.allow(ip, Date.now())) return reject("rate-limited");
     }
-    let inbound = 0;
-    for (const c of this.#connections) if (c.direction === "inbound") inbound++;
-    if (inbound >= this.#o.maxInbound) return reject("too-many-inbound");
+    if (this.#o.maxInbound === 0) return reject("too-many-inbound");
+    // Sockets in the handshake have a small budget of their own; handshaken ones are counted
+    // against --max-inbound when they become ready (#onReady), where a full inbound evicts.
+    const open: OpenInbound[] = [];
+    for (const c of this.#connections) {
+      if (c.direction !== "inbound") continue;
+      open.push({ ip: canonicalIp(c.remoteIp), handshaking: c.peer.phase === "handshaking" });
+    }
+    const verdict = admitInbound(ip, open, INBOUND_LIMITS);
+    if (!verdict.admit) {
+      if (verdict.reason !== "netgroup-full") {
+        this.#o.metrics.handshakeBudgetRejected.inc({
+          scope: verdict.reason === "handshake-budget" ? "total" : "per-ip",
+        });
+        this.#noteRepeat(`handshake budget (${verdict.reason})`, ip);
+      }
+      return reject(verdict.reason);
+    }
     this.#startConnection(conn, "inbound", null);
   }
 
@@ -515,6 +547,7 @@ export class NetworkService implements NetworkApi {
       c.close("banned", `peer ${key} is banned`);
       return;
     }
+    if (c.direction === "inbound" && !this.#makeInboundRoom(c)) return;
     const admission = this.#registry.admit(c);
     if (!admission.admit) {
       log.debug("closing duplicate connection {session} to {key}; keeping session {keep}", {
@@ -567,7 +600,8 @@ export class NetworkService implements NetworkApi {
     const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
     if (wasRegistered) {
       this.#reportGone(c, reason, detail);
-    } else if (reason !== "duplicate" && reason !== "shutdown") {
+    } else if (reason !== "duplicate" && reason !== "shutdown" && reason !== "evicted") {
+      if (reason === "handshake-timeout") this.#noteRepeat("handshake timeout", c.remoteIp);
       log.info("connection from {address} closed before handshake: {reason} {detail}", {
         address: formatHostPort(c.remoteIp, c.remotePort),
         reason,
@@ -636,6 +670,93 @@ export class NetworkService implements NetworkApi {
     // The book filters by scope (a public peer's loopback addresses are never ours to dial)
     // and rate-limits each source.
     this.#addrBook.learn(entries, c.key, Date.now());
+  }
+
+  // ---- inbound slots ---------------------------------------------------------------------------
+
+  /**
+   * A handshaken inbound connection needs a slot. With inbound full, an established inbound
+   * peer is evicted by the rule of network/inbound_eviction.ts; if all are protected, the
+   * newcomer is closed instead. False when `c` was closed.
+   */
+  #makeInboundRoom(c: Connection): boolean {
+    // A connection that replaces its own key's session takes no new slot.
+    if (this.#registry.get(c.key)) return true;
+    if (this.#registry.count("inbound") < this.#o.maxInbound) return true;
+    const isValidator = this.#o.isValidator ?? (() => false);
+    const candidates: EvictionCandidate[] = [];
+    for (const p of this.#registry.values()) {
+      if (p.direction !== "inbound" || !p.isReady) continue;
+      candidates.push({
+        id: p.key,
+        netgroup: netgroup(canonicalIp(p.remoteIp)),
+        connectedAt: p.connectedAt,
+        minRttMs: p.peer.ping?.minRttMs ?? null,
+        isValidator: isValidator(p.nodeId),
+      });
+    }
+    const victim = selectInboundToEvict(candidates, { netgroupRank: this.#netgroupRank });
+    if (victim === null) {
+      this.#o.metrics.inboundRejected.inc({ reason: "inbound-full" });
+      c.close("inbound-full", "every established inbound peer is protected", true);
+      return false;
+    }
+    const old = this.#registry.get(victim)!;
+    this.#o.metrics.inboundEvictions.inc();
+    log.info("inbound full: evicting {victim} for {key}", { victim, key: c.key });
+    this.#noteRepeat("inbound eviction", netgroup(canonicalIp(c.remoteIp)));
+    // Leaves the registry now, so the newcomer finds its slot free.
+    this.#registry.remove(old.key, old.sessionId);
+    this.#reportGone(old, "evicted", `inbound full; room for ${c.key}`);
+    old.key = "";
+    old.close("evicted", "inbound full", true);
+    return true;
+  }
+
+  readonly #rankCache = new Map<string, number>();
+  #netgroupRank = (group: string): number => {
+    let r = this.#rankCache.get(group);
+    if (r === undefined) {
+      const h = sha256(this.#evictionSalt, new TextEncoder().encode(group));
+      r = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+      if (this.#rankCache.size > 4096) this.#rankCache.clear();
+      this.#rankCache.set(group, r);
+    }
+    return r;
+  };
+
+  // ---- attack patterns -------------------------------------------------------------------------
+
+  readonly #repeats = new Map<string, { count: number; windowStart: number }>();
+
+  /**
+   * One warning per pattern and source per minute once it repeats, instead of a debug line
+   * per socket: an operator sees that an attack is going on, and the log does not become one.
+   */
+  #noteRepeat(pattern: string, source: string): void {
+    const id = `${pattern} ${source}`;
+    const now = monotonicNow();
+    const e = this.#repeats.get(id);
+    if (!e || now - e.windowStart >= REPEAT_WARNING_WINDOW_MS) {
+      if (this.#repeats.size > 1024) this.#repeats.clear();
+      if (e && e.count >= REPEAT_WARNING_THRESHOLD) {
+        log.warn("repeated {pattern} from {source}: {count} times in the last minute", {
+          pattern,
+          source,
+          count: e.count,
+        });
+      }
+      this.#repeats.set(id, { count: 1, windowStart: now });
+      return;
+    }
+    e.count++;
+    if (e.count === REPEAT_WARNING_THRESHOLD) {
+      log.warn("repeated {pattern} from {source}: {count} times within a minute", {
+        pattern,
+        source,
+        count: e.count,
+      });
+    }
   }
 
   // ---- misbehavior -------------------------------------------------------------------------

@@ -101,6 +101,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       const t = chain.tip();
       return { height: t.height, hash: t.hash };
     },
+    isValidator: (id) => (chain.validatorSetFor(chain.tip().height + 1)?.powerOf(id) ?? 0) > 0,
   });
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
