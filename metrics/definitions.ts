@@ -106,6 +106,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_blocks_rejected_total",
       "Blocks refused, by reason.",
     ),
+    unbackedHeightClaims: registry.counter(
+      "timenode_unbacked_height_claims_total",
+      "Peers that claimed a higher tip and sent no block for it within the request timeout.",
+    ),
     syncRequests: registry.counter(
       "timenode_sync_requests_total",
       "get-blocks requests by outcome: ok, timeout, stalled, disconnected, invalid, empty.",
@@ -177,6 +181,7 @@ export type SyncMetrics = Pick<
   | "blocksApplied"
   | "blocksRejected"
   | "syncRequests"
+  | "unbackedHeightClaims"
   | "chainHeight"
   | "syncState"
   | "syncTargetHeight"

@@ -61,6 +61,7 @@ export type MisbehaviorCode =
   | "empty-blocks-answer"
   | "unsolicited-blocks-answer"
   | "getblocks-flood"
+  | "unbacked-height-claim"
   // consensus/
   | "consensus-malformed"
   | "consensus-bad-signature"

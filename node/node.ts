@@ -115,7 +115,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     genesisHash: gHash,
     dataDir: config.dataDir,
     stateMachine,
-    isSyncing: () => sync.state() === "syncing",
+    // Only verified evidence pauses consensus, never a peer's claim (docs/security-network.md).
+    isSyncing: () => sync.isBehind(),
   });
 
   await network.start();
