@@ -73,6 +73,13 @@ export const MAINTENANCE_INTERVAL_MS = 1_000;
  */
 export const PERSIST_INTERVAL_MS = 5 * 60_000;
 
+/**
+ * Shortest gap between two writes of bans.json. A flood of misbehaving sockets can cause many
+ * bans a second; each write is a durable replace (fsync), so they are coalesced to one a second.
+ * A crash loses at most a second of bans, which the offenders re-earn at once.
+ */
+export const BAN_SAVE_INTERVAL_MS = 1_000;
+
 /** Dialing a dead address must not hang a slot: TCP connect gets this long. */
 export const DIAL_TIMEOUT_MS = 5_000;
 

@@ -28,6 +28,7 @@ import {
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
   BAN_DURATION_MS,
+  BAN_SAVE_INTERVAL_MS,
   BAN_THRESHOLD,
   DEFAULT_SEND_QUEUE_BYTES,
   DIAL_TIMEOUT_MS,
@@ -53,6 +54,7 @@ import {
   peerKey,
 } from "./peer_key.ts";
 import { BanScores, loadBans, saveBans } from "./ban_score.ts";
+import { SaveThrottle } from "./save_throttle.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { admitInbound, type OpenInbound } from "./inbound_admission.ts";
@@ -138,6 +140,8 @@ export class NetworkService implements NetworkApi {
   readonly #connections = new Set<Connection>();
   readonly #planner: DialPlanner;
   readonly #bans: BanScores;
+  /** bans.json is written at most once a second, however many bans a flood causes. */
+  readonly #banSaver: SaveThrottle;
   readonly #addrBook: AddrBook;
   readonly #inboundLimiter: PerKeyLimiter;
   readonly #lastAddressAnswer = new Map<string, number>();
@@ -168,6 +172,11 @@ export class NetworkService implements NetworkApi {
     this.#random = o.random ?? cryptoRandom;
     this.#registry = new ConnectionRegistry(this.#localNodeId);
     this.#bans = new BanScores();
+    this.#banSaver = new SaveThrottle(
+      () => o.dataDir ? saveBans(`${o.dataDir}/bans.json`, this.#bans) : Promise.resolve(),
+      BAN_SAVE_INTERVAL_MS,
+      (e) => log.warn("saving bans failed: {error}", { error: String(e) }),
+    );
     this.#addrBook = new AddrBook({}, this.#random);
     this.#evictionSalt = this.#random.bytes(16);
     this.#inboundLimiter = new PerKeyLimiter({
@@ -234,6 +243,7 @@ export class NetworkService implements NetworkApi {
     const all = [...this.#connections];
     for (const c of all) c.close("shutdown", "node shutting down", true);
     await Promise.all(all.map((c) => c.done));
+    await this.#banSaver.flush();
     await this.#persist();
   }
 
@@ -312,17 +322,18 @@ export class NetworkService implements NetworkApi {
    * `untilMs`. False when the key cannot be banned (a bare loopback IP).
    */
   banPeer(key: string, untilMs: number, reason: string): boolean {
-    if (!this.#bans.ban(key, untilMs, reason)) return false;
-    this.#registry.get(key)?.close("banned", reason, true);
-    this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+    if (!this.#bans.ban(key, untilMs, reason, { operator: true })) return false;
+    // An IPv6 ban covers the /64: close every connection it now covers.
+    for (const c of [...this.#registry.values()]) {
+      if (this.#bans.isBanned(c.key, Date.now())) c.close("banned", reason, true);
+    }
+    this.#banSaver.request();
     return true;
   }
 
   unbanPeer(key: string): boolean {
     const removed = this.#bans.unban(key);
-    if (removed) {
-      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
-    }
+    if (removed) this.#banSaver.request();
     return removed;
   }
 
@@ -787,7 +798,7 @@ export class NetworkService implements NetworkApi {
         threshold: BAN_THRESHOLD,
       });
       c?.close("banned", reason, true);
-      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+      this.#banSaver.request();
     }
   }
 
@@ -835,6 +846,8 @@ export class NetworkService implements NetworkApi {
     if (now - this.#lastPersist >= PERSIST_INTERVAL_MS) {
       this.#lastPersist = now;
       this.#persist().catch((e) => log.warn("saving peers failed: {error}", { error: String(e) }));
+      // Expired bans leave the file too.
+      this.#banSaver.request();
     }
     this.#runDialActions(this.#planner.tick(now, this.#dialWorld));
   };
@@ -877,9 +890,9 @@ export class NetworkService implements NetworkApi {
     }
   }
 
+  /** Saves the address book; bans go through `#banSaver` (flushed at stop). */
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
-    await saveBans(`${this.#o.dataDir}/bans.json`, this.#bans);
     await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
   }
 
