@@ -820,8 +820,23 @@ export class NetworkService implements NetworkApi {
       return busy;
     },
     candidates: (count, exclude, isBanned) =>
-      this.#addrBook.candidates(Date.now(), count, exclude, isBanned),
+      this.#addrBook.candidates(Date.now(), count, exclude, isBanned, this.#outboundGroups()),
   };
+
+  /**
+   * Netgroups that already hold an outbound connection from the address book: at most one per
+   * netgroup, so one operator's subnet cannot take several of our outbound slots. Operator and
+   * validator peers (persistent) are exempt and do not count.
+   */
+  #outboundGroups(): Set<string> {
+    const groups = new Set<string>();
+    for (const c of this.#connections) {
+      if (c.direction !== "outbound" || !c.dialedAddress) continue;
+      if (this.#planner.isPersistent(c.dialedAddress)) continue;
+      groups.add(netgroup(canonicalIp(c.remoteIp)));
+    }
+    return groups;
+  }
 
   /** An open connection reaches `address`: one we dialed (even handshaking) or its peer key. */
   #isConnectedTo(address: string): boolean {
