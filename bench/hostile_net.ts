@@ -15,6 +15,7 @@ import { generateKeyPair } from "../crypto/ed25519.ts";
 import { NetworkService } from "../network/service.ts";
 import { createNodeMetrics } from "../metrics/definitions.ts";
 import { createTestHosts } from "../tests/support/netns.ts";
+import { type IdleSockets, openIdleSockets } from "../tests/support/idle_sockets.ts";
 import { type BenchOptions, type BenchRow, benchRow, errorRow } from "./table.ts";
 
 const SUITE = "hostile";
@@ -22,17 +23,6 @@ const ATTACKER_IPS = 4;
 /** Far more than the per-IP and total handshake budgets: the attacker tries to fill it all. */
 const SOCKETS_PER_ATTACKER = 60;
 const MAX_INBOUND = 117;
-
-/** Opens N sockets to the target and holds them, silent, until stdin closes. */
-const IDLE_ATTACKER = `
-const [host, port, n] = Deno.args;
-const held = [];
-for (let i = 0; i < Number(n); i++) {
-  try { held.push(await Deno.connect({ hostname: host, port: Number(port) })); } catch { /* refused */ }
-}
-console.log(JSON.stringify({ opened: held.length }));
-for await (const _ of Deno.stdin.readable) { /* hold until the parent is done */ }
-`;
 
 export async function runHostileNetBenchmarks(opts: BenchOptions): Promise<BenchRow[]> {
   try {
@@ -64,28 +54,14 @@ async function idleSlots(opts: BenchOptions): Promise<BenchRow> {
     metrics: createNodeMetrics(),
     localTip: () => ({ height: 0, hash: gHash }),
   });
-  const children: Deno.ChildProcess[] = [];
+  const attackers: IdleSockets[] = [];
   try {
     await service.start();
     const port = Number(service.listenAddress.split(":").pop());
     for (const h of net.hosts) {
-      children.push(
-        new Deno.Command("ip", {
-          args: ["netns", "exec", h.netns, Deno.execPath(), "eval", IDLE_ATTACKER, "--"]
-            .concat([net.bridgeIp, String(port), String(SOCKETS_PER_ATTACKER)]),
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "null",
-        }).spawn(),
-      );
+      attackers.push(await openIdleSockets(h.netns, net.bridgeIp, port, SOCKETS_PER_ATTACKER));
     }
-    let opened = 0;
-    for (const c of children) {
-      const reader = c.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      const { value } = await reader.read();
-      opened += JSON.parse(value ?? "{}").opened ?? 0;
-      reader.releaseLock();
-    }
+    const opened = attackers.reduce((sum, a) => sum + a.opened, 0);
     // The accept loop has seen every connect once each attacker has reported.
     await new Promise((r) => setTimeout(r, 200));
     const info = service.info();
@@ -99,12 +75,7 @@ async function idleSlots(opts: BenchOptions): Promise<BenchRow> {
         `${opened} connects attempted`,
     );
   } finally {
-    for (const c of children) {
-      await c.stdin.close().catch(() => {});
-      await c.stdout.cancel().catch(() => {});
-      c.kill();
-      await c.status;
-    }
+    for (const a of attackers) await a.stop();
     await service.stop();
     await net.destroy();
   }

@@ -9,8 +9,10 @@ import { builtinGenesis, genesisHash, loadGenesisFile } from "../../chain/genesi
 import { generateKeyPair } from "../../crypto/ed25519.ts";
 import { createNodeMetrics } from "../../metrics/definitions.ts";
 import { NetworkService } from "../../network/service.ts";
-import { freePort, metricValue, type NodeProcess } from "../support/cluster.ts";
+import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
+import { createTestHosts } from "../support/netns.ts";
+import { type IdleSockets, openIdleSockets } from "../support/idle_sockets.ts";
 
 /** Each window is this many block intervals: long enough that one block is ~10% of it. */
 const WINDOW_MS = 10_000;
@@ -103,16 +105,117 @@ Deno.test("fake heights: a peer claiming height 10,000,000 and reconnecting neve
       `${during} heights during the attack vs ${baseline} without`,
     );
     assert.deepEqual(await honestSessions(devnet.nodes, honestIds), before, "no honest disconnect");
-    // The claims went unbacked and were charged, across reconnects.
-    let charged = 0;
-    for (const n of devnet.nodes) {
-      charged += metricValue(await n.metrics(), "timenode_unbacked_height_claims_total");
-    }
-    assert.ok(charged >= 1, `unbacked claims charged: ${charged}`);
+    // The claims went unbacked and are charged (the attacker is still connected: its debt
+    // from before its reconnects falls due while it is).
+    const charged = async () => {
+      let n = 0;
+      for (const d of devnet.nodes) {
+        n += metricValue(await d.metrics(), "timenode_unbacked_height_claims_total");
+      }
+      return n >= 1;
+    };
+    await devnet.nodes[0].waitFor(charged, "an unbacked claim charged", 60_000);
   } finally {
     clearInterval(reconnects);
     await cycling.catch(() => {});
     await (attacker as NetworkService | null)?.stop();
     await devnet.stop();
+  }
+});
+
+Deno.test("idle sockets: four IPs of silent sockets cannot keep an honest newcomer out", async () => {
+  // Four attacker hosts and one honest newcomer, each with its own IP; a follower node on the
+  // bridge (its inbound is what the attack targets) follows a 3-masternode devnet over loopback.
+  const net = await createTestHosts(5);
+  const devnet = await startDevnet(3, BLOCK_INTERVAL_MS);
+  const dirs: string[] = [];
+  const attackers: IdleSockets[] = [];
+  const port = 24_500 + Math.floor(Math.random() * 400);
+  const mk = async (name: string, host: string, netns: string | undefined, peers: string[]) => {
+    const dataDir = await tempDir(name);
+    dirs.push(dataDir);
+    return new NodeProcess({
+      name,
+      dataDir,
+      host,
+      netns,
+      p2pPort: port,
+      rpcPort: port + 1,
+      genesis: devnet.manifest.genesis,
+      peers,
+      logLevel: "info",
+      // Few inbound slots, so that before this defense the silent sockets filled them all.
+      extra: ["--max-inbound", "8"],
+    });
+  };
+  const target = await mk(
+    "target",
+    net.bridgeIp,
+    undefined,
+    devnet.manifest.nodes.map((n) => n.p2p),
+  );
+  const newcomer = await mk("newcomer", net.hosts[4].ip, net.hosts[4].netns, [
+    `${net.bridgeIp}:${port}`,
+  ]);
+  try {
+    target.start();
+    await waitAllAtHeight([...devnet.nodes, target], 3, 60_000);
+    const honestIds = new Set<string>();
+    for (const n of devnet.nodes) {
+      honestIds.add((await n.rpc<{ nodeId: string }>("getnetworkinfo")).nodeId);
+    }
+    const before = await honestSessions([target, ...devnet.nodes], honestIds);
+    const watched = [...devnet.nodes, target];
+    const baseline = await heightsInWindow(watched);
+
+    let newcomerJoined = Promise.resolve();
+    const during = await heightsInWindow(watched, () => {
+      newcomerJoined = (async () => {
+        for (let i = 0; i < 4; i++) {
+          attackers.push(await openIdleSockets(net.hosts[i].netns, net.bridgeIp, port, 40));
+        }
+        // The honest newcomer arrives while every attacker socket is open.
+        newcomer.start();
+      })();
+    });
+    await newcomerJoined;
+
+    assert.ok(baseline >= 3, `the network commits without the attack (${baseline})`);
+    assert.ok(
+      during >= Math.floor(0.9 * baseline) - 1,
+      `${during} heights during the attack vs ${baseline} without`,
+    );
+    // The newcomer got an inbound slot while the attackers' IPs were still unbanned: the
+    // handshake budget let it in, not the bans that end the attack later.
+    await target.waitFor(
+      async () =>
+        (await target.rpc<PeerInfo[]>("getpeerinfo")).some((p) => p.key === net.hosts[4].ip),
+      "the newcomer connected",
+      60_000,
+    );
+    assert.equal(metricValue(await target.metrics(), "timenode_bans_total"), 0);
+    const tip = await heightOf(target);
+    await newcomer.waitFor(
+      async () => (await heightOf(newcomer)) >= tip,
+      "newcomer synced",
+      60_000,
+    );
+    const peers = await target.rpc<PeerInfo[]>("getpeerinfo");
+    assert.ok(peers.some((p) => p.key === net.hosts[4].ip), "the newcomer is a peer of the target");
+    assert.ok(!peers.some((p) => net.hosts.slice(0, 4).some((h) => h.ip === p.key)));
+    const m = await target.metrics();
+    assert.ok(metricValue(m, "timenode_handshake_budget_rejected_total") > 0);
+    assert.deepEqual(
+      await honestSessions([target, ...devnet.nodes], honestIds),
+      before,
+      "no honest disconnect",
+    );
+  } finally {
+    for (const a of attackers) await a.stop();
+    await newcomer.stop();
+    await target.stop();
+    await devnet.stop();
+    await net.destroy();
+    for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
 });
