@@ -129,6 +129,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "Consensus timeouts, by step.",
     ),
     votesSent: registry.counter("timenode_votes_sent_total", "Signed messages sent, by type."),
+    recordsNotApplicable: registry.counter(
+      "timenode_records_not_applicable_total",
+      "Relayed records with a valid signature that do not apply at our tip: dropped, sender not blamed.",
+    ),
     equivocations: registry.counter(
       "timenode_equivocations_total",
       "Conflicting votes seen from one validator (kept as evidence).",
@@ -193,6 +197,7 @@ export type ConsensusMetrics = Pick<
   | "consensusHeight"
   | "consensusRound"
   | "equivocations"
+  | "recordsNotApplicable"
   | "roundsTimedOut"
   | "votesSent"
 >;
