@@ -620,7 +620,10 @@ export class NetworkService implements NetworkApi {
       });
       // Loopback sockets are only closed: every local node shares that address.
       const ip = canonicalIp(c.remoteIp);
-      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip)) {
+      // A handshake timeout scores only inbound sockets (the idle-socket attack): a peer we
+      // dialed that is slow to answer is not attacking us, and banning it would stop our redials.
+      const scored = reason !== "handshake-timeout" || c.direction === "inbound";
+      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip) && scored) {
         const points = PRE_HANDSHAKE_PENALTIES[reason];
         this.#penalize(ip, null, points, reason, `before the handshake: ${detail}`);
       }
