@@ -1,6 +1,6 @@
 /**
- * Network-side attacks against a real masternode network, each measured in the same run against
- * the rate without it: the attack's effect is gone, honest peers keep their connections, and
+ * Network-side attacks against a real masternode network. The attacks on block production are
+ * each measured in the same run against the rate without it: the attack's effect is gone, honest peers keep their connections, and
  * block production during the attack is at least 90% of the rate without it (heights per window;
  * one block of slack for where a window's edges fall).
  */
@@ -214,6 +214,80 @@ Deno.test("idle sockets: four IPs of silent sockets cannot keep an honest newcom
     for (const a of attackers) await a.stop();
     await newcomer.stop();
     await target.stop();
+    await devnet.stop();
+    await net.destroy();
+    for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("address flood: a peer gossiping addresses of one /16 gets at most 8 into the book", async () => {
+  // The flooding peer is a real node (its own IP, a network namespace) whose address book was
+  // filled on disk with 1,000 addresses of 203.0.0.0/16; it answers the target's getAddresses
+  // with 250 of them (the most one answer holds; without the bucket caps all 250 were kept). The target dials it (--peer) and follows a 3-masternode devnet.
+  const net = await createTestHosts(1);
+  const devnet = await startDevnet(3, BLOCK_INTERVAL_MS);
+  const dirs: string[] = [];
+  const port = 24_500 + Math.floor(Math.random() * 400);
+  const now = Date.now();
+  const floodDir = await tempDir("flood");
+  dirs.push(floodDir);
+  const entries = Array.from({ length: 1_000 }, (_, i) => ({
+    address: `203.0.${i >> 8}.${(i & 255) || 1}:24100`,
+    lastSeen: now,
+    lastTried: 0,
+    lastSuccess: 0,
+    failures: 0,
+  }));
+  await Deno.writeTextFile(`${floodDir}/peers.json`, JSON.stringify({ version: 1, entries }));
+  const flooder = new NodeProcess({
+    name: "flooder",
+    dataDir: floodDir,
+    host: net.hosts[0].ip,
+    netns: net.hosts[0].netns,
+    p2pPort: port,
+    rpcPort: port + 1,
+    genesis: devnet.manifest.genesis,
+    logLevel: "info",
+  });
+  const targetDir = await tempDir("target");
+  dirs.push(targetDir);
+  const target = new NodeProcess({
+    name: "target",
+    dataDir: targetDir,
+    host: net.bridgeIp,
+    p2pPort: port,
+    rpcPort: port + 1,
+    genesis: devnet.manifest.genesis,
+    peers: [...devnet.manifest.nodes.map((n) => n.p2p), `${net.hosts[0].ip}:${port}`],
+    logLevel: "info",
+  });
+  try {
+    flooder.start();
+    await flooder.waitFor(
+      async () =>
+        (await flooder.rpc<{ knownAddresses: number }>("getnetworkinfo")).knownAddresses >= 900,
+      "the flooder loaded its book",
+      60_000,
+    );
+    target.start();
+    await waitAllAtHeight([...devnet.nodes, target], 3, 60_000);
+    // The target asked the flooder (an outbound connection) and got its answer.
+    await target.waitFor(
+      async () =>
+        (await target.rpc<PeerInfo[]>("getpeerinfo")).some((p) => p.key === net.hosts[0].ip) &&
+        metricValue(await target.metrics(), "timenode_messages_received_total", {
+            kind: "addresses",
+          }) >= 1,
+      "the flooder's addresses arrived",
+      60_000,
+    );
+    const known = (await target.rpc<{ knownAddresses: number }>("getnetworkinfo")).knownAddresses;
+    // At most 8 of the flood, plus the handful of real peers' announced addresses.
+    assert.ok(known <= 8 + devnet.nodes.length + 1, `${known} addresses known`);
+    assert.ok(known >= 1);
+  } finally {
+    await target.stop();
+    await flooder.stop();
     await devnet.stop();
     await net.destroy();
     for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
