@@ -12,6 +12,7 @@ import { NetworkService } from "../../network/service.ts";
 import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
 import { createTestHosts } from "../support/netns.ts";
+import { signRegistration } from "../../state/records.ts";
 import { type IdleSockets, openIdleSockets } from "../support/idle_sockets.ts";
 
 /** Each window is this many block intervals: long enough that one block is ~10% of it. */
@@ -291,5 +292,66 @@ Deno.test("address flood: a peer gossiping addresses of one /16 gets at most 8 i
     await devnet.stop();
     await net.destroy();
     for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("ban trap: records valid at an earlier height never get their relayer banned", async () => {
+  const devnet = await startDevnet(3, BLOCK_INTERVAL_MS);
+  const relayerPort = freePort();
+  let relayer: NetworkService | null = null;
+  try {
+    await waitAllAtHeight(devnet.nodes, 3, 60_000);
+    const genesis = await loadGenesisFile(devnet.manifest.genesis);
+    const gHash = genesisHash(genesis);
+    const honestIds = new Set<string>();
+    for (const n of devnet.nodes) {
+      honestIds.add((await n.rpc<{ nodeId: string }>("getnetworkinfo")).nodeId);
+    }
+    // A lagging node's view: registrations that were valid until height 1 (signed correctly).
+    relayer = new NetworkService({
+      key: generateKeyPair(),
+      magic: genesis.magic,
+      genesisHash: gHash,
+      dataDir: null,
+      listen: { host: "127.0.0.1", port: relayerPort },
+      peers: [devnet.manifest.nodes[0].p2p],
+      maxInbound: 0,
+      maxOutbound: 0,
+      pingIntervalMs: 1_000,
+      pongTimeoutMs: 30_000,
+      metrics: createNodeMetrics(),
+      localTip: () => ({ height: 1, hash: gHash }),
+    });
+    await relayer.start();
+    const r = relayer;
+    const target = devnet.nodes[0];
+    const peer = await target.waitFor(async () => r.peers()[0], "relayer connected", 30_000);
+    const before = await honestSessions(devnet.nodes, honestIds);
+    const baseline = await heightsInWindow(devnet.nodes);
+    // Sixty stale records: at the old 2 points each, a ban; now none is the relayer's fault.
+    const during = await heightsInWindow(devnet.nodes, () => {
+      for (let i = 0; i < 60; i++) {
+        const record = signRegistration(generateKeyPair(), {
+          genesisHash: gHash,
+          nonce: 0,
+          expiresAt: 1,
+          rewardAddress: `stale-${i}`,
+          address: `203.0.113.${i + 1}:24100`,
+        });
+        r.send(peer.key, { kind: "record", record });
+      }
+    });
+    assert.ok(
+      during >= Math.floor(0.9 * baseline) - 1,
+      `${during} heights during the attack vs ${baseline} without`,
+    );
+    const m = await target.metrics();
+    assert.equal(metricValue(m, "timenode_records_not_applicable_total"), 60);
+    assert.equal(metricValue(m, "timenode_misbehavior_total", { reason: "invalid-record" }), 0);
+    assert.equal(r.peers().length, 1, "the relayer is still connected");
+    assert.deepEqual(await honestSessions(devnet.nodes, honestIds), before, "no honest disconnect");
+  } finally {
+    await relayer?.stop();
+    await devnet.stop();
   }
 });
