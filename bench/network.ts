@@ -100,8 +100,12 @@ const QUICK: Sizes = {
 
 /** Announced listen ports of load-generator peers start here (nothing listens on them). */
 const LOAD_GEN_BASE_PORT = 20_000;
-/** Handshakes the load generator keeps in flight (see load_gen.ts). */
-const LOAD_GEN_CONCURRENCY = 200;
+/**
+ * Handshakes the load generator keeps in flight (see load_gen.ts). Below the node's handshake
+ * budget (32 sockets in the handshake at once, loopback included: network/constants.ts), which
+ * refuses the rest; a few in flight already keep the node's one thread busy.
+ */
+const LOAD_GEN_CONCURRENCY = 24;
 /** A node saying goodbye to a thousand peers needs a moment; then it is killed. */
 const NODE_STOP_GRACE_MS = 15_000;
 /** How long a child gets to exit after its stdin closes, and after SIGTERM, before SIGKILL. */

@@ -18,6 +18,7 @@ import { runNetworkBenchmarks } from "./network.ts";
 import { runConsensusBenchmarks } from "./consensus.ts";
 import { runSyncBenchmarks } from "./sync.ts";
 import { runHostileBenchmarks } from "./hostile.ts";
+import { runHostileNetBenchmarks } from "./hostile_net.ts";
 
 interface Suite {
   name: string;
@@ -29,7 +30,12 @@ const SUITES: Suite[] = [
   { name: "network", run: runNetworkBenchmarks },
   { name: "sync", run: runSyncBenchmarks },
   { name: "consensus", run: runConsensusBenchmarks },
-  { name: "hostile", run: runHostileBenchmarks },
+  {
+    name: "hostile",
+    run: async (
+      opts,
+    ) => [...await runHostileBenchmarks(opts), ...await runHostileNetBenchmarks(opts)],
+  },
 ];
 /** Suite names `--only` accepts, including those not written yet (reported as unavailable). */
 const KNOWN_SUITES = ["network", "sync", "consensus", "hostile"];

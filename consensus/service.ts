@@ -41,6 +41,7 @@ import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
 import { RecordType } from "../state/records.ts";
+import { recordFaultAtEveryHeight } from "./record_relay.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -55,11 +56,11 @@ const CATCH_UP_HINT_INTERVAL_MS = 2_000;
 /** While sync is catching up, re-check this often whether consensus may start. */
 const SYNC_WAIT_RETRY_MS = 500;
 /**
- * Points for a record that fails validation. Small: a record can turn stale in flight (its
- * nonce used, its expiry passed) without anyone misbehaving, but a stream of junk still adds
- * up to a ban.
+ * A relayed record that is invalid at every height (it does not decode, or its signature does
+ * not verify for this chain): no honest node relays one. A record that merely does not apply at
+ * our tip is dropped without blame (a lagging or leading sender judged it on its own tip).
  */
-const INVALID_RECORD_PENALTY = 2;
+const INVALID_RECORD_PENALTY = 20;
 /** Equivocation evidence, one JSON object per line, in the data dir. */
 export const EVIDENCE_FILE = "evidence.jsonl";
 /** Equivocation evidence kept in memory for RPC; the full record is in the log. */
@@ -184,6 +185,11 @@ export class ConsensusService {
     if (record.type !== RecordType.Registration && record.type !== RecordType.Deregistration) {
       return { invalid: `record type ${record.type} is not accepted from the network` };
     }
+    const fault = from ? recordFaultAtEveryHeight(this.#o.genesisHash, record) : null;
+    if (fault !== null) {
+      this.#o.network.penalize(from!, INVALID_RECORD_PENALTY, "invalid-record", fault);
+      return { invalid: fault };
+    }
     const r = this.#pool.add(record, this.#checkRecords);
     if (r === "added") {
       this.#o.network.broadcast({ kind: "record", record }, from ?? undefined);
@@ -192,10 +198,10 @@ export class ConsensusService {
         size: this.#pool.size,
       });
     } else if (typeof r === "object") {
-      log.debug("record refused: {reason}", { reason: r.invalid });
-      if (from) {
-        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, "invalid-record", r.invalid);
-      }
+      // Valid somewhere, just not on our tip: the sender may be ahead or behind. Never a ban
+      // trap for a lagging node (docs/security-network.md).
+      log.debug("record does not apply at our tip, dropped: {reason}", { reason: r.invalid });
+      if (from) this.#o.metrics.recordsNotApplicable.inc();
     }
     return r;
   }

@@ -78,6 +78,14 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_inbound_rejected_total",
       "Inbound connections refused before the handshake, by reason.",
     ),
+    handshakeBudgetRejected: registry.counter(
+      "timenode_handshake_budget_rejected_total",
+      "Inbound sockets refused because the handshake budget was spent: total or per-ip.",
+    ),
+    inboundEvictions: registry.counter(
+      "timenode_inbound_evictions_total",
+      "Established inbound peers dropped to make room for a newcomer (inbound full).",
+    ),
     sendQueueBytes: registry.gauge(
       "timenode_send_queue_bytes",
       "Bytes waiting in all peers' send queues.",
@@ -103,6 +111,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "Certificates of fetched blocks refused before any of their signatures was verified, " +
         "by reason.",
     ),
+    unbackedHeightClaims: registry.counter(
+      "timenode_unbacked_height_claims_total",
+      "Peers that claimed a higher tip and sent no block for it within the request timeout.",
+    ),
     syncRequests: registry.counter(
       "timenode_sync_requests_total",
       "get-blocks requests by outcome: ok, timeout, stalled, disconnected, invalid, empty.",
@@ -126,6 +138,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_next_height_dropped_total",
       "Consensus messages for the next height not buffered, by reason (non-member signer, " +
         "per-signer cap, bad signature, ...).",
+    ),
+    recordsNotApplicable: registry.counter(
+      "timenode_records_not_applicable_total",
+      "Relayed records with a valid signature that do not apply at our tip: dropped, sender not blamed.",
     ),
     equivocations: registry.counter(
       "timenode_equivocations_total",
@@ -165,6 +181,8 @@ export type NodeMetrics = ReturnType<typeof createNodeMetrics>;
 export type NetworkMetrics = Pick<
   NodeMetrics,
   | "bans"
+  | "handshakeBudgetRejected"
+  | "inboundEvictions"
   | "inboundRejected"
   | "messagesReceived"
   | "messagesSent"
@@ -187,6 +205,7 @@ export type SyncMetrics = Pick<
   | "blocksRejected"
   | "certificatesRejected"
   | "syncRequests"
+  | "unbackedHeightClaims"
   | "chainHeight"
   | "syncState"
   | "syncTargetHeight"
@@ -199,6 +218,7 @@ export type ConsensusMetrics = Pick<
   | "consensusRound"
   | "equivocations"
   | "nextHeightDropped"
+  | "recordsNotApplicable"
   | "roundsTimedOut"
   | "votesSent"
 >;

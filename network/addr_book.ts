@@ -12,6 +12,15 @@
  * Locality is judged from peer keys (see peer_key.ts): a peer keyed on loopback may tell us
  * and be told loopback and private addresses (a devnet on one machine), a peer on a private
  * network may exchange private addresses, and a public peer only public ones.
+ *
+ * The book holds IP literals only: a hostname would resolve to whatever its owner likes
+ * (`internal-db.example`, `ip6-localhost`), escaping the scope rules and bans. Hostnames come
+ * only from the operator's `--peer`, which the dial planner keeps, not the book.
+ *
+ * One source cannot fill the book (after Bitcoin Core's buckets): what a source teaches is
+ * counted per (source netgroup, address netgroup) bucket and per source netgroup, each with a
+ * small cap, so 10,000 addresses of one /16 from one peer leave at most `maxPerBucket` of them.
+ * Loopback sources (a devnet on one machine) are exempt, as from the rate limit.
  */
 import { readJsonFile, replaceFileDurably } from "../storage/durable_file.ts";
 import { type AddressEntry, MESSAGE_LIMITS } from "./messages.ts";
@@ -19,10 +28,12 @@ import {
   type AddressScope,
   canonicalAddress,
   hostScope,
+  isIp,
   keyForDialTarget,
   keyScope,
   parseHostPort,
 } from "./peer_key.ts";
+import { LOOPBACK_NETGROUP, netgroup } from "./netgroup.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { cryptoRandom, type Random, randomInt, shuffleInPlace } from "./random.ts";
 
@@ -39,6 +50,8 @@ export interface AddrBookOptions {
   maxFutureMs: number;
   evictionSample: number;
   shareMaxFailures: number;
+  maxPerBucket: number;
+  maxPerSourceGroup: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -68,6 +81,13 @@ export const ADDR_BOOK_DEFAULTS: AddrBookOptions = {
   evictionSample: 8,
   /** Do not spread addresses that failed this many times in a row. */
   shareMaxFailures: 3,
+  /**
+   * Addresses of one netgroup learned from one source netgroup. Eight: an honest peer knows a
+   * few nodes per subnet; an attacker's thousands in its own /16 stay eight.
+   */
+  maxPerBucket: 8,
+  /** Addresses learned from one source netgroup in all: an eighth of the book. */
+  maxPerSourceGroup: 250,
 };
 
 /** A success within this long protects an address from being forgotten for its failures. */
@@ -124,6 +144,20 @@ function isDialable(scope: AddressScope): boolean {
   return scope === "public" || scope === "private" || scope === "loopback";
 }
 
+/** The netgroup of an address's host ("host:port"). */
+function groupOfAddress(address: string): string {
+  return netgroup(parseHostPort(address)?.host ?? address);
+}
+
+/** The netgroup a source key speaks from. */
+function groupOfKey(key: string): string {
+  return netgroup(tryCanonicalIpOrHost(key));
+}
+
+function tryCanonicalIpOrHost(key: string): string {
+  return isIp(key) ? key : parseHostPort(key)?.host ?? key;
+}
+
 function scopeOfAddress(address: string): AddressScope {
   const hp = parseHostPort(address);
   return hp === null ? "reserved" : hostScope(hp.host);
@@ -136,6 +170,10 @@ export class AddrBook {
   readonly #order: string[] = [];
   readonly #limiter: PerKeyLimiter;
   #own = new Set<string>();
+  /** For each address learned from gossip: its bucket and its source's netgroup. */
+  readonly #learnedFrom = new Map<string, { bucket: string; sourceGroup: string }>();
+  readonly #bucketCounts = new Map<string, number>();
+  readonly #sourceGroupCounts = new Map<string, number>();
 
   constructor(
     opts: Partial<AddrBookOptions> = {},
@@ -197,6 +235,8 @@ export class AddrBook {
   learn(entries: readonly AddressEntry[], sourceKey: string, now: number): LearnResult {
     const result: LearnResult = { added: 0, updated: 0, rejected: 0, limited: 0 };
     const sourceScope = keyScope(sourceKey);
+    const sourceGroup = groupOfKey(sourceKey);
+    const capped = sourceGroup !== LOOPBACK_NETGROUP;
     // Bounded by the codec already; bounded again in case a caller builds the list itself.
     const n = Math.min(entries.length, MESSAGE_LIMITS.maxAddresses);
     result.rejected += entries.length - n;
@@ -206,7 +246,7 @@ export class AddrBook {
       const lastSeen = this.#clampLastSeen(e?.lastSeen, now);
       if (
         address === null || lastSeen === null || this.#own.has(address) ||
-        !visible(scopeOfAddress(address), sourceScope)
+        !isIpAddress(address) || !visible(scopeOfAddress(address), sourceScope)
       ) {
         result.rejected++;
         continue;
@@ -222,7 +262,23 @@ export class AddrBook {
           result.updated++;
         }
       } else {
+        const bucket = `${sourceGroup}|${groupOfAddress(address)}`;
+        if (
+          capped && ((this.#bucketCounts.get(bucket) ?? 0) >= this.#opts.maxPerBucket ||
+            (this.#sourceGroupCounts.get(sourceGroup) ?? 0) >= this.#opts.maxPerSourceGroup)
+        ) {
+          result.limited++;
+          continue;
+        }
         this.#insert({ address, lastSeen, lastTried: 0, lastSuccess: 0, failures: 0 }, now);
+        if (capped) {
+          this.#learnedFrom.set(address, { bucket, sourceGroup });
+          this.#bucketCounts.set(bucket, (this.#bucketCounts.get(bucket) ?? 0) + 1);
+          this.#sourceGroupCounts.set(
+            sourceGroup,
+            (this.#sourceGroupCounts.get(sourceGroup) ?? 0) + 1,
+          );
+        }
         result.added++;
       }
     }
@@ -253,6 +309,12 @@ export class AddrBook {
       this.#slots.get(last)!.index = slot.index;
     }
     this.#slots.delete(address);
+    const from = this.#learnedFrom.get(address);
+    if (from) {
+      this.#learnedFrom.delete(address);
+      decrement(this.#bucketCounts, from.bucket);
+      decrement(this.#sourceGroupCounts, from.sourceGroup);
+    }
     return true;
   }
 
@@ -296,6 +358,7 @@ export class AddrBook {
     count: number,
     exclude: ReadonlySet<string>,
     isBanned: (key: string) => boolean,
+    busyGroups: ReadonlySet<string> = new Set(),
   ): string[] {
     if (!(count > 0)) return [];
     const eligible: AddrEntry[] = [];
@@ -309,7 +372,19 @@ export class AddrBook {
     shuffleInPlace(this.#random, eligible);
     // Stable sort keeps the shuffle's order among entries of equal worth.
     eligible.sort((a, b) => compareWorth(this.#worth(b, now), this.#worth(a, now)));
-    return eligible.slice(0, count).map((e) => e.address);
+    // At most one outbound connection per netgroup (loopback exempt: a devnet is one group).
+    const out: string[] = [];
+    const groups = new Set(busyGroups);
+    for (const e of eligible) {
+      if (out.length >= count) break;
+      const g = groupOfAddress(e.address);
+      if (g !== LOOPBACK_NETGROUP) {
+        if (groups.has(g)) continue;
+        groups.add(g);
+      }
+      out.push(e.address);
+    }
+    return out;
   }
 
   /** We are dialing `address` now. */
@@ -325,7 +400,7 @@ export class AddrBook {
     const slot = this.#slots.get(c);
     if (slot) {
       Object.assign(slot.entry, { lastSeen: now, lastTried: now, lastSuccess: now, failures: 0 });
-    } else if (isDialable(scopeOfAddress(c))) {
+    } else if (isIpAddress(c) && isDialable(scopeOfAddress(c))) {
       this.#insert(
         { address: c, lastSeen: now, lastTried: now, lastSuccess: now, failures: 0 },
         now,
@@ -434,7 +509,8 @@ export class AddrBook {
   #absorb(entries: AddrEntry[]): void {
     entries.sort((a, b) => b.lastSeen - a.lastSeen);
     for (const e of entries) {
-      if (this.#own.has(e.address)) continue;
+      // Hostnames learned by older versions are dropped (see the header).
+      if (this.#own.has(e.address) || !isIpAddress(e.address)) continue;
       const slot = this.#slots.get(e.address);
       if (slot) {
         const mine = slot.entry;
@@ -451,6 +527,18 @@ export class AddrBook {
       this.#order.push(e.address);
     }
   }
+}
+
+/** An "ip:port" address (not a hostname). */
+function isIpAddress(address: string): boolean {
+  const hp = parseHostPort(address);
+  return hp !== null && isIp(hp.host);
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 0) - 1;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 function compareWorth(a: [number, number, number], b: [number, number, number]): number {

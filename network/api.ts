@@ -36,6 +36,10 @@ export type CloseReason =
   | "duplicate"
   /** A misbehavior score reached the threshold, or an operator ban. */
   | "banned"
+  /** Inbound was full and this peer lost the eviction rule to a newcomer. */
+  | "evicted"
+  /** Inbound was full and every established peer was protected from eviction. */
+  | "inbound-full"
   /** This node is stopping. */
   | "shutdown";
 
@@ -57,6 +61,7 @@ export type MisbehaviorCode =
   | "empty-blocks-answer"
   | "unsolicited-blocks-answer"
   | "getblocks-flood"
+  | "unbacked-height-claim"
   // consensus/
   | "consensus-malformed"
   | "consensus-bad-signature"
@@ -69,7 +74,8 @@ export type PreHandshakeFault =
   | FrameFault
   | "bad-hello"
   | "bad-signature"
-  | "message-before-handshake";
+  | "message-before-handshake"
+  | "handshake-timeout";
 
 /** A read-only snapshot of one live, handshaken connection. */
 export interface PeerSnapshot {

@@ -17,9 +17,15 @@
  *    `halfLifeMs`, so occasional faults never add up to a ban but a burst does.
  * Reaching `threshold` bans the key for `banDurationMs` and clears its score, so it starts
  * fresh when the ban ends. Only bans are persisted: a restart forgives partial scores.
+ *
+ * Keys are scored and banned by what their owner controls: an IPv6 address by its /64 (one host
+ * is routinely given a whole /64, so per-address scores and bans would be reset by changing the
+ * low bits), an IPv4 address and a loopback "host:port" key as themselves (`banPrefix`).
+ * Operator bans (`setban`) are marked and never evicted to make room for an automatic one.
  */
 import { readJsonFile, replaceFileDurably } from "../storage/durable_file.ts";
 import { isBareLoopbackIp } from "./peer_key.ts";
+import { banPrefix } from "./netgroup.ts";
 
 export interface BanScoreOptions {
   threshold: number;
@@ -59,6 +65,8 @@ export interface BanEntry {
   /** Milliseconds since the epoch when the ban ends. */
   until: number;
   reason: string;
+  /** Set by the operator (`setban`): never evicted by an automatic ban. */
+  operator?: boolean;
 }
 
 export interface AddResult {
@@ -82,6 +90,11 @@ interface ScoreEntry {
 interface BanFileV1 {
   version: 1;
   bans: BanEntry[];
+}
+
+/** The key a score or ban of `key` is kept under: an IPv6 address's /64, else the key. */
+export function banKey(key: string): string {
+  return banPrefix(key) ?? key;
 }
 
 /** Keys a ban may apply to: anything but a bare loopback IP. */
@@ -128,7 +141,14 @@ export class BanScores {
    * Adds `points` to `key`'s score. Returns the new score and whether the key is banned now
    * (newly or still). Non-positive or non-finite points change nothing.
    */
-  add(key: string, points: number, reason: string, now: number, opts: AddOptions = {}): AddResult {
+  add(
+    rawKey: string,
+    points: number,
+    reason: string,
+    now: number,
+    opts: AddOptions = {},
+  ): AddResult {
+    const key = banKey(rawKey);
     if (this.isBanned(key, now)) return { score: 0, banned: true };
     const e = this.#scores.get(key) ?? this.#track(key, now);
     e.transient = this.#decayed(e, now);
@@ -167,11 +187,12 @@ export class BanScores {
 
   /** Current score (0 for unknown keys and while banned). */
   score(key: string, now: number): number {
-    const e = this.#scores.get(key);
+    const e = this.#scores.get(banKey(key));
     return e ? e.persistent + this.#decayed(e, now) : 0;
   }
 
-  isBanned(key: string, now: number): boolean {
+  isBanned(rawKey: string, now: number): boolean {
+    const key = banKey(rawKey);
     const b = this.#bans.get(key);
     if (!b) return false;
     if (b.until > now) return true;
@@ -181,37 +202,51 @@ export class BanScores {
 
   /** The active ban on `key`, if any. */
   banOf(key: string, now: number): BanEntry | undefined {
-    return this.isBanned(key, now) ? { ...this.#bans.get(key)! } : undefined;
+    return this.isBanned(key, now) ? { ...this.#bans.get(banKey(key))! } : undefined;
   }
 
   /**
-   * Bans `key` until `until` (ms since the epoch), replacing a shorter ban. Returns false and
-   * does nothing for a key that may not be banned (a bare loopback IP).
+   * Bans `key` until `until` (ms since the epoch), replacing a shorter ban (an operator ban
+   * stays an operator ban). Returns false and does nothing for a key that may not be banned (a
+   * bare loopback IP), or when the list is full of operator bans.
    */
-  ban(key: string, until: number, reason: string): boolean {
+  ban(rawKey: string, until: number, reason: string, opts: { operator?: boolean } = {}): boolean {
+    const key = banKey(rawKey);
     if (!isBannable(key) || !Number.isFinite(until)) return false;
     const existing = this.#bans.get(key);
-    if (existing && existing.until >= until) return true;
-    if (!existing && this.#bans.size >= this.#opts.maxBans) this.#evictSoonestBan();
-    this.#bans.set(key, { key, until, reason: clampReason(reason) });
+    const operator = opts.operator === true || existing?.operator === true;
+    if (existing && existing.until >= until) {
+      if (operator && !existing.operator) existing.operator = true;
+      return true;
+    }
+    if (!existing && this.#bans.size >= this.#opts.maxBans && !this.#evictSoonestAutomaticBan()) {
+      return false;
+    }
+    const entry: BanEntry = { key, until, reason: clampReason(reason) };
+    if (operator) entry.operator = true;
+    this.#bans.set(key, entry);
     this.#scores.delete(key);
     return true;
   }
 
-  #evictSoonestBan(): void {
+  /** Drops the automatic ban that ends soonest; false when every ban is an operator's. */
+  #evictSoonestAutomaticBan(): boolean {
     let soonestKey: string | null = null;
     let soonest = Infinity;
     for (const [k, b] of this.#bans) {
-      if (b.until < soonest) {
+      if (!b.operator && b.until < soonest) {
         soonest = b.until;
         soonestKey = k;
       }
     }
-    if (soonestKey !== null) this.#bans.delete(soonestKey);
+    if (soonestKey === null) return false;
+    this.#bans.delete(soonestKey);
+    return true;
   }
 
   /** Lifts a ban and forgets the score. Returns whether there was a ban. */
-  unban(key: string): boolean {
+  unban(rawKey: string): boolean {
+    const key = banKey(rawKey);
     this.#scores.delete(key);
     return this.#bans.delete(key);
   }
@@ -256,7 +291,8 @@ export class BanScores {
       const b = raw as Partial<BanEntry>;
       if (typeof b.key !== "string" || b.key.length > MAX_KEY_LENGTH) continue;
       if (typeof b.until !== "number" || !Number.isFinite(b.until)) continue;
-      if (this.ban(b.key, b.until, typeof b.reason === "string" ? b.reason : "")) restored++;
+      const reason = typeof b.reason === "string" ? b.reason : "";
+      if (this.ban(b.key, b.until, reason, { operator: b.operator === true })) restored++;
     }
     return restored;
   }

@@ -51,6 +51,10 @@ export const PRE_HANDSHAKE_PENALTIES: Readonly<Record<PreHandshakeFault, number>
   "bad-hello": 20,
   "bad-signature": 20,
   "message-before-handshake": 20,
+  // A socket that never finishes its handshake holds a handshake slot for the whole timeout;
+  // five in a short while ban the IP. An honest peer on a bad link times out rarely, and the
+  // score decays (network/ban_score.ts), so it never gets there.
+  "handshake-timeout": 20,
 };
 export const BAN_THRESHOLD = 100;
 /** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */
@@ -69,8 +73,31 @@ export const MAINTENANCE_INTERVAL_MS = 1_000;
  */
 export const PERSIST_INTERVAL_MS = 5 * 60_000;
 
+/**
+ * Shortest gap between two writes of bans.json. A flood of misbehaving sockets can cause many
+ * bans a second; each write is a durable replace (fsync), so they are coalesced to one a second.
+ * A crash loses at most a second of bans, which the offenders re-earn at once.
+ */
+export const BAN_SAVE_INTERVAL_MS = 1_000;
+
 /** Dialing a dead address must not hang a slot: TCP connect gets this long. */
 export const DIAL_TIMEOUT_MS = 5_000;
+
+/**
+ * Inbound admission (network/inbound_admission.ts). Honest peers finish a handshake in a few
+ * round trips, so few sockets are ever in it at once: 32 in total covers a whole network
+ * reconnecting after a restart; 2 per IP covers a peer redialing while its old socket closes.
+ * None of them counts against `--max-inbound`, so idle sockets can never fill the real slots.
+ */
+export const INBOUND_LIMITS = {
+  maxHandshaking: 32,
+  maxHandshakingPerIp: 2,
+  /**
+   * Inbound sockets from one IPv4 /16 or IPv6 /32. One operator owns many addresses of one
+   * subnet and few subnets; 16 still lets a hosting provider's customers peer with us.
+   */
+  maxInboundPerNetgroup: 16,
+} as const;
 
 /** Inbound connection attempts per second allowed from one non-loopback IP. */
 export const INBOUND_RATE = { ratePerSec: 2, burst: 10 } as const;

@@ -28,9 +28,11 @@ import {
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
   BAN_DURATION_MS,
+  BAN_SAVE_INTERVAL_MS,
   BAN_THRESHOLD,
   DEFAULT_SEND_QUEUE_BYTES,
   DIAL_TIMEOUT_MS,
+  INBOUND_LIMITS,
   INBOUND_RATE,
   PENALTY,
   PERSIST_INTERVAL_MS,
@@ -52,8 +54,13 @@ import {
   peerKey,
 } from "./peer_key.ts";
 import { BanScores, loadBans, saveBans } from "./ban_score.ts";
+import { SaveThrottle } from "./save_throttle.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
+import { admitInbound, type OpenInbound } from "./inbound_admission.ts";
+import { type EvictionCandidate, selectInboundToEvict } from "./inbound_eviction.ts";
+import { netgroup } from "./netgroup.ts";
+import { sha256 } from "../crypto/hash.ts";
 import { cryptoRandom, type Random } from "./random.ts";
 import {
   classifyConnectError,
@@ -66,6 +73,10 @@ import {
 } from "./dial_planner.ts";
 
 const log = getLogger(["timenode", "net"]);
+
+/** An attack pattern seen this often from one source within the window gets a warning. */
+const REPEAT_WARNING_THRESHOLD = 5;
+const REPEAT_WARNING_WINDOW_MS = 60_000;
 
 /**
  * Per-kind message counts, folded into a labelled counter once per task instead of once per
@@ -112,6 +123,11 @@ export interface NetworkServiceOptions {
   localTip: () => { height: number; hash: Uint8Array };
   maxSendQueueBytes?: number;
   random?: Random;
+  /**
+   * Whether a hex node id is a validator of the current set: such inbound peers are never
+   * evicted to make room (network/inbound_eviction.ts). Defaults to nobody.
+   */
+  isValidator?: (nodeId: string) => boolean;
 }
 
 export class NetworkService implements NetworkApi {
@@ -124,9 +140,13 @@ export class NetworkService implements NetworkApi {
   readonly #connections = new Set<Connection>();
   readonly #planner: DialPlanner;
   readonly #bans: BanScores;
+  /** bans.json is written at most once a second, however many bans a flood causes. */
+  readonly #banSaver: SaveThrottle;
   readonly #addrBook: AddrBook;
   readonly #inboundLimiter: PerKeyLimiter;
   readonly #lastAddressAnswer = new Map<string, number>();
+  /** Secret salt of the netgroup rank used by eviction, so nobody can aim at a protected rank. */
+  readonly #evictionSalt: Uint8Array;
   readonly #addressesRequested = new Set<number>();
   #listener: Deno.TcpListener | null = null;
   #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -152,7 +172,13 @@ export class NetworkService implements NetworkApi {
     this.#random = o.random ?? cryptoRandom;
     this.#registry = new ConnectionRegistry(this.#localNodeId);
     this.#bans = new BanScores();
+    this.#banSaver = new SaveThrottle(
+      () => o.dataDir ? saveBans(`${o.dataDir}/bans.json`, this.#bans) : Promise.resolve(),
+      BAN_SAVE_INTERVAL_MS,
+      (e) => log.warn("saving bans failed: {error}", { error: String(e) }),
+    );
     this.#addrBook = new AddrBook({}, this.#random);
+    this.#evictionSalt = this.#random.bytes(16);
     this.#inboundLimiter = new PerKeyLimiter({
       ...INBOUND_RATE,
       maxKeys: 4096,
@@ -217,6 +243,7 @@ export class NetworkService implements NetworkApi {
     const all = [...this.#connections];
     for (const c of all) c.close("shutdown", "node shutting down", true);
     await Promise.all(all.map((c) => c.done));
+    await this.#banSaver.flush();
     await this.#persist();
   }
 
@@ -295,17 +322,18 @@ export class NetworkService implements NetworkApi {
    * `untilMs`. False when the key cannot be banned (a bare loopback IP).
    */
   banPeer(key: string, untilMs: number, reason: string): boolean {
-    if (!this.#bans.ban(key, untilMs, reason)) return false;
-    this.#registry.get(key)?.close("banned", reason, true);
-    this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+    if (!this.#bans.ban(key, untilMs, reason, { operator: true })) return false;
+    // An IPv6 ban covers the /64: close every connection it now covers.
+    for (const c of [...this.#registry.values()]) {
+      if (this.#bans.isBanned(c.key, Date.now())) c.close("banned", reason, true);
+    }
+    this.#banSaver.request();
     return true;
   }
 
   unbanPeer(key: string): boolean {
     const removed = this.#bans.unban(key);
-    if (removed) {
-      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
-    }
+    if (removed) this.#banSaver.request();
     return removed;
   }
 
@@ -370,9 +398,24 @@ export class NetworkService implements NetworkApi {
       if (this.#bans.isBanned(ip, Date.now())) return reject("banned");
       if (!this.#inboundLimiter.allow(ip, Date.now())) return reject("rate-limited");
     }
-    let inbound = 0;
-    for (const c of this.#connections) if (c.direction === "inbound") inbound++;
-    if (inbound >= this.#o.maxInbound) return reject("too-many-inbound");
+    if (this.#o.maxInbound === 0) return reject("too-many-inbound");
+    // Sockets in the handshake have a small budget of their own; handshaken ones are counted
+    // against --max-inbound when they become ready (#onReady), where a full inbound evicts.
+    const open: OpenInbound[] = [];
+    for (const c of this.#connections) {
+      if (c.direction !== "inbound") continue;
+      open.push({ ip: canonicalIp(c.remoteIp), handshaking: c.peer.phase === "handshaking" });
+    }
+    const verdict = admitInbound(ip, open, INBOUND_LIMITS);
+    if (!verdict.admit) {
+      if (verdict.reason !== "netgroup-full") {
+        this.#o.metrics.handshakeBudgetRejected.inc({
+          scope: verdict.reason === "handshake-budget" ? "total" : "per-ip",
+        });
+        this.#noteRepeat(`handshake budget (${verdict.reason})`, ip);
+      }
+      return reject(verdict.reason);
+    }
     this.#startConnection(conn, "inbound", null);
   }
 
@@ -516,6 +559,7 @@ export class NetworkService implements NetworkApi {
       c.close("banned", `peer ${key} is banned`);
       return;
     }
+    if (c.direction === "inbound" && !this.#makeInboundRoom(c)) return;
     const admission = this.#registry.admit(c);
     if (!admission.admit) {
       log.debug("closing duplicate connection {session} to {key}; keeping session {keep}", {
@@ -568,7 +612,8 @@ export class NetworkService implements NetworkApi {
     const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
     if (wasRegistered) {
       this.#reportGone(c, reason, detail);
-    } else if (reason !== "duplicate" && reason !== "shutdown") {
+    } else if (reason !== "duplicate" && reason !== "shutdown" && reason !== "evicted") {
+      if (reason === "handshake-timeout") this.#noteRepeat("handshake timeout", c.remoteIp);
       log.info("connection from {address} closed before handshake: {reason} {detail}", {
         address: formatHostPort(c.remoteIp, c.remotePort),
         reason,
@@ -576,7 +621,10 @@ export class NetworkService implements NetworkApi {
       });
       // Loopback sockets are only closed: every local node shares that address.
       const ip = canonicalIp(c.remoteIp);
-      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip)) {
+      // A handshake timeout scores only inbound sockets (the idle-socket attack): a peer we
+      // dialed that is slow to answer is not attacking us, and banning it would stop our redials.
+      const scored = reason !== "handshake-timeout" || c.direction === "inbound";
+      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip) && scored) {
         const points = PRE_HANDSHAKE_PENALTIES[reason];
         this.#penalize(ip, null, points, reason, `before the handshake: ${detail}`);
       }
@@ -639,6 +687,93 @@ export class NetworkService implements NetworkApi {
     this.#addrBook.learn(entries, c.key, Date.now());
   }
 
+  // ---- inbound slots ---------------------------------------------------------------------------
+
+  /**
+   * A handshaken inbound connection needs a slot. With inbound full, an established inbound
+   * peer is evicted by the rule of network/inbound_eviction.ts; if all are protected, the
+   * newcomer is closed instead. False when `c` was closed.
+   */
+  #makeInboundRoom(c: Connection): boolean {
+    // A connection that replaces its own key's session takes no new slot.
+    if (this.#registry.get(c.key)) return true;
+    if (this.#registry.count("inbound") < this.#o.maxInbound) return true;
+    const isValidator = this.#o.isValidator ?? (() => false);
+    const candidates: EvictionCandidate[] = [];
+    for (const p of this.#registry.values()) {
+      if (p.direction !== "inbound" || !p.isReady) continue;
+      candidates.push({
+        id: p.key,
+        netgroup: netgroup(canonicalIp(p.remoteIp)),
+        connectedAt: p.connectedAt,
+        minRttMs: p.peer.ping?.minRttMs ?? null,
+        isValidator: isValidator(p.nodeId),
+      });
+    }
+    const victim = selectInboundToEvict(candidates, { netgroupRank: this.#netgroupRank });
+    if (victim === null) {
+      this.#o.metrics.inboundRejected.inc({ reason: "inbound-full" });
+      c.close("inbound-full", "every established inbound peer is protected", true);
+      return false;
+    }
+    const old = this.#registry.get(victim)!;
+    this.#o.metrics.inboundEvictions.inc();
+    log.info("inbound full: evicting {victim} for {key}", { victim, key: c.key });
+    this.#noteRepeat("inbound eviction", netgroup(canonicalIp(c.remoteIp)));
+    // Leaves the registry now, so the newcomer finds its slot free.
+    this.#registry.remove(old.key, old.sessionId);
+    this.#reportGone(old, "evicted", `inbound full; room for ${c.key}`);
+    old.key = "";
+    old.close("evicted", "inbound full", true);
+    return true;
+  }
+
+  readonly #rankCache = new Map<string, number>();
+  #netgroupRank = (group: string): number => {
+    let r = this.#rankCache.get(group);
+    if (r === undefined) {
+      const h = sha256(this.#evictionSalt, new TextEncoder().encode(group));
+      r = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+      if (this.#rankCache.size > 4096) this.#rankCache.clear();
+      this.#rankCache.set(group, r);
+    }
+    return r;
+  };
+
+  // ---- attack patterns -------------------------------------------------------------------------
+
+  readonly #repeats = new Map<string, { count: number; windowStart: number }>();
+
+  /**
+   * One warning per pattern and source per minute once it repeats, instead of a debug line
+   * per socket: an operator sees that an attack is going on, and the log does not become one.
+   */
+  #noteRepeat(pattern: string, source: string): void {
+    const id = `${pattern} ${source}`;
+    const now = monotonicNow();
+    const e = this.#repeats.get(id);
+    if (!e || now - e.windowStart >= REPEAT_WARNING_WINDOW_MS) {
+      if (this.#repeats.size > 1024) this.#repeats.clear();
+      if (e && e.count >= REPEAT_WARNING_THRESHOLD) {
+        log.warn("repeated {pattern} from {source}: {count} times in the last minute", {
+          pattern,
+          source,
+          count: e.count,
+        });
+      }
+      this.#repeats.set(id, { count: 1, windowStart: now });
+      return;
+    }
+    e.count++;
+    if (e.count === REPEAT_WARNING_THRESHOLD) {
+      log.warn("repeated {pattern} from {source}: {count} times within a minute", {
+        pattern,
+        source,
+        count: e.count,
+      });
+    }
+  }
+
   // ---- misbehavior -------------------------------------------------------------------------
 
   #penalize(
@@ -667,7 +802,7 @@ export class NetworkService implements NetworkApi {
         threshold: BAN_THRESHOLD,
       });
       c?.close("banned", reason, true);
-      this.#persist().catch((e) => log.warn("saving bans failed: {error}", { error: String(e) }));
+      this.#banSaver.request();
     }
   }
 
@@ -689,8 +824,23 @@ export class NetworkService implements NetworkApi {
       return busy;
     },
     candidates: (count, exclude, isBanned) =>
-      this.#addrBook.candidates(Date.now(), count, exclude, isBanned),
+      this.#addrBook.candidates(Date.now(), count, exclude, isBanned, this.#outboundGroups()),
   };
+
+  /**
+   * Netgroups that already hold an outbound connection from the address book: at most one per
+   * netgroup, so one operator's subnet cannot take several of our outbound slots. Operator and
+   * validator peers (persistent) are exempt and do not count.
+   */
+  #outboundGroups(): Set<string> {
+    const groups = new Set<string>();
+    for (const c of this.#connections) {
+      if (c.direction !== "outbound" || !c.dialedAddress) continue;
+      if (this.#planner.isPersistent(c.dialedAddress)) continue;
+      groups.add(netgroup(canonicalIp(c.remoteIp)));
+    }
+    return groups;
+  }
 
   /** An open connection reaches `address`: one we dialed (even handshaking) or its peer key. */
   #isConnectedTo(address: string): boolean {
@@ -715,6 +865,8 @@ export class NetworkService implements NetworkApi {
     if (now - this.#lastPersist >= PERSIST_INTERVAL_MS) {
       this.#lastPersist = now;
       this.#persist().catch((e) => log.warn("saving peers failed: {error}", { error: String(e) }));
+      // Expired bans leave the file too.
+      this.#banSaver.request();
     }
     this.#runDialActions(this.#planner.tick(now, this.#dialWorld));
   };
@@ -757,9 +909,9 @@ export class NetworkService implements NetworkApi {
     }
   }
 
+  /** Saves the address book; bans go through `#banSaver` (flushed at stop). */
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
-    await saveBans(`${this.#o.dataDir}/bans.json`, this.#bans);
     await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
   }
 

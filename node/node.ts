@@ -129,6 +129,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       const t = chain.tip();
       return { height: t.height, hash: t.hash };
     },
+    isValidator: (id) => (chain.validatorSetFor(chain.tip().height + 1)?.powerOf(id) ?? 0) > 0,
   });
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
@@ -144,7 +145,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     genesisHash: gHash,
     dataDir: config.dataDir,
     stateMachine,
-    isSyncing: () => sync.state() === "syncing",
+    // Only verified evidence pauses consensus, never a peer's claim (docs/security-network.md).
+    isSyncing: () => sync.isBehind(),
     onFatal: (error) => reportFailure(error),
   });
 

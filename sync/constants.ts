@@ -88,6 +88,24 @@ export const PENALTY_MALFORMED_RESPONSE = 50;
 export const PENALTY_EMPTY_RESPONSE = 20;
 /** A `blocks` answer to nothing we asked (or forgot): cheap to send, so cheap to punish. */
 export const PENALTY_UNSOLICITED_BLOCKS = 2;
+/**
+ * A peer we asked to back its claimed height sent no block for it within the request timeout
+ * (and our own tip did not reach the claim meanwhile). Honest but overloaded peers do this
+ * rarely and the score decays (half-life 5 min), so they never reach a ban; a peer that makes a
+ * fake claim and reconnects every few seconds repeats it about every 10 s and is banned within
+ * about two minutes, because the score belongs to its key, not to its connection.
+ */
+export const PENALTY_UNBACKED_CLAIM = 10;
+/** Unbacked claims remembered at once; the oldest goes first. Bounds memory under churn. */
+export const MAX_TRACKED_CLAIMS = 1024;
+
+/**
+ * How long a block fetched by sync and fully validated (its certificate against the validator
+ * set of its height) keeps the node "behind" for consensus. A claim alone never pauses
+ * consensus; this evidence does, while sync keeps delivering it.
+ */
+export const BEHIND_EVIDENCE_TTL_MS = 10_000;
+
 /** Kept asking for blocks while its deferred queue was full. */
 export const PENALTY_SERVE_FLOOD = 1;
 

@@ -19,11 +19,13 @@ import {
   MAX_IN_FLIGHT_PER_PEER,
   MAX_IN_FLIGHT_TOTAL,
   MAX_REQUEST_TIMEOUT_MS,
+  MAX_TRACKED_CLAIMS,
   MIN_STALL_TIMEOUT_MS,
   PEER_IN_USE_WINDOW_MS,
   PENALTY_EMPTY_RESPONSE,
   PENALTY_INVALID_BLOCK,
   PENALTY_MALFORMED_RESPONSE,
+  PENALTY_UNBACKED_CLAIM,
   PENALTY_UNSOLICITED_BLOCKS,
   REQUEST_BATCH_BLOCKS,
   REQUEST_TIMEOUT_MS,
@@ -158,6 +160,11 @@ export class SyncScheduler {
   #avgBlockBytes = INITIAL_BLOCK_BYTES_ESTIMATE;
   /** Smoothed time from request to good answer; starts where the stall wait is longest. */
   #avgResponseMs: number;
+  /**
+   * Claims a peer was asked to back (we sent it a request) and has not backed yet, by peer key.
+   * Kept when the peer disconnects: reconnecting before the deadline must not erase the debt.
+   */
+  readonly #owed = new Map<string, { deadline: number; claimed: number }>();
 
   constructor(opts: SchedulerOptions) {
     this.#config = { ...DEFAULT_SCHEDULER_CONFIG, ...opts.config };
@@ -277,6 +284,8 @@ export class SyncScheduler {
     if (height > this.#localHeight) {
       this.#localHeight = height;
       this.#trimBelow(height, now);
+      // Our chain reached the claim by other means: it was true after all.
+      for (const [peer, o] of this.#owed) if (o.claimed <= height) this.#owed.delete(peer);
       if (this.#nextHeight <= height) this.#nextHeight = height + 1;
     }
     this.#fill(now, actions);
@@ -354,9 +363,33 @@ export class SyncScheduler {
       if (r.status === "inflight" && r.deadline <= now) overdue.add(r.peer ?? "");
     }
     for (const peer of overdue) this.#failPeer(peer, "timeout", now, actions);
+    this.#chargeUnbackedClaims(now, actions);
     this.#checkStall(now, actions);
     this.#fill(now, actions);
     return actions;
+  }
+
+  /**
+   * Peers that let a claim go unbacked past its deadline pay for it. A peer that left owes it
+   * still and pays when it comes back (the fake-height trick reconnects before every timeout);
+   * one that stays away past the stale-request TTL was an honest peer that went down.
+   */
+  #chargeUnbackedClaims(now: number, actions: SyncAction[]): void {
+    for (const [peer, o] of this.#owed) {
+      if (o.deadline > now) continue;
+      if (!this.#peers.has(peer)) {
+        if (now - o.deadline > this.#config.staleRequestTtlMs) this.#owed.delete(peer);
+        continue;
+      }
+      this.#owed.delete(peer);
+      actions.push({
+        kind: "penalize",
+        peer,
+        score: PENALTY_UNBACKED_CLAIM,
+        code: "unbacked-height-claim",
+        detail: `claimed height ${o.claimed} (ours ${this.#localHeight}) and sent no block for it`,
+      });
+    }
   }
 
   // ---- answers ------------------------------------------------------------------------------
@@ -379,6 +412,7 @@ export class SyncScheduler {
         code: "empty-blocks-answer",
         detail: `no blocks from ${r.start} although it claims height ${p.height}`,
       });
+      this.#owed.delete(peer);
       p.inFlight--;
       this.#toPending(r);
       r.avoid.add(peer);
@@ -406,6 +440,7 @@ export class SyncScheduler {
       return 0;
     }
     actions.push({ kind: "outcome", peer, outcome: "ok" });
+    this.#owed.delete(peer);
     this.#avgResponseMs = this.#avgResponseMs * 0.8 + (now - r.sentAt) * 0.2;
     p.inFlight--;
     p.strikes = 0;
@@ -450,6 +485,7 @@ export class SyncScheduler {
       return 0;
     }
     if (blockCount === 0) return 0;
+    this.#owed.delete(peer);
     const r = this.#ranges.find((r) => r.start === from && r.status !== "received");
     if (!r) return 0;
     if (r.status === "inflight" && r.peer !== null) {
@@ -658,6 +694,12 @@ export class SyncScheduler {
     r.sentAt = now;
     // A peer answers in order: each request queued before this one adds a timeout's worth.
     r.deadline = now + p.timeoutMs * (1 + p.inFlight);
+    if (!this.#owed.has(peer)) {
+      if (this.#owed.size >= MAX_TRACKED_CLAIMS) {
+        this.#owed.delete(this.#owed.keys().next().value!);
+      }
+      this.#owed.set(peer, { deadline: r.deadline, claimed: p.height });
+    }
     p.inFlight++;
     actions.push({ kind: "request", peer, from: r.start, count: count(r) });
   }

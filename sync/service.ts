@@ -19,6 +19,7 @@ import type { SyncMetrics } from "../metrics/definitions.ts";
 import {
   APPLY_CHUNK_BLOCKS,
   APPLY_TURN_BUDGET_MS,
+  BEHIND_EVIDENCE_TTL_MS,
   CATCH_UP_LOG_BLOCKS,
   CATCH_UP_LOG_MS,
   MIN_APPLY_CHUNK_BLOCKS,
@@ -115,6 +116,8 @@ export class SyncService {
   #syncStartHeight = 0;
   /** This sync is a real catch-up (CATCH_UP_LOG_*), so its start and end are logged at info. */
   #catchUpLogged = false;
+  /** When sync last applied a fetched block (fully validated): evidence that we are behind. */
+  #lastFetchedApplyAt = -Infinity;
   /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
   #applyMsPerBlock = 0;
 
@@ -199,6 +202,17 @@ export class SyncService {
     return this.#scheduler.state();
   }
 
+  /**
+   * Whether this node is behind on verified evidence, so consensus should wait for sync: a peer
+   * claims a higher tip AND sync applied a fetched block within `BEHIND_EVIDENCE_TTL_MS` (the
+   * chain checked its certificate against the validator set of its height). A claim alone
+   * never pauses consensus: a peer that claims 10,000,000 and sends nothing holds no one up.
+   */
+  isBehind(): boolean {
+    return this.state() === "syncing" &&
+      this.#now() - this.#lastFetchedApplyAt < BEHIND_EVIDENCE_TTL_MS;
+  }
+
   info(): SyncInfo {
     const now = this.#now();
     const height = this.#chain.tip().height;
@@ -242,6 +256,7 @@ export class SyncService {
           break;
         }
         case "penalize":
+          if (a.code === "unbacked-height-claim") this.#metrics.unbackedHeightClaims.inc();
           log.warn("Penalizing peer {peer}: {reason} {detail}", {
             peer: a.peer,
             reason: a.code,
@@ -466,6 +481,7 @@ export class SyncService {
         ? perBlock
         : this.#applyMsPerBlock * 0.7 + perBlock * 0.3;
       for (let i = 0; i < result.applied; i++) this.#ready.delete(tip + 1 + i);
+      if (result.applied > 0) this.#lastFetchedApplyAt = this.#now();
       if (result.error) this.#reject(tip + 1 + result.applied, result.error.reason);
       if (this.#ready.has(this.#chain.tip().height + 1)) this.#scheduleDrain();
     } finally {

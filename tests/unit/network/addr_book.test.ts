@@ -35,11 +35,12 @@ Deno.test("addr book: learns valid addresses in canonical form", () => {
     PUBLIC_PEER,
     T0,
   );
-  assert.deepEqual(r, { added: 4, updated: 0, rejected: 0, limited: 0 });
-  assert.equal(b.size, 4);
+  // Hostnames never come from gossip: only the operator's --peer may name one.
+  assert.deepEqual(r, { added: 3, updated: 0, rejected: 1, limited: 0 });
+  assert.equal(b.size, 3);
   assert.ok(b.has("[2001:db8::1]:24100"));
   assert.ok(b.has("5.6.7.8:24100"));
-  assert.ok(b.has("seed.example.com:24100"));
+  assert.ok(!b.has("seed.example.com:24100"));
   assert.deepEqual(b.get("1.2.3.4:24100"), {
     address: "1.2.3.4:24100",
     lastSeen: T0 - 1_000,
@@ -127,7 +128,8 @@ Deno.test("addr book: loopback and private peers may share local addresses", () 
 });
 
 Deno.test("addr book: one public peer is rate limited; loopback peers are not", () => {
-  const b = book({ maxEntries: 100_000 });
+  // Buckets out of the way: this is about the rate.
+  const b = book({ maxEntries: 100_000, maxPerBucket: 1e9, maxPerSourceGroup: 1e9 });
   const batch = (offset: number) =>
     Array.from({ length: MESSAGE_LIMITS.maxAddresses }, (_, i) => ({
       address: publicAddr(offset + i),
@@ -432,4 +434,59 @@ Deno.test("addr book: saveAddrBook / loadAddrBook are atomic and tolerate bad fi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("addr book: 10,000 addresses of one /16 from one peer leave a handful dialable", () => {
+  const b = book();
+  const now = T0;
+  // Arrives as ten full answers over time, so the rate limit is not what stops it.
+  for (let m = 0; m < 10; m++) {
+    const entries = Array.from({ length: 1_000 }, (_, i) => ({
+      address: `203.0.${(m * 1_000 + i) >> 8 & 255}.${(m * 1_000 + i) & 255}:24100`,
+      lastSeen: now,
+    }));
+    b.learn(entries, PUBLIC_PEER, now + m * 10_000_000);
+  }
+  const stored = b.entries().filter((e) => e.address.startsWith("203.0."));
+  assert.ok(stored.length <= 8, `${stored.length} stored`);
+  // One outbound per netgroup: of those, one is a dial candidate at a time.
+  const dialable = b.candidates(now + 100_000_000, 8, new Set(), () => false);
+  assert.equal(dialable.filter((a) => a.startsWith("203.0.")).length, 1);
+  // A /16 we already have an outbound connection into gives none.
+  assert.deepEqual(
+    b.candidates(now + 100_000_000, 8, new Set(), () => false, new Set(["4:203.0"])),
+    [],
+  );
+  // Other sources still teach addresses of other subnets.
+  const other = b.learn([{ address: "198.51.100.7:24100", lastSeen: now }], "192.0.2.1", now);
+  assert.equal(other.added, 1);
+});
+
+Deno.test("addr book: hostnames are neither learned, kept from disk, nor remembered on success", () => {
+  const b = book();
+  const r = b.learn(
+    [
+      { address: "ip6-localhost:24101", lastSeen: T0 },
+      { address: "internal-db.example:5432", lastSeen: T0 },
+    ],
+    PUBLIC_PEER,
+    T0,
+  );
+  assert.equal(r.added, 0);
+  b.markSuccess("seed.example.com:24100", T0);
+  assert.equal(b.size, 0);
+  const loaded = AddrBook.fromJSON({
+    version: 1,
+    entries: [
+      {
+        address: "seed.example.com:24100",
+        lastSeen: T0,
+        lastTried: 0,
+        lastSuccess: 0,
+        failures: 0,
+      },
+      { address: "1.2.3.4:24100", lastSeen: T0, lastTried: 0, lastSuccess: 0, failures: 0 },
+    ],
+  });
+  assert.deepEqual(loaded.entries().map((e) => e.address), ["1.2.3.4:24100"]);
 });

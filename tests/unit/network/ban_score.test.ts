@@ -252,3 +252,34 @@ Deno.test("ban score: saveBans / loadBans round-trip bans.json and tolerate bad 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("bans: an IPv6 ban and score cover the /64; IPv4 stays exact", () => {
+  const b = new BanScores();
+  assert.ok(b.ban("2001:db8:1:2::1", 10_000, "test"));
+  assert.ok(b.isBanned("2001:db8:1:2:ffff:ffff:ffff:ffff", 0));
+  assert.ok(!b.isBanned("2001:db8:1:3::1", 0));
+  assert.equal(b.bans(0)[0].key, "2001:db8:1:2::/64");
+  // Rotating the low bits does not reset a score.
+  for (let i = 1; i <= 5; i++) b.add(`2001:db8:9:9::${i}`, 20, "junk", 0);
+  assert.ok(b.isBanned("2001:db8:9:9::abcd", 0));
+  assert.ok(b.ban("203.0.113.5", 10_000, "test"));
+  assert.ok(!b.isBanned("203.0.113.6", 0));
+  assert.ok(b.unban("2001:db8:1:2::77"));
+  assert.ok(!b.isBanned("2001:db8:1:2::1", 0));
+});
+
+Deno.test("bans: automatic bans never evict an operator ban, and the list stays bounded", () => {
+  const b = new BanScores({ maxBans: 3 });
+  assert.ok(b.ban("198.51.100.1", 1_000, "operator", { operator: true }));
+  assert.ok(b.ban("198.51.100.2", 2_000, "operator", { operator: true }));
+  for (let i = 0; i < 50; i++) b.add(`203.0.113.${i}`, 100, "auto", 0);
+  assert.equal(b.bans(0).length, 3);
+  assert.ok(b.isBanned("198.51.100.1", 0) && b.isBanned("198.51.100.2", 0));
+  // A full list of operator bans refuses the next one instead of dropping one.
+  assert.ok(b.ban("198.51.100.3", 3_000, "operator", { operator: true }));
+  assert.equal(b.ban("198.51.100.4", 3_000, "operator", { operator: true }), false);
+  // The operator mark survives the file.
+  const back = BanScores.fromJSON(JSON.parse(JSON.stringify(b.toJSON())), 0, { maxBans: 3 });
+  for (let i = 0; i < 5; i++) back.add(`192.0.2.${i}`, 100, "auto", 0);
+  assert.ok(back.isBanned("198.51.100.1", 0) && back.isBanned("198.51.100.3", 0));
+});

@@ -213,28 +213,29 @@ Deno.test("dial planner: banned and self addresses are never dialed", () => {
 
 Deno.test("dial planner: outbound slots are filled from the address book, respecting bans", () => {
   const book = new AddrBook({}, new SeededRandom("book"));
-  const addresses = Array.from({ length: 12 }, (_, i) => `203.0.113.${i + 10}:24100`);
+  // Each in its own /16: the book gives one dial candidate per netgroup.
+  const addresses = Array.from({ length: 12 }, (_, i) => `203.${i + 10}.113.${i + 10}:24100`);
   book.learn(addresses.map((address) => ({ address, lastSeen: WALL })), "9.9.9.9", WALL);
   const world = new FakeWorld();
   world.book = book;
-  world.bannedKeys.add("203.0.113.10");
-  world.bannedKeys.add("203.0.113.11");
+  world.bannedKeys.add("203.10.113.10");
+  world.bannedKeys.add("203.11.113.11");
   // An open connection we dialed, and a registered peer key: both are busy.
-  world.busy = ["203.0.113.12:24100", "203.0.113.13", "203.0.113.99:24100"];
+  world.busy = ["203.12.113.12:24100", "203.13.113.13", "203.99.113.99:24100"];
   world.outbound = 1;
   const p = planner(new SeededRandom("slots"), 4);
-  p.addPersistent("203.0.113.14:24100", true);
+  p.addPersistent("203.14.113.14:24100", true);
   const first = dials(p.tick(0, world));
   // The persistent peer is dialed outside the limit; the book fills 4 - 1 open - 1 in flight.
-  assert.equal(first[0], "203.0.113.14:24100");
+  assert.equal(first[0], "203.14.113.14:24100");
   const fromBook = first.slice(1);
   assert.equal(fromBook.length, 2);
   const forbidden = new Set([
-    "203.0.113.10:24100",
-    "203.0.113.11:24100",
-    "203.0.113.12:24100",
-    "203.0.113.13:24100",
-    "203.0.113.14:24100",
+    "203.10.113.10:24100",
+    "203.11.113.11:24100",
+    "203.12.113.12:24100",
+    "203.13.113.13:24100",
+    "203.14.113.14:24100",
   ]);
   for (const a of fromBook) assert.ok(!forbidden.has(a), `dialed ${a}`);
   assert.equal(new Set(fromBook).size, 2, "one dial per address");

@@ -74,7 +74,37 @@ Deno.test("scheduler: a timed-out request goes to another peer, and the silent o
   const next = requests(v.actions);
   assert.equal(next[0].peer, "good");
   assert.equal(next[0].from, silentRange.start);
-  assert.equal(penalties(actions).length, 0, "timeouts are not misbehavior");
+  // A timeout is not an offence in itself, but a claim left unbacked costs a little.
+  assert.deepEqual(penalties(actions).map((p) => [p.peer, p.code, p.score]), [
+    ["silent", "unbacked-height-claim", 10],
+  ]);
+});
+
+Deno.test("scheduler: an unbacked claim is charged even across reconnects; backing it clears it", () => {
+  const s = scheduler(0, { batchBlocks: 10, maxInFlightPerPeer: 1, requestTimeoutMs: 1_000 });
+  // The trick: claim a huge height, say nothing, reconnect before the request times out.
+  let charged = 0;
+  let t = 0;
+  for (let round = 0; round < 5; round++) {
+    assert.equal(requests(s.peerTip("liar", 10_000_000, t)).length, 1);
+    s.peerGone("liar", t + 900);
+    charged += penalties(s.tick(t + 1_100)).length; // gone: its debt waits for it
+    t += 1_200;
+    s.peerTip("liar", 10_000_000, t);
+    charged += penalties(s.tick(t)).filter((p) => p.code === "unbacked-height-claim").length;
+    s.peerGone("liar", t);
+  }
+  assert.equal(charged, 5, "one charge per unbacked claim, reconnects notwithstanding");
+  // An honest peer that answers in time is never charged.
+  const h = scheduler(0, { batchBlocks: 10, maxInFlightPerPeer: 1, requestTimeoutMs: 1_000 });
+  const [r] = requests(h.peerTip("honest", 5, 0));
+  h.batchReceived("honest", r.from, r.count, 100, 500);
+  assert.deepEqual(penalties(h.tick(5_000)), []);
+  // Nor one whose claim our own chain reached first.
+  const c = scheduler(0, { batchBlocks: 10, maxInFlightPerPeer: 1, requestTimeoutMs: 1_000 });
+  c.peerTip("ahead", 3, 0);
+  c.localTip(3, 100);
+  assert.deepEqual(penalties(c.tick(5_000)), []);
 });
 
 Deno.test("scheduler: with a single slow peer, a timed-out range is asked again of it", () => {

@@ -145,7 +145,10 @@ Deno.test("sync service: one silent and one corrupt peer cannot stop a sync", as
     );
     assert.equal(a.net.peer("corrupt"), undefined, "banned and disconnected");
     assert.deepEqual(a.net.penaltiesOf("B"), []);
-    assert.deepEqual(a.net.penaltiesOf("silent"), [], "silence is not misbehavior");
+    // Silence costs only the small charge for a claim it never backed: far from a ban.
+    const silent = a.net.penaltiesOf("silent");
+    assert.ok(silent.every((p) => p.code === "unbacked-height-claim"), JSON.stringify(silent));
+    assert.ok(silent.reduce((sum, p) => sum + p.score, 0) < 100);
     assert.ok(a.metrics.blocksRejected.get({ reason: "bad-payload-root" }) >= 1);
     const m = a.metrics.syncRequests;
     assert.ok(m.get({ outcome: "timeout" }) + m.get({ outcome: "stalled" }) >= 1);
@@ -401,5 +404,42 @@ Deno.test("sync service: close stops everything; late events are ignored", async
     assert.equal(a.net.sentCount.get("getBlocks") ?? 0, asked, "no request after close");
   } finally {
     shutdown(a, b, control);
+  }
+});
+
+Deno.test("sync service: a claimed height alone never makes the node behind; fetched blocks do", async () => {
+  const f = chainFixture(200);
+  // Small apply chunks: the probe below gets turns between them.
+  const a = node(f, 100, { ...FAST, applyChunkBlocks: 10 });
+  try {
+    // A peer claims ten million and never answers: "syncing" by its word, but not behind.
+    a.net.connect("liar", { bestHeight: 10_000_000, remote: () => {} });
+    assert.equal(a.sync.state(), "syncing");
+    assert.equal(a.sync.isBehind(), false);
+    const charged = new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (a.net.penaltiesOf("liar").some((p) => p.code === "unbacked-height-claim")) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
+    });
+    await withTimeout(charged, 30_000, "the unbacked claim is charged");
+    assert.equal(a.sync.isBehind(), false, "a claim alone must not pause consensus");
+    assert.equal(a.metrics.unbackedHeightClaims.get(), 1);
+    // A peer that serves real blocks above our tip is evidence.
+    const b = node(f, 200);
+    try {
+      let sawBehind = false;
+      const probe = setInterval(() => sawBehind ||= a.sync.isBehind(), 1);
+      linkNetworks(a.net, "A", b.net, "B");
+      await withTimeout(a.chain.reached(200), 30_000, "sync to 200");
+      clearInterval(probe);
+      assert.ok(sawBehind, "blocks fetched and applied above the tip are evidence");
+    } finally {
+      shutdown(b);
+    }
+  } finally {
+    shutdown(a);
   }
 });

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../../../crypto/ed25519.ts";
+import { signRegistration } from "../../../state/records.ts";
+import { recordFaultAtEveryHeight } from "../../../consensus/record_relay.ts";
+
+const chainA = new Uint8Array(32).fill(1);
+const chainB = new Uint8Array(32).fill(2);
+
+function registration(genesisHash: Uint8Array, nonce = 0) {
+  return signRegistration(generateKeyPair(), {
+    genesisHash,
+    nonce,
+    expiresAt: 1_000,
+    rewardAddress: "reward",
+    address: "203.0.113.5:24100",
+  });
+}
+
+Deno.test("record relay: only faults at every height count against the sender", () => {
+  // Valid signature: whether it applies at our tip (nonce, expiry) is never the sender's fault.
+  assert.equal(recordFaultAtEveryHeight(chainA, registration(chainA, 7)), null);
+  // Signed for another chain.
+  assert.match(recordFaultAtEveryHeight(chainB, registration(chainA))!, /signature/);
+  // A flipped signature byte.
+  const r = registration(chainA);
+  const tampered = { type: r.type, data: r.data.slice() };
+  tampered.data[tampered.data.length - 1] ^= 1;
+  assert.match(recordFaultAtEveryHeight(chainA, tampered)!, /signature/);
+  // Bytes that do not decode.
+  assert.match(
+    recordFaultAtEveryHeight(chainA, { type: r.type, data: new Uint8Array(3) })!,
+    /malformed/,
+  );
+});
