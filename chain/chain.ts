@@ -173,7 +173,7 @@ export class Chain implements ChainApi {
             signaturesVerified,
           });
           const stored = this.#encodingOf(cb, encoded);
-          const writes = this.#runStateMachine(view, cb);
+          const writes = this.#runStateMachine(view, cb, signaturesVerified);
           view.merge(writes);
           entries.push({ height: cb.block.header.height, hash, encoded: stored, writes });
           blocks.push(cb);
@@ -210,9 +210,10 @@ export class Chain implements ChainApi {
     return encoded;
   }
 
-  #runStateMachine(view: StateView, cb: CommittedBlock): StateWrites {
+  #runStateMachine(view: StateView, cb: CommittedBlock, signaturesVerified: boolean): StateWrites {
     try {
-      return this.#stateMachine.apply(view, cb.block);
+      // A worker that checked the certificate (sync) checked the transaction signatures too.
+      return this.#stateMachine.apply(view, cb.block, { signaturesVerified });
     } catch (e) {
       // Records are hostile input: a record the state machine cannot even parse is a bad block,
       // not a node failure.

@@ -18,6 +18,7 @@ import {
   parseGenesis,
   type Tier,
 } from "./genesis.ts";
+import { addressOf } from "../state/address.ts";
 
 /**
  * Genesis times are whole seconds: a time typed on a command line (or shown in a log) then
@@ -42,6 +43,8 @@ export interface DevnetGenesisOptions {
   blockIntervalMs: number;
   /** Milliseconds since the epoch; defaults to now, rounded down to the second. */
   genesisTime?: number;
+  /** Address → amount in TIME ("12.5"): funded by block 1. */
+  alloc?: Record<string, string>;
 }
 
 /**
@@ -71,7 +74,8 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     return {
       nodeId,
       tier: n.tier ?? "free",
-      rewardAddress: n.rewardAddress ?? `${opts.network}-reward-${nodeId.slice(0, 16)}`,
+      // The node key is an Ed25519 key like a wallet's, so its address is a valid default.
+      rewardAddress: n.rewardAddress ?? addressOf(opts.network, n.publicKey),
       address: n.address,
     };
   });
@@ -85,6 +89,7 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     tierPower: { ...DEFAULT_TIER_POWER },
     rewards: { ...DEFAULT_REWARDS },
     masternodes,
+    alloc: opts.alloc ?? {},
   });
 }
 

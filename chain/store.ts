@@ -223,7 +223,12 @@ export class ChainStore {
       if (cb.certificate.height !== h || !bytesEqual(cb.certificate.blockHash, hash)) {
         corrupt(`block ${h} carries a certificate for another block`);
       }
-      if (!bytesEqual(cb.block.header.payloadRoot, payloadRoot(cb.block.records))) {
+      if (
+        !bytesEqual(
+          cb.block.header.payloadRoot,
+          payloadRoot(cb.block.records, cb.block.transactions),
+        )
+      ) {
         corrupt(`block ${h} body does not match its payload root`);
       }
       if (!verifyCertificateSignatures(this.genesisHash, cb.certificate)) {

@@ -4,12 +4,14 @@
  * is exported for the pool's fallback when a worker fails.
  *
  * Owns: the checks that need no chain state: strict decoding, the expected height, the chain
- * id, the certificate naming this very block, and every certificate signature.
+ * id, the certificate naming this very block, every certificate signature, and every
+ * transaction signature (so applying the block skips them: `signaturesVerified`).
  * Must never: decide anything that needs the tip (link, timestamp, payload root, quorum of the
  * validator set): the chain checks those in order on the main thread. Never throws on hostile
  * bytes: every failure becomes a verdict.
  */
-import { blockHash, decodeCommittedBlock } from "../chain/block.ts";
+import { blockHash, decodeCommittedBlock, transactionsOf } from "../chain/block.ts";
+import { decodeTransaction, verifyTxSignature } from "../state/transaction.ts";
 import { verifyCertificateSignatures } from "../chain/certificate.ts";
 import { bytesEqual } from "../encoding/binary.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
@@ -17,7 +19,7 @@ import type { RejectReason } from "../chain/api.ts";
 
 export type CheckFailure = Extract<
   RejectReason,
-  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature"
+  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature" | "bad-transactions"
 >;
 
 export interface BatchCheck {
@@ -62,6 +64,16 @@ function checkOne(
   const cert = cb.certificate;
   if (cert.height !== height || !bytesEqual(cert.blockHash, hash)) return "bad-certificate";
   if (!verifyCertificateSignatures(genesisHash, cert)) return "bad-signature";
+  for (const bytes of transactionsOf(cb.block)) {
+    let ok = false;
+    try {
+      ok = verifyTxSignature(genesisHash, decodeTransaction(bytes));
+    } catch {
+      // Malformed: the chain's state machine refuses it with its reason on the main thread.
+      ok = true;
+    }
+    if (!ok) return "bad-transactions";
+  }
   hashes.push(hash);
   return null;
 }
