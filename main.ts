@@ -10,11 +10,22 @@ import { setupLogging } from "./node/log.ts";
 import { startNode } from "./node/node.ts";
 import { runDevnet } from "./node/devnet.ts";
 import { runGenesisCommand, runKeygenCommand } from "./node/commands.ts";
+import { parseWalletArgs, runWalletCommand } from "./wallet/cli.ts";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
 async function main(argv: string[]): Promise<number> {
+  // The wallet parses its own flags (wallet/cli.ts): it is a client of a running node.
+  if (argv[0] === "wallet") {
+    try {
+      return await runWalletCommand(parseWalletArgs(argv.slice(1), Deno.env.get("HOME")));
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      console.error(`timenode: ${e.message}`);
+      return EXIT_USAGE;
+    }
+  }
   let command;
   try {
     command = parseCli(argv);

@@ -27,7 +27,10 @@ import {
   type StateWrites,
 } from "./api.ts";
 import { checkBlock, MAX_FUTURE_DRIFT_MS } from "./verify.ts";
-import type { ChainStore, StoreEntry } from "./store.ts";
+import type { ChainStore, IndexedTx, StoreEntry } from "./store.ts";
+import { transactionsOf } from "./block.ts";
+import { addressOf, encodeAddress } from "../state/address.ts";
+import { decodeTransaction, transactionId } from "../state/transaction.ts";
 
 /**
  * Blocks per SQLite transaction inside one `applyBlocks` call. A sync batch (≤ 500 blocks) fits
@@ -141,6 +144,16 @@ export class Chain implements ChainApi {
     this.#store.close();
   }
 
+  /** Height of the block that includes transaction `id` (32 bytes), if any. */
+  transactionHeight(id: Uint8Array): number | undefined {
+    return this.#store.transactionHeight(id);
+  }
+
+  /** Included transfers from or to `address`, newest first. */
+  transactionsOf(address: string, limit: number): { id: Uint8Array; height: number }[] {
+    return this.#store.transactionsOf(address, limit);
+  }
+
   #apply(
     items: readonly { cb: CommittedBlock; encoded?: Uint8Array }[],
     signaturesVerified: boolean,
@@ -175,7 +188,13 @@ export class Chain implements ChainApi {
           const stored = this.#encodingOf(cb, encoded);
           const writes = this.#runStateMachine(view, cb, signaturesVerified);
           view.merge(writes);
-          entries.push({ height: cb.block.header.height, hash, encoded: stored, writes });
+          entries.push({
+            height: cb.block.header.height,
+            hash,
+            encoded: stored,
+            writes,
+            txs: indexTransactions(this.genesis.network, cb.block),
+          });
           blocks.push(cb);
           bytes += stored.length;
           tip = { height: cb.block.header.height, hash, timestamp: cb.block.header.timestamp };
@@ -236,4 +255,18 @@ export class Chain implements ChainApi {
       }
     }
   }
+}
+
+/** Index entries of a block's transfers (already validated by the state machine). */
+function indexTransactions(network: string, block: CommittedBlock["block"]): IndexedTx[] {
+  const txs = transactionsOf(block);
+  if (txs.length === 0) return [];
+  return txs.map((bytes) => {
+    const tx = decodeTransaction(bytes);
+    return {
+      id: transactionId(bytes),
+      sender: addressOf(network, tx.sender),
+      recipient: encodeAddress(network, tx.recipient),
+    };
+  });
 }

@@ -74,6 +74,8 @@ export interface ConsensusServiceOptions {
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
+  /** Transfers for the block we propose at `height`, in the room `records` leave (mempool). */
+  selectTransactions?: (height: number, records: readonly BlockRecord[]) => Uint8Array[];
 }
 
 export interface ConsensusInfo {
@@ -491,6 +493,7 @@ export class ConsensusService {
     const tip = this.#o.chain.tip();
     if (tip.height + 1 !== height) return null;
     const records = this.#pool.select(this.#checkRecords);
+    const transactions = this.#o.selectTransactions?.(height, records) ?? [];
     return {
       header: {
         version: BLOCK_VERSION,
@@ -500,10 +503,11 @@ export class ConsensusService {
         timestamp: Math.max(this.#now(), tip.timestamp + 1),
         proposer: this.#o.key.publicKey,
         round,
-        payloadRoot: payloadRoot(records),
+        payloadRoot: payloadRoot(records, transactions),
         validatorSetHash: set.hash,
       },
       records,
+      ...(transactions.length > 0 ? { transactions } : {}),
     };
   }
 

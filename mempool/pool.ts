@@ -135,9 +135,7 @@ export class Mempool {
     if (account.balance < committed + tx.amount + tx.fee) {
       return refuse(
         "insufficient-balance",
-        `balance ${account.balance} does not cover ${committed} pending + ${
-          tx.amount + tx.fee
-        }`,
+        `balance ${account.balance} does not cover ${committed} pending + ${tx.amount + tx.fee}`,
       );
     }
     const evicted: string[] = [];

@@ -17,6 +17,8 @@ import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "..
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
+import { checkAddress } from "../state/address.ts";
+import { formatAmount, parseAmount } from "../state/amount.ts";
 import {
   DEFAULTS,
   type HostPort,
@@ -75,6 +77,8 @@ export type CliCommand =
     blockIntervalMs: number;
     /** One announced "host:port" per key, in order; empty when none were given. */
     addresses: string[];
+    /** `--alloc ADDRESS=AMOUNT`: address → TIME amount funded by block 1. */
+    alloc: Record<string, string>;
   }
   | {
     kind: "devnet";
@@ -241,6 +245,7 @@ const GENESIS_OPTIONS = {
   network: { type: "string" },
   "block-interval": { type: "string" },
   address: { type: "string", multiple: true },
+  alloc: { type: "string", multiple: true },
 } as const;
 
 function parseGenesisCommand(args: string[]): CliCommand {
@@ -295,7 +300,30 @@ function parseGenesisCommand(args: string[]): CliCommand {
     network,
     blockIntervalMs,
     addresses,
+    alloc: parseAllocFlags(network, v.alloc ?? []),
   };
+}
+
+/** `--alloc ADDRESS=AMOUNT` flags: valid addresses of `network`, TIME amounts above 0. */
+function parseAllocFlags(network: string, raw: readonly string[]): Record<string, string> {
+  const alloc: Record<string, string> = {};
+  for (const a of raw) {
+    const eq = a.indexOf("=");
+    if (eq < 0) throw new UsageError(`--alloc: expected ADDRESS=AMOUNT, got ${quote(a)}`);
+    const address = a.slice(0, eq);
+    const check = checkAddress(network, address);
+    if (!check.ok) throw new UsageError(`--alloc: ${check.why}, got ${quote(address)}`);
+    if (address in alloc) throw new UsageError(`--alloc: ${address} given twice`);
+    let units: bigint;
+    try {
+      units = parseAmount(a.slice(eq + 1));
+    } catch (e) {
+      throw new UsageError(`--alloc: ${(e as Error).message}`);
+    }
+    if (units === 0n) throw new UsageError(`--alloc: the amount for ${address} must be above 0`);
+    alloc[address] = formatAmount(units);
+  }
+  return alloc;
 }
 
 function parseGenesisKey(raw: string): GenesisKeyArg {
@@ -620,6 +648,8 @@ Usage:
   timenode keygen [flags]     create a node key file
   timenode genesis [flags]    write a genesis file for a new network
   timenode devnet [flags]     run a local test network of several nodes
+  timenode wallet COMMAND     a wallet: new, address, balance, send, history
+                              (timenode wallet --help)
   timenode help [command]     show help for a command
   timenode --version          print the version
 
@@ -668,6 +698,8 @@ Flags:
                          name, else 60
   --address HOST:PORT    announced p2p address of each masternode, in --key
                          order. Give one per --key, or none
+  --alloc ADDRESS=AMOUNT fund ADDRESS with AMOUNT TIME (e.g. 1000.5) in
+                         block 1. Repeatable
   -h, --help             show this help
 
 Examples:

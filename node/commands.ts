@@ -42,6 +42,7 @@ export async function runGenesisCommand(
       publicKey,
       address: cmd.addresses[i] ?? "",
     })),
+    alloc: cmd.alloc,
   });
   await Deno.writeTextFile(cmd.out, genesisToJson(genesis));
   console.log(JSON.stringify({ genesis: cmd.out, hash: toHex(genesisHash(genesis)) }));

@@ -22,6 +22,11 @@ import { keyForDialTarget, tryCanonicalIp } from "../network/peer_key.ts";
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
 import { balanceOf, createStateMachine, recordNonceOf } from "../state/state.ts";
+import { checkAddress } from "../state/address.ts";
+import { bodySize } from "../chain/verify.ts";
+import { VerifyPool } from "../sync/verify_pool.ts";
+import { TxService } from "../mempool/service.ts";
+import { ledgerRpcMethods, transactionJson } from "./ledger_rpc.ts";
 import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
@@ -79,7 +84,11 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   });
 
   const store = ChainStore.open(config.dataDir, gHash);
-  const stateMachine = createStateMachine(genesis);
+  // Pooled transfers had their signature verified at admission: applying them skips it.
+  let txService: TxService | null = null;
+  const stateMachine = createStateMachine(genesis, {
+    verified: { has: (id) => txService?.has(id) ?? false },
+  });
   const chain = new Chain({ store, genesis, stateMachine });
   const metrics = createNodeMetrics();
   const tip = chain.tip();
@@ -105,6 +114,15 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
   const sync = new SyncService({ network, chain, metrics, genesisHash: gHash });
+  const txVerifier = new VerifyPool({ genesisHash: gHash });
+  const txs = txService = new TxService({
+    network,
+    chain,
+    stateMachine,
+    verifier: txVerifier,
+    metrics,
+    dataDir: config.dataDir,
+  });
   const consensus = new ConsensusService({
     network,
     chain,
@@ -115,9 +133,12 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     dataDir: config.dataDir,
     stateMachine,
     isSyncing: () => sync.state() === "syncing",
+    selectTransactions: (height, records) =>
+      txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
   });
 
   await network.start();
+  await txs.start();
   sync.start();
   await consensus.start();
 
@@ -135,6 +156,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   const stopServices = async () => {
     stopLagProbe();
     await consensus.stop();
+    await txs.stop();
+    txVerifier.close();
     sync.close();
     await network.stop();
     chain.close();
@@ -145,7 +168,10 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       ? startRpcServer({
         hostname: config.rpc.host,
         port: config.rpc.port,
-        methods: rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
+        methods: {
+          ...rpcMethods({ network, chain, sync, consensus, genesis, key, stateMachine }),
+          ...ledgerRpcMethods({ chain, stateMachine, txs }),
+        },
         metrics: () => metrics.registry.render(),
         health: () => health.report(),
       })
@@ -255,7 +281,7 @@ function param(params: Params, index: number, name: string): unknown {
   return Array.isArray(params) ? params[index] : params[name];
 }
 
-function blockJson(cb: CommittedBlock, height: number) {
+function blockJson(cb: CommittedBlock, height: number, network: string) {
   const h = cb.block.header;
   return {
     height,
@@ -269,6 +295,7 @@ function blockJson(cb: CommittedBlock, height: number) {
     payloadRoot: toHex(h.payloadRoot),
     validatorSetHash: toHex(h.validatorSetHash),
     records: cb.block.records.map((r) => ({ type: r.type, data: toHex(r.data) })),
+    transactions: (cb.block.transactions ?? []).map((t) => transactionJson(network, t)),
     certificate: {
       height: cb.certificate.height,
       round: cb.certificate.round,
@@ -344,7 +371,7 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
       } else throw new RpcError(-32602, "expected a height or a 64-char hex block hash");
       const cb = h === undefined ? undefined : d.chain.getBlock(h);
       if (!cb || h === undefined) throw new RpcError(-5, "block not found");
-      return blockJson(cb, h);
+      return blockJson(cb, h, d.genesis.network);
     },
     setban: (params) => {
       const raw = param(params, 0, "key");
@@ -384,6 +411,8 @@ function rpcMethods(d: RpcDeps): Record<string, (params: Params) => unknown> {
       ) {
         throw new RpcError(-32602, "rewardAddress must be a string of 1 to 128 characters");
       }
+      const check = checkAddress(d.genesis.network, rewardAddress);
+      if (!check.ok) throw new RpcError(-32602, `rewardAddress: ${check.why}`);
       if (
         typeof address !== "string" || address.startsWith("[::]:") ||
         !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) ||

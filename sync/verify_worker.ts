@@ -125,17 +125,54 @@ function runJob(job: VerifyJob): VerifyReply {
   };
 }
 
+/** Main → worker: transaction signatures to check (mempool admission). */
+export interface TxVerifyJob {
+  id: number;
+  kind: "txs";
+  genesisHash: Uint8Array;
+  packed: ArrayBuffer;
+  lengths: Uint32Array;
+}
+
+/** Worker → main: one byte per transaction, 1 when it decodes and its signature verifies. */
+export interface TxVerifyReply {
+  id: number;
+  ok: ArrayBuffer;
+}
+
+/** 1 per transaction that decodes and whose signature verifies for this chain, else 0. */
+export function checkTransactionSignatures(
+  genesisHash: Uint8Array,
+  txs: readonly Uint8Array[],
+): Uint8Array<ArrayBuffer> {
+  const ok = new Uint8Array(txs.length);
+  for (let i = 0; i < txs.length; i++) {
+    try {
+      ok[i] = verifyTxSignature(genesisHash, decodeTransaction(txs[i])) ? 1 : 0;
+    } catch {
+      ok[i] = 0;
+    }
+  }
+  return ok;
+}
+
 /** The slice of a worker's global scope this module uses (Deno types `self` as a window). */
 interface WorkerScope {
-  onmessage: ((e: MessageEvent<VerifyJob>) => void) | null;
-  postMessage(message: VerifyReply, transfer: Transferable[]): void;
+  onmessage: ((e: MessageEvent<VerifyJob | TxVerifyJob>) => void) | null;
+  postMessage(message: VerifyReply | TxVerifyReply, transfer: Transferable[]): void;
 }
 
 // Only install the handler inside a worker: the main thread imports this file for the fallback.
 if (typeof (globalThis as Record<string, unknown>).WorkerGlobalScope === "function") {
   const scope = self as unknown as WorkerScope;
   scope.onmessage = (e) => {
-    const reply = runJob(e.data);
+    const job = e.data;
+    if ("kind" in job && job.kind === "txs") {
+      const ok = checkTransactionSignatures(job.genesisHash, unpack(job.packed, job.lengths));
+      scope.postMessage({ id: job.id, ok: ok.buffer }, [ok.buffer]);
+      return;
+    }
+    const reply = runJob(job as VerifyJob);
     scope.postMessage(reply, [reply.hashes]);
   };
 }

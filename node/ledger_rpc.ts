@@ -1,0 +1,184 @@
+/**
+ * The ledger's RPC methods: accounts, transfers, the mempool and fee estimates (docs/rpc.md).
+ *
+ * Owns: parameter checks and the JSON shape of accounts and transactions (amounts as TIME
+ * decimal strings, base units in `...Units` fields).
+ * Must never: hold or use a wallet key: transfers arrive signed (`sendrawtransaction`).
+ */
+import { fromHex, toHex } from "../encoding/binary.ts";
+import { RpcError } from "../rpc/server.ts";
+import type { Chain } from "../chain/chain.ts";
+import { blockHash } from "../chain/block.ts";
+import type { MasternodeStateMachine } from "../state/state.ts";
+import { addressOf, checkAddress, encodeAddress } from "../state/address.ts";
+import { formatAmount } from "../state/amount.ts";
+import {
+  decodeTransaction,
+  MAX_DECODED_TX_BYTES,
+  transactionIdHex,
+  transferSize,
+} from "../state/transaction.ts";
+import type { TxService } from "../mempool/service.ts";
+
+type Params = unknown[] | Record<string, unknown>;
+
+function param(params: Params, index: number, name: string): unknown {
+  return Array.isArray(params) ? params[index] : params[name];
+}
+
+/** RPC error code of a refused transfer (as Bitcoin's "transaction rejected"). */
+export const TX_REFUSED = -26;
+/** Entries `listtransactions` returns at most. */
+const MAX_HISTORY = 1_000;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export interface LedgerRpcDeps {
+  chain: Chain;
+  stateMachine: MasternodeStateMachine;
+  txs: TxService;
+}
+
+/** A transaction as RPC shows it. */
+export function transactionJson(network: string, bytes: Uint8Array) {
+  const tx = decodeTransaction(bytes);
+  let memo: string | null = null;
+  try {
+    memo = tx.memo.length ? utf8.decode(tx.memo) : "";
+  } catch {
+    // Not text: shown as hex only.
+  }
+  return {
+    id: transactionIdHex(bytes),
+    from: addressOf(network, tx.sender),
+    to: encodeAddress(network, tx.recipient),
+    amount: formatAmount(tx.amount),
+    amountUnits: tx.amount.toString(),
+    fee: formatAmount(tx.fee),
+    feeUnits: tx.fee.toString(),
+    nonce: tx.nonce,
+    expiresAt: tx.expiresAt,
+    memo,
+    memoHex: toHex(tx.memo),
+    size: bytes.length,
+  };
+}
+
+export function ledgerRpcMethods(d: LedgerRpcDeps): Record<string, (params: Params) => unknown> {
+  const network = d.stateMachine.genesis.network;
+  const address = (params: Params, i: number, name = "address"): string => {
+    const a = param(params, i, name);
+    if (typeof a !== "string") throw new RpcError(-32602, `${name} must be a string`);
+    const c = checkAddress(network, a);
+    if (!c.ok) throw new RpcError(-32602, `${name} ${JSON.stringify(a)}: ${c.why}`);
+    return a;
+  };
+  const txId = (params: Params): string => {
+    const id = param(params, 0, "id");
+    if (typeof id !== "string" || !/^[0-9a-f]{64}$/.test(id)) {
+      throw new RpcError(-32602, "id must be a 64-char lowercase hex transaction id");
+    }
+    return id;
+  };
+  return {
+    getaccount: (params) => {
+      const a = address(params, 0);
+      const account = d.stateMachine.accountOf(d.chain.stateView(), a);
+      const pending = d.txs.pool.pendingOf(a);
+      let nextNonce = account.nonce;
+      for (const p of pending) if (p.tx.nonce === nextNonce) nextNonce++;
+      return {
+        address: a,
+        balance: formatAmount(account.balance),
+        balanceUnits: account.balance.toString(),
+        nonce: account.nonce,
+        // The nonce a new transfer should carry, counting the sender's pooled transfers.
+        nextNonce,
+        pending: pending.length,
+        height: d.chain.tip().height,
+      };
+    },
+    sendrawtransaction: async (params) => {
+      const hex = param(params, 0, "hex");
+      if (
+        typeof hex !== "string" || hex.length > 2 * MAX_DECODED_TX_BYTES ||
+        !/^([0-9a-f]{2})+$/.test(hex)
+      ) {
+        throw new RpcError(-32602, "hex must be an encoded transaction in lowercase hex");
+      }
+      const o = await d.txs.submit(fromHex(hex), null);
+      if (o.status === "refused") {
+        throw new RpcError(TX_REFUSED, `transaction refused: ${o.reason}: ${o.detail}`);
+      }
+      return { id: o.id, status: o.status };
+    },
+    gettransaction: (params) => {
+      const id = txId(params);
+      const pooled = d.txs.pool.get(id);
+      if (pooled) return { ...transactionJson(network, pooled.bytes), status: "pending" };
+      const height = d.chain.transactionHeight(fromHex(id));
+      if (height === undefined) throw new RpcError(-5, "transaction not found");
+      const cb = d.chain.getBlock(height);
+      const bytes = cb?.block.transactions?.find((t) => transactionIdHex(t) === id);
+      if (!cb || !bytes) throw new RpcError(-5, "transaction not found");
+      return {
+        ...transactionJson(network, bytes),
+        status: "confirmed",
+        height,
+        blockHash: toHex(blockHash(cb.block.header)),
+        confirmations: d.chain.tip().height - height + 1,
+        time: cb.block.header.timestamp,
+      };
+    },
+    listtransactions: (params) => {
+      const a = address(params, 0);
+      const limit = param(params, 1, "limit") ?? 100;
+      if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
+        throw new RpcError(-32602, "limit must be a whole number ≥ 1");
+      }
+      const tip = d.chain.tip().height;
+      const pending = d.txs.pool.pendingOf(a).map((p) => ({
+        ...transactionJson(network, p.bytes),
+        status: "pending",
+      }));
+      const confirmed = d.chain.transactionsOf(a, Math.min(limit, MAX_HISTORY)).map((t) => {
+        const id = toHex(t.id);
+        const bytes = d.chain.getBlock(t.height)?.block.transactions?.find((b) =>
+          transactionIdHex(b) === id
+        );
+        return {
+          ...(bytes ? transactionJson(network, bytes) : { id }),
+          status: "confirmed",
+          height: t.height,
+          confirmations: tip - t.height + 1,
+        };
+      });
+      return [...pending, ...confirmed];
+    },
+    getrawmempool: () => [...d.txs.pool.entries()].map((e) => e.id),
+    getmempoolinfo: () => ({
+      size: d.txs.pool.size,
+      bytes: d.txs.pool.bytes,
+      maxBytes: d.txs.pool.maxBytes,
+      maxPerSender: d.txs.pool.maxPerSender,
+      minFeePerByteUnits: d.stateMachine.ledger.minFeePerByte.toString(),
+      maxBlockBytes: d.stateMachine.ledger.maxBlockBytes,
+    }),
+    estimatefee: (params) => {
+      const memoBytes = param(params, 0, "memoBytes") ?? 0;
+      if (
+        typeof memoBytes !== "number" || !Number.isInteger(memoBytes) || memoBytes < 0 ||
+        memoBytes > 80
+      ) {
+        throw new RpcError(-32602, "memoBytes must be a whole number from 0 to 80");
+      }
+      const perByte = d.txs.estimateFeePerByte();
+      const fee = perByte * BigInt(transferSize(memoBytes));
+      return {
+        feePerByteUnits: perByte.toString(),
+        fee: formatAmount(fee),
+        feeUnits: fee.toString(),
+        size: transferSize(memoBytes),
+      };
+    },
+  };
+}
