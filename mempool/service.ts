@@ -204,7 +204,15 @@ export class TxService {
 
   #pump(): void {
     while (this.#verifying < MAX_VERIFY_IN_FLIGHT && this.#queue.length > 0 && !this.#stopped) {
-      const batch = this.#queue.splice(0, VERIFY_BATCH);
+      const batch = this.#queue.splice(0, VERIFY_BATCH).filter((p) => {
+        // A peer banned (or gone) meanwhile gets no more signature work: a flood of forged
+        // transactions costs at most the batches queued before its ban took effect.
+        if (p.from === null || this.#o.network.peer(p.from)) return true;
+        this.#inflight.delete(p.id);
+        p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "peer is gone" });
+        return false;
+      });
+      if (batch.length === 0) continue;
       this.#verifying++;
       this.#o.verifier.verifyTransactions(batch.map((p) => p.bytes)).then(
         (ok) => batch.forEach((p, i) => this.#admit(p, ok[i])),
