@@ -43,6 +43,11 @@ const VERIFY_BATCH = 512;
 const MAX_VERIFY_IN_FLIGHT = 2;
 /** Transactions waiting for a verify worker; beyond this, new submissions are refused. */
 const MAX_VERIFY_QUEUE = 50_000;
+/**
+ * Ids whose signature was verified outside the pool (a proposal's transfers we had not seen):
+ * enough for a few full blocks, so checking a proposal and committing it verify once.
+ */
+const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
 /** How often the mempool is saved besides at shutdown. */
 const SAVE_INTERVAL_MS = 60_000;
 
@@ -88,6 +93,7 @@ export class TxService {
   readonly #now: () => number;
   readonly #queue: Pending[] = [];
   readonly #inflight = new Set<string>();
+  readonly #verifiedOutside = new Set<string>();
   #verifying = 0;
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
@@ -99,9 +105,17 @@ export class TxService {
     this.#now = o.now ?? Date.now;
   }
 
-  /** True when `id` is pooled: its signature was verified at admission. */
+  /** True when `id`'s signature was verified: pooled, or checked by the state machine. */
   has(id: string): boolean {
-    return this.pool.has(id);
+    return this.pool.has(id) || this.#verifiedOutside.has(id);
+  }
+
+  /** Remembers a signature the state machine verified (bounded, oldest forgotten first). */
+  add(id: string): void {
+    this.#verifiedOutside.add(id);
+    if (this.#verifiedOutside.size > MAX_VERIFIED_OUTSIDE_POOL) {
+      this.#verifiedOutside.delete(this.#verifiedOutside.values().next().value as string);
+    }
   }
 
   async start(): Promise<void> {

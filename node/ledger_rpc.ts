@@ -28,6 +28,8 @@ function param(params: Params, index: number, name: string): unknown {
 
 /** RPC error code of a refused transfer (as Bitcoin's "transaction rejected"). */
 export const TX_REFUSED = -26;
+/** Transfers per `sendrawtransactions` call: well inside the 1 MiB request bound. */
+const MAX_BATCH_SUBMIT = 1_000;
 /** Entries `listtransactions` returns at most. */
 const MAX_HISTORY = 1_000;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -110,6 +112,31 @@ export function ledgerRpcMethods(d: LedgerRpcDeps): Record<string, (params: Para
         throw new RpcError(TX_REFUSED, `transaction refused: ${o.reason}: ${o.detail}`);
       }
       return { id: o.id, status: o.status };
+    },
+    sendrawtransactions: async (params) => {
+      const list = param(params, 0, "hexes");
+      if (!Array.isArray(list) || list.length > MAX_BATCH_SUBMIT) {
+        throw new RpcError(
+          -32602,
+          `hexes must be an array of at most ${MAX_BATCH_SUBMIT} transactions`,
+        );
+      }
+      const bytes = list.map((hex, i) => {
+        if (
+          typeof hex !== "string" || hex.length > 2 * MAX_DECODED_TX_BYTES ||
+          !/^([0-9a-f]{2})+$/.test(hex)
+        ) {
+          throw new RpcError(-32602, `hexes[${i}] must be an encoded transaction in lowercase hex`);
+        }
+        return fromHex(hex);
+      });
+      // All at once: their signatures share verify-worker batches.
+      const outcomes = await Promise.all(bytes.map((b) => d.txs.submit(b, null)));
+      return outcomes.map((o) =>
+        o.status === "refused"
+          ? { id: o.id, status: o.status, reason: o.reason, detail: o.detail }
+          : { id: o.id, status: o.status }
+      );
     },
     gettransaction: (params) => {
       const id = txId(params);

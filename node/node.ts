@@ -87,7 +87,10 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   // Pooled transfers had their signature verified at admission: applying them skips it.
   let txService: TxService | null = null;
   const stateMachine = createStateMachine(genesis, {
-    verified: { has: (id) => txService?.has(id) ?? false },
+    verified: {
+      has: (id) => txService?.has(id) ?? false,
+      add: (id) => txService?.add(id),
+    },
   });
   const chain = new Chain({ store, genesis, stateMachine });
   const metrics = createNodeMetrics();
