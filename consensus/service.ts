@@ -76,6 +76,11 @@ export interface ConsensusServiceOptions {
   now?: () => number;
   /** Transfers for the block we propose at `height`, in the room `records` leave (mempool). */
   selectTransactions?: (height: number, records: readonly BlockRecord[]) => Uint8Array[];
+  /**
+   * Checks a proposed block's transfer signatures off the event loop before the engine judges
+   * it (mempool), so a block full of transfers we never saw does not stall the loop.
+   */
+  prepareBlock?: (block: Block) => Promise<void>;
 }
 
 export interface ConsensusInfo {
@@ -129,11 +134,16 @@ export class ConsensusService {
       log.warn("ignoring unreadable lock evidence: {error}", { error: (e as Error).message });
     }
     const net = this.#o.network;
-    net.onMessage(
-      "proposal",
-      (from, m) =>
-        this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from),
-    );
+    net.onMessage("proposal", (from, m) => {
+      const deliver = () =>
+        this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from);
+      // Only for the height being decided: a forged proposal costs its sender a penalty there.
+      const prepared = m.proposal.height === this.#engine?.height
+        ? this.#o.prepareBlock?.(m.proposal.block)
+        : undefined;
+      if (prepared) prepared.then(deliver, deliver);
+      else deliver();
+    });
     net.onMessage(
       "vote",
       (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),

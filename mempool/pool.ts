@@ -157,7 +157,13 @@ export class Mempool {
    * nonce order per sender, within `maxBytes` (each encoded transaction costs `overhead` more).
    * Every chosen transfer applies on the tip after the ones before it.
    */
-  select(accountOf: AccountLookup, height: number, maxBytes: number, overhead = 4): Uint8Array[] {
+  select(
+    accountOf: AccountLookup,
+    height: number,
+    maxBytes: number,
+    maxCount = Infinity,
+    overhead = 4,
+  ): Uint8Array[] {
     const heads = new MaxHeap();
     const queues = new Map<string, PoolEntry[]>();
     const accounts = new Map<string, Account>();
@@ -172,7 +178,7 @@ export class Mempool {
     const chosen: Uint8Array[] = [];
     const get = (address: string) => accounts.get(address) ?? accountOf(address);
     let bytes = 0;
-    for (let e = heads.pop(); e; e = heads.pop()) {
+    for (let e = heads.pop(); e && chosen.length < maxCount; e = heads.pop()) {
       if (bytes + e.bytes.length + overhead > maxBytes) continue; // this sender's rest waits
       const account = get(e.sender);
       try {

@@ -11,7 +11,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { fromHex, toHex } from "../encoding/binary.ts";
-import { type CommittedBlock, transactionsOf } from "../chain/block.ts";
+import { type Block, type CommittedBlock, transactionsOf } from "../chain/block.ts";
 import type { ChainApi } from "../chain/api.ts";
 import type { NetworkApi } from "../network/api.ts";
 import type { LedgerMetrics } from "../metrics/definitions.ts";
@@ -48,6 +48,14 @@ const MAX_VERIFY_QUEUE = 50_000;
  * enough for a few full blocks, so checking a proposal and committing it verify once.
  */
 const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
+/**
+ * Transfers this node puts in a block it proposes (a local policy, not a consensus rule). Every
+ * validator checks and applies a proposal within the round's timeouts; a block of 3,000
+ * transfers (the 3,000/s aim at a 1 s interval) stays well inside them, while a block filling
+ * the 2 MiB `maxBlockBytes` (~12,000) took longer than a round on a loaded 2-core machine, so
+ * rounds failed and the next proposer's block grew even larger.
+ */
+export const MAX_PROPOSAL_TRANSACTIONS = 3_000;
 /** How often the mempool is saved besides at shutdown. */
 const SAVE_INTERVAL_MS = 60_000;
 
@@ -189,10 +197,35 @@ export class TxService {
     });
   }
 
+  /**
+   * Verifies, in the workers, the signatures of a proposed block's transfers this node has not
+   * verified yet, and remembers the good ones: applying the block then skips them. A bad one
+   * is left for the state machine, which refuses the block at the first.
+   */
+  async prepareBlock(block: Block): Promise<void> {
+    const unknown = transactionsOf(block).filter((t) => !this.has(transactionIdHex(t)));
+    if (unknown.length === 0 || this.#stopped) return;
+    const chunks: Uint8Array[][] = [];
+    for (let i = 0; i < unknown.length; i += VERIFY_BATCH) {
+      chunks.push(unknown.slice(i, i + VERIFY_BATCH));
+    }
+    await Promise.all(chunks.map(async (chunk) => {
+      const ok = await this.#o.verifier.verifyTransactions(chunk);
+      chunk.forEach((t, i) => {
+        if (ok[i]) this.add(transactionIdHex(t));
+      });
+    }));
+  }
+
   /** Transfers for the block at the next height, within `maxBytes` of body. */
   selectForBlock(height: number, maxBytes: number): Uint8Array[] {
     const view = this.#o.chain.stateView();
-    return this.pool.select((a) => this.#o.stateMachine.accountOf(view, a), height, maxBytes);
+    return this.pool.select(
+      (a) => this.#o.stateMachine.accountOf(view, a),
+      height,
+      maxBytes,
+      MAX_PROPOSAL_TRANSACTIONS,
+    );
   }
 
   /**

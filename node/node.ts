@@ -138,6 +138,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     isSyncing: () => sync.state() === "syncing",
     selectTransactions: (height, records) =>
       txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
+    prepareBlock: (block) => txs.prepareBlock(block),
   });
 
   await network.start();

@@ -3,6 +3,7 @@
  * crash tolerance, partitions, restarts without double-signing, and a late non-masternode.
  */
 import assert from "node:assert/strict";
+import { addressOf } from "../../state/address.ts";
 import {
   freePort,
   metricValue,
@@ -19,6 +20,9 @@ import {
   waitAllAtHeight,
   waitForManifest,
 } from "../support/devnet.ts";
+
+/** The joining masternode's reward address (any valid devnet address). */
+const JOINER_REWARDS = addressOf("devnet", new Uint8Array(32).fill(0x70));
 
 interface BlockJson {
   height: number;
@@ -236,8 +240,13 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
       async () => (await joiner.rpc<unknown[]>("getpeerinfo")).length > 0,
       "joiner connected",
     );
+    // A reward address must be an address of the network; a typo is refused with the reason.
+    await assert.rejects(
+      () => joiner.rpc("registermasternode", ["joiner-rewards", joiner.p2p]),
+      /rewardAddress: not an address/,
+    );
     const submitted = await joiner.rpc<{ status: string }>("registermasternode", [
-      "joiner-rewards",
+      JOINER_REWARDS,
       joiner.p2p,
     ]);
     assert.equal(submitted.status, "added");
@@ -265,7 +274,7 @@ Deno.test("a node registers as a masternode by a signed record, votes from heigh
     );
     assert.ok(
       BigInt(
-        await joiner.rpc<{ balance: string }>("getbalance", ["joiner-rewards"]).then((b) =>
+        await joiner.rpc<{ balance: string }>("getbalance", [JOINER_REWARDS]).then((b) =>
           b.balance
         ),
       ) >= 0n,
