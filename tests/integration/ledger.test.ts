@@ -14,6 +14,7 @@ import { NetworkService } from "../../network/service.ts";
 import { createNodeMetrics } from "../../metrics/definitions.ts";
 import { metricValue, pollUntil, withTimeout } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
+import { rpcBatch } from "../support/rpc_batch.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TIME = 100_000_000n;
@@ -24,28 +25,11 @@ interface Account {
   height: number;
 }
 
-/** One JSON-RPC batch (at most 100 calls) to a node. */
-async function batch<T>(url: string, calls: [string, unknown[]][]): Promise<T[]> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(
-      calls.map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params })),
-    ),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const body = await res.json() as { id: number; result?: T; error?: { message: string } }[];
-  return body.sort((a, b) => a.id - b.id).map((r) => {
-    if (r.error) throw new Error(r.error.message);
-    return r.result as T;
-  });
-}
-
 async function accounts(url: string, addresses: string[]): Promise<Account[]> {
   const out: Account[] = [];
   for (let i = 0; i < addresses.length; i += 100) {
     out.push(
-      ...await batch<Account>(url, addresses.slice(i, i + 100).map((a) => ["getaccount", [a]])),
+      ...await rpcBatch<Account>(url, addresses.slice(i, i + 100).map((a) => ["getaccount", [a]])),
     );
   }
   return out;
@@ -53,7 +37,7 @@ async function accounts(url: string, addresses: string[]): Promise<Account[]> {
 
 async function submitAll(url: string, txs: Uint8Array[]): Promise<void> {
   for (let i = 0; i < txs.length; i += 100) {
-    await batch(url, txs.slice(i, i + 100).map((t) => ["sendrawtransaction", [toHex(t)]]));
+    await rpcBatch(url, txs.slice(i, i + 100).map((t) => ["sendrawtransaction", [toHex(t)]]));
   }
 }
 
@@ -212,7 +196,7 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
     const tipNow = await heightOf(nodes[0]);
     const seen = new Map<string, number>();
     for (let h = 1; h <= tipNow; h += 50) {
-      const blocks = await batch<{ transactions: { id: string }[] }>(
+      const blocks = await rpcBatch<{ transactions: { id: string }[] }>(
         nodes[0].rpcUrl,
         Array.from({ length: Math.min(50, tipNow - h + 1) }, (_, k) => ["getblock", [h + k]]),
       );
@@ -231,8 +215,8 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
         ["gettransaction", [id]] as [string, unknown[]]
       );
       const [a, b] = await Promise.all([
-        batch<{ height: number }>(nodes[0].rpcUrl, calls),
-        batch<{ height: number }>(nodes[2].rpcUrl, calls),
+        rpcBatch<{ height: number }>(nodes[0].rpcUrl, calls),
+        rpcBatch<{ height: number }>(nodes[2].rpcUrl, calls),
       ]);
       assert.deepEqual(b.map((t) => t.height), a.map((t) => t.height));
     }
