@@ -89,9 +89,9 @@ async function startNet(count: number, intervalMs: number, senders: number): Pro
   };
 }
 
-function rpcBatch<T>(url: string, calls: [string, unknown[]][]): Promise<T[]> {
+function rpcBatch<T>(node: NodeProcess, calls: [string, unknown[]][]): Promise<T[]> {
   // A loaded node answers slowly; the benchmark reports that rather than failing on it.
-  return batchCall<T>(url, calls, 180_000);
+  return batchCall<T>({ rpc: node.rpcUrl, dataDir: node.opts.dataDir }, calls, 180_000);
 }
 
 async function waitHeight(node: NodeProcess, height: number, timeoutMs: number): Promise<void> {
@@ -121,14 +121,14 @@ const SUBMIT_CHUNK = 1_000;
 const SUBMIT_PARALLEL = 2;
 
 /** Submits `txs` to `url` in `sendrawtransactions` calls, a few in flight. */
-async function submit(url: string, txs: Uint8Array[]): Promise<void> {
+async function submit(node: NodeProcess, txs: Uint8Array[]): Promise<void> {
   const chunks: Uint8Array[][] = [];
   for (let i = 0; i < txs.length; i += SUBMIT_CHUNK) chunks.push(txs.slice(i, i + SUBMIT_CHUNK));
   let next = 0;
   await Promise.all(Array.from({ length: SUBMIT_PARALLEL }, async () => {
     while (next < chunks.length) {
       const c = chunks[next++];
-      await rpcBatch(url, [["sendrawtransactions", [c.map(toHex)]]]);
+      await rpcBatch(node, [["sendrawtransactions", [c.map(toHex)]]]);
     }
   }));
 }
@@ -137,13 +137,13 @@ async function submit(url: string, txs: Uint8Array[]): Promise<void> {
 class NodeFeeder {
   readonly #queue: Uint8Array[] = [];
   #running: Promise<void> | null = null;
-  constructor(private readonly url: string) {}
+  constructor(private readonly node: NodeProcess) {}
   push(txs: Uint8Array[]): void {
     this.#queue.push(...txs);
     this.#running ??= this.#drain().finally(() => (this.#running = null));
   }
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) await submit(this.url, this.#queue.splice(0));
+    while (this.#queue.length > 0) await submit(this.node, this.#queue.splice(0));
   }
   async idle(): Promise<void> {
     while (this.#running) await this.#running;
@@ -163,7 +163,7 @@ async function admission(opts: BenchOptions): Promise<BenchRow[]> {
     const txs = plan[0].flatMap((_, n) => plan.map((p) => p[n]));
     opts.progress("ledger: admission on one node...");
     const t0 = performance.now();
-    await submit(node.rpcUrl, txs);
+    await submit(node, txs);
     await node.waitFor(
       async () => {
         const info = await node.rpc<{ size: number }>("getmempoolinfo");
@@ -221,7 +221,7 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
     const perTick = OFFERED_PER_SEC * tickMs / 1000;
     opts.progress(`ledger: offering ${OFFERED_PER_SEC} tx/s for ${windowMs / 1000} s...`);
     const start = Date.now();
-    const feeders = net.nodes.map((n) => new NodeFeeder(n.rpcUrl));
+    const feeders = net.nodes.map((n) => new NodeFeeder(n));
     for (let tick = 0; Date.now() - start < windowMs && !opts.signal.aborted; tick++) {
       const byNode: Uint8Array[][] = net.nodes.map(() => []);
       for (let k = 0; k < perTick; k++) {
@@ -250,7 +250,7 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
     let maxInBlock = 0;
     for (let h = 1; h <= top; h += 20) {
       const blocks = await rpcBatch<{ timestamp: number; transactions: { id: string }[] }>(
-        net.nodes[0].rpcUrl,
+        net.nodes[0],
         Array.from({ length: Math.min(20, top - h + 1) }, (_, k) => ["getblock", [h + k]]),
       );
       for (const b of blocks) {

@@ -1,7 +1,7 @@
 /**
  * The benchmark runner (`deno task bench`): runs each suite and prints one table of results.
  *
- *   deno task bench [--only network|sync|consensus|ledger] [--quick] [--json]
+ *   deno task bench [--only network|sync|consensus|hostile|ledger] [--quick] [--json]
  *
  * `--quick` runs every suite in its short form; `--json` prints the rows as JSON on stdout
  * instead of the table (progress always goes to stderr). The exit code is 0 when every
@@ -18,6 +18,7 @@ import { runNetworkBenchmarks } from "./network.ts";
 import { runConsensusBenchmarks } from "./consensus.ts";
 import { runSyncBenchmarks } from "./sync.ts";
 import { runLedgerBenchmarks } from "./ledger.ts";
+import { runHostileBenchmarks } from "./hostile.ts";
 
 interface Suite {
   name: string;
@@ -29,17 +30,20 @@ const SUITES: Suite[] = [
   { name: "network", run: runNetworkBenchmarks },
   { name: "sync", run: runSyncBenchmarks },
   { name: "consensus", run: runConsensusBenchmarks },
+  { name: "hostile", run: runHostileBenchmarks },
   { name: "ledger", run: runLedgerBenchmarks },
 ];
 /** Suite names `--only` accepts, including those not written yet (reported as unavailable). */
-const KNOWN_SUITES = ["network", "sync", "consensus", "ledger"];
+const KNOWN_SUITES = ["network", "sync", "consensus", "hostile", "ledger"];
 
 const EXIT_ERRORS = 1;
 const EXIT_USAGE = 2;
 
 function usage(message: string): never {
   console.error(`bench: ${message}`);
-  console.error("usage: deno task bench [--only network|sync|consensus|ledger] [--quick] [--json]");
+  console.error(
+    "usage: deno task bench [--only network|sync|consensus|hostile|ledger] [--quick] [--json]",
+  );
   Deno.exit(EXIT_USAGE);
 }
 

@@ -15,6 +15,13 @@ import { formatAmount, parseAmount } from "../state/amount.ts";
 export const TIERS = ["free", "bronze", "silver", "gold"] as const;
 export type Tier = typeof TIERS[number];
 
+/**
+ * The tier a genesis masternode gets when none is given (`timenode genesis`, `timenode devnet`,
+ * the built-in networks). Not "free": until collateral exists, free-tier members carry no
+ * voting power (docs/state.md), so a network of free members could never certify a block.
+ */
+export const DEFAULT_GENESIS_TIER: Tier = "bronze";
+
 export interface GenesisMasternode {
   /** Hex Ed25519 public key. */
   nodeId: string;
@@ -167,13 +174,25 @@ export function parseGenesis(json: unknown): Genesis {
     if (units === 0n) fail(`alloc[${address}] must be more than 0`);
     alloc[address] = formatAmount(units);
   }
+  if (!masternodes.some((m) => m.tier !== "free")) {
+    fail(
+      "at least one masternode needs a paid tier (bronze, silver or gold): free-tier " +
+        "masternodes carry no voting power, so nobody could certify a block",
+    );
+  }
+  if (tp.free !== 0) {
+    fail(
+      "tierPower.free must be 0: free-tier masternodes carry no voting power until " +
+        "collateral exists (docs/security.md)",
+    );
+  }
   return {
     network,
     magic: int(g.magic, "magic", 1, 0xffffffff),
     genesisTime: int(g.genesisTime, "genesisTime", 0, Number.MAX_SAFE_INTEGER),
     blockIntervalMs: int(g.blockIntervalMs, "blockIntervalMs", 100, 86_400_000),
     tierPower: {
-      free: int(tp.free, "tierPower.free", 1, 1_000_000),
+      free: 0,
       bronze: int(tp.bronze, "tierPower.bronze", 1, 1_000_000),
       silver: int(tp.silver, "tierPower.silver", 1, 1_000_000),
       gold: int(tp.gold, "tierPower.gold", 1, 1_000_000),
@@ -221,8 +240,13 @@ export function genesisHash(g: Genesis): Uint8Array {
   return sha256(encodeGenesis(g));
 }
 
+/**
+ * Voting power per tier. Free is 0 and `parseGenesis` refuses anything else: a free
+ * registration needs only a fresh key, so power for it would let an outsider halt the network
+ * with a few never-voting registrations, or outvote it with enough of them (docs/security.md).
+ */
 export const DEFAULT_TIER_POWER: Record<Tier, number> = {
-  free: 1,
+  free: 0,
   bronze: 10,
   silver: 100,
   gold: 1000,
@@ -254,7 +278,7 @@ function builtin(
     rewards: DEFAULT_REWARDS,
     masternodes: [0, 1, 2].map((i) => ({
       nodeId: toHex(wellKnownKey(network, i).publicKey),
-      tier: "free" as const,
+      tier: DEFAULT_GENESIS_TIER,
       rewardAddress: addressOf(network, wellKnownKey(network, i).publicKey),
       address: `127.0.0.1:${basePort + i * 10}`,
     })),

@@ -11,6 +11,7 @@ import { sha256 } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
 import {
   builtinGenesis,
+  DEFAULT_GENESIS_TIER,
   DEFAULT_REWARDS,
   DEFAULT_TIER_POWER,
   type Genesis,
@@ -73,7 +74,7 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     const nodeId = toHex(n.publicKey);
     return {
       nodeId,
-      tier: n.tier ?? "free",
+      tier: n.tier ?? DEFAULT_GENESIS_TIER,
       // The node key is an Ed25519 key like a wallet's, so its address is a valid default.
       rewardAddress: n.rewardAddress ?? addressOf(opts.network, n.publicKey),
       address: n.address,

@@ -12,6 +12,10 @@ import type { Tier } from "./genesis.ts";
 export interface Validator {
   nodeId: Uint8Array;
   tier: Tier;
+  /**
+   * Voting power; 0 for a listed member without a vote (free tier, docs/state.md): it never
+   * counts toward quorum, never proposes, need not sign and earns no reward.
+   */
   power: number;
   rewardAddress: string;
   /** Announced p2p address, "host:port". */
@@ -23,7 +27,9 @@ export interface ValidatorSet {
   readonly validators: readonly Validator[];
   readonly totalPower: number;
   readonly hash: Uint8Array;
-  /** Power of a validator by hex node id; 0 when not a member. */
+  /** Members with power > 0, in node-id order: who proposes, signs and is kept connected. */
+  readonly voting: readonly Validator[];
+  /** Power of a validator by hex node id; 0 when not a member or a member without a vote. */
   powerOf(nodeIdHex: string): number;
   get(nodeIdHex: string): Validator | undefined;
 }
@@ -42,6 +48,7 @@ export function makeValidatorSet(members: readonly Validator[]): ValidatorSet {
   }
   return {
     validators,
+    voting: validators.filter((v) => v.power > 0),
     totalPower,
     hash: sha256(w.view()),
     powerOf: (id) => byId.get(id)?.power ?? 0,

@@ -72,12 +72,21 @@ export const MAX_PROPOSALS_PER_ROUND = 2;
 export const MAX_KNOWN_BLOCKS = 16;
 
 /**
- * Unverified next-height votes held per validator of the current set: a prevote and a
+ * Next-height votes held per voting member of the next height's set: a prevote and a
  * precommit for round 0 and round 1 each, which is what arrives during the pacing gap.
  */
 export const MAX_NEXT_HEIGHT_VOTES_PER_VALIDATOR = 4;
 
-/** Unverified next-height proposals held: a proposer's proposal plus resends and round 1. */
+/**
+ * Next-height proposals held per proposer: its proposal of round 0 and, if it also proposes a
+ * later round, that one. A resend carries the same signature and is not counted again.
+ */
+export const MAX_NEXT_HEIGHT_PROPOSALS_PER_PROPOSER = 2;
+
+/**
+ * Next-height proposals held in all (each may carry a 4 MiB block): round 0 and the next few
+ * rounds' proposers.
+ */
 export const MAX_NEXT_HEIGHT_PROPOSALS = 4;
 
 /**

@@ -18,6 +18,7 @@
  *     const engine = new ConsensusEngine({
  *       height,            // the height being decided: tip + 1
  *       validators,        // ValidatorSet that certifies `height` (from the chain)
+ *       nextValidators,    // the set of height + 1, already fixed (or null: buffer nothing)
  *       previous,          // { hash, timestamp } of block height − 1 (the genesis at height 1)
  *       genesisHash,
  *       signer,            // ConsensusSigner { publicKey, canSign, sign }, or null
@@ -53,8 +54,12 @@
  *  - `rejected { from, reason, detail }`: an invalid message (bad signature, non-member,
  *    malformed, tampered records). Penalize peer `from`.
  *
- * Messages for height + 1 are buffered unverified (bounded) for the next engine; other heights
- * are ignored (the shell turns them into catch-up or sync, docs/consensus.md §10).
+ * Messages for height + 1 are buffered for the next engine when their signer is a voting member
+ * of the set of height + 1 (fixed since height − 1), at most a few per signer, and only after
+ * their signature verified: verifying before buffering keeps a forger from filling a member's
+ * slots with fakes that would crowd out its real votes, and costs at most the per-signer cap of
+ * verifications per member, since a slot is only taken by a message that verified. Other
+ * heights are ignored (the shell turns them into catch-up or sync, docs/consensus.md §10).
  */
 import { bytesEqual, toHex } from "../encoding/binary.ts";
 import { HASH_LENGTH, ZERO_HASH } from "../crypto/hash.ts";
@@ -80,6 +85,7 @@ import {
   MAX_FUTURE_PROPOSAL_ROUNDS,
   MAX_KNOWN_BLOCKS,
   MAX_NEXT_HEIGHT_PROPOSALS,
+  MAX_NEXT_HEIGHT_PROPOSALS_PER_PROPOSER,
   MAX_NEXT_HEIGHT_VOTES_PER_VALIDATOR,
   MAX_PROPOSALS_PER_ROUND,
   MAX_ROUND,
@@ -153,9 +159,24 @@ export interface BufferedMessage {
   from: string | null;
 }
 
+/** Why a message for height + 1 was not buffered (a metric label). */
+export type NextHeightDrop =
+  | "no-set"
+  | "not-member"
+  | "far-round"
+  | "signer-cap"
+  | "full"
+  | "bad-signature";
+
 export interface EngineOptions {
   height: number;
   validators: ValidatorSet;
+  /**
+   * The set that certifies height + 1: fixed once height − 1 is applied (state/state.ts, the
+   * activation delay). Only its voting members' messages for height + 1 are buffered; null
+   * buffers nothing.
+   */
+  nextValidators: ValidatorSet | null;
   /** Block height − 1 (the genesis hash and genesisTime at height 1). */
   previous: { hash: Uint8Array; timestamp: number };
   genesisHash: Uint8Array;
@@ -177,6 +198,12 @@ export interface EngineOptions {
     lastSigned: SignedPosition | null;
     lock: LockState | null;
     lockEvidence?: LockEvidence | null;
+    /**
+     * The messages this node signed at its last (height, round), from the sign guard: re-sent at
+     * start, so a network restarted as a whole resumes that round instead of stalling in it
+     * (no node may sign those positions again). Verified like any message; others ignored.
+     */
+    lastMessages?: readonly ConsensusMessage[];
   };
 }
 
@@ -259,6 +286,7 @@ function signStepOf(type: VoteType): SignStep {
 export class ConsensusEngine {
   readonly height: number;
   readonly #set: ValidatorSet;
+  readonly #nextSet: ValidatorSet | null;
   readonly #previous: { hash: Uint8Array; timestamp: number };
   readonly #genesisHash: Uint8Array;
   readonly #signer: ConsensusSigner | null;
@@ -295,10 +323,14 @@ export class ConsensusEngine {
   readonly #evidenceReported = new Set<string>();
 
   #restoredEvidence: LockEvidence | null = null;
+  readonly #restoredMessages: readonly ConsensusMessage[];
   #nextHeight: BufferedMessage[] = [];
   readonly #nextHeightSeen = new Set<string>();
-  #nextHeightVotes = 0;
+  /** Buffered next-height messages per signer (hex id), votes and proposals apart. */
+  readonly #nextHeightVotesBy = new Map<string, number>();
+  readonly #nextHeightProposalsBy = new Map<string, number>();
   #nextHeightProposals = 0;
+  readonly #nextHeightDropped = new Map<NextHeightDrop, number>();
 
   constructor(options: EngineOptions) {
     if (!isU64(options.height) || options.height < 1) {
@@ -306,6 +338,7 @@ export class ConsensusEngine {
     }
     this.height = options.height;
     this.#set = options.validators;
+    this.#nextSet = options.nextValidators;
     this.#previous = options.previous;
     this.#genesisHash = options.genesisHash;
     this.#signer = options.signer;
@@ -336,6 +369,8 @@ export class ConsensusEngine {
     if (last && last.height === this.height && isU32(last.round)) {
       this.#startRound = Math.min(last.round, MAX_ROUND);
     }
+    const messages = options.restore?.lastMessages;
+    this.#restoredMessages = Array.isArray(messages) ? messages.slice(0, 3) : [];
   }
 
   // ---- read-only state (metrics, RPC, tests) ----------------------------------------------
@@ -370,7 +405,12 @@ export class ConsensusEngine {
     return this.#self !== null;
   }
 
-  /** Next-height messages received so far (unverified). Empties the buffer. */
+  /** Next-height messages not buffered so far, by reason (for metrics). */
+  get nextHeightDropped(): ReadonlyMap<NextHeightDrop, number> {
+    return this.#nextHeightDropped;
+  }
+
+  /** Next-height messages received so far (signatures verified). Empties the buffer. */
   takeNextHeightMessages(): BufferedMessage[] {
     const out = this.#nextHeight;
     this.#nextHeight = [];
@@ -400,9 +440,35 @@ export class ConsensusEngine {
         this.#validRound = this.#lockedRound;
       }
     }
+    const resumeStep = this.#resendRestored(out);
     this.#enterRound(this.#startRound, out);
+    // Back in the step it had reached: the votes it signed are in the tallies again, and the
+    // guard would refuse the nil vote a timeout of an earlier step would try.
+    if (resumeStep && !this.#decision && this.#round === this.#startRound) this.#step = resumeStep;
     this.#evaluate(out);
     return out;
+  }
+
+  /**
+   * Feeds the messages signed before a restart (same height and start round, by this node) back
+   * in as if they had just arrived from this node: verified, tallied and relayed. Returns the
+   * step they show this node had reached, or null.
+   */
+  #resendRestored(out: EngineAction[]): Step | null {
+    if (this.#self === null) return null;
+    let step: Step | null = null;
+    for (const m of this.#restoredMessages) {
+      if (m?.kind === "vote" && m.vote?.height === this.height) {
+        if (m.vote.round !== this.#startRound || toHex(m.vote.validator) !== this.#self) continue;
+        this.#onVote(m.vote, null, out);
+        if (m.vote.type === VoteType.Precommit) step = "precommit";
+        else if (step === null) step = "prevote";
+      } else if (m?.kind === "proposal" && m.proposal?.height === this.height) {
+        if (m.proposal.round !== this.#startRound) continue;
+        this.#onProposal(m.proposal, null, out);
+      }
+    }
+    return step;
   }
 
   handle(event: EngineEvent): EngineAction[] {
@@ -431,7 +497,7 @@ export class ConsensusEngine {
     const shape = voteShapeError(vote);
     if (shape !== null) return this.#reject(out, from, "malformed", `vote: ${shape}`);
     if (vote.height === this.height + 1) {
-      return this.#bufferNextHeight({ kind: "vote", vote }, from);
+      return this.#bufferNextHeight({ kind: "vote", vote }, from, out);
     }
     if (vote.height !== this.height || this.#decision) return;
 
@@ -482,7 +548,7 @@ export class ConsensusEngine {
     const shape = proposalShapeError(proposal);
     if (shape !== null) return this.#reject(out, from, "malformed", `proposal: ${shape}`);
     if (proposal.height === this.height + 1) {
-      return this.#bufferNextHeight({ kind: "proposal", proposal }, from);
+      return this.#bufferNextHeight({ kind: "proposal", proposal }, from, out);
     }
     if (proposal.height !== this.height || this.#decision) return;
     if (proposal.round > this.#round + MAX_FUTURE_PROPOSAL_ROUNDS) return;
@@ -606,20 +672,58 @@ export class ConsensusEngine {
     return false;
   }
 
-  #bufferNextHeight(message: ConsensusMessage, from: string | null): void {
+  #bufferNextHeight(message: ConsensusMessage, from: string | null, out: EngineAction[]): void {
+    const set = this.#nextSet;
+    if (!set) return this.#dropNextHeight("no-set");
     const sig = message.kind === "vote" ? message.vote.signature : message.proposal.signature;
     const key = toHex(sig);
-    if (this.#nextHeightSeen.has(key)) return;
+    if (this.#nextHeightSeen.has(key)) return; // a copy of one already buffered
+    const height = this.height + 1;
+    let signer: Uint8Array;
+    let signed: Uint8Array;
+    let counts: Map<string, number>;
+    let cap: number;
     if (message.kind === "vote") {
-      const cap = MAX_NEXT_HEIGHT_VOTES_PER_VALIDATOR * this.#set.validators.length;
-      if (this.#nextHeightVotes >= cap) return;
-      this.#nextHeightVotes++;
+      const v = message.vote;
+      signer = v.validator;
+      signed = voteSignBytes(this.#genesisHash, v.type, v.height, v.round, v.blockHash);
+      counts = this.#nextHeightVotesBy;
+      cap = MAX_NEXT_HEIGHT_VOTES_PER_VALIDATOR;
     } else {
-      if (this.#nextHeightProposals >= MAX_NEXT_HEIGHT_PROPOSALS) return;
-      this.#nextHeightProposals++;
+      const p = message.proposal;
+      if (p.round > MAX_FUTURE_PROPOSAL_ROUNDS) return this.#dropNextHeight("far-round");
+      if (this.#nextHeightProposals >= MAX_NEXT_HEIGHT_PROPOSALS) {
+        return this.#dropNextHeight("full");
+      }
+      // The proposer of a round is a function of the set, so the claimed signer is implied.
+      signer = proposerAt(set, height, p.round).nodeId;
+      signed = proposalSignBytes(
+        this.#genesisHash,
+        p.height,
+        p.round,
+        p.validRound,
+        blockHash(p.block.header),
+      );
+      counts = this.#nextHeightProposalsBy;
+      cap = MAX_NEXT_HEIGHT_PROPOSALS_PER_PROPOSER;
     }
+    const id = toHex(signer);
+    // Not invalid at every height for every peer's view, so dropped without a penalty.
+    if (set.powerOf(id) === 0) return this.#dropNextHeight("not-member");
+    const taken = counts.get(id) ?? 0;
+    if (taken >= cap) return this.#dropNextHeight("signer-cap");
+    if (!this.#verify(signer, signed, sig)) {
+      this.#dropNextHeight("bad-signature");
+      return this.#reject(out, from, "bad-signature", `${message.kind} for height ${height}`);
+    }
+    counts.set(id, taken + 1);
+    if (message.kind === "proposal") this.#nextHeightProposals++;
     this.#nextHeightSeen.add(key);
     this.#nextHeight.push({ message, from });
+  }
+
+  #dropNextHeight(reason: NextHeightDrop): void {
+    this.#nextHeightDropped.set(reason, (this.#nextHeightDropped.get(reason) ?? 0) + 1);
   }
 
   // ---- rules -------------------------------------------------------------------------------
@@ -770,6 +874,17 @@ export class ConsensusEngine {
 
   /** Lines 15–19. False when nothing was proposed (no value, or the guard refused). */
   #propose(round: number, out: EngineAction[]): boolean {
+    // A proposal of ours for this round already exists (restored after a restart, or a copy
+    // relayed back to us): the only one the guard allows, so send that one again.
+    const mine = this.#proposals.get(round)?.[0];
+    if (mine) {
+      out.push({
+        kind: "relay",
+        message: { kind: "proposal", proposal: mine.proposal },
+        except: null,
+      });
+      return true;
+    }
     let known = this.#validHex !== null ? this.#blocks.get(this.#validHex) : undefined;
     if (!known) {
       const block = this.#getValue(this.height, round);

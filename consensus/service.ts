@@ -8,7 +8,10 @@
  * BEFORE it leaves the node, relaying, applying committed blocks, keeping connections to the
  * other masternodes, catch-up hints to lagging peers, evidence, and consensus metrics.
  * Must never: decide anything the engine decides, send a signed message whose guard record is
- * not on disk, or sign while it is catching up.
+ * not on disk, sign while it is catching up, or go on after a failed guard write: that failure
+ * is fatal (signing stops at once, the node shuts down and exits non-zero), because the engine
+ * already counts the unsaved vote and would resend it, and after a restart the node could sign
+ * a conflicting one (CometBFT's file signer stops the same way).
  */
 import { getLogger } from "@logtape/logtape";
 import { bytesEqual, toHex } from "../encoding/binary.ts";
@@ -41,6 +44,7 @@ import { RecordType } from "../state/records.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
+import { VotePresence } from "./vote_presence.ts";
 
 const log = getLogger(["timenode", "consensus"]);
 
@@ -70,7 +74,10 @@ export interface ConsensusServiceOptions {
   genesis: Genesis;
   genesisHash: Uint8Array;
   dataDir: string;
-  /** False while sync is fetching blocks: a node that is behind must not vote. */
+  /**
+   * True while sync is fetching blocks: a node that is behind must not vote, so consensus waits
+   * and checks again instead of starting the next height.
+   */
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
@@ -81,6 +88,11 @@ export interface ConsensusServiceOptions {
    * it (mempool), so a block full of transfers we never saw does not stall the loop.
    */
   prepareBlock?: (block: Block) => Promise<void>;
+  /**
+   * Called once when the signing state (sign guard, lock evidence) cannot be written: the node
+   * must shut down and exit non-zero. Signing has already stopped.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 export interface ConsensusInfo {
@@ -96,6 +108,8 @@ export interface ConsensusInfo {
   validators: { nodeId: string; tier: string; power: number; address: string }[];
   lastCommit: { height: number; round: number; at: number } | null;
   evidence: number;
+  /** Validators (node ids) the current round waits for: no vote heard this round or the last. */
+  missingVotes: string[];
 }
 
 export class ConsensusService {
@@ -112,11 +126,16 @@ export class ConsensusService {
   /** Serialises action processing: a signature's guard write must finish before the next. */
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Set by a failed guard write: nothing is signed or sent any more. */
+  #failed = false;
   #lastCommit: { height: number; round: number; at: number } | null = null;
   readonly #hints = new Map<string, number>();
   readonly #evidence: unknown[] = [];
   readonly #persistentPeers = new Set<string>();
   readonly #pool = new RecordPool();
+  readonly #votePresence = new VotePresence();
+  /** Membership of the current height's set; null before the first height. */
+  #isMember: boolean | null = null;
 
   constructor(o: ConsensusServiceOptions) {
     this.#o = o;
@@ -187,7 +206,7 @@ export class ConsensusService {
     } else if (typeof r === "object") {
       log.debug("record refused: {reason}", { reason: r.invalid });
       if (from) {
-        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, `invalid record: ${r.invalid}`);
+        this.#o.network.penalize(from, INVALID_RECORD_PENALTY, "invalid-record", r.invalid);
       }
     }
     return r;
@@ -203,10 +222,9 @@ export class ConsensusService {
     const tip = chain.tip();
     const height = tip.height + 1;
     const set = chain.validatorSetFor(height);
-    if (!set || set.validators.length === 0) {
-      throw new Error(`no validator set for height ${height}`);
-    }
-    const first = set.validators[0];
+    // Any member with power may propose; one without (free tier) would make the block invalid.
+    const first = set?.voting[0];
+    if (!set || !first) throw new Error(`no validator set with power for height ${height}`);
     this.#o.stateMachine.apply(chain.stateView(), {
       header: {
         version: BLOCK_VERSION,
@@ -244,7 +262,25 @@ export class ConsensusService {
       })),
       lastCommit: this.#lastCommit,
       evidence: this.#evidence.length,
+      missingVotes: this.missingVotes(),
     };
+  }
+
+  /** Whether this node is in the validator set of the height it is deciding. */
+  get isValidator(): boolean {
+    return this.#isMember === true;
+  }
+
+  /**
+   * Node ids of the validators whose votes the current round lacks (read-only diagnostic). None
+   * while nobody owes a vote yet (round 0 before its proposal) or once the height is decided.
+   */
+  missingVotes(): string[] {
+    const e = this.#engine;
+    const set = this.#set;
+    if (!e || !set || e.decision || (e.round === 0 && e.step === "propose")) return [];
+    const ids = set.validators.map((v) => toHex(v.nodeId));
+    return this.#votePresence.missing(e.round, ids, this.#selfId);
   }
 
   // ---- height lifecycle --------------------------------------------------------------------
@@ -274,6 +310,7 @@ export class ConsensusService {
     const buffered = previousEngine && previousEngine.height + 1 === height
       ? previousEngine.takeNextHeightMessages()
       : [];
+    if (previousEngine) this.#countNextHeightDrops(previousEngine);
     const isMember = set.powerOf(this.#selfId) > 0;
     const guard = this.#guard!;
     this.#set = set;
@@ -281,21 +318,30 @@ export class ConsensusService {
     const engine = new ConsensusEngine({
       height,
       validators: set,
+      // Fixed since the previous block: only its members' next-height messages are buffered.
+      nextValidators: this.#o.chain.validatorSetFor(height + 1) ?? null,
       previous: { hash: tip.hash, timestamp: tip.timestamp },
       genesisHash: this.#o.genesisHash,
       timeouts: this.#o.timeouts ?? DEFAULT_TIMEOUTS,
       signer: isMember
         ? {
           publicKey: this.#o.key.publicKey,
-          canSign: (h, r, step, hash) => guard.maySign(h, r, step, hash),
+          canSign: (h, r, step, hash) => !this.#failed && guard.maySign(h, r, step, hash),
           sign: (message) => signBytes(this.#o.key, message),
         }
         : null,
       getValue: (h, r) => this.#buildBlock(h, r, set),
       isValid: (block) => this.#isValid(block),
-      restore: { lastSigned: guard.lastSigned, lock: guard.lock, lockEvidence: this.#lockEvidence },
+      restore: {
+        lastSigned: guard.lastSigned,
+        lock: guard.lock,
+        lockEvidence: this.#lockEvidence,
+        lastMessages: guard.lastMessages,
+      },
     });
     this.#engine = engine;
+    this.#votePresence.startHeight(height);
+    this.#logMembership(height, isMember, set);
     if (isMember) this.#connectToValidators(set);
     log.debug("height {height} started: {n} validators, power {power}, member={member}", {
       height,
@@ -303,12 +349,41 @@ export class ConsensusService {
       power: set.totalPower,
       member: isMember,
     });
+    const resending =
+      guard.lastMessages.filter((m) =>
+        (m.kind === "vote" ? m.vote.height : m.proposal.height) === height
+      ).length;
+    if (resending > 0 && !previousEngine) {
+      log.info("re-sending {count} messages signed at height {height} before the restart", {
+        count: resending,
+        height,
+      });
+    }
     this.#enqueue(() => engine.start());
     for (const b of buffered) {
       const event: EngineEvent = b.message.kind === "proposal"
         ? { kind: "proposal", proposal: b.message.proposal, from: b.from }
         : { kind: "vote", vote: b.message.vote, from: b.from };
       this.#enqueue(() => engine.handle(event));
+    }
+  }
+
+  /**
+   * Next-height messages the last engine did not buffer. Honest validators never cause any but
+   * `no-set`, so the rest is someone flooding: one warning per height at most.
+   */
+  #countNextHeightDrops(engine: Engine): void {
+    let suspicious = 0;
+    for (const [reason, n] of engine.nextHeightDropped) {
+      this.#o.metrics.nextHeightDropped.inc({ reason }, n);
+      if (reason !== "no-set") suspicious += n;
+    }
+    if (suspicious > 0) {
+      log.warn("dropped {count} messages for height {height}: {reasons}", {
+        count: suspicious,
+        height: engine.height + 1,
+        reasons: Object.fromEntries(engine.nextHeightDropped),
+      });
     }
   }
 
@@ -322,9 +397,28 @@ export class ConsensusService {
     this.#scheduleHeight(this.#o.genesis.blockIntervalMs);
   }
 
-  /** Masternodes keep a connection to every other masternode of the current set. */
+  /** Becoming a validator and leaving the set are logged once each, at the height it happens. */
+  #logMembership(height: number, isMember: boolean, set: ValidatorSet): void {
+    if (isMember === this.#isMember) return;
+    if (isMember) {
+      log.info("this node is a validator from height {height}: power {power} of {total}", {
+        height,
+        power: set.powerOf(this.#selfId),
+        total: set.totalPower,
+      });
+    } else if (this.#isMember !== null) {
+      log.info("this node left the validator set at height {height}", { height });
+    }
+    this.#isMember = isMember;
+  }
+
+  /**
+   * Masternodes keep a connection to every other voting masternode of the current set. Not to
+   * members without power: anyone can register a free one with any address, which would
+   * otherwise make every validator dial it forever.
+   */
   #connectToValidators(set: ValidatorSet): void {
-    for (const v of set.validators) {
+    for (const v of set.voting) {
       if (toHex(v.nodeId) === this.#selfId || !v.address || this.#persistentPeers.has(v.address)) {
         continue;
       }
@@ -347,6 +441,12 @@ export class ConsensusService {
     const engine = this.#engine;
     if (!engine || this.#stopped) return;
     if (height === engine.height || height === engine.height + 1) {
+      if (event.kind === "vote" && height === engine.height) {
+        const id = toHex(event.vote.validator);
+        if (this.#set && this.#set.powerOf(id) > 0) {
+          this.#votePresence.note(height, event.vote.round, id);
+        }
+      }
       this.#enqueue(() => engine.handle(event));
       return;
     }
@@ -393,11 +493,18 @@ export class ConsensusService {
       case "broadcastProposal":
       case "broadcastVote": {
         const g = a.guard;
-        // On disk, synced, before the message exists anywhere but in this process.
-        await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock);
-        if (a.kind === "broadcastVote" && a.lockEvidence) {
-          await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
-          this.#lockEvidence = a.lockEvidence;
+        const message = a.kind === "broadcastVote"
+          ? { kind: "vote" as const, vote: a.vote }
+          : { kind: "proposal" as const, proposal: a.proposal };
+        try {
+          // On disk, synced, before the message exists anywhere but in this process.
+          await this.#guard!.recordSigned(g.height, g.round, g.step, g.blockHash, g.lock, message);
+          if (a.kind === "broadcastVote" && a.lockEvidence) {
+            await saveLockEvidence(this.#o.dataDir, a.lockEvidence);
+            this.#lockEvidence = a.lockEvidence;
+          }
+        } catch (e) {
+          return this.#fail(e as Error);
         }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
@@ -456,13 +563,29 @@ export class ConsensusService {
         return;
       case "rejected":
         if (a.from) {
-          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus ${a.reason}: ${a.detail}`);
+          net.penalize(a.from, INVALID_MESSAGE_PENALTY, `consensus-${a.reason}`, a.detail);
         } else {log.warn("own consensus message rejected: {reason} {detail}", {
             reason: a.reason,
             detail: a.detail,
           });}
         return;
     }
+  }
+
+  /** A signing-state write failed: stop everything at once and ask the node to exit. */
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#stopped = true;
+    clearTimeout(this.#heightTimer);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    log.fatal(
+      "cannot save the sign guard ({error}); signing stopped: a signature it did not save could " +
+        "be double-signed after a restart. Free the disk and restart the node.",
+      { error: error.message },
+    );
+    this.#o.onFatal?.(error);
   }
 
   #commit(block: Block, certificate: Parameters<ChainApi["applyBlock"]>[0]["certificate"]): void {

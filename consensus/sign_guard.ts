@@ -4,7 +4,11 @@
  *
  * Owns: the sign-guard file in the data dir (its format and its crash-safe replacement), and
  * the rule that decides whether a new signature is allowed: a position (height, round, step)
- * strictly above the last signed one, or the very same message being re-sent.
+ * strictly above the last signed one, or the very same message being re-sent. The file also
+ * keeps the signed messages of the last (height, round) (its proposal when small, its prevote
+ * and precommit), written in the same fsync, so a restarted node re-sends them instead of
+ * waiting out the round: a whole-network restart otherwise stalls until the stall escape, since
+ * no node may sign those positions again (CometBFT keeps its last signature the same way).
  * Must never: let a caller send a signed message before `recordSigned` resolved (the write is
  * on disk, fsynced and renamed into place by then); start from an empty state when the file
  * exists but cannot be read (that would forget what was signed); or move backwards.
@@ -14,6 +18,8 @@
 import { replaceFileDurably } from "../storage/durable_file.ts";
 import { ByteReader, bytesEqual, ByteWriter, DecodeError } from "../encoding/binary.ts";
 import { HASH_LENGTH, sha256 } from "../crypto/hash.ts";
+import { readProposal, readVote, writeProposal, writeVote } from "../chain/block.ts";
+import type { ConsensusMessage } from "./engine.ts";
 import {
   comparePositions,
   type LockState,
@@ -24,10 +30,23 @@ import {
 /** File name inside the data dir. */
 export const SIGN_GUARD_FILE = "sign_guard.bin";
 
-/** Far above the ~130 bytes the file holds; a larger file is not ours and is refused. */
-const MAX_FILE_BYTES = 4096;
+/**
+ * A proposal is kept for re-sending only when its encoding is at most this large: the file is
+ * rewritten before every signature, and a full 4 MiB block each time would cost more than the
+ * round it saves. A restarted proposer without it still has its lock evidence, and the others
+ * their votes.
+ */
+export const MAX_KEPT_PROPOSAL_BYTES = 64 * 1024;
 
-const FILE_MAGIC = new TextEncoder().encode("timenode/sign-guard/v1");
+/** Above a kept proposal and two votes; a larger file is not ours and is refused. */
+const MAX_FILE_BYTES = MAX_KEPT_PROPOSAL_BYTES + 4096;
+
+/** Messages kept at most: one proposal, one prevote, one precommit. */
+const MAX_KEPT_MESSAGES = 3;
+
+/** v1 files (no messages) are still read, so an upgrade keeps its guard. */
+const FILE_MAGIC_V1 = new TextEncoder().encode("timenode/sign-guard/v1");
+const FILE_MAGIC = new TextEncoder().encode("timenode/sign-guard/v2");
 
 export class SignGuardError extends Error {
   constructor(message: string) {
@@ -47,29 +66,42 @@ function checkPosition(height: number, round: number, step: number, blockHash: U
   if (blockHash.length !== HASH_LENGTH) throw new RangeError("block hash must be 32 bytes");
 }
 
-function encodeGuardFile(last: SignedPosition | null, lock: LockState | null): Uint8Array {
-  const w = new ByteWriter(160).raw(FILE_MAGIC).bool(last !== null);
+interface GuardState {
+  last: SignedPosition | null;
+  lock: LockState | null;
+  /** Signed messages of the last position's (height, round), in signing order. */
+  messages: ConsensusMessage[];
+}
+
+function encodeGuardFile(state: GuardState): Uint8Array {
+  const { last, lock, messages } = state;
+  const w = new ByteWriter(256).raw(FILE_MAGIC).bool(last !== null);
   if (last) {
     w.u64(last.height).u32(last.round).u8(last.step).fixed(last.blockHash, HASH_LENGTH);
   }
   w.bool(lock !== null);
   if (lock) w.u64(lock.height).u32(lock.round).fixed(lock.blockHash, HASH_LENGTH);
+  w.u8(messages.length);
+  for (const m of messages) {
+    if (m.kind === "proposal") writeProposal(w.u8(0), m.proposal);
+    else writeVote(w.u8(1), m.vote);
+  }
   // A checksum, so a damaged file is refused instead of being read as a different position.
   const body = w.finish();
   return new ByteWriter(body.length + HASH_LENGTH).raw(body).fixed(sha256(body), HASH_LENGTH)
     .finish();
 }
 
-function decodeGuardFile(
-  bytes: Uint8Array,
-): { last: SignedPosition | null; lock: LockState | null } {
+function decodeGuardFile(bytes: Uint8Array): GuardState {
   if (bytes.length < FILE_MAGIC.length + HASH_LENGTH) throw new DecodeError("file too short");
   const body = bytes.subarray(0, bytes.length - HASH_LENGTH);
   if (!bytesEqual(sha256(body), bytes.subarray(bytes.length - HASH_LENGTH))) {
     throw new DecodeError("checksum mismatch");
   }
   const r = new ByteReader(body);
-  if (!bytesEqual(r.fixed(FILE_MAGIC.length), FILE_MAGIC)) throw new DecodeError("bad magic");
+  const magic = r.fixed(FILE_MAGIC.length);
+  const v1 = bytesEqual(magic, FILE_MAGIC_V1);
+  if (!v1 && !bytesEqual(magic, FILE_MAGIC)) throw new DecodeError("bad magic");
   let last: SignedPosition | null = null;
   if (r.bool()) {
     const height = r.u64();
@@ -84,24 +116,49 @@ function decodeGuardFile(
   if (r.bool()) {
     lock = { height: r.u64(), round: r.u32(), blockHash: r.fixed(HASH_LENGTH).slice() };
   }
+  const messages: ConsensusMessage[] = [];
+  if (!v1) {
+    const count = r.u8();
+    if (count > MAX_KEPT_MESSAGES) throw new DecodeError(`${count} kept messages`);
+    for (let i = 0; i < count; i++) {
+      const kind = r.u8();
+      if (kind === 0) messages.push({ kind: "proposal", proposal: readProposal(r) });
+      else if (kind === 1) messages.push({ kind: "vote", vote: readVote(r) });
+      else throw new DecodeError(`bad message kind ${kind}`);
+    }
+  }
   r.end();
-  return { last, lock };
+  return { last, lock, messages };
+}
+
+function messagePosition(m: ConsensusMessage): { height: number; round: number } {
+  return m.kind === "vote" ? m.vote : m.proposal;
+}
+
+/** The proposal's encoded size, to decide whether it is kept. */
+function proposalBytes(m: ConsensusMessage): number {
+  if (m.kind !== "proposal") return 0;
+  const w = new ByteWriter(1024);
+  writeProposal(w, m.proposal);
+  return w.length;
 }
 
 export class SignGuard {
   readonly path: string;
   #last: SignedPosition | null;
   #lock: LockState | null;
+  #messages: ConsensusMessage[];
   /** Bumped on every change; `#durable` is the newest generation known to be on disk. */
   #generation = 0;
   #durable = 0;
   /** Writes run one at a time, in call order, so an older state never lands last. */
   #tail: Promise<void> = Promise.resolve();
 
-  private constructor(path: string, last: SignedPosition | null, lock: LockState | null) {
+  private constructor(path: string, state: GuardState) {
     this.path = path;
-    this.#last = last;
-    this.#lock = lock;
+    this.#last = state.last;
+    this.#lock = state.lock;
+    this.#messages = state.messages;
   }
 
   /**
@@ -118,12 +175,13 @@ export class SignGuard {
       }
       bytes = await Deno.readFile(path);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return new SignGuard(path, null, null);
+      if (e instanceof Deno.errors.NotFound) {
+        return new SignGuard(path, { last: null, lock: null, messages: [] });
+      }
       throw e;
     }
     try {
-      const { last, lock } = decodeGuardFile(bytes);
-      return new SignGuard(path, last, lock);
+      return new SignGuard(path, decodeGuardFile(bytes));
     } catch (e) {
       throw new SignGuardError(
         `sign guard file ${path} is damaged (${(e as Error).message}); refusing to start, ` +
@@ -143,6 +201,14 @@ export class SignGuard {
   }
 
   /**
+   * The signed messages of the last signed (height, round), for re-sending after a restart.
+   * Not trusted: the engine verifies them like any message.
+   */
+  get lastMessages(): readonly ConsensusMessage[] {
+    return this.#messages;
+  }
+
+  /**
    * True when signing this message cannot conflict with anything signed before: its position
    * is above the last signed one, or it is the very same message (same position and block).
    */
@@ -157,7 +223,8 @@ export class SignGuard {
   /**
    * Makes the signature durable. Resolve before sending it. Updates the in-memory position at
    * once, so a concurrent `maySign` already refuses a conflicting message. `lock`, when given,
-   * is stored in the same write (a precommit and the lock it implies cost one fsync).
+   * is stored in the same write (a precommit and the lock it implies cost one fsync), and so is
+   * `message`, the signed message itself, kept for re-sending after a restart.
    * Throws `SignGuardError` if the message conflicts with what was signed before.
    */
   recordSigned(
@@ -166,6 +233,7 @@ export class SignGuard {
     step: SignStep,
     blockHash: Uint8Array,
     lock?: LockState,
+    message?: ConsensusMessage,
   ): Promise<void> {
     if (!this.maySign(height, round, step, blockHash)) {
       return Promise.reject(
@@ -180,7 +248,25 @@ export class SignGuard {
       this.#generation++;
     }
     if (lock) this.#setLock(lock);
+    if (message) this.#keep(message, height, round);
     return this.#persist();
+  }
+
+  #keep(message: ConsensusMessage, height: number, round: number): void {
+    const at = messagePosition(message);
+    if (at.height !== height || at.round !== round) return;
+    if (proposalBytes(message) > MAX_KEPT_PROPOSAL_BYTES) return;
+    const same = (m: ConsensusMessage) =>
+      m.kind === message.kind &&
+      (m.kind === "proposal" || (message.kind === "vote" && m.vote.type === message.vote.type));
+    // Only the current (height, round) is worth re-sending: older positions are superseded.
+    const kept = this.#messages.filter((m) => {
+      const p = messagePosition(m);
+      return p.height === height && p.round === round && !same(m);
+    });
+    kept.push(message);
+    this.#messages = kept;
+    this.#generation++;
   }
 
   /** Persists the lock (Tendermint's lockedRound and lockedValue) for `height`. */
@@ -204,7 +290,11 @@ export class SignGuard {
   #persist(): Promise<void> {
     const generation = this.#generation;
     if (this.#durable >= generation) return this.#tail;
-    const bytes = encodeGuardFile(this.#last, this.#lock);
+    const bytes = encodeGuardFile({
+      last: this.#last,
+      lock: this.#lock,
+      messages: this.#messages,
+    });
     const run = this.#tail.then(async () => {
       await replaceFileDurably(this.path, bytes);
       if (generation > this.#durable) this.#durable = generation;

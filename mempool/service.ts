@@ -324,7 +324,7 @@ export class TxService {
     this.#relay.markSeen(id);
     this.#o.metrics.txRejected.inc({ reason });
     if (from && STATELESS_REASONS.has(reason)) {
-      this.#o.network.penalize(from, INVALID_TX_PENALTY, `invalid transaction: ${reason}`);
+      this.#o.network.penalize(from, INVALID_TX_PENALTY, "invalid-transaction", reason);
     }
     return { id, status: "refused", reason, detail };
   }

@@ -98,6 +98,11 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_blocks_rejected_total",
       "Blocks refused, by reason.",
     ),
+    certificatesRejected: registry.counter(
+      "timenode_certificates_rejected_unverified_total",
+      "Certificates of fetched blocks refused before any of their signatures was verified, " +
+        "by reason.",
+    ),
     syncRequests: registry.counter(
       "timenode_sync_requests_total",
       "get-blocks requests by outcome: ok, timeout, stalled, disconnected, invalid, empty.",
@@ -117,9 +122,18 @@ export function createNodeMetrics(registry = new Registry()) {
       "Consensus timeouts, by step.",
     ),
     votesSent: registry.counter("timenode_votes_sent_total", "Signed messages sent, by type."),
+    nextHeightDropped: registry.counter(
+      "timenode_next_height_dropped_total",
+      "Consensus messages for the next height not buffered, by reason (non-member signer, " +
+        "per-signer cap, bad signature, ...).",
+    ),
     equivocations: registry.counter(
       "timenode_equivocations_total",
       "Conflicting votes seen from one validator (kept as evidence).",
+    ),
+    isValidator: registry.gauge(
+      "timenode_is_validator",
+      "1 while this node is in the validator set of the height it is deciding, else 0.",
     ),
     commitLatency: registry.histogram(
       "timenode_commit_latency_seconds",
@@ -165,6 +179,10 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_resident_memory_bytes",
       "Resident set size of the process.",
     ),
+    buildInfo: registry.gauge(
+      "timenode_build_info",
+      "Always 1; the labels name the timenode version and the Deno runtime of this process.",
+    ),
   };
 }
 
@@ -192,10 +210,12 @@ export type NetworkMetrics = Pick<
   | "sendQueueBytes"
   | "knownAddresses"
 >;
+export type CertificateMetrics = Pick<NodeMetrics, "certificatesRejected">;
 export type SyncMetrics = Pick<
   NodeMetrics,
   | "blocksApplied"
   | "blocksRejected"
+  | "certificatesRejected"
   | "syncRequests"
   | "chainHeight"
   | "syncState"
@@ -218,6 +238,7 @@ export type ConsensusMetrics = Pick<
   | "consensusHeight"
   | "consensusRound"
   | "equivocations"
+  | "nextHeightDropped"
   | "roundsTimedOut"
   | "votesSent"
 >;

@@ -13,7 +13,7 @@
  * and be told loopback and private addresses (a devnet on one machine), a peer on a private
  * network may exchange private addresses, and a public peer only public ones.
  */
-import { replaceFileDurably } from "../storage/durable_file.ts";
+import { readJsonFile, replaceFileDurably } from "../storage/durable_file.ts";
 import { type AddressEntry, MESSAGE_LIMITS } from "./messages.ts";
 import {
   type AddressScope,
@@ -514,23 +514,12 @@ export async function loadAddrBook(
   random: Random = cryptoRandom,
   ownAddresses: readonly string[] = [],
 ): Promise<AddrBook> {
-  let text: string;
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_FILE_BYTES) {
-      throw new AddrBookFileError(`address book ${path} is ${info.size} bytes, over the limit`);
-    }
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new AddrBook(opts, random, ownAddresses);
-    if (e instanceof AddrBookFileError) throw e;
-    throw new AddrBookFileError(`cannot read address book ${path}: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new AddrBookFileError(`address book ${path} is not valid JSON`);
-  }
+  const json = await readJsonFile(
+    path,
+    MAX_FILE_BYTES,
+    "address book",
+    (message) => new AddrBookFileError(message),
+  );
+  if (json === null) return new AddrBook(opts, random, ownAddresses);
   return AddrBook.fromJSON(json, opts, random, ownAddresses);
 }

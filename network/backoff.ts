@@ -2,7 +2,7 @@
  * Redial backoff for one persistent peer: how long to wait before the next dial.
  *
  * Owns: the delay schedule (1 s doubling to a 60 s cap, jittered) and the reset rule.
- * Must never: read a clock, set a timer or dial. The connection manager asks `nextDelay()` and
+ * Must never: read a clock, set a timer or dial. The dial planner asks `nextDelay()` and
  * schedules the dial itself; time comes in as `now` on the connect/disconnect events.
  *
  * Jitter: "equal jitter". Attempt n draws uniformly from [w/2, w] where

@@ -2,10 +2,12 @@
  * Misbehavior scores and bans, per peer key.
  *
  * Owns: the score of each peer key, the threshold that turns a score into a ban, the ban list,
- * its bounds, and its persisted form.
- * Must never: read a clock, disconnect anyone or touch the disk. The caller passes `now`, acts
- * on `{ banned: true }`, and writes `toJSON()` where it likes. Never bans a bare loopback IP
- * (docs/lessons.md#18: that would cut this machine off from every local node at once).
+ * its bounds, and its persisted form (`bans.json`, with a small async load/save helper for the
+ * shell, as `addr_book.ts` has for `peers.json`).
+ * Must never: read a clock or disconnect anyone. `BanScores` never touches the disk: the caller
+ * passes `now`, acts on `{ banned: true }`, and saves with `saveBans`. Never bans a bare
+ * loopback IP (docs/lessons.md#18: that would cut this machine off from every local node at
+ * once).
  *
  * Score model (after btcd's dynamic ban score): a score has two parts.
  *  - persistent: offences no honest peer commits (a bad handshake signature, a block with a
@@ -16,6 +18,7 @@
  * Reaching `threshold` bans the key for `banDurationMs` and clears its score, so it starts
  * fresh when the ban ends. Only bans are persisted: a restart forgives partial scores.
  */
+import { readJsonFile, replaceFileDurably } from "../storage/durable_file.ts";
 import { isBareLoopbackIp } from "./peer_key.ts";
 
 export interface BanScoreOptions {
@@ -46,6 +49,8 @@ export const BAN_SCORE_DEFAULTS: BanScoreOptions = {
 export const MAX_REASON_LENGTH = 128;
 /** Keys are IPs or "host:port"; anything longer in a ban file is not one of ours. */
 const MAX_KEY_LENGTH = 512;
+/** Largest `bans.json` that `loadBans` will parse: 10,000 bans take about 2 MB. */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** Below this a transient score is indistinguishable from zero and the entry can go. */
 const NEGLIGIBLE_SCORE = 0.5;
 
@@ -263,4 +268,35 @@ export class BanScores {
     scores.prune(now);
     return scores;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence helpers for the shell. Async so a save never blocks the event loop.
+
+/** Writes the bans in force to `path` durably (see storage/durable_file.ts). */
+export async function saveBans(path: string, scores: BanScores): Promise<void> {
+  await replaceFileDurably(path, new TextEncoder().encode(JSON.stringify(scores.toJSON()) + "\n"));
+}
+
+export class BanFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BanFileError";
+  }
+}
+
+/**
+ * Adds the bans saved at `path` to `into` and returns how many were taken. A missing file adds
+ * none. An unreadable, oversized or corrupt one throws `BanFileError`: the caller logs it and
+ * goes on, because a lost ban list must never stop a node from starting. Malformed entries
+ * inside a valid file are skipped (see `BanScores.restore`).
+ */
+export async function loadBans(path: string, into: BanScores): Promise<number> {
+  const json = await readJsonFile(
+    path,
+    MAX_FILE_BYTES,
+    "ban list",
+    (message) => new BanFileError(message),
+  );
+  return json === null ? 0 : into.restore(json);
 }

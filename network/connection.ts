@@ -17,7 +17,7 @@ import { isControl, type Message } from "./messages.ts";
 import { type PeerAction, PeerState } from "./peer.ts";
 import { SendQueue } from "./send_queue.ts";
 import { GOODBYE_FLUSH_MS, READ_BUFFER_BYTES, WRITE_BATCH_BYTES } from "./constants.ts";
-import type { Direction } from "./api.ts";
+import type { CloseReason, Direction } from "./api.ts";
 import type { SessionInfo } from "./registry.ts";
 
 const log = getLogger(["timenode", "net"]);
@@ -35,7 +35,7 @@ export interface ConnectionHandlers {
   /** Actions from the peer state machine other than "send", which this shell handles. */
   onActions(c: Connection, actions: readonly PeerAction[]): void;
   /** Exactly once per connection, after the socket is closed. */
-  onClosed(c: Connection, reason: string, detail: string): void;
+  onClosed(c: Connection, reason: CloseReason, detail: string): void;
 }
 
 /** Monotonic milliseconds with sub-ms precision, for deadlines and RTT. */
@@ -57,9 +57,7 @@ export class Connection implements SessionInfo {
   lastRecv = 0;
   bytesSent = 0;
   bytesRecv = 0;
-  bestHeight = 0;
-  bestHash: Uint8Array = new Uint8Array(32);
-  closeReason: string | null = null;
+  closeReason: CloseReason | null = null;
 
   readonly #conn: Deno.Conn;
   readonly #magic: number;
@@ -141,7 +139,7 @@ export class Connection implements SessionInfo {
    * Closes the connection once. With `goodbye`, the reason is sent first and the writer gets
    * a moment to flush it, so the other side logs why instead of an EOF.
    */
-  close(reason: string, detail = "", goodbye = false): void {
+  close(reason: CloseReason, detail = "", goodbye = false): void {
     if (this.#closing) return;
     if (goodbye && this.peer.phase === "ready") {
       this.queue.clear();
@@ -164,7 +162,7 @@ export class Connection implements SessionInfo {
   }
 
   #finished = false;
-  #finish(reason: string, detail: string): void {
+  #finish(reason: CloseReason, detail: string): void {
     if (this.#finished) return;
     this.#finished = true;
     this.#closing = true;
@@ -274,8 +272,8 @@ export class Connection implements SessionInfo {
     const actions = this.#actions.splice(0);
     const others: PeerAction[] = [];
     for (const a of actions) {
-      if (a.type === "send") this.send(a.message);
-      else if (a.type === "close") this.close(a.reason, a.detail, a.reason === "pong-timeout");
+      if (a.kind === "send") this.send(a.message);
+      else if (a.kind === "close") this.close(a.reason, a.detail, a.reason === "pong-timeout");
       else others.push(a);
     }
     if (others.length > 0) this.#handlers.onActions(this, others);

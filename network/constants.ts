@@ -2,6 +2,7 @@
  * Network tunables, each with the reason for its value. Flags override some of them
  * (node/config.ts); the rest are protocol constants.
  */
+import type { PreHandshakeFault } from "./api.ts";
 
 /** A handshake is two small messages each way; 10 s covers a slow VPS and a slow peer. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -41,27 +42,24 @@ export const PENALTY = {
  * an oversized frame, a bad signature) is closed and its IP scored: five in a row is a ban.
  * Genesis or version mismatches are misconfiguration, not attacks, and score nothing.
  */
-export const PRE_HANDSHAKE_PENALTIES: ReadonlyMap<string, number> = new Map([
+export const PRE_HANDSHAKE_PENALTIES: Readonly<Record<PreHandshakeFault, number>> = {
   // Garbage and a node of another network look alike; a misconfigured node retrying with
   // backoff takes minutes to reach a ban, a scanner spraying junk seconds.
-  ["bad-magic", 5],
-  ["oversized-frame", 20],
-  ["bad-checksum", 20],
-  ["bad-hello", 20],
-  ["bad-signature", 20],
-  ["message-before-handshake", 20],
-]);
+  "bad-magic": 5,
+  "oversized-frame": 20,
+  "bad-checksum": 20,
+  "bad-hello": 20,
+  "bad-signature": 20,
+  "message-before-handshake": 20,
+};
 export const BAN_THRESHOLD = 100;
 /** A day, as Bitcoin Core: long enough to stop an attack, short enough to forgive a bug. */
 export const BAN_DURATION_MS = 24 * 60 * 60 * 1000;
 
-/** Redial backoff for persistent peers: 1 s doubling to 60 s, reset after 60 s of uptime. */
-export const BACKOFF = { initialMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 } as const;
-
 /**
- * How often the manager looks for outbound slots to fill and peers to redial. Redials of
- * persistent peers are scheduled by their own backoff; this only bounds how soon a freed
- * slot is refilled. It never closes anything.
+ * How often the dial planner looks for outbound slots to fill. Redials of persistent peers
+ * wake it at their own backoff time; this only bounds how soon a freed slot is refilled. It
+ * never closes anything.
  */
 export const MAINTENANCE_INTERVAL_MS = 1_000;
 

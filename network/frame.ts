@@ -26,8 +26,11 @@ export const MAX_FRAME_PAYLOAD_BYTES = 8 * 1024 * 1024;
 const INITIAL_BUFFER_BYTES = 4 * 1024;
 const SHRINK_ABOVE_BYTES = 1024 * 1024;
 
+/** Why a byte stream can no longer be trusted. */
+export type FrameFault = "bad-magic" | "oversized-frame" | "bad-checksum";
+
 export class FrameError extends Error {
-  constructor(readonly reason: "bad-magic" | "oversized-frame" | "bad-checksum", message: string) {
+  constructor(readonly reason: FrameFault, message: string) {
     super(message);
     this.name = "FrameError";
   }

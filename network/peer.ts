@@ -2,7 +2,7 @@
  * The state machine of one peer connection, pure and direction-agnostic.
  *
  * Inbound and outbound connections run exactly this code: direction is a field used only for
- * reporting and for the duplicate rule in the manager. Every message type is handled here or
+ * reporting and for the duplicate rule of the registry. Every message type is handled here or
  * delivered to subscribers the same way whichever side dialed, so nothing like "outbound
  * ignores pongs" can exist (the failure this project was started to fix).
  *
@@ -12,8 +12,7 @@
  * Must never: do I/O, read the clock or randomness except through its inputs, or deliver a
  * message before the handshake completes.
  */
-import { toHex } from "../encoding/binary.ts";
-import { DecodeError } from "../encoding/binary.ts";
+import { bytesEqual, DecodeError, toHex } from "../encoding/binary.ts";
 import { HANDSHAKE_TIMEOUT_MS, PENALTY } from "./constants.ts";
 import {
   checkAck,
@@ -24,18 +23,19 @@ import {
 } from "./handshake.ts";
 import { decodePayload, type Hello, kindOf, type Message } from "./messages.ts";
 import { PingState } from "./ping.ts";
-import type { Direction } from "./api.ts";
+import type { CloseReason, Direction, MisbehaviorCode } from "./api.ts";
 
 export type PeerAction =
-  | { type: "send"; message: Message }
-  | { type: "ready"; hello: Hello }
-  | { type: "deliver"; message: Message }
-  | { type: "tip"; height: number; hash: Uint8Array }
-  | { type: "penalize"; points: number; reason: string }
-  | { type: "unknown-message"; typeId: number }
-  | { type: "ping-sent" }
-  | { type: "pong"; rttMs: number }
-  | { type: "close"; reason: string; detail: string };
+  | { kind: "send"; message: Message }
+  | { kind: "ready"; hello: Hello }
+  | { kind: "deliver"; message: Message }
+  /** The peer's tip changed; the hello's tip is not an event (read it from `PeerState.tip`). */
+  | { kind: "tip"; height: number; hash: Uint8Array }
+  | { kind: "penalize"; points: number; code: MisbehaviorCode; detail: string }
+  | { kind: "unknown-message"; typeId: number }
+  | { kind: "ping-sent" }
+  | { kind: "pong"; rttMs: number }
+  | { kind: "close"; reason: CloseReason; detail: string };
 
 export interface PeerStateOptions {
   direction: Direction;
@@ -52,6 +52,12 @@ export interface PeerStateOptions {
 
 export type PeerPhase = "handshaking" | "ready" | "closed";
 
+/** A peer's best block as it last told us. */
+export interface PeerTip {
+  height: number;
+  hash: Uint8Array;
+}
+
 export class PeerState {
   readonly direction: Direction;
   readonly #opts: PeerStateOptions;
@@ -59,6 +65,7 @@ export class PeerState {
   #startedAt = 0;
   #peerHello: Hello | null = null;
   #ackReceived = false;
+  #tip: PeerTip = { height: 0, hash: new Uint8Array(32) };
   ping: PingState | null = null;
 
   constructor(opts: PeerStateOptions) {
@@ -74,6 +81,11 @@ export class PeerState {
     return this.#peerHello;
   }
 
+  /** The peer's tip: from its hello, then from every ping, pong and block announcement. */
+  get tip(): Readonly<PeerTip> {
+    return this.#tip;
+  }
+
   get nodeIdHex(): string {
     return this.#peerHello ? toHex(this.#peerHello.nodeId) : "";
   }
@@ -81,7 +93,7 @@ export class PeerState {
   /** Both sides open with hello, whoever dialed. */
   start(now: number, out: PeerAction[]): void {
     this.#startedAt = now;
-    out.push({ type: "send", message: this.#opts.hello });
+    out.push({ kind: "send", message: this.#opts.hello });
   }
 
   nextDeadline(): number {
@@ -102,14 +114,14 @@ export class PeerState {
     if (t.action === "send") {
       const tip = this.#opts.localTip();
       out.push({
-        type: "send",
+        kind: "send",
         message: { kind: "ping", nonce: t.nonce, bestHeight: tip.height, bestHash: tip.hash },
       });
-      out.push({ type: "ping-sent" });
+      out.push({ kind: "ping-sent" });
     } else if (t.action === "timeout") {
       this.#phase = "closed";
       out.push({
-        type: "close",
+        kind: "close",
         reason: "pong-timeout",
         detail: `pong overdue by ${t.overdueMs} ms`,
       });
@@ -126,7 +138,7 @@ export class PeerState {
       if (this.#phase === "handshaking") {
         this.#fail("message-before-handshake", `unknown type ${typeId} during handshake`, out);
       } else {
-        out.push({ type: "unknown-message", typeId });
+        out.push({ kind: "unknown-message", typeId });
       }
       return;
     }
@@ -139,9 +151,10 @@ export class PeerState {
         this.#fail("bad-hello", `malformed ${kind}: ${e.message}`, out);
       } else {
         out.push({
-          type: "penalize",
+          kind: "penalize",
           points: PENALTY.malformedMessage,
-          reason: `malformed ${kind}: ${e.message}`,
+          code: "malformed-message",
+          detail: `malformed ${kind}: ${e.message}`,
         });
       }
       return;
@@ -159,7 +172,7 @@ export class PeerState {
         return;
       }
       this.#peerHello = m;
-      out.push({ type: "send", message: makeAck(local, m) });
+      out.push({ kind: "send", message: makeAck(local, m) });
       return;
     }
     if (m.kind === "helloAck" && this.#peerHello !== null && !this.#ackReceived) {
@@ -170,8 +183,10 @@ export class PeerState {
       this.#ackReceived = true;
       this.#phase = "ready";
       this.ping = new PingState(this.#opts.pingIntervalMs, this.#opts.pongTimeoutMs, now);
-      out.push({ type: "ready", hello: this.#peerHello });
-      out.push({ type: "tip", height: this.#peerHello.bestHeight, hash: this.#peerHello.bestHash });
+      // The hello's tip is part of the ready peer, not a change: subscribers see it in the
+      // first snapshot.
+      this.#tip = { height: this.#peerHello.bestHeight, hash: this.#peerHello.bestHash };
+      out.push({ kind: "ready", hello: this.#peerHello });
       this.tick(now, out);
       return;
     }
@@ -183,22 +198,23 @@ export class PeerState {
       case "ping": {
         const tip = this.#opts.localTip();
         out.push({
-          type: "send",
+          kind: "send",
           message: { kind: "pong", nonce: m.nonce, bestHeight: tip.height, bestHash: tip.hash },
         });
-        out.push({ type: "tip", height: m.bestHeight, hash: m.bestHash });
+        this.#updateTip(m.bestHeight, m.bestHash, out);
         return;
       }
       case "pong": {
         const r = this.ping!.onPong(m.nonce, now);
         if (r.matched) {
-          out.push({ type: "pong", rttMs: r.rttMs });
-          out.push({ type: "tip", height: m.bestHeight, hash: m.bestHash });
+          out.push({ kind: "pong", rttMs: r.rttMs });
+          this.#updateTip(m.bestHeight, m.bestHash, out);
         } else {
           out.push({
-            type: "penalize",
+            kind: "penalize",
             points: PENALTY.unsolicitedPong,
-            reason: "pong with unknown nonce",
+            code: "unsolicited-pong",
+            detail: "pong with unknown nonce",
           });
         }
         return;
@@ -206,30 +222,37 @@ export class PeerState {
       case "hello":
       case "helloAck":
         out.push({
-          type: "penalize",
+          kind: "penalize",
           points: PENALTY.protocolViolation,
-          reason: `${m.kind} after handshake`,
+          code: "repeated-handshake",
+          detail: `${m.kind} after handshake`,
         });
         return;
       case "goodbye":
         this.#phase = "closed";
-        out.push({ type: "close", reason: "peer-goodbye", detail: m.reason });
+        out.push({ kind: "close", reason: "peer-goodbye", detail: m.reason });
         return;
       case "blockAnnounce":
-        out.push({ type: "tip", height: m.height, hash: m.hash });
-        out.push({ type: "deliver", message: m });
+        this.#updateTip(m.height, m.hash, out);
+        out.push({ kind: "deliver", message: m });
         return;
       default:
-        out.push({ type: "deliver", message: m });
+        out.push({ kind: "deliver", message: m });
     }
+  }
+
+  #updateTip(height: number, hash: Uint8Array, out: PeerAction[]): void {
+    if (height === this.#tip.height && bytesEqual(hash, this.#tip.hash)) return;
+    this.#tip = { height, hash };
+    out.push({ kind: "tip", height, hash });
   }
 
   #fail(reason: HandshakeFailure, detail: string, out: PeerAction[]): void {
     this.#phase = "closed";
-    out.push({ type: "close", reason, detail });
+    out.push({ kind: "close", reason, detail });
   }
 
-  /** Marks the state closed from outside (the shell saw EOF, or the manager chose to close). */
+  /** Marks the state closed from outside (the shell saw EOF, or the service chose to close). */
   markClosed(): void {
     this.#phase = "closed";
   }

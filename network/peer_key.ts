@@ -6,7 +6,7 @@
  * scopes (loopback, private, public...), and `peerKey`, the one rule that names a peer.
  * Must never: resolve names, touch sockets, or throw on input that came from the network.
  * Functions that take hostile text (`parseHostPort`, `tryCanonicalIp`, `canonicalAddress`,
- * `peerKey`'s announced address) return null for garbage; only `canonicalIp` and
+ * `peerKey`'s announced address) return null for garbage (`parseHostPortExplained`: a reason); only `canonicalIp` and
  * `formatHostPort` throw, and only for values our own code or the OS produced.
  *
  * The registry key (`peerKey`):
@@ -265,12 +265,61 @@ function canonicalHostname(s: string): string | null {
   return name;
 }
 
-const PORT = /^[1-9][0-9]{0,4}$/;
+/** Digits without a leading zero ("0" itself only counts where port 0 is allowed). */
+const PORT = /^(0|[1-9][0-9]{0,4})$/;
+const ALL_DIGITS_AND_DOTS = /^[0-9.]+$/;
 
-function parsePort(s: string): number | null {
-  if (!PORT.test(s)) return null;
-  const port = Number(s);
-  return port <= 65_535 ? port : null;
+/** `parseHostPortExplained`'s answer: the address, or a short reason for an operator. */
+export type HostPortParse = { ok: true; value: HostPort } | { ok: false; reason: string };
+
+export interface HostPortOptions {
+  /** Accept port 0: an ephemeral listener (`--listen 127.0.0.1:0`), never a dial target. */
+  allowPortZero?: boolean;
+}
+
+/**
+ * `parseHostPort` with the reason a text is refused ("IPv6 addresses need brackets, ..."), for
+ * command-line and config-file errors. The one parser: `parseHostPort` is this without reasons.
+ */
+export function parseHostPortExplained(s: string, opts: HostPortOptions = {}): HostPortParse {
+  const fail = (reason: string): HostPortParse => ({ ok: false, reason });
+  const expected = "expected HOST:PORT";
+  if (typeof s !== "string" || s.length === 0) return fail(expected);
+  if (s.length > MAX_HOST_PORT_TEXT) return fail(`${expected} (too long)`);
+  let hostText: string;
+  let portText: string;
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    if (close < 0 || s[close + 1] !== ":") return fail(`${expected} as [IPv6]:PORT`);
+    hostText = s.slice(1, close);
+    portText = s.slice(close + 2);
+    // Brackets are for IPv6 only; "[1.2.3.4]:5" is not a form anyone writes on purpose.
+    if (!hostText.includes(":") || tryCanonicalIp(hostText) === null) {
+      return fail("not a valid IPv6 address");
+    }
+  } else {
+    const colon = s.lastIndexOf(":");
+    if (colon < 0) return fail(`${expected} (missing :PORT)`);
+    if (colon === 0) return fail(`${expected} (missing HOST)`);
+    hostText = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+    if (hostText.includes(":")) return fail("IPv6 addresses need brackets, e.g. [::1]:24100");
+  }
+  const ip = tryCanonicalIp(hostText);
+  let host: string;
+  if (ip !== null) {
+    host = ip;
+  } else if (ALL_DIGITS_AND_DOTS.test(hostText)) {
+    return fail("not a valid IPv4 address");
+  } else {
+    const name = canonicalHostname(hostText);
+    if (name === null) return fail("not a valid hostname");
+    host = name;
+  }
+  const minPort = opts.allowPortZero ? 0 : 1;
+  const port = PORT.test(portText) ? Number(portText) : NaN;
+  if (!(port >= minPort && port <= 65_535)) return fail(`port must be ${minPort}..65535`);
+  return { ok: true, value: { host, port } };
 }
 
 /**
@@ -279,38 +328,18 @@ function parsePort(s: string): number | null {
  * leading zeros, an unbracketed IPv6 address (ambiguous), invalid names, over-long input.
  */
 export function parseHostPort(s: string): HostPort | null {
-  if (typeof s !== "string" || s.length === 0 || s.length > MAX_HOST_PORT_TEXT) return null;
-  let hostText: string;
-  let portText: string;
-  if (s.startsWith("[")) {
-    const close = s.indexOf("]");
-    if (close < 0 || s[close + 1] !== ":") return null;
-    hostText = s.slice(1, close);
-    portText = s.slice(close + 2);
-    // Brackets are for IPv6 only; "[1.2.3.4]:5" is not a form anyone writes on purpose.
-    if (!hostText.includes(":")) return null;
-  } else {
-    const colon = s.lastIndexOf(":");
-    if (colon <= 0) return null;
-    hostText = s.slice(0, colon);
-    portText = s.slice(colon + 1);
-    if (hostText.includes(":")) return null;
-  }
-  const port = parsePort(portText);
-  if (port === null) return null;
-  const ip = tryCanonicalIp(hostText);
-  if (ip !== null) return { host: ip, port };
-  if (hostText.includes(":")) return null;
-  const name = canonicalHostname(hostText);
-  return name === null ? null : { host: name, port };
+  const r = parseHostPortExplained(s);
+  return r.ok ? r.value : null;
 }
 
 /**
  * "host:port" with IPv6 in brackets. IP hosts are canonicalized. Throws `AddressError` for an
- * invalid host or a port outside 1..65535: this formats our own values, never hostile ones.
+ * invalid host or a port outside 1..65535 (0..65535 with `allowPortZero`, for a listener the OS
+ * gives a port): this formats our own values, never hostile ones.
  */
-export function formatHostPort(host: string, port: number): string {
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+export function formatHostPort(host: string, port: number, opts: HostPortOptions = {}): string {
+  const minPort = opts.allowPortZero ? 0 : 1;
+  if (!Number.isInteger(port) || port < minPort || port > 65_535) {
     throw new AddressError(`invalid port: ${port}`);
   }
   const ip = tryCanonicalIp(host);
@@ -370,7 +399,7 @@ export function peerKey(
 
 /**
  * The key a peer will have once we reach it by dialing `address` ("host:port"), so the
- * connection manager can tell it is already connected before dialing again. Null when it
+ * dial planner can tell it is already connected before dialing again. Null when it
  * cannot be known before resolving (a hostname other than localhost) or `address` is garbage.
  */
 export function keyForDialTarget(address: string): string | null {

@@ -3,28 +3,35 @@
  * `NetworkApi` that sync, consensus and RPC use.
  *
  * Owns: accepting and dialing TCP connections, admitting handshaken connections to the
- * registry (one per key), redialing persistent peers after real failures with backoff, filling
- * outbound slots from the address book, bans and their persistence, and fan-out of peer events
- * to subscribers.
+ * registry (one per key), running what the `DialPlanner` decides (dials, its wake-up timer, its
+ * warnings), misbehavior and bans, saving the address book and bans, and fan-out of peer events
+ * to subscribers. The dialing policy (redial backoff, outbound slots) is the planner's, not
+ * this file's.
  * Must never: close a healthy connection on a timer, count anything except live connections,
  * or let one subscriber's exception take the node down.
  */
 import { getLogger } from "@logtape/logtape";
-import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { toHex } from "../encoding/binary.ts";
 import type { KeyPair } from "../crypto/ed25519.ts";
 import type { NetworkMetrics } from "../metrics/definitions.ts";
 import { USER_AGENT } from "../version.ts";
-import type { Direction, MessageHandler, NetworkApi, PeerSnapshot } from "./api.ts";
+import type {
+  CloseReason,
+  Direction,
+  MessageHandler,
+  MisbehaviorCode,
+  NetworkApi,
+  PeerSnapshot,
+  PreHandshakeFault,
+} from "./api.ts";
 import {
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
-  BACKOFF,
   BAN_DURATION_MS,
   BAN_THRESHOLD,
   DEFAULT_SEND_QUEUE_BYTES,
   DIAL_TIMEOUT_MS,
   INBOUND_RATE,
-  MAINTENANCE_INTERVAL_MS,
   PENALTY,
   PERSIST_INTERVAL_MS,
   PRE_HANDSHAKE_PENALTIES,
@@ -44,12 +51,19 @@ import {
   parseHostPort,
   peerKey,
 } from "./peer_key.ts";
-import { Backoff } from "./backoff.ts";
-import { BanScores } from "./ban_score.ts";
+import { BanScores, loadBans, saveBans } from "./ban_score.ts";
 import { AddrBook, loadAddrBook, saveAddrBook } from "./addr_book.ts";
 import { PerKeyLimiter } from "./rate_limit.ts";
 import { cryptoRandom, type Random } from "./random.ts";
-import { replaceFileDurably } from "../storage/durable_file.ts";
+import {
+  classifyConnectError,
+  DIAL_FAILURE_TEXT,
+  type DialAction,
+  type DialFailure,
+  DialPlanner,
+  type DialWorld,
+  type PersistentPeerStatus,
+} from "./dial_planner.ts";
 
 const log = getLogger(["timenode", "net"]);
 
@@ -100,15 +114,6 @@ export interface NetworkServiceOptions {
   random?: Random;
 }
 
-interface PersistentPeer {
-  address: string;
-  backoff: Backoff;
-  dialing: boolean;
-  nextDialAt: number;
-  /** Set when a handshake proved this address is ourselves: never dialed again. */
-  isSelf: boolean;
-}
-
 export class NetworkService implements NetworkApi {
   readonly #o: NetworkServiceOptions;
   readonly #identity: LocalIdentity;
@@ -117,8 +122,7 @@ export class NetworkService implements NetworkApi {
   readonly #registry: ConnectionRegistry<Connection>;
   /** Every open connection, handshaking or ready; the registry holds the admitted ones. */
   readonly #connections = new Set<Connection>();
-  readonly #persistent = new Map<string, PersistentPeer>();
-  readonly #dialingAddresses = new Set<string>();
+  readonly #planner: DialPlanner;
   readonly #bans: BanScores;
   readonly #addrBook: AddrBook;
   readonly #inboundLimiter: PerKeyLimiter;
@@ -126,13 +130,16 @@ export class NetworkService implements NetworkApi {
   readonly #addressesRequested = new Set<number>();
   #listener: Deno.TcpListener | null = null;
   #maintenanceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#maintenanceTimer` fires (monotonic ms); Infinity when none is set. */
+  #maintenanceAt = Infinity;
   #nextSessionId = 1;
   #lastPersist = monotonicNow();
+  #started = false;
   #stopped = false;
   #listenAddress = "";
   #tip: { height: number; hash: Uint8Array };
   readonly #readyHandlers: ((p: PeerSnapshot) => void)[] = [];
-  readonly #goneHandlers: ((key: string, reason: string) => void)[] = [];
+  readonly #goneHandlers: ((key: string, reason: CloseReason) => void)[] = [];
   readonly #tipHandlers: ((key: string, height: number, hash: Uint8Array) => void)[] = [];
   readonly #messageHandlers = new Map<MessageKind, ((key: string, m: Message) => void)[]>();
   readonly #sent: KindTally;
@@ -154,7 +161,8 @@ export class NetworkService implements NetworkApi {
     this.#tip = o.localTip();
     this.#sent = new KindTally(o.metrics.messagesSent);
     this.#received = new KindTally(o.metrics.messagesReceived);
-    for (const p of o.peers) this.addPersistentPeer(p);
+    this.#planner = new DialPlanner({ maxOutbound: o.maxOutbound, random: this.#random });
+    for (const p of o.peers) this.#addPersistent(p, true);
   }
 
   /** The address we accept connections on, with the real port when listening on port 0. */
@@ -168,13 +176,9 @@ export class NetworkService implements NetworkApi {
 
   async start(): Promise<void> {
     if (this.#o.dataDir) {
-      try {
-        this.#bans.restore(JSON.parse(await Deno.readTextFile(`${this.#o.dataDir}/bans.json`)));
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) {
-          log.warn("ignoring unreadable bans.json: {error}", { error: String(e) });
-        }
-      }
+      await loadBans(`${this.#o.dataDir}/bans.json`, this.#bans).catch((e) => {
+        log.warn("ignoring unreadable bans.json: {error}", { error: String(e) });
+      });
       const book = await loadAddrBook(`${this.#o.dataDir}/peers.json`, {}, this.#random).catch(
         (e) => {
           log.warn("ignoring unreadable peers.json: {error}", { error: String(e) });
@@ -196,6 +200,7 @@ export class NetworkService implements NetworkApi {
       this.#acceptLoop(this.#listener);
     }
     this.#wireMetrics();
+    this.#started = true;
     this.#maintain();
   }
 
@@ -234,9 +239,9 @@ export class NetworkService implements NetworkApi {
     return n;
   }
 
-  penalize(peerKey: string, score: number, reason: string): void {
+  penalize(peerKey: string, score: number, code: MisbehaviorCode, detail = ""): void {
     const c = this.#registry.get(peerKey);
-    this.#penalize(peerKey, c ?? null, score, reason);
+    this.#penalize(peerKey, c ?? null, score, code, detail);
   }
 
   peers(): PeerSnapshot[] {
@@ -253,24 +258,23 @@ export class NetworkService implements NetworkApi {
   }
 
   addPersistentPeer(address: string): void {
+    this.#addPersistent(address, false);
+  }
+
+  /** `configured`: given by the operator (`--peer`), so its failures are logged as warnings. */
+  #addPersistent(address: string, configured: boolean): void {
     const normalized = canonicalAddress(address);
     if (!normalized) throw new Error(`invalid peer address ${address}`);
-    if (this.#persistent.has(normalized)) return;
-    this.#persistent.set(normalized, {
-      address: normalized,
-      backoff: new Backoff(BACKOFF, this.#random),
-      dialing: false,
-      nextDialAt: 0,
-      isSelf: false,
-    });
-    if (this.#listener && !this.#stopped) queueMicrotask(() => this.#maintain());
+    const known = this.#planner.isPersistent(normalized);
+    this.#planner.addPersistent(normalized, configured);
+    if (!known && this.#started && !this.#stopped) queueMicrotask(() => this.#maintain());
   }
 
   onPeerReady(handler: (peer: PeerSnapshot) => void): void {
     this.#readyHandlers.push(handler);
   }
 
-  onPeerGone(handler: (peerKey: string, reason: string) => void): void {
+  onPeerGone(handler: (peerKey: string, reason: CloseReason) => void): void {
     this.#goneHandlers.push(handler);
   }
 
@@ -317,12 +321,18 @@ export class NetworkService implements NetworkApi {
       inbound: this.#registry.count("inbound"),
       outbound: this.#registry.count("outbound"),
       handshaking: [...this.#connections].filter((c) => c.peer.phase === "handshaking").length,
-      persistentPeers: [...this.#persistent.keys()],
+      dialing: this.#planner.dialsInFlight,
+      persistentPeers: this.persistentPeers(),
       knownAddresses: this.#addrBook.size,
       banned: this.#bans.bannedCount(Date.now()),
       protocolVersion: PROTOCOL_VERSION,
       userAgent: USER_AGENT,
     };
+  }
+
+  /** Each persistent peer: connected or not, its last error, failures, next retry. */
+  persistentPeers(): PersistentPeerStatus[] {
+    return this.#planner.status(monotonicNow(), (address) => this.#isReadyTo(address));
   }
 
   // ---- accepting and dialing ----------------------------------------------------------------
@@ -366,12 +376,13 @@ export class NetworkService implements NetworkApi {
     this.#startConnection(conn, "inbound", null);
   }
 
+  /** Runs one dial the planner asked for, and tells it how the dial ended. */
   async #dial(address: string): Promise<void> {
     const parsed = parseHostPort(address);
-    if (!parsed || this.#dialingAddresses.has(address)) return;
-    this.#dialingAddresses.add(address);
-    const p = this.#persistent.get(address);
-    if (p) p.dialing = true;
+    if (!parsed) {
+      this.#dialFailed(address, { kind: "unreachable", detail: "not a host:port address" });
+      return;
+    }
     this.#addrBook.markAttempt(address, Date.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
@@ -392,17 +403,29 @@ export class NetworkService implements NetworkApi {
         }, DIAL_TIMEOUT_MS);
       });
       const conn = await Promise.race([connecting, timeout]);
+      this.#planner.dialConnected(address);
       if (this.#stopped) return;
       this.#startConnection(conn, "outbound", address);
     } catch (e) {
-      log.debug("dial {address} failed: {error}", { address, error: (e as Error).message });
-      this.#addrBook.markFailure(address, Date.now());
-      this.#scheduleRedial(address);
+      this.#dialFailed(
+        address,
+        timedOut
+          ? { kind: "timeout", detail: `no answer within ${DIAL_TIMEOUT_MS} ms` }
+          : classifyConnectError(e),
+      );
     } finally {
       clearTimeout(timer);
-      this.#dialingAddresses.delete(address);
-      if (p) p.dialing = false;
     }
+  }
+
+  #dialFailed(address: string, failure: DialFailure): void {
+    log.debug("dial {address} failed: {reason} {error}", {
+      address,
+      reason: failure.kind,
+      error: failure.detail,
+    });
+    this.#addrBook.markFailure(address, Date.now());
+    this.#runDialActions(this.#planner.dialFailed(address, failure, monotonicNow()));
   }
 
   #startConnection(conn: Deno.TcpConn, direction: Direction, dialedAddress: string | null): void {
@@ -452,7 +475,7 @@ export class NetworkService implements NetworkApi {
 
   #onActions = (c: Connection, actions: readonly PeerAction[]): void => {
     for (const a of actions) {
-      switch (a.type) {
+      switch (a.kind) {
         case "ready":
           this.#onReady(c, a.hello);
           break;
@@ -461,14 +484,10 @@ export class NetworkService implements NetworkApi {
           break;
         case "tip":
           if (!c.key || c.isClosed) break;
-          if (a.height !== c.bestHeight || !bytesEqual(a.hash, c.bestHash)) {
-            c.bestHeight = a.height;
-            c.bestHash = a.hash;
-            for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
-          }
+          for (const h of this.#tipHandlers) this.#safely(() => h(c.key, a.height, a.hash));
           break;
         case "penalize":
-          this.#penalize(c.key || c.remoteIp, c, a.points, a.reason);
+          this.#penalize(c.key || c.remoteIp, c, a.points, a.code, a.detail);
           break;
         case "unknown-message":
           this.#o.metrics.unknownMessages.inc();
@@ -520,9 +539,6 @@ export class NetworkService implements NetworkApi {
       this.#reportGone(old, "duplicate", `superseded by session ${c.sessionId}`);
       old.close("duplicate", `superseded by session ${c.sessionId}`, true);
     }
-    // The peer's tip from its hello, so the first snapshot subscribers see is already true.
-    c.bestHeight = hello.bestHeight;
-    c.bestHash = hello.bestHash;
     this.#o.metrics.peerConnects.inc({ direction: c.direction });
     log.info(
       "peer connected {key} {direction} node={nodeId} height={height} session={session}",
@@ -534,9 +550,8 @@ export class NetworkService implements NetworkApi {
         session: c.sessionId,
       },
     );
-    const persistent = c.dialedAddress ? this.#persistent.get(c.dialedAddress) : undefined;
-    persistent?.backoff.onConnected(monotonicNow());
     if (c.dialedAddress) this.#addrBook.markSuccess(c.dialedAddress, now);
+    this.#runDialActions(this.#planner.sessionReady(c.dialedAddress, key, monotonicNow()));
     const announced = announcedDialAddress(ip, hello.listenAddress);
     if (announced) this.#addrBook.learn([{ address: announced, lastSeen: now }], key, now);
     if (c.direction === "outbound") {
@@ -547,7 +562,7 @@ export class NetworkService implements NetworkApi {
     for (const h of this.#readyHandlers) this.#safely(() => h(snapshot));
   }
 
-  #onClosed = (c: Connection, reason: string, detail: string): void => {
+  #onClosed = (c: Connection, reason: CloseReason, detail: string): void => {
     this.#connections.delete(c);
     this.#addressesRequested.delete(c.sessionId);
     const wasRegistered = c.key !== "" && this.#registry.remove(c.key, c.sessionId);
@@ -561,27 +576,27 @@ export class NetworkService implements NetworkApi {
       });
       // Loopback sockets are only closed: every local node shares that address.
       const ip = canonicalIp(c.remoteIp);
-      const points = PRE_HANDSHAKE_PENALTIES.get(reason);
-      if (!c.key && points !== undefined && !isLoopback(ip)) {
-        this.#penalize(ip, null, points, `${reason} before the handshake`);
+      if (!c.key && isPreHandshakeFault(reason) && !isLoopback(ip)) {
+        const points = PRE_HANDSHAKE_PENALTIES[reason];
+        this.#penalize(ip, null, points, reason, `before the handshake: ${detail}`);
       }
     }
-    if (reason === "self-connection" && c.dialedAddress) {
-      const p = this.#persistent.get(c.dialedAddress);
-      if (p) p.isSelf = true;
-      this.#addrBook.remove(c.dialedAddress);
-    }
+    if (reason === "self-connection" && c.dialedAddress) this.#addrBook.remove(c.dialedAddress);
     if (c.dialedAddress) {
-      this.#persistent.get(c.dialedAddress)?.backoff.onDisconnected(monotonicNow());
       if (!wasRegistered && reason !== "duplicate") {
         this.#addrBook.markFailure(c.dialedAddress, Date.now());
       }
-      this.#scheduleRedial(c.dialedAddress);
+      const actions = this.#planner.sessionClosed(
+        c.dialedAddress,
+        { reason, detail, wasReady: wasRegistered },
+        monotonicNow(),
+      );
+      this.#runDialActions(actions);
     }
   };
 
   /** Metrics, log and subscribers for a session that leaves the registry. */
-  #reportGone(c: Connection, reason: string, detail: string): void {
+  #reportGone(c: Connection, reason: CloseReason, detail: string): void {
     this.#o.metrics.peerDisconnects.inc({ reason });
     if (reason === "pong-timeout") this.#o.metrics.pongTimeouts.inc();
     log.info("peer disconnected {key} {direction} reason={reason} {detail} session={session}", {
@@ -616,7 +631,7 @@ export class NetworkService implements NetworkApi {
 
   #learnAddresses(c: Connection, entries: { address: string; lastSeen: number }[]): void {
     if (!this.#addressesRequested.delete(c.sessionId)) {
-      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited addresses");
+      this.#penalize(c.key, c, PENALTY.addressSpam, "unsolicited-addresses", "not asked for");
       return;
     }
     // The book filters by scope (a public peer's loopback addresses are never ours to dial)
@@ -626,11 +641,22 @@ export class NetworkService implements NetworkApi {
 
   // ---- misbehavior -------------------------------------------------------------------------
 
-  #penalize(key: string, c: Connection | null, points: number, reason: string): void {
-    // The label is the reason's fixed leading words: numbers and details stay in the log, so
-    // the series stay few.
-    this.#o.metrics.misbehavior.inc({ reason: reason.split(/[:0-9]/)[0].trim().slice(0, 40) });
-    log.warn("peer {key} misbehaved (+{points}): {reason}", { key, points, reason });
+  #penalize(
+    key: string,
+    c: Connection | null,
+    points: number,
+    code: MisbehaviorCode,
+    detail: string,
+  ): void {
+    // The code is the label (a fixed set, so the series stay few); the detail goes to the log.
+    this.#o.metrics.misbehavior.inc({ reason: code });
+    log.warn("peer {key} misbehaved (+{points}): {reason} {detail}", {
+      key,
+      points,
+      reason: code,
+      detail,
+    });
+    const reason = detail ? `${code}: ${detail}` : code;
     const r = this.#bans.add(key, points, reason, Date.now());
     if (r.banned) {
       this.#o.metrics.bans.inc();
@@ -645,60 +671,95 @@ export class NetworkService implements NetworkApi {
     }
   }
 
-  // ---- maintenance: redials and outbound slots ---------------------------------------------------
+  // ---- maintenance: the dial planner's ticks, and saving state ---------------------------------
 
-  #scheduleRedial(address: string): void {
-    const p = this.#persistent.get(address);
-    if (!p || this.#stopped) return;
-    const delay = p.backoff.nextDelay();
-    p.nextDialAt = monotonicNow() + delay;
-    log.debug("redialing {address} in {delay} ms", { address, delay: Math.round(delay) });
+  /** What the planner asks about the live connections. */
+  readonly #dialWorld: DialWorld = {
+    isConnected: (address) => this.#isConnectedTo(address),
+    isBanned: (key) => this.#bans.isBanned(key, Date.now()),
+    outboundConnections: () => {
+      let n = 0;
+      for (const c of this.#connections) if (c.direction === "outbound") n++;
+      return n;
+    },
+    busyAddresses: () => {
+      const busy = [this.#listenAddress];
+      for (const c of this.#connections) if (c.dialedAddress) busy.push(c.dialedAddress);
+      for (const c of this.#registry.values()) busy.push(c.key);
+      return busy;
+    },
+    candidates: (count, exclude, isBanned) =>
+      this.#addrBook.candidates(Date.now(), count, exclude, isBanned),
+  };
+
+  /** An open connection reaches `address`: one we dialed (even handshaking) or its peer key. */
+  #isConnectedTo(address: string): boolean {
+    if (this.#isReadyTo(address)) return true;
+    for (const c of this.#connections) if (c.dialedAddress === address) return true;
+    return false;
   }
 
-  #isConnectedTo(address: string): boolean {
+  /** A handshaken connection holds the key that dialing `address` would give. */
+  #isReadyTo(address: string): boolean {
     const key = keyForDialTarget(address);
     if (key !== null && this.#registry.has(key)) return true;
-    for (const c of this.#connections) if (c.dialedAddress === address) return true;
+    for (const c of this.#registry.values()) if (c.dialedAddress === address) return true;
     return false;
   }
 
   #maintain = (): void => {
     clearTimeout(this.#maintenanceTimer);
+    this.#maintenanceAt = Infinity;
     if (this.#stopped) return;
     const now = monotonicNow();
     if (now - this.#lastPersist >= PERSIST_INTERVAL_MS) {
       this.#lastPersist = now;
       this.#persist().catch((e) => log.warn("saving peers failed: {error}", { error: String(e) }));
     }
-    for (const p of this.#persistent.values()) {
-      if (p.isSelf || p.dialing || now < p.nextDialAt || this.#isConnectedTo(p.address)) continue;
-      const key = keyForDialTarget(p.address);
-      if (key !== null && this.#bans.isBanned(key, Date.now())) continue;
-      this.#dial(p.address);
-    }
-    let outbound = 0;
-    for (const c of this.#connections) if (c.direction === "outbound") outbound++;
-    outbound += this.#dialingAddresses.size;
-    const gap = this.#o.maxOutbound - outbound;
-    if (gap > 0) {
-      const exclude = new Set<string>([this.#listenAddress, ...this.#persistent.keys()]);
-      for (const c of this.#connections) if (c.dialedAddress) exclude.add(c.dialedAddress);
-      for (const c of this.#registry.values()) exclude.add(c.key);
-      const candidates = this.#addrBook.candidates(
-        Date.now(),
-        gap,
-        exclude,
-        (key) => this.#bans.isBanned(key, Date.now()),
-      );
-      for (const a of candidates) this.#dial(a);
-    }
-    this.#maintenanceTimer = setTimeout(this.#maintain, MAINTENANCE_INTERVAL_MS);
+    this.#runDialActions(this.#planner.tick(now, this.#dialWorld));
   };
+
+  #runDialActions(actions: readonly DialAction[]): void {
+    // A stopping node dials nothing and sets no timer; what its connections' closes tell the
+    // planner no longer matters.
+    if (this.#stopped) return;
+    for (const a of actions) {
+      switch (a.kind) {
+        case "dial":
+          this.#dial(a.address);
+          break;
+        case "wake":
+          if (a.at >= this.#maintenanceAt) break;
+          clearTimeout(this.#maintenanceTimer);
+          this.#maintenanceAt = a.at;
+          this.#maintenanceTimer = setTimeout(this.#maintain, Math.max(0, a.at - monotonicNow()));
+          break;
+        case "warn-unreachable":
+          log.warn(
+            "cannot reach peer {address}: {what} ({detail}); {failures} failed in a row, next try in {retrySeconds} s",
+            {
+              address: a.address,
+              what: DIAL_FAILURE_TEXT[a.failure.kind],
+              reason: a.failure.kind,
+              detail: a.failure.detail,
+              failures: a.failures,
+              retrySeconds: Math.round(a.retryInMs / 100) / 10,
+            },
+          );
+          break;
+        case "reconnected":
+          log.info("peer {address} is reachable again after {failures} failed attempts", {
+            address: a.address,
+            failures: a.failures,
+          });
+          break;
+      }
+    }
+  }
 
   async #persist(): Promise<void> {
     if (!this.#o.dataDir) return;
-    const bans = new TextEncoder().encode(JSON.stringify(this.#bans.toJSON()));
-    await replaceFileDurably(`${this.#o.dataDir}/bans.json`, bans);
+    await saveBans(`${this.#o.dataDir}/bans.json`, this.#bans);
     await saveAddrBook(`${this.#o.dataDir}/peers.json`, this.#addrBook);
   }
 
@@ -724,8 +785,8 @@ export class NetworkService implements NetworkApi {
       rttMs: ping?.lastRttMs ?? null,
       minRttMs: ping?.minRttMs ?? null,
       smoothedRttMs: ping?.smoothedRttMs ?? null,
-      bestHeight: c.bestHeight,
-      bestHash: toHex(c.bestHash),
+      bestHeight: c.peer.tip.height,
+      bestHash: toHex(c.peer.tip.hash),
       bytesSent: c.bytesSent,
       bytesRecv: c.bytesRecv,
       sendQueueBytes: c.queue.bytes,
@@ -755,4 +816,8 @@ export class NetworkService implements NetworkApi {
       });
     }
   }
+}
+
+function isPreHandshakeFault(reason: CloseReason): reason is PreHandshakeFault {
+  return Object.hasOwn(PRE_HANDSHAKE_PENALTIES, reason);
 }

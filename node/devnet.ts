@@ -2,23 +2,29 @@
  * `timenode devnet`: a local network of N masternodes on loopback, in one command.
  *
  * Owns: creating keys and a genesis in a directory, starting one node process per masternode
- * (fully meshed with --peer), showing a live status from their RPC, writing devnet.json for
+ * (fully meshed with --peer), showing each node's `timenode status` screen (node/status.ts),
+ * read over their RPC with their cookies, writing devnet.json for
  * tools and tests, and stopping everything cleanly on Ctrl-C.
  * Must never: leave child processes behind; every exit path stops them.
  */
 import { getLogger } from "@logtape/logtape";
 import { toHex } from "../encoding/binary.ts";
-import { encodeKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
+import { createKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
 import { createWallet, WALLET_FILE } from "../wallet/file.ts";
 import type { CliCommand } from "./cli.ts";
+import { shutdownSignals } from "./signals.ts";
+import { callRpc, cookieAuthorization } from "./rpc_client.ts";
+import { fetchStatus, renderStatus } from "./status.ts";
 
 const log = getLogger(["timenode", "node"]);
 
-/** Status refresh: once a second matches the default 1 s block interval. */
+/** Status refresh on a terminal (redrawn in place): once a second, the default block interval. */
 const STATUS_INTERVAL_MS = 1_000;
+/** Into a file or pipe every screen is kept, so less often. */
+const STATUS_INTERVAL_NOT_TTY_MS = 10_000;
 /** How long nodes get to exit after SIGTERM before they are killed. */
 const STOP_GRACE_MS = 10_000;
 
@@ -102,7 +108,7 @@ export async function prepareDevnet(opts: {
     const dataDir = `${opts.dir}/node-${i}`;
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const key = generateKeyPair();
-    await Deno.writeTextFile(`${dataDir}/${NODE_KEY_FILE}`, encodeKeyFile(key), { mode: 0o600 });
+    await createKeyFile(`${dataDir}/${NODE_KEY_FILE}`, key);
     keys.push(key);
     const walletFile = `${dataDir}/${WALLET_FILE}`;
     const wallet = await createWallet(walletFile, "devnet");
@@ -159,6 +165,20 @@ export function devnetNodeArgs(m: DevnetManifest, i: number, extra: string[] = [
 }
 
 export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): Promise<number> {
+  // From the first moment to the last: Ctrl-C reaches this runner and every node at once, and
+  // `deno task` forwards it a second time; neither may cut the shutdown short.
+  const signals = shutdownSignals();
+  try {
+    return await runDevnetUntilStopped(cmd, signals.received);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runDevnetUntilStopped(
+  cmd: Extract<CliCommand, { kind: "devnet" }>,
+  stopSignal: Promise<Deno.Signal>,
+): Promise<number> {
   const dir = cmd.dir ?? await Deno.makeTempDir({ prefix: "timenode-devnet-" });
   const manifest = await prepareDevnet({ ...cmd, dir });
   log.info("devnet of {n} masternodes in {dir} (genesis {hash})", {
@@ -201,39 +221,37 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
   if (sender?.wallet && recipient?.address) {
     console.log(
       `Each node has a funded wallet (node-*/wallet.json). Send a transfer:\n` +
-        `  timenode wallet send --network devnet --wallet ${sender.wallet} ` +
+        `  timenode wallet send --network devnet --data-dir ${sender.dataDir} ` +
         `--rpc ${sender.rpc.replace("http://", "")} --to ${recipient.address} --amount 12.5 --wait`,
     );
   }
   console.log("Ctrl-C stops every node.");
 
-  const stop = new Promise<void>((resolve) => {
-    const handler = () => {
-      Deno.removeSignalListener("SIGINT", handler);
-      Deno.removeSignalListener("SIGTERM", handler);
-      resolve();
-    };
-    Deno.addSignalListener("SIGINT", handler);
-    Deno.addSignalListener("SIGTERM", handler);
-  });
   const exited = Promise.race(children.map((c, i) => c.status.then((s) => ({ i, s }))));
   let running = true;
+  const tty = Deno.stdout.isTerminal();
   const statusLoop = (async () => {
     while (running) {
-      await printStatus(manifest);
-      await new Promise((r) => setTimeout(r, STATUS_INTERVAL_MS));
+      await printStatus(manifest, tty);
+      const until = Date.now() + (tty ? STATUS_INTERVAL_MS : STATUS_INTERVAL_NOT_TTY_MS);
+      // Short naps, so a Ctrl-C is not kept waiting for a whole interval.
+      while (running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  const first = await Promise.race([stop.then(() => null), exited]);
+  const first = await Promise.race([stopSignal.then(() => null), exited]);
   running = false;
-  if (first) {
+  // A node that exits 0 on its own was told to stop (a Ctrl-C reaches the nodes too, and may
+  // be handled there first): the devnet stops with it, and that is not a failure.
+  if (first && !first.s.success) {
     log.error("node {i} exited with code {code}; stopping the devnet", {
       i: first.i,
       code: first.s.code,
     });
+  } else {
+    log.info("stopping the devnet");
   }
   await statusLoop;
-  await stopChildren(children);
+  const statuses = await stopChildren(children);
   for (const f of logFiles) {
     try {
       f.close();
@@ -241,8 +259,16 @@ export async function runDevnet(cmd: Extract<CliCommand, { kind: "devnet" }>): P
       // Closed by the pipe already.
     }
   }
-  console.log("devnet stopped");
-  return first ? 1 : 0;
+  const unclean = statuses.flatMap((s, i) => s.success ? [] : [{ i, s }]);
+  for (const { i, s } of unclean) {
+    log.error("node {i} did not stop cleanly: exit code {code}, signal {signal}", {
+      i,
+      code: s.code,
+      signal: s.signal,
+    });
+  }
+  console.log(unclean.length === 0 ? "devnet stopped" : "devnet stopped, not cleanly");
+  return unclean.length === 0 ? 0 : 1;
 }
 
 async function copyInto(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
@@ -256,7 +282,8 @@ async function copyInto(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): 
   }
 }
 
-async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
+/** SIGTERM to every node, SIGKILL to any still running after the grace period. */
+async function stopChildren(children: Deno.ChildProcess[]): Promise<Deno.CommandStatus[]> {
   for (const c of children) {
     try {
       c.kill("SIGTERM");
@@ -264,7 +291,7 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
       // Already exited.
     }
   }
-  await Promise.all(children.map(async (c) => {
+  return await Promise.all(children.map(async (c) => {
     const t = setTimeout(() => {
       try {
         c.kill("SIGKILL");
@@ -272,40 +299,27 @@ async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
         // Exited in the meantime.
       }
     }, STOP_GRACE_MS);
-    await c.status;
+    const status = await c.status;
     clearTimeout(t);
+    return status;
   }));
 }
 
-async function rpcCall(url: string, method: string): Promise<unknown> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: [] }),
-    signal: AbortSignal.timeout(800),
-  });
-  const body = await res.json();
-  return body.result;
-}
-
-async function printStatus(m: DevnetManifest): Promise<void> {
-  const rows = await Promise.all(m.nodes.map(async (n, i) => {
+/** Every node's `timenode status` screen (node/status.ts), one after another. */
+async function printStatus(m: DevnetManifest, tty: boolean): Promise<void> {
+  const blocks = await Promise.all(m.nodes.map(async (n, i) => {
+    const title = `node-${i} ${n.rpc}`;
     try {
-      const [chain, cons, peers] = await Promise.all([
-        rpcCall(n.rpc, "getblockchaininfo") as Promise<
-          { height: number; bestTime: number; syncState: string }
-        >,
-        rpcCall(n.rpc, "getconsensusinfo") as Promise<{ round: number; step: string }>,
-        rpcCall(n.rpc, "getconnectioncount") as Promise<number>,
-      ]);
-      const age = chain.height > 0 ? ((Date.now() - chain.bestTime) / 1000).toFixed(1) + "s" : "-";
-      return `node-${i} ${n.id.slice(0, 8)} height=${chain.height} peers=${peers} round=${
-        cons?.round ?? "-"
-      } ` +
-        `step=${cons?.step ?? "-"} last-block=${age} ${chain.syncState}`;
+      const authorization = await cookieAuthorization(n.dataDir);
+      const s = await fetchStatus((method) => callRpc(n.rpc, authorization, method, [], 800));
+      return [title, ...renderStatus(s).map((l) => `  ${l}`)].join("\n");
     } catch {
-      return `node-${i} ${n.id.slice(0, 8)} (starting)`;
+      return `${title}\n  (starting)`;
     }
   }));
-  console.log(`[${new Date().toISOString().slice(11, 19)}]\n  ${rows.join("\n  ")}`);
+  const clear = tty ? "\x1b[2J\x1b[H" : "";
+  console.log(
+    `${clear}[${new Date().toISOString().slice(11, 19)}] Ctrl-C stops every node\n` +
+      blocks.join("\n"),
+  );
 }

@@ -7,6 +7,7 @@
  */
 import { fromHex, toHex } from "../encoding/binary.ts";
 import { RpcError } from "../rpc/server.ts";
+import type { MethodTable } from "../rpc/methods.ts";
 import type { Chain } from "../chain/chain.ts";
 import { blockHash } from "../chain/block.ts";
 import type { MasternodeStateMachine } from "../state/state.ts";
@@ -19,12 +20,6 @@ import {
   transferSize,
 } from "../state/transaction.ts";
 import type { TxService } from "../mempool/service.ts";
-
-type Params = unknown[] | Record<string, unknown>;
-
-function param(params: Params, index: number, name: string): unknown {
-  return Array.isArray(params) ? params[index] : params[name];
-}
 
 /** RPC error code of a refused transfer (as Bitcoin's "transaction rejected"). */
 export const TX_REFUSED = -26;
@@ -65,147 +60,207 @@ export function transactionJson(network: string, bytes: Uint8Array) {
   };
 }
 
-export function ledgerRpcMethods(d: LedgerRpcDeps): Record<string, (params: Params) => unknown> {
+export function ledgerRpcMethods(d: LedgerRpcDeps): MethodTable {
   const network = d.stateMachine.genesis.network;
-  const address = (params: Params, i: number, name = "address"): string => {
-    const a = param(params, i, name);
+  const none = [] as const;
+  const addressParam = {
+    name: "address",
+    type: "string",
+    required: true,
+    description: "an address of this network",
+  } as const;
+  const checked = (a: unknown, name = "address"): string => {
     if (typeof a !== "string") throw new RpcError(-32602, `${name} must be a string`);
     const c = checkAddress(network, a);
     if (!c.ok) throw new RpcError(-32602, `${name} ${JSON.stringify(a)}: ${c.why}`);
     return a;
   };
-  const txId = (params: Params): string => {
-    const id = param(params, 0, "id");
-    if (typeof id !== "string" || !/^[0-9a-f]{64}$/.test(id)) {
-      throw new RpcError(-32602, "id must be a 64-char lowercase hex transaction id");
+  const rawTx = (hex: unknown, name: string): Uint8Array => {
+    if (
+      typeof hex !== "string" || hex.length > 2 * MAX_DECODED_TX_BYTES ||
+      !/^([0-9a-f]{2})+$/.test(hex)
+    ) {
+      throw new RpcError(-32602, `${name} must be an encoded transaction in lowercase hex`);
     }
-    return id;
+    return fromHex(hex);
   };
   return {
-    getaccount: (params) => {
-      const a = address(params, 0);
-      const account = d.stateMachine.accountOf(d.chain.stateView(), a);
-      const pending = d.txs.pool.pendingOf(a);
-      let nextNonce = account.nonce;
-      for (const p of pending) if (p.tx.nonce === nextNonce) nextNonce++;
-      return {
-        address: a,
-        balance: formatAmount(account.balance),
-        balanceUnits: account.balance.toString(),
-        nonce: account.nonce,
-        // The nonce a new transfer should carry, counting the sender's pooled transfers.
-        nextNonce,
-        pending: pending.length,
-        height: d.chain.tip().height,
-      };
-    },
-    sendrawtransaction: async (params) => {
-      const hex = param(params, 0, "hex");
-      if (
-        typeof hex !== "string" || hex.length > 2 * MAX_DECODED_TX_BYTES ||
-        !/^([0-9a-f]{2})+$/.test(hex)
-      ) {
-        throw new RpcError(-32602, "hex must be an encoded transaction in lowercase hex");
-      }
-      const o = await d.txs.submit(fromHex(hex), null);
-      if (o.status === "refused") {
-        throw new RpcError(TX_REFUSED, `transaction refused: ${o.reason}: ${o.detail}`);
-      }
-      return { id: o.id, status: o.status };
-    },
-    sendrawtransactions: async (params) => {
-      const list = param(params, 0, "hexes");
-      if (!Array.isArray(list) || list.length > MAX_BATCH_SUBMIT) {
-        throw new RpcError(
-          -32602,
-          `hexes must be an array of at most ${MAX_BATCH_SUBMIT} transactions`,
-        );
-      }
-      const bytes = list.map((hex, i) => {
-        if (
-          typeof hex !== "string" || hex.length > 2 * MAX_DECODED_TX_BYTES ||
-          !/^([0-9a-f]{2})+$/.test(hex)
-        ) {
-          throw new RpcError(-32602, `hexes[${i}] must be an encoded transaction in lowercase hex`);
-        }
-        return fromHex(hex);
-      });
-      // All at once: their signatures share verify-worker batches.
-      const outcomes = await Promise.all(bytes.map((b) => d.txs.submit(b, null)));
-      return outcomes.map((o) =>
-        o.status === "refused"
-          ? { id: o.id, status: o.status, reason: o.reason, detail: o.detail }
-          : { id: o.id, status: o.status }
-      );
-    },
-    gettransaction: (params) => {
-      const id = txId(params);
-      const pooled = d.txs.pool.get(id);
-      if (pooled) return { ...transactionJson(network, pooled.bytes), status: "pending" };
-      const height = d.chain.transactionHeight(fromHex(id));
-      if (height === undefined) throw new RpcError(-5, "transaction not found");
-      const cb = d.chain.getBlock(height);
-      const bytes = cb?.block.transactions?.find((t) => transactionIdHex(t) === id);
-      if (!cb || !bytes) throw new RpcError(-5, "transaction not found");
-      return {
-        ...transactionJson(network, bytes),
-        status: "confirmed",
-        height,
-        blockHash: toHex(blockHash(cb.block.header)),
-        confirmations: d.chain.tip().height - height + 1,
-        time: cb.block.header.timestamp,
-      };
-    },
-    listtransactions: (params) => {
-      const a = address(params, 0);
-      const limit = param(params, 1, "limit") ?? 100;
-      if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
-        throw new RpcError(-32602, "limit must be a whole number ≥ 1");
-      }
-      const tip = d.chain.tip().height;
-      const pending = d.txs.pool.pendingOf(a).map((p) => ({
-        ...transactionJson(network, p.bytes),
-        status: "pending",
-      }));
-      const confirmed = d.chain.transactionsOf(a, Math.min(limit, MAX_HISTORY)).map((t) => {
-        const id = toHex(t.id);
-        const bytes = d.chain.getBlock(t.height)?.block.transactions?.find((b) =>
-          transactionIdHex(b) === id
-        );
+    getaccount: {
+      category: "Ledger",
+      summary: "Balance and nonce of an address, and its transfers pending here.",
+      params: [addressParam],
+      result: "{address, balance, balanceUnits, nonce, nextNonce, pending, height}",
+      handler: ({ address }) => {
+        const a = checked(address);
+        const account = d.stateMachine.accountOf(d.chain.stateView(), a);
+        const pending = d.txs.pool.pendingOf(a);
+        let nextNonce = account.nonce;
+        for (const p of pending) if (p.tx.nonce === nextNonce) nextNonce++;
         return {
-          ...(bytes ? transactionJson(network, bytes) : { id }),
-          status: "confirmed",
-          height: t.height,
-          confirmations: tip - t.height + 1,
+          address: a,
+          balance: formatAmount(account.balance),
+          balanceUnits: account.balance.toString(),
+          nonce: account.nonce,
+          // The nonce a new transfer should carry, counting the sender's pooled transfers.
+          nextNonce,
+          pending: pending.length,
+          height: d.chain.tip().height,
         };
-      });
-      return [...pending, ...confirmed];
+      },
     },
-    getrawmempool: () => [...d.txs.pool.entries()].map((e) => e.id),
-    getmempoolinfo: () => ({
-      size: d.txs.pool.size,
-      bytes: d.txs.pool.bytes,
-      maxBytes: d.txs.pool.maxBytes,
-      maxPerSender: d.txs.pool.maxPerSender,
-      minFeePerByteUnits: d.stateMachine.ledger.minFeePerByte.toString(),
-      maxBlockBytes: d.stateMachine.ledger.maxBlockBytes,
-    }),
-    estimatefee: (params) => {
-      const memoBytes = param(params, 0, "memoBytes") ?? 0;
-      if (
-        typeof memoBytes !== "number" || !Number.isInteger(memoBytes) || memoBytes < 0 ||
-        memoBytes > 80
-      ) {
-        throw new RpcError(-32602, "memoBytes must be a whole number from 0 to 80");
-      }
-      const perByte = d.txs.estimateFeePerByte();
-      const fee = perByte * BigInt(transferSize(memoBytes));
-      return {
-        feePerByteUnits: perByte.toString(),
-        fee: formatAmount(fee),
-        feeUnits: fee.toString(),
-        size: transferSize(memoBytes),
-      };
+    sendrawtransaction: {
+      category: "Ledger",
+      summary: "Submit a signed transfer: verified, pooled and relayed.",
+      params: [{
+        name: "hex",
+        type: "string",
+        required: true,
+        description: "the encoded transfer in lowercase hex",
+      }],
+      result: "{id, status}",
+      handler: async ({ hex }) => {
+        const o = await d.txs.submit(rawTx(hex, "hex"), null);
+        if (o.status === "refused") {
+          throw new RpcError(TX_REFUSED, `transaction refused: ${o.reason}: ${o.detail}`);
+        }
+        return { id: o.id, status: o.status };
+      },
+    },
+    sendrawtransactions: {
+      category: "Ledger",
+      summary: "Submit up to 1,000 signed transfers at once; one outcome each.",
+      params: [{
+        name: "hexes",
+        type: "array",
+        required: true,
+        description: "encoded transfers in lowercase hex",
+      }],
+      result: "array of {id, status[, reason, detail]}",
+      handler: async ({ hexes }) => {
+        if (!Array.isArray(hexes) || hexes.length > MAX_BATCH_SUBMIT) {
+          throw new RpcError(
+            -32602,
+            `hexes must be an array of at most ${MAX_BATCH_SUBMIT} transactions`,
+          );
+        }
+        const bytes = hexes.map((hex, i) => rawTx(hex, `hexes[${i}]`));
+        // All at once: their signatures share verify-worker batches.
+        const outcomes = await Promise.all(bytes.map((b) => d.txs.submit(b, null)));
+        return outcomes.map((o) =>
+          o.status === "refused"
+            ? { id: o.id, status: o.status, reason: o.reason, detail: o.detail }
+            : { id: o.id, status: o.status }
+        );
+      },
+    },
+    gettransaction: {
+      category: "Ledger",
+      summary: "A transfer pending here or included in a block, with its confirmations.",
+      params: [{ name: "id", type: "string", required: true, description: "64-char hex id" }],
+      result: "transaction object with status pending or confirmed",
+      handler: ({ id }) => {
+        if (typeof id !== "string" || !/^[0-9a-f]{64}$/.test(id)) {
+          throw new RpcError(-32602, "id must be a 64-char lowercase hex transaction id");
+        }
+        const pooled = d.txs.pool.get(id);
+        if (pooled) return { ...transactionJson(network, pooled.bytes), status: "pending" };
+        const height = d.chain.transactionHeight(fromHex(id));
+        if (height === undefined) throw new RpcError(-5, "transaction not found");
+        const cb = d.chain.getBlock(height);
+        const bytes = cb?.block.transactions?.find((t) => transactionIdHex(t) === id);
+        if (!cb || !bytes) throw new RpcError(-5, "transaction not found");
+        return {
+          ...transactionJson(network, bytes),
+          status: "confirmed",
+          height,
+          blockHash: toHex(blockHash(cb.block.header)),
+          confirmations: d.chain.tip().height - height + 1,
+          time: cb.block.header.timestamp,
+        };
+      },
+    },
+    listtransactions: {
+      category: "Ledger",
+      summary: "Transfers from and to an address: pending ones, then included, newest first.",
+      params: [addressParam, {
+        name: "limit",
+        type: "integer",
+        required: false,
+        description: "included transfers to list, 1 to 1,000 (default 100)",
+      }],
+      result: "array of transaction objects",
+      handler: ({ address, limit = 100 }) => {
+        const a = checked(address);
+        if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
+          throw new RpcError(-32602, "limit must be a whole number ≥ 1");
+        }
+        const tip = d.chain.tip().height;
+        const pending = d.txs.pool.pendingOf(a).map((p) => ({
+          ...transactionJson(network, p.bytes),
+          status: "pending",
+        }));
+        const confirmed = d.chain.transactionsOf(a, Math.min(limit, MAX_HISTORY)).map((t) => {
+          const id = toHex(t.id);
+          const bytes = d.chain.getBlock(t.height)?.block.transactions?.find((b) =>
+            transactionIdHex(b) === id
+          );
+          return {
+            ...(bytes ? transactionJson(network, bytes) : { id }),
+            status: "confirmed",
+            height: t.height,
+            confirmations: tip - t.height + 1,
+          };
+        });
+        return [...pending, ...confirmed];
+      },
+    },
+    getrawmempool: {
+      category: "Ledger",
+      summary: "Ids of the transfers in the mempool.",
+      params: none,
+      result: "array of hex ids",
+      handler: () => [...d.txs.pool.entries()].map((e) => e.id),
+    },
+    getmempoolinfo: {
+      category: "Ledger",
+      summary: "Mempool size and bounds, and the fee rules of the chain.",
+      params: none,
+      result: "{size, bytes, maxBytes, maxPerSender, minFeePerByteUnits, maxBlockBytes}",
+      handler: () => ({
+        size: d.txs.pool.size,
+        bytes: d.txs.pool.bytes,
+        maxBytes: d.txs.pool.maxBytes,
+        maxPerSender: d.txs.pool.maxPerSender,
+        minFeePerByteUnits: d.stateMachine.ledger.minFeePerByte.toString(),
+        maxBlockBytes: d.stateMachine.ledger.maxBlockBytes,
+      }),
+    },
+    estimatefee: {
+      category: "Ledger",
+      summary: "The fee a transfer needs to get into the next block.",
+      params: [{
+        name: "memoBytes",
+        type: "integer",
+        required: false,
+        description: "memo length, 0 to 80 (default 0)",
+      }],
+      result: "{feePerByteUnits, fee, feeUnits, size}",
+      handler: ({ memoBytes = 0 }) => {
+        if (
+          typeof memoBytes !== "number" || !Number.isInteger(memoBytes) || memoBytes < 0 ||
+          memoBytes > 80
+        ) {
+          throw new RpcError(-32602, "memoBytes must be a whole number from 0 to 80");
+        }
+        const perByte = d.txs.estimateFeePerByte();
+        const fee = perByte * BigInt(transferSize(memoBytes));
+        return {
+          feePerByteUnits: perByte.toString(),
+          fee: formatAmount(fee),
+          feeUnits: fee.toString(),
+          size: transferSize(memoBytes),
+        };
+      },
     },
   };
 }

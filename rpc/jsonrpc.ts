@@ -1,8 +1,12 @@
 /**
- * JSON-RPC 2.0 request handling, without HTTP: body text in, response text out.
+ * JSON-RPC request handling, without HTTP: body text in, response text out. JSON-RPC 2.0, and
+ * the 1.0 style bitcoin-cli-era tools send (no "jsonrpc" field, or "1.0"), answered in kind:
+ * `{"result":…,"error":null,"id":…}`; a 1.0 request always gets an answer (1.0 clients do not
+ * send notifications).
  *
- * Owns: request validation (single, batch, notification), method lookup, the error codes, and
- * the JSON encoding of results (Uint8Array as hex, bigint as a decimal string).
+ * Owns: request validation (single, batch, notification), method lookup, the error codes, the
+ * response shape of each version, and the JSON encoding of results (Uint8Array as hex, bigint
+ * as a decimal string).
  * Must never: do I/O itself, trust anything in the request (every field is checked, batches are
  * bounded, method names are looked up as own properties only so "__proto__" or "constructor"
  * reach nothing), or let an internal error's message or stack reach the client.
@@ -43,10 +47,13 @@ export interface RpcHandlerOptions {
   onInternalError?: (method: string, error: unknown) => void;
 }
 
+type Version = "1.0" | "2.0";
+
 interface ValidRequest {
+  version: Version;
   method: string;
   params: RpcParams;
-  /** Absent for notifications, which get no response. */
+  /** Absent for 2.0 notifications, which get no response. */
   id?: RpcId;
 }
 
@@ -63,16 +70,21 @@ export async function handleJsonRpc(
   try {
     parsed = JSON.parse(body);
   } catch {
-    return encodeResponse(errorResponse(null, RpcErrorCode.ParseError, "parse error"));
+    return encodeResponse(errorResponse("2.0", null, RpcErrorCode.ParseError, "parse error"));
   }
   if (!Array.isArray(parsed)) return await handleOne(parsed, methods, opts);
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (parsed.length === 0) {
-    return encodeResponse(errorResponse(null, RpcErrorCode.InvalidRequest, "empty batch"));
+    return encodeResponse(errorResponse("2.0", null, RpcErrorCode.InvalidRequest, "empty batch"));
   }
   if (parsed.length > maxBatch) {
     return encodeResponse(
-      errorResponse(null, RpcErrorCode.InvalidRequest, `batch larger than ${maxBatch} calls`),
+      errorResponse(
+        "2.0",
+        null,
+        RpcErrorCode.InvalidRequest,
+        `batch larger than ${maxBatch} calls`,
+      ),
     );
   }
   // One after another: a batch costs the event loop no more than its calls sent singly.
@@ -84,9 +96,15 @@ export async function handleJsonRpc(
   return parts.length === 0 ? null : `[${parts.join(",")}]`;
 }
 
+interface RpcErrorBody {
+  code: number;
+  message: string;
+  data?: unknown;
+}
 type Response =
   | { jsonrpc: "2.0"; id: RpcId; result: unknown }
-  | { jsonrpc: "2.0"; id: RpcId; error: { code: number; message: string; data?: unknown } };
+  | { jsonrpc: "2.0"; id: RpcId; error: RpcErrorBody }
+  | { result: unknown; error: RpcErrorBody | null; id: RpcId };
 
 /** One call: its encoded response, or null for a notification. */
 async function handleOne(
@@ -97,28 +115,31 @@ async function handleOne(
   const request = validateRequest(item);
   if (typeof request === "string") {
     const message = `invalid request: ${request}`;
-    return encodeResponse(errorResponse(idOf(item), RpcErrorCode.InvalidRequest, message));
+    return encodeResponse(
+      errorResponse(versionOf(item), idOf(item), RpcErrorCode.InvalidRequest, message),
+    );
   }
-  const isNotification = !("id" in request);
+  const { version } = request;
+  const isNotification = version === "2.0" && !("id" in request);
   const id = request.id ?? null;
   if (!Object.hasOwn(methods, request.method)) {
     if (isNotification) return null;
     const name = clip(request.method, MAX_METHOD_NAME_CHARS);
     return encodeResponse(
-      errorResponse(id, RpcErrorCode.MethodNotFound, `method not found: ${name}`),
+      errorResponse(version, id, RpcErrorCode.MethodNotFound, `method not found: ${name}`),
     );
   }
   let response: Response;
   try {
     const result = await methods[request.method](request.params);
-    response = { jsonrpc: "2.0", id, result: result ?? null };
+    response = resultResponse(version, id, result ?? null);
   } catch (e) {
     if (!(e instanceof RpcError && Number.isInteger(e.code))) {
       opts.onInternalError?.(request.method, e);
-      response = errorResponse(id, RpcErrorCode.InternalError, "internal error");
+      response = errorResponse(version, id, RpcErrorCode.InternalError, "internal error");
     } else {
       const message = clip(e.message, MAX_ERROR_MESSAGE_CHARS);
-      response = errorResponse(id, e.code, message, e.data);
+      response = errorResponse(version, id, e.code, message, e.data);
     }
   }
   if (isNotification) return null;
@@ -127,7 +148,9 @@ async function handleOne(
   } catch (e) {
     // A cyclic or otherwise unencodable result is a bug in the method, not the caller's fault.
     opts.onInternalError?.(request.method, e);
-    return encodeResponse(errorResponse(id, RpcErrorCode.InternalError, "internal error"));
+    return encodeResponse(
+      errorResponse(version, id, RpcErrorCode.InternalError, "internal error"),
+    );
   }
 }
 
@@ -135,7 +158,10 @@ async function handleOne(
 function validateRequest(item: unknown): ValidRequest | string {
   if (typeof item !== "object" || item === null || Array.isArray(item)) return "not an object";
   const o = item as Record<string, unknown>;
-  if (o.jsonrpc !== "2.0") return 'jsonrpc must be "2.0"';
+  const version = versionOf(o);
+  if (o.jsonrpc !== undefined && o.jsonrpc !== "2.0" && o.jsonrpc !== "1.0") {
+    return 'jsonrpc must be "2.0" (or absent, or "1.0", for JSON-RPC 1.0)';
+  }
   if (typeof o.method !== "string") return "method must be a string";
   if ("id" in o && !isValidId(o.id)) return "id must be a string, a number or null";
   let params: RpcParams = [];
@@ -145,7 +171,7 @@ function validateRequest(item: unknown): ValidRequest | string {
     }
     params = o.params as RpcParams;
   }
-  const request: ValidRequest = { method: o.method, params };
+  const request: ValidRequest = { version, method: o.method, params };
   if ("id" in o) request.id = o.id as RpcId;
   return request;
 }
@@ -161,10 +187,27 @@ function idOf(item: unknown): RpcId {
   return isValidId(id) ? id : null;
 }
 
-function errorResponse(id: RpcId, code: number, message: string, data?: unknown): Response {
-  const error: { code: number; message: string; data?: unknown } = { code, message };
+/** 1.0 for an object without "jsonrpc" or with "1.0"; 2.0 for everything else. */
+function versionOf(item: unknown): Version {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) return "2.0";
+  const v = (item as Record<string, unknown>).jsonrpc;
+  return v === undefined || v === "1.0" ? "1.0" : "2.0";
+}
+
+function resultResponse(version: Version, id: RpcId, result: unknown): Response {
+  return version === "2.0" ? { jsonrpc: "2.0", id, result } : { result, error: null, id };
+}
+
+function errorResponse(
+  version: Version,
+  id: RpcId,
+  code: number,
+  message: string,
+  data?: unknown,
+): Response {
+  const error: RpcErrorBody = { code, message };
   if (data !== undefined) error.data = data;
-  return { jsonrpc: "2.0", id, error };
+  return version === "2.0" ? { jsonrpc: "2.0", id, error } : { result: null, error, id };
 }
 
 function encodeResponse(response: Response): string {

@@ -3,8 +3,9 @@
  *
  * Owns: the arithmetic only (see docs/state.md, "Rewards"). The proposer's reward address gets
  * `proposerSharePercent` of the reward (rounded down); the rest is split across the validator
- * set that certifies the block, in proportion to voting power (each share rounded down); what
- * rounding leaves over goes to the proposer too. The credits always sum to exactly the reward.
+ * set that certifies the block, in proportion to voting power (each share rounded down; a
+ * member without power, such as a free-tier one, earns nothing); what rounding leaves over goes
+ * to the proposer too. The credits always sum to exactly the reward.
  * Must never: use floating point, depend on iteration order of anything but the sorted set, or
  * read or write state (state/state.ts turns credits into balance writes).
  */
@@ -20,7 +21,8 @@ export interface RewardCredit {
 /**
  * Credits of one block, one entry per distinct reward address with a non-zero amount, sorted by
  * address (UTF-16 code unit order) so every node produces them in the same order.
- * Throws if the proposer is not a member of `set`: the caller must have refused the block.
+ * Throws if the proposer is not a member of `set` with voting power: the caller must have
+ * refused the block.
  */
 export function splitBlockReward(
   set: ValidatorSet,
@@ -38,7 +40,9 @@ export function splitBlockReward(
     throw new RangeError(`invalid proposerSharePercent ${proposerSharePercent}`);
   }
   const proposer = set.get(toHex(proposerNodeId));
-  if (!proposer) throw new Error("block proposer is not in the validator set");
+  if (!proposer || proposer.power === 0) {
+    throw new Error("block proposer is not a voting member of the validator set");
+  }
 
   // BigInt: reward (up to 1e15) times power (up to 1e9 in total) overflows 2^53.
   const reward = BigInt(blockReward);

@@ -6,6 +6,9 @@
  * ACTIVATION_DELAY blocks after the block that carries them), the order of a block's effects
  * (records, genesis allocations at height 1, transfers, rewards and fees), and crediting
  * block rewards. Account values and the transfer rules are state/accounts.ts's.
+ * Voting power is the tier's power; free-tier members (the only tier a record can register
+ * until collateral exists) have power 0: listed, but never proposing, counting toward quorum,
+ * signing or earning a reward. Only genesis members hold paid tiers.
  * The rules are written down in docs/state.md.
  * Must never: read anything but the `StateView` and the block it is given (no clock, no
  * network, no local configuration): every node must derive the same set and the same state
@@ -269,10 +272,12 @@ export function createStateMachine(
   const chainId = computeGenesisHash(genesis);
   const ledger = ledgerOf(genesis);
   const txRules: TxRules = { genesisHash: chainId, minFeePerByte: ledger.minFeePerByte };
+  // parseGenesis holds tierPower.free at 0: a free member is listed but has no voting power.
+  const powerOf = (m: { tier: Tier }): number => genesis.tierPower[m.tier];
   const toValidator = (m: Member): Validator => ({
     nodeId: m.nodeId,
     tier: m.tier,
-    power: genesis.tierPower[m.tier],
+    power: powerOf(m),
     rewardAddress: m.rewardAddress,
     address: m.address,
   });
@@ -341,12 +346,13 @@ export function createStateMachine(
       throw new InvalidBlockError("bad-height", `block height ${height} cannot be applied`);
     }
     const certifying = snapshotAt(view, height).set;
-    if (!certifying.get(toHex(block.header.proposer))) {
+    // A member without voting power (free tier) never proposes: it is listed, nothing more.
+    if (certifying.powerOf(toHex(block.header.proposer)) === 0) {
       throw new InvalidBlockError(
         "bad-proposer",
         `proposer ${
           toHex(block.header.proposer).slice(0, 12)
-        } is not in the set of height ${height}`,
+        } has no voting power in the set of height ${height}`,
       );
     }
     const transactions = transactionsOf(block);
@@ -466,11 +472,15 @@ export function createStateMachine(
             activeFrom: effectiveAt,
           });
           break;
-        case RecordType.Deregistration:
-          if (!working.has(id)) bad(index, `${what}: not a member`);
-          if (working.size === 1) bad(index, `${what}: would leave the set empty`);
+        case RecordType.Deregistration: {
+          const leaving = working.get(id);
+          if (!leaving) bad(index, `${what}: not a member`);
+          const powerLeft = [...working.values()].reduce((sum, m) => sum + powerOf(m), 0) -
+            powerOf(leaving!);
+          if (powerLeft === 0) bad(index, `${what}: would leave the set without voting power`);
           working.delete(id);
           break;
+        }
         default: {
           const unhandled: never = record;
           bad(index, `no rule for record ${(unhandled as MasternodeRecord).type}`);
@@ -534,7 +544,7 @@ export function createStateMachine(
     return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, m]) => ({
       nodeId: id,
       tier: m.tier,
-      power: genesis.tierPower[m.tier],
+      power: powerOf(m),
       rewardAddress: m.rewardAddress,
       address: m.address,
       activeFrom: m.activeFrom,

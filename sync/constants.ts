@@ -99,6 +99,15 @@ export const TICK_INTERVAL_MS = 250;
 /** Progress log cadence while syncing. */
 export const PROGRESS_LOG_INTERVAL_MS = 5_000;
 
+/**
+ * What counts as a real catch-up, logged at info: more blocks behind than this, or a sync that
+ * lasts longer than CATCH_UP_LOG_MS. Less is the everyday case of a block that arrived by
+ * gossip a moment before this node's own commit (debug only): on a healthy 3-member devnet it
+ * happens at about half of all heights.
+ */
+export const CATCH_UP_LOG_BLOCKS = 3;
+export const CATCH_UP_LOG_MS = 1_000;
+
 /** Span of the blocks-per-second average: long enough to smooth batch arrivals. */
 export const PROGRESS_RATE_WINDOW_MS = 10_000;
 

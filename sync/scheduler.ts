@@ -12,6 +12,7 @@
  * Heights in (localHeight, nextHeight) are always covered by exactly one range; heights from
  * nextHeight on have never been asked for.
  */
+import type { MisbehaviorCode } from "../network/api.ts";
 import {
   INITIAL_BLOCK_BYTES_ESTIMATE,
   MAX_BUFFERED_BYTES,
@@ -42,7 +43,7 @@ export type RequestOutcome = "ok" | "timeout" | "stalled" | "disconnected" | "in
 export type SyncAction =
   /** Send `getBlocks {fromHeight: from, count}` to `peer`. */
   | { kind: "request"; peer: string; from: number; count: number }
-  | { kind: "penalize"; peer: string; score: number; reason: string }
+  | { kind: "penalize"; peer: string; score: number; code: MisbehaviorCode; detail: string }
   /** Buffered blocks in [from, to] are void (they followed an invalid block): drop them. */
   | { kind: "discard"; from: number; to: number }
   /** A request ended; for metrics and logs. */
@@ -130,7 +131,7 @@ interface StaleRequest {
   expiresAt: number;
 }
 
-interface PeerState {
+interface SyncPeer {
   height: number;
   inFlight: number;
   /** Current depth allowance: halves on a timeout, grows back by one per good answer. */
@@ -149,7 +150,7 @@ const NO_PEERS: ReadonlySet<string> = new Set();
 export class SyncScheduler {
   readonly #config: SchedulerConfig;
   readonly #random: () => number;
-  readonly #peers = new Map<string, PeerState>();
+  readonly #peers = new Map<string, SyncPeer>();
   /** Sorted by start; covers (localHeight, nextHeight) exactly. */
   #ranges: Range[] = [];
   #localHeight: number;
@@ -326,7 +327,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer: culprit,
         score: PENALTY_INVALID_BLOCK,
-        reason: `invalid block: ${reason}`,
+        code: "invalid-block",
+        detail: reason,
       });
     }
     const bad = this.#splitAt(i, height);
@@ -361,7 +363,7 @@ export class SyncScheduler {
 
   #answerActive(
     peer: string,
-    p: PeerState,
+    p: SyncPeer,
     r: Range,
     blockCount: number,
     bytes: number,
@@ -374,7 +376,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_EMPTY_RESPONSE,
-        reason: "empty blocks answer while claiming the height",
+        code: "empty-blocks-answer",
+        detail: `no blocks from ${r.start} although it claims height ${p.height}`,
       });
       p.inFlight--;
       this.#toPending(r);
@@ -392,7 +395,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_MALFORMED_RESPONSE,
-        reason: `blocks answer has ${blockCount} blocks, asked ${count(r)}`,
+        code: "oversized-blocks-answer",
+        detail: `${blockCount} blocks, asked ${count(r)}`,
       });
       p.inFlight--;
       this.#toPending(r);
@@ -415,7 +419,7 @@ export class SyncScheduler {
   /** A late answer to a request that timed out or was superseded: use it if still useful. */
   #answerStale(
     peer: string,
-    p: PeerState,
+    p: SyncPeer,
     from: number,
     blockCount: number,
     bytes: number,
@@ -428,7 +432,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_UNSOLICITED_BLOCKS,
-        reason: `unsolicited blocks answer from ${from}`,
+        code: "unsolicited-blocks-answer",
+        detail: `blocks from ${from}`,
       });
       return 0;
     }
@@ -439,7 +444,8 @@ export class SyncScheduler {
         kind: "penalize",
         peer,
         score: PENALTY_MALFORMED_RESPONSE,
-        reason: `blocks answer has ${blockCount} blocks, asked ${stale.count}`,
+        code: "oversized-blocks-answer",
+        detail: `${blockCount} blocks, asked ${stale.count}`,
       });
       return 0;
     }
@@ -547,7 +553,7 @@ export class SyncScheduler {
   }
 
   /** The peer's request for `r` no longer counts as in flight; a late answer is still welcome. */
-  #supersede(p: PeerState, r: Range, now: number): void {
+  #supersede(p: SyncPeer, r: Range, now: number): void {
     p.inFlight--;
     p.stale.push({
       from: r.start,
@@ -558,7 +564,7 @@ export class SyncScheduler {
   }
 
   /** The peer lowered its height: ranges it can no longer serve go back without blame. */
-  #withdrawAbove(peer: string, p: PeerState, height: number, now: number): void {
+  #withdrawAbove(peer: string, p: SyncPeer, height: number, now: number): void {
     for (const r of this.#ranges) {
       if (r.status === "inflight" && r.peer === peer && r.end > height) {
         this.#supersede(p, r, now);
@@ -646,7 +652,7 @@ export class SyncScheduler {
     return true;
   }
 
-  #send(r: Range, peer: string, p: PeerState, now: number, actions: SyncAction[]): void {
+  #send(r: Range, peer: string, p: SyncPeer, now: number, actions: SyncAction[]): void {
     r.status = "inflight";
     r.peer = peer;
     r.sentAt = now;
@@ -686,7 +692,7 @@ export class SyncScheduler {
     return best[Math.min(best.length - 1, Math.floor(this.#random() * best.length))];
   }
 
-  #tier(key: string, p: PeerState, avoid: ReadonlySet<string>, now: number): number {
+  #tier(key: string, p: SyncPeer, avoid: ReadonlySet<string>, now: number): number {
     if (avoid.has(key)) return 2;
     // Strikes are forgiven after a while (longer for repeat offenders), so a peer that
     // hiccuped once is not idle forever, while a dead one is retried only now and then.
@@ -737,7 +743,7 @@ export class SyncScheduler {
     r.bytes = 0;
   }
 
-  #newPeer(height: number): PeerState {
+  #newPeer(height: number): SyncPeer {
     return {
       height,
       inFlight: 0,

@@ -19,6 +19,8 @@ import type { SyncMetrics } from "../metrics/definitions.ts";
 import {
   APPLY_CHUNK_BLOCKS,
   APPLY_TURN_BUDGET_MS,
+  CATCH_UP_LOG_BLOCKS,
+  CATCH_UP_LOG_MS,
   MIN_APPLY_CHUNK_BLOCKS,
   PENALTY_SERVE_FLOOD,
   PROGRESS_LOG_INTERVAL_MS,
@@ -111,6 +113,8 @@ export class SyncService {
   #lastProgressLog = 0;
   #syncStartedAt = 0;
   #syncStartHeight = 0;
+  /** This sync is a real catch-up (CATCH_UP_LOG_*), so its start and end are logged at info. */
+  #catchUpLogged = false;
   /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
   #applyMsPerBlock = 0;
 
@@ -238,8 +242,12 @@ export class SyncService {
           break;
         }
         case "penalize":
-          log.warn("Penalizing peer {peer}: {reason}", { peer: a.peer, reason: a.reason });
-          this.#network.penalize(a.peer, a.score, a.reason);
+          log.warn("Penalizing peer {peer}: {reason} {detail}", {
+            peer: a.peer,
+            reason: a.code,
+            detail: a.detail,
+          });
+          this.#network.penalize(a.peer, a.score, a.code, a.detail);
           break;
         case "discard":
           for (let h = a.from; h <= a.to; h++) this.#ready.delete(h);
@@ -286,29 +294,48 @@ export class SyncService {
     if (this.#closed) return;
     const state = this.state();
     const now = this.#now();
+    if (state === "syncing" && this.#lastState === "syncing" && !this.#catchUpLogged) {
+      // Began as a blip, lasting longer than one: from now on it is a real catch-up.
+      if (now - this.#syncStartedAt > CATCH_UP_LOG_MS) this.#logSyncStart("still syncing");
+    }
     if (state !== this.#lastState) {
       const height = this.#chain.tip().height;
       if (state === "syncing") {
         this.#syncStartedAt = now;
         this.#syncStartHeight = height;
         this.#lastProgressLog = now;
-        log.info("Sync started at {height}, target {targetHeight}", {
-          height,
-          targetHeight: this.#scheduler.targetHeight(),
-        });
+        this.#catchUpLogged = false;
+        if (this.#scheduler.targetHeight() - height > CATCH_UP_LOG_BLOCKS) {
+          this.#logSyncStart("started");
+        } else {
+          log.debug("Sync started at {height}, target {targetHeight}", {
+            height,
+            targetHeight: this.#scheduler.targetHeight(),
+          });
+        }
       } else if (state === "synced" && this.#lastState === "syncing") {
         const seconds = (now - this.#syncStartedAt) / 1000;
-        log.info("Synced at {height}: {blocks} blocks in {seconds} s", {
-          height,
-          blocks: height - this.#syncStartHeight,
-          seconds,
-        });
+        const blocks = height - this.#syncStartHeight;
+        const real = this.#catchUpLogged || blocks > CATCH_UP_LOG_BLOCKS ||
+          now - this.#syncStartedAt > CATCH_UP_LOG_MS;
+        const message = "Synced at {height}: {blocks} blocks in {seconds} s";
+        if (real) log.info(message, { height, blocks, seconds });
+        else log.debug(message, { height, blocks, seconds });
       } else {
         log.info("Sync state {state} at {height}", { state, height });
       }
       this.#lastState = state;
     }
     if (state === "synced") this.#announceTip();
+  }
+
+  #logSyncStart(how: "started" | "still syncing"): void {
+    this.#catchUpLogged = true;
+    log.info("Sync {how} at {height}, target {targetHeight}", {
+      how,
+      height: this.#chain.tip().height,
+      targetHeight: this.#scheduler.targetHeight(),
+    });
   }
 
   /** Once per new tip, never per message or per peer: no announce storms. */
@@ -359,7 +386,12 @@ export class SyncService {
         error: (e as Error).message,
         count: blocks.length,
       });
-      check = checkEncodedBlocks(this.#genesisHash, from, blocks);
+      check = checkEncodedBlocks(
+        this.#genesisHash,
+        from,
+        blocks,
+        this.#verifyPool().signersFor(from, blocks.length),
+      );
     }
     if (this.#closed) return;
     const tip = this.#chain.tip().height;
@@ -377,6 +409,9 @@ export class SyncService {
   #verifyPool(): VerifyPool {
     this.#pool ??= new VerifyPool({
       genesisHash: this.#genesisHash,
+      // Certificates are checked against their set before any signature (docs/security.md).
+      validatorSetFor: (height) => this.#chain.validatorSetFor(height),
+      metrics: this.#metrics,
       workers: this.#workers,
       chunkBlocks: this.#tuning.verifyChunkBlocks,
     });
@@ -494,7 +529,12 @@ export class SyncService {
       case "deferred":
         break;
       case "refused":
-        this.#network.penalize(peer, PENALTY_SERVE_FLOOD, "getBlocks flood");
+        this.#network.penalize(
+          peer,
+          PENALTY_SERVE_FLOOD,
+          "getblocks-flood",
+          "getBlocks while its deferred queue is full",
+        );
         break;
     }
   }

@@ -8,17 +8,29 @@
  * caller can check them another way, and the worker is replaced.
  */
 import { MAX_VERIFY_WORKERS, MIN_VERIFY_WORKERS, VERIFY_CHUNK_BLOCKS } from "./constants.ts";
-import type {
-  BatchCheck,
-  TxVerifyJob,
-  TxVerifyReply,
-  VerifyJob,
-  VerifyReply,
+import {
+  type BatchCheck,
+  type SignerContext,
+  signerContextFor,
+  type TxVerifyJob,
+  type TxVerifyReply,
+  type VerifyJob,
+  type VerifyReply,
 } from "./verify_worker.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
+import type { ValidatorSet } from "../chain/validators.ts";
+import type { CertificateMetrics } from "../metrics/definitions.ts";
 
 export interface VerifyPoolOptions {
   genesisHash: Uint8Array;
+  /**
+   * The chain's `validatorSetFor`: with it, certificates are checked against their set (count,
+   * duplicates, membership, quorum) before any signature is verified. Without it (tests of the
+   * pool alone), only duplicates are.
+   */
+  validatorSetFor?: (height: number) => ValidatorSet | undefined;
+  /** Counts certificates refused, by reason. */
+  metrics?: CertificateMetrics;
   /** Defaults to the cores the runtime reports, within [1, 4]. */
   workers?: number;
   chunkBlocks?: number;
@@ -45,6 +57,8 @@ export function defaultWorkerCount(): number {
 
 export class VerifyPool {
   readonly #genesisHash: Uint8Array;
+  readonly #validatorSetFor: VerifyPoolOptions["validatorSetFor"];
+  readonly #metrics: CertificateMetrics | undefined;
   readonly #chunkBlocks: number;
   readonly #slots: Slot[] = [];
   #nextJobId = 1;
@@ -52,6 +66,8 @@ export class VerifyPool {
 
   constructor(opts: VerifyPoolOptions) {
     this.#genesisHash = opts.genesisHash.slice();
+    this.#validatorSetFor = opts.validatorSetFor;
+    this.#metrics = opts.metrics;
     this.#chunkBlocks = Math.max(1, opts.chunkBlocks ?? VERIFY_CHUNK_BLOCKS);
     const n = Math.max(1, Math.floor(opts.workers ?? defaultWorkerCount()));
     for (let i = 0; i < n; i++) this.#slots.push(this.#spawn());
@@ -67,9 +83,14 @@ export class VerifyPool {
    */
   async verify(fromHeight: number, blocks: readonly Uint8Array[]): Promise<BatchCheck> {
     if (this.#closed) throw new Error("verify pool is closed");
+    const signers = this.signersFor(fromHeight, blocks.length);
     const chunks: Promise<VerifyReply>[] = [];
     for (let i = 0; i < blocks.length; i += this.#chunkBlocks) {
-      chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks)));
+      const part = signers && {
+        sets: signers.sets,
+        perBlock: signers.perBlock.slice(i, i + this.#chunkBlocks),
+      };
+      chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks), part));
     }
     const replies = await Promise.all(chunks);
     const hashes: Uint8Array[] = [];
@@ -81,11 +102,24 @@ export class VerifyPool {
       }
       if (reply.failureReason !== null) {
         const index = offset + reply.failureIndex;
-        return { okCount: index, hashes, failure: { index, reason: reply.failureReason } };
+        const fault = reply.failureFault;
+        if (fault) this.#metrics?.certificatesRejected.inc({ reason: fault });
+        const failure = fault
+          ? { index, reason: reply.failureReason, fault }
+          : { index, reason: reply.failureReason };
+        return { okCount: index, hashes, failure };
       }
       offset += reply.okCount;
     }
     return { okCount: offset, hashes };
+  }
+
+  /**
+   * The sets that certify blocks `fromHeight ..`, for the workers or for checking on the main
+   * thread when a worker failed; undefined without a set lookup.
+   */
+  signersFor(fromHeight: number, count: number): SignerContext | undefined {
+    return this.#validatorSetFor && signerContextFor(this.#validatorSetFor, fromHeight, count);
   }
 
   /**
@@ -95,8 +129,20 @@ export class VerifyPool {
   async verifyTransactions(txs: readonly Uint8Array[]): Promise<boolean[]> {
     if (this.#closed) throw new Error("verify pool is closed");
     if (txs.length === 0) return [];
-    const { packed, lengths } = pack(txs);
-    const slot = this.#leastLoaded();
+    let slot = this.#slots[0];
+    for (const s of this.#slots) if (s.load < slot.load) slot = s;
+    const lengths = new Uint32Array(txs.length);
+    let total = 0;
+    for (let i = 0; i < txs.length; i++) {
+      lengths[i] = txs[i].length;
+      total += txs[i].length;
+    }
+    const packed = new Uint8Array(total);
+    let offset = 0;
+    for (const t of txs) {
+      packed.set(t, offset);
+      offset += t.length;
+    }
     const id = this.#nextJobId++;
     const job: TxVerifyJob = {
       id,
@@ -126,15 +172,25 @@ export class VerifyPool {
     }
   }
 
-  #leastLoaded(): Slot {
+  #dispatch(
+    fromHeight: number,
+    blocks: readonly Uint8Array[],
+    signers: SignerContext | undefined,
+  ): Promise<VerifyReply> {
     let slot = this.#slots[0];
     for (const s of this.#slots) if (s.load < slot.load) slot = s;
-    return slot;
-  }
-
-  #dispatch(fromHeight: number, blocks: readonly Uint8Array[]): Promise<VerifyReply> {
-    const slot = this.#leastLoaded();
-    const { packed, lengths } = pack(blocks);
+    const lengths = new Uint32Array(blocks.length);
+    let total = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      lengths[i] = blocks[i].length;
+      total += blocks[i].length;
+    }
+    const packed = new Uint8Array(total);
+    let offset = 0;
+    for (const b of blocks) {
+      packed.set(b, offset);
+      offset += b.length;
+    }
     const id = this.#nextJobId++;
     const job: VerifyJob = {
       id,
@@ -142,6 +198,7 @@ export class VerifyPool {
       fromHeight,
       packed: packed.buffer,
       lengths,
+      signers,
     };
     return new Promise<VerifyReply>((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject, blocks: blocks.length });
@@ -181,23 +238,4 @@ export class VerifyPool {
     slot.jobs.clear();
     slot.load = 0;
   }
-}
-
-/** Byte arrays packed into one transferable buffer plus their lengths. */
-function pack(
-  items: readonly Uint8Array[],
-): { packed: Uint8Array<ArrayBuffer>; lengths: Uint32Array<ArrayBuffer> } {
-  const lengths = new Uint32Array(items.length);
-  let total = 0;
-  for (let i = 0; i < items.length; i++) {
-    lengths[i] = items[i].length;
-    total += items[i].length;
-  }
-  const packed = new Uint8Array(total);
-  let offset = 0;
-  for (const b of items) {
-    packed.set(b, offset);
-    offset += b.length;
-  }
-  return { packed, lengths };
 }

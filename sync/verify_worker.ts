@@ -1,19 +1,34 @@
 /**
- * Block verification off the main thread: decodes encoded committed blocks and checks the
- * signatures of their certificates. Runs as a Deno Worker (see verify_pool.ts); the same check
- * is exported for the pool's fallback when a worker fails.
+ * Block verification off the main thread: decodes encoded committed blocks and checks their
+ * certificates. Runs as a Deno Worker (see verify_pool.ts); the same check is exported for the
+ * pool's fallback when a worker fails.
  *
- * Owns: the checks that need no chain state: strict decoding, the expected height, the chain
- * id, the certificate naming this very block, every certificate signature, and every
+ * Owns: the checks that need no chain state beyond the validator sets the caller passes:
+ * strict decoding, the expected height, the chain id, the certificate naming this very block,
+ * the certificate's signers (count, duplicates, membership with power, quorum where the set is
+ * exactly known), and only then every certificate signature (docs/security.md), and every
  * transaction signature (so applying the block skips them: `signaturesVerified`).
- * Must never: decide anything that needs the tip (link, timestamp, payload root, quorum of the
- * validator set): the chain checks those in order on the main thread. Never throws on hostile
- * bytes: every failure becomes a verdict.
+ * Must never: verify a signature of a certificate that fails a cheap check; decide anything that
+ * needs the tip (link, timestamp, payload root): the chain checks those, and the quorum of the
+ * real set, in order on the main thread. Never throws on hostile bytes: every failure becomes
+ * a verdict.
  */
-import { blockHash, decodeCommittedBlock, transactionsOf } from "../chain/block.ts";
+import {
+  blockHash,
+  type Certificate,
+  decodeCommittedBlock,
+  transactionsOf,
+} from "../chain/block.ts";
 import { decodeTransaction, verifyTxSignature } from "../state/transaction.ts";
-import { verifyCertificateSignatures } from "../chain/certificate.ts";
-import { bytesEqual } from "../encoding/binary.ts";
+import {
+  type CertificateFault,
+  checkCertificateSigners,
+  type SignatureVerifier,
+  type SignerSet,
+  verifyCertificateSignatures,
+} from "../chain/certificate.ts";
+import type { ValidatorSet } from "../chain/validators.ts";
+import { bytesEqual, toHex } from "../encoding/binary.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
 import type { RejectReason } from "../chain/api.ts";
 
@@ -27,20 +42,124 @@ export interface BatchCheck {
   okCount: number;
   /** Hash of each passing block. */
   hashes: Uint8Array[];
-  /** The first failing block, if any. */
-  failure?: { index: number; reason: CheckFailure };
+  /**
+   * The first failing block, if any; `fault` says why its certificate was refused before any of
+   * its signatures was verified.
+   */
+  failure?: { index: number; reason: CheckFailure; fault?: CertificateFault };
 }
 
-/** Checks blocks expected at `fromHeight`, `fromHeight + 1`, ... */
+/** A set's voting members as plain data, so it can travel to a worker. */
+export interface WireSignerSet {
+  ids: string[];
+  powers: number[];
+}
+
+/**
+ * The validator sets that certify a batch: `perBlock[i]` is for block `fromHeight + i`, an index
+ * into `sets` (or -1: none known) and whether it is the exact set (else a superset of its
+ * voting members, see `signerContextFor`).
+ */
+export interface SignerContext {
+  sets: WireSignerSet[];
+  perBlock: { set: number; exact: boolean }[];
+}
+
+function toWire(set: ValidatorSet): WireSignerSet {
+  const voting = set.validators.filter((v) => v.power > 0);
+  return { ids: voting.map((v) => toHex(v.nodeId)), powers: voting.map((v) => v.power) };
+}
+
+function fromWire(w: WireSignerSet): SignerSet {
+  const power = new Map<string, number>();
+  let totalPower = 0;
+  w.ids.forEach((id, i) => {
+    power.set(id, w.powers[i]);
+    totalPower += w.powers[i];
+  });
+  return { totalPower, voting: w.ids, powerOf: (id) => power.get(id) ?? 0 };
+}
+
+/**
+ * The signer context of blocks `fromHeight .. fromHeight + count - 1`, from the chain's
+ * `validatorSetFor` (defined up to tip + 2). Above the highest known height K the set is not
+ * known yet, but its voting members are a subset of K's with the same powers: records can only
+ * register free-tier members, which have no power (state/state.ts), or remove members. So the
+ * membership check still applies there with K's set; only the quorum waits for the real set,
+ * which the chain checks before applying. If paid registrations ever become possible, this
+ * superset must grow by the batch's registrations.
+ */
+export function signerContextFor(
+  validatorSetFor: (height: number) => ValidatorSet | undefined,
+  fromHeight: number,
+  count: number,
+): SignerContext {
+  const sets: WireSignerSet[] = [];
+  const indexByHash = new Map<string, number>();
+  const indexOf = (set: ValidatorSet): number => {
+    const key = toHex(set.hash);
+    let i = indexByHash.get(key);
+    if (i === undefined) {
+      i = sets.push(toWire(set)) - 1;
+      indexByHash.set(key, i);
+    }
+    return i;
+  };
+  let last = fromHeight >= 1 ? validatorSetFor(fromHeight) : undefined;
+  if (!last && fromHeight > 1) {
+    // Known heights are 1 .. tip + 2: find the highest one below the batch.
+    let lo = 1;
+    let hi = fromHeight - 1;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const set = validatorSetFor(mid);
+      if (set) {
+        last = set;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+  }
+  const perBlock: SignerContext["perBlock"] = [];
+  for (let i = 0; i < count; i++) {
+    const exact = fromHeight + i >= 1 ? validatorSetFor(fromHeight + i) : undefined;
+    if (exact) last = exact;
+    perBlock.push({ set: last ? indexOf(last) : -1, exact: exact !== undefined });
+  }
+  return { sets, perBlock };
+}
+
+/** No two signatures by one key: the one signer check that needs no set. */
+function distinctSigners(cert: Certificate): boolean {
+  const seen = new Set<string>();
+  for (const s of cert.signatures) {
+    const id = toHex(s.validator);
+    if (seen.has(id)) return false;
+    seen.add(id);
+  }
+  return true;
+}
+
+/**
+ * Checks blocks expected at `fromHeight`, `fromHeight + 1`, ... With `signers` (always, in the
+ * node), every certificate's signers are checked against its set before any signature is
+ * verified; without, only duplicates are.
+ */
 export function checkEncodedBlocks(
   genesisHash: Uint8Array,
   fromHeight: number,
   blocks: readonly Uint8Array[],
+  signers?: SignerContext,
+  verify?: SignatureVerifier,
 ): BatchCheck {
   const hashes: Uint8Array[] = [];
+  const sets = signers?.sets.map(fromWire) ?? [];
   for (let i = 0; i < blocks.length; i++) {
-    const reason = checkOne(genesisHash, fromHeight + i, blocks[i], hashes);
-    if (reason) return { okCount: i, hashes, failure: { index: i, reason } };
+    const at = signers?.perBlock[i];
+    const set = at && at.set >= 0 ? { set: sets[at.set], exact: at.exact } : null;
+    const verdict = checkOne(genesisHash, fromHeight + i, blocks[i], hashes, set, verify);
+    if (verdict) return { okCount: i, hashes, failure: { index: i, ...verdict } };
   }
   return { okCount: blocks.length, hashes };
 }
@@ -50,20 +169,30 @@ function checkOne(
   height: number,
   encoded: Uint8Array,
   hashes: Uint8Array[],
-): CheckFailure | null {
+  signers: { set: SignerSet; exact: boolean } | null,
+  verify: SignatureVerifier | undefined,
+): { reason: CheckFailure; fault?: CertificateFault } | null {
   let cb;
   try {
     cb = decodeCommittedBlock(encoded);
   } catch {
-    return "decode";
+    return { reason: "decode" };
   }
   const header = cb.block.header;
-  if (header.height !== height) return "bad-height";
-  if (!bytesEqual(header.chainId, genesisHash)) return "wrong-chain";
+  if (header.height !== height) return { reason: "bad-height" };
+  if (!bytesEqual(header.chainId, genesisHash)) return { reason: "wrong-chain" };
   const hash = blockHash(header);
   const cert = cb.certificate;
-  if (cert.height !== height || !bytesEqual(cert.blockHash, hash)) return "bad-certificate";
-  if (!verifyCertificateSignatures(genesisHash, cert)) return "bad-signature";
+  if (cert.height !== height || !bytesEqual(cert.blockHash, hash)) {
+    return { reason: "bad-certificate", fault: "wrong-block" };
+  }
+  if (signers) {
+    const cheap = checkCertificateSigners(cert, signers.set, signers.exact);
+    if (!cheap.ok) return { reason: "bad-certificate", fault: cheap.fault };
+  } else if (!distinctSigners(cert)) {
+    return { reason: "bad-certificate", fault: "duplicate-signer" };
+  }
+  if (!verifyCertificateSignatures(genesisHash, cert, verify)) return { reason: "bad-signature" };
   for (const bytes of transactionsOf(cb.block)) {
     let ok = false;
     try {
@@ -72,7 +201,7 @@ function checkOne(
       // Malformed: the chain's state machine refuses it with its reason on the main thread.
       ok = true;
     }
-    if (!ok) return "bad-transactions";
+    if (!ok) return { reason: "bad-transactions" };
   }
   hashes.push(hash);
   return null;
@@ -87,6 +216,8 @@ export interface VerifyJob {
   fromHeight: number;
   packed: ArrayBuffer;
   lengths: Uint32Array;
+  /** The sets of the chunk's heights; absent only when the pool was given no set lookup. */
+  signers?: SignerContext;
 }
 
 /** Worker → main. `hashes` packs `okCount` hashes of 32 bytes. */
@@ -96,6 +227,7 @@ export interface VerifyReply {
   hashes: ArrayBuffer;
   failureIndex: number;
   failureReason: CheckFailure | null;
+  failureFault: CertificateFault | null;
 }
 
 export function unpack(packed: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
@@ -113,6 +245,7 @@ function runJob(job: VerifyJob): VerifyReply {
     job.genesisHash,
     job.fromHeight,
     unpack(job.packed, job.lengths),
+    job.signers,
   );
   const hashes = new Uint8Array(check.hashes.length * HASH_LENGTH);
   check.hashes.forEach((h, i) => hashes.set(h, i * HASH_LENGTH));
@@ -122,6 +255,7 @@ function runJob(job: VerifyJob): VerifyReply {
     hashes: hashes.buffer,
     failureIndex: check.failure?.index ?? -1,
     failureReason: check.failure?.reason ?? null,
+    failureFault: check.failure?.fault ?? null,
   };
 }
 

@@ -12,7 +12,9 @@ import { DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "../chain/genesis.t
 import { addressOf, checkAddress } from "../state/address.ts";
 import { formatAmount, parseAmount, parseUnits } from "../state/amount.ts";
 import { signTransfer, TX_LIMITS } from "../state/transaction.ts";
-import { parseHostPort, UsageError } from "../node/cli.ts";
+import { UsageError } from "../node/cli.ts";
+import { cookiePath } from "../rpc/auth.ts";
+import { formatHostPort, parseHostPortExplained } from "../network/peer_key.ts";
 import { createWallet, loadWallet, WALLET_FILE, WalletError } from "./file.ts";
 import { httpWalletRpc, type WalletRpc, WalletRpcError } from "./rpc.ts";
 
@@ -40,7 +42,7 @@ Commands:
 Flags:
   --wallet FILE           the wallet file (default DATA_DIR/wallet.json, mode 0600)
   --network NAME          mainnet, testnet or devnet: default data dir and RPC port
-  --data-dir DIR          default ~/.timenode/<network>
+  --data-dir DIR          the node's data dir (its RPC cookie); default ~/.timenode/<network>
   --rpc HOST:PORT         the node's RPC (default 127.0.0.1:24101, testnet 24201, devnet 24301)
 `;
 
@@ -62,6 +64,8 @@ export interface WalletCommand {
   walletFile: string;
   network: NetworkName;
   rpcUrl: string;
+  /** The node's cookie (its data dir's `.cookie`), for logging in to its RPC. */
+  cookieFile: string;
   address?: string;
   to?: string;
   amount?: string;
@@ -80,7 +84,14 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
   const v = parsed.values;
   const [sub, ...rest] = parsed.positionals;
   if (v.help || sub === undefined || sub === "help") {
-    return { sub: "help", walletFile: "", network: "mainnet", rpcUrl: "", wait: false };
+    return {
+      sub: "help",
+      walletFile: "",
+      network: "mainnet",
+      rpcUrl: "",
+      cookieFile: "",
+      wait: false,
+    };
   }
   if (!["new", "address", "balance", "send", "history"].includes(sub)) {
     throw new UsageError(`wallet: unknown command "${sub}" (see timenode wallet --help)`);
@@ -100,9 +111,9 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
   }
   let rpcUrl = `http://127.0.0.1:${DEFAULT_P2P_PORT[network] + 1}`;
   if (v.rpc !== undefined) {
-    const hp = parseHostPort(v.rpc);
-    if (typeof hp === "string") throw new UsageError(`--rpc: ${hp}`);
-    rpcUrl = `http://${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
+    const hp = parseHostPortExplained(v.rpc);
+    if (!hp.ok) throw new UsageError(`--rpc: ${hp.reason}`);
+    rpcUrl = `http://${formatHostPort(hp.value.host, hp.value.port)}`;
   }
   if (sub === "send") {
     if (v.to === undefined) throw new UsageError("--to: required (the recipient's address)");
@@ -115,6 +126,7 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
   return {
     sub: sub as WalletCommand["sub"],
     walletFile: v.wallet ?? `${dataDir}/${WALLET_FILE}`,
+    cookieFile: cookiePath(dataDir),
     network,
     rpcUrl,
     address: rest[0],
@@ -135,7 +147,7 @@ interface ChainInfo {
 /** Runs a wallet command; returns the exit code. `rpc` is injectable for tests. */
 export async function runWalletCommand(
   cmd: WalletCommand,
-  rpc: WalletRpc = httpWalletRpc(cmd.rpcUrl),
+  rpc: WalletRpc = httpWalletRpc(cmd.rpcUrl, cmd.cookieFile),
   print: (o: unknown) => void = (o) => console.log(JSON.stringify(o)),
 ): Promise<number> {
   try {

@@ -39,7 +39,8 @@ Deno.test("distinct IPs: one connection per IP whatever the ports, and garbage f
       p2pPort: port,
       rpcPort: port + 1,
       peers,
-      extra: ["--ping-interval", "0.2", "--pong-timeout", "3"],
+      // The test process calls the RPC from the bridge's address, not from loopback.
+      extra: ["--ping-interval", "0.2", "--pong-timeout", "3", "--rpc-allow-ip", net.bridgeIp],
     });
   };
   // A and B dial each other at once; C shares B's IP (another process on the same machine).

@@ -12,7 +12,7 @@ import { signTransfer, transactionIdHex } from "../../state/transaction.ts";
 import { loadWallet } from "../../wallet/file.ts";
 import { NetworkService } from "../../network/service.ts";
 import { createNodeMetrics } from "../../metrics/definitions.ts";
-import { metricValue, pollUntil, withTimeout } from "../support/cluster.ts";
+import { metricValue, type NodeProcess, pollUntil, withTimeout } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
 import { rpcBatch } from "../support/rpc_batch.ts";
 
@@ -25,19 +25,30 @@ interface Account {
   height: number;
 }
 
-async function accounts(url: string, addresses: string[]): Promise<Account[]> {
+/** Where a node's RPC is and the data dir that holds its cookie. */
+function target(n: NodeProcess): { rpc: string; dataDir: string } {
+  return { rpc: n.rpcUrl, dataDir: n.opts.dataDir };
+}
+
+async function accounts(node: NodeProcess, addresses: string[]): Promise<Account[]> {
   const out: Account[] = [];
   for (let i = 0; i < addresses.length; i += 100) {
     out.push(
-      ...await rpcBatch<Account>(url, addresses.slice(i, i + 100).map((a) => ["getaccount", [a]])),
+      ...await rpcBatch<Account>(
+        target(node),
+        addresses.slice(i, i + 100).map((a) => ["getaccount", [a]]),
+      ),
     );
   }
   return out;
 }
 
-async function submitAll(url: string, txs: Uint8Array[]): Promise<void> {
+async function submitAll(node: NodeProcess, txs: Uint8Array[]): Promise<void> {
   for (let i = 0; i < txs.length; i += 100) {
-    await rpcBatch(url, txs.slice(i, i + 100).map((t) => ["sendrawtransaction", [toHex(t)]]));
+    await rpcBatch(
+      target(node),
+      txs.slice(i, i + 100).map((t) => ["sendrawtransaction", [toHex(t)]]),
+    );
   }
 }
 
@@ -57,8 +68,8 @@ Deno.test("wallet send: the new balance shows on every node within 3 blocks", as
         "send",
         "--network",
         "devnet",
-        "--wallet",
-        m.nodes[0].wallet!,
+        "--data-dir",
+        m.nodes[0].dataDir,
         "--rpc",
         m.nodes[0].rpc.replace("http://", ""),
         "--to",
@@ -82,7 +93,7 @@ Deno.test("wallet send: the new balance shows on every node within 3 blocks", as
     for (const n of devnet.nodes) {
       await n.waitFor(
         async () => {
-          const [a] = await accounts(n.rpcUrl, [to]);
+          const [a] = await accounts(n, [to]);
           return a.balanceUnits === (125n * TIME / 10n).toString();
         },
         "the new balance",
@@ -132,10 +143,10 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
       const w = i % 3;
       funding[w].push(sign(wallets[w].key, nonces[w]++, addressHash(k.publicKey), 1_000n * TIME));
     });
-    for (let w = 0; w < 3; w++) await submitAll(nodes[w].rpcUrl, funding[w]);
+    for (let w = 0; w < 3; w++) await submitAll(nodes[w], funding[w]);
     await nodes[0].waitFor(
       async () => {
-        const a = await accounts(nodes[0].rpcUrl, senderAddr);
+        const a = await accounts(nodes[0], senderAddr);
         return a.every((x) => BigInt(x.balanceUnits) === 1_000n * TIME);
       },
       "senders funded",
@@ -158,10 +169,10 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
       for (let i = 0; i < senders.length; i++) {
         if (submitted[i] >= PER_SENDER) continue;
         const node = nodeFor(i);
-        const [a] = await accounts(node.rpcUrl, [senderAddr[i]]);
+        const [a] = await accounts(node, [senderAddr[i]]);
         const upTo = Math.min(PER_SENDER, a.nonce + 60);
         if (upTo > submitted[i]) {
-          await submitAll(node.rpcUrl, all[i].slice(submitted[i], upTo));
+          await submitAll(node, all[i].slice(submitted[i], upTo));
           submitted[i] = upTo;
         }
       }
@@ -184,7 +195,7 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
     for (const n of live()) {
       await n.waitFor(
         async () => {
-          const a = await accounts(n.rpcUrl, senderAddr);
+          const a = await accounts(n, senderAddr);
           return a.every((x) => x.nonce === PER_SENDER);
         },
         "all transfers included",
@@ -197,7 +208,7 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
     const seen = new Map<string, number>();
     for (let h = 1; h <= tipNow; h += 50) {
       const blocks = await rpcBatch<{ transactions: { id: string }[] }>(
-        nodes[0].rpcUrl,
+        target(nodes[0]),
         Array.from({ length: Math.min(50, tipNow - h + 1) }, (_, k) => ["getblock", [h + k]]),
       );
       for (const b of blocks) {
@@ -215,8 +226,8 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
         ["gettransaction", [id]] as [string, unknown[]]
       );
       const [a, b] = await Promise.all([
-        rpcBatch<{ height: number }>(nodes[0].rpcUrl, calls),
-        rpcBatch<{ height: number }>(nodes[2].rpcUrl, calls),
+        rpcBatch<{ height: number }>(target(nodes[0]), calls),
+        rpcBatch<{ height: number }>(target(nodes[2]), calls),
       ]);
       assert.deepEqual(b.map((t) => t.height), a.map((t) => t.height));
     }
@@ -224,17 +235,17 @@ Deno.test("2,000 transfers from 20 senders via 3 nodes, one killed -9 midway: ea
     // Balances agree on every node, and the supply is genesis + rewards.
     const everyone = [...m.nodes.map((n) => n.address!), ...senderAddr, ...recipientAddrs];
     const settled = [...senderAddr, ...recipientAddrs]; // no longer change
-    const reference = await accounts(nodes[0].rpcUrl, settled);
+    const reference = await accounts(nodes[0], settled);
     for (const n of live()) {
       assert.deepEqual(
-        (await accounts(n.rpcUrl, settled)).map((a) => a.balanceUnits),
+        (await accounts(n, settled)).map((a) => a.balanceUnits),
         reference.map((a) => a.balanceUnits),
       );
     }
     const ledger = ledgerOf(genesis);
     const allocated = ledger.alloc.reduce((s, a) => s + a.units, 0n);
     await pollUntil(async () => {
-      const snapshot = await accounts(nodes[0].rpcUrl, everyone);
+      const snapshot = await accounts(nodes[0], everyone);
       const height = snapshot[0].height;
       if (snapshot.some((a) => a.height !== height)) return false;
       const supply = snapshot.reduce((s, a) => s + BigInt(a.balanceUnits), 0n);

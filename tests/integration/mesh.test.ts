@@ -3,7 +3,14 @@
  * ping/pong in both directions, failure detection and recovery.
  */
 import assert from "node:assert/strict";
-import { freePort, metricValue, NodeProcess, stopAll, tempDir } from "../support/cluster.ts";
+import {
+  counterValue,
+  freePort,
+  metricValue,
+  NodeProcess,
+  stopAll,
+  tempDir,
+} from "../support/cluster.ts";
 
 const FAST_PING = ["--ping-interval", "0.1", "--pong-timeout", "2"];
 const PING_CYCLES = 100;
@@ -43,26 +50,54 @@ async function cleanup(nodes: NodeProcess[]): Promise<void> {
   for (const n of nodes) await Deno.remove(n.opts.dataDir, { recursive: true }).catch(() => {});
 }
 
-/** Waits until every node has exactly the other nodes as peers, one connection each. */
+/**
+ * Waits until every node has exactly the other nodes as peers, one connection each, and then until
+ * one pass over all nodes finds every one of them quiet: no connection handshaking and no dial in
+ * flight anywhere. Only then can no late duplicate replace a connection, so the snapshot taken in
+ * that pass is the mesh the stability checks compare against.
+ */
 async function waitForFullMesh(nodes: NodeProcess[]): Promise<Map<string, PeerInfo[]>> {
-  const result = new Map<string, PeerInfo[]>();
-  await Promise.all(nodes.map(async (node) => {
+  const fullMesh = async (node: NodeProcess): Promise<PeerInfo[] | null> => {
     const expected = nodes.filter((o) => o !== node).map((o) => o.p2p).sort();
-    const peers = await node.waitFor(async () => {
-      const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
-      const keys = peers.map((p) => p.key).sort();
-      const info = await node.rpc<{ handshaking: number }>("getnetworkinfo");
-      return JSON.stringify(keys) === JSON.stringify(expected) && info.handshaking === 0
-        ? peers
-        : null;
-    }, `a full mesh of ${nodes.length} nodes`);
-    result.set(node.name, peers);
-  }));
-  return result;
+    const peers = await node.rpc<PeerInfo[]>("getpeerinfo");
+    const keys = peers.map((p) => p.key).sort();
+    const info = await node.rpc<{ handshaking: number; dialing: number }>("getnetworkinfo");
+    return JSON.stringify(keys) === JSON.stringify(expected) && info.handshaking === 0 &&
+        info.dialing === 0
+      ? peers
+      : null;
+  };
+  await Promise.all(nodes.map((node) => node.waitFor(() => fullMesh(node), "a full mesh")));
+  return await nodes[0].waitFor(async () => {
+    const result = new Map<string, PeerInfo[]>();
+    for (const node of nodes) {
+      const peers = await fullMesh(node);
+      if (peers === null) return null;
+      result.set(node.name, peers);
+    }
+    return result;
+  }, `a full, quiet mesh of ${nodes.length} nodes`);
 }
 
 async function disconnects(node: NodeProcess): Promise<number> {
   return metricValue(await node.metrics(), "timenode_peer_disconnects_total");
+}
+
+/**
+ * Disconnects since the process started, judged right after the mesh formed: the only ones a
+ * correct node may have are lost races of the one-connection rule (both ends dialed at once; the
+ * loser closes with `duplicate`, or the other end sees its `peer-goodbye`), and at most one per
+ * peer. A survivor rule that the two ends apply differently closes both connections and redials,
+ * again and again, and fails here even if a mesh forms in the end.
+ */
+async function assertNoChurnSinceStart(node: NodeProcess, peers: number): Promise<number> {
+  const m = await node.metrics();
+  const total = metricValue(m, "timenode_peer_disconnects_total");
+  const races = counterValue(m, "timenode_peer_disconnects_total", { reason: "duplicate" }) +
+    counterValue(m, "timenode_peer_disconnects_total", { reason: "peer-goodbye" });
+  assert.equal(total - races, 0, `${node.name}: only lost dial races since start`);
+  assert.ok(races <= peers, `${node.name}: ${races} lost dial races for ${peers} peers`);
+  return total;
 }
 
 Deno.test("two nodes dialing each other at once keep exactly one connection for 100+ ping cycles", async () => {
@@ -75,7 +110,7 @@ Deno.test("two nodes dialing each other at once keep exactly one connection for 
     const bPeer = mesh.get("n1")![0];
     // Both ends agree on which TCP connection survived: one side dialed it, the other accepted.
     assert.notEqual(aPeer.direction, bPeer.direction);
-    const baseline = [await disconnects(a), await disconnects(b)];
+    const baseline = [await assertNoChurnSinceStart(a, 1), await assertNoChurnSinceStart(b, 1)];
 
     await Promise.all(nodes.map((node) =>
       node.waitFor(
@@ -114,7 +149,7 @@ Deno.test("six nodes form a full mesh, one connection per key, stable for 100 pi
   try {
     for (const n of nodes) n.start();
     const mesh = await waitForFullMesh(nodes);
-    const baseline = await Promise.all(nodes.map(disconnects));
+    const baseline = await Promise.all(nodes.map((n) => assertNoChurnSinceStart(n, 5)));
     for (const [name, peers] of mesh) {
       assert.equal(peers.length, 5, `${name} has 5 peers`);
       assert.equal(new Set(peers.map((p) => p.key)).size, 5, `${name}: one connection per key`);
@@ -221,5 +256,65 @@ Deno.test("a second process on the same data dir refuses to start (one sign guar
     assert.equal(await first.rpc<number>("getblockcount"), 0);
   } finally {
     await cleanup([first, second]);
+  }
+});
+
+interface PersistentPeerState {
+  address: string;
+  connected: boolean;
+  lastError: string | null;
+  failures: number;
+  nextRetryInSeconds: number | null;
+}
+
+Deno.test("a --peer with nothing listening is warned about, shown in getnetworkinfo, and logged when it is back", async () => {
+  // b's port is chosen but b is not started: a's --peer to it finds nothing listening.
+  const [a, b] = await makeNodes(2, []);
+  try {
+    a.start();
+    const warned = await a.waitForLog(
+      (e) => e.message.startsWith("cannot reach peer") && e.properties.address === b.p2p,
+      "the first failure of a --peer logged",
+    );
+    assert.equal(warned.level, "WARN");
+    assert.equal(warned.properties.reason, "refused");
+    assert.equal(warned.properties.what, "connection refused");
+    assert.equal(warned.properties.failures, 1);
+    const failing = await a.waitFor(async () => {
+      const info = await a.rpc<{ persistentPeers: PersistentPeerState[] }>("getnetworkinfo");
+      const s = info.persistentPeers.find((p) => p.address === b.p2p);
+      return s && s.failures >= 2 ? s : null;
+    }, "getnetworkinfo shows the failures");
+    assert.equal(failing.connected, false);
+    assert.match(failing.lastError ?? "", /^connection refused: /);
+    assert.ok(
+      failing.nextRetryInSeconds !== null && failing.nextRetryInSeconds >= 0 &&
+        failing.nextRetryInSeconds <= 60,
+      JSON.stringify(failing),
+    );
+    // More failures follow within the minute, but no second warning.
+    assert.equal(
+      a.logsMatching((e) => e.message.startsWith("cannot reach peer")).length,
+      1,
+      "one warning per minute at most",
+    );
+
+    b.start();
+    const back = await a.waitForLog(
+      (e) => e.message.includes("is reachable again") && e.properties.address === b.p2p,
+      "the --peer's return logged",
+    );
+    assert.equal(back.level, "INFO");
+    assert.ok(Number(back.properties.failures) >= 2);
+    const info = await a.rpc<{ persistentPeers: PersistentPeerState[] }>("getnetworkinfo");
+    assert.deepEqual(info.persistentPeers, [{
+      address: b.p2p,
+      connected: true,
+      lastError: null,
+      failures: 0,
+      nextRetryInSeconds: null,
+    }]);
+  } finally {
+    await cleanup([a, b]);
   }
 });

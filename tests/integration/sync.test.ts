@@ -13,7 +13,7 @@ import { createStateMachine } from "../../state/state.ts";
 import { type BuiltBlock, ChainBuilder } from "../support/chain_builder.ts";
 import { makeChain } from "../support/make_chain.ts";
 import { FakePeer } from "../support/fake_peer.ts";
-import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
+import { counterValue, freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
 
 async function node(
   name: string,
@@ -146,8 +146,8 @@ Deno.test("sync completes with one silent peer and one lying peer; the liar is p
     assert.ok(penalised.length > 0, "the liar was penalised");
     const m = await fresh.metrics();
     assert.ok(metricValue(m, "timenode_blocks_rejected_total") >= 1);
-    const gaveUp = metricValue(m, "timenode_sync_requests_total", { outcome: "timeout" }) +
-      metricValue(m, "timenode_sync_requests_total", { outcome: "stalled" });
+    const gaveUp = counterValue(m, "timenode_sync_requests_total", { outcome: "timeout" }) +
+      counterValue(m, "timenode_sync_requests_total", { outcome: "stalled" });
     assert.ok(gaveUp >= 1, "the silent peer's request was given up and re-assigned");
     // Nothing invalid was stored: the chain is exactly the honest one.
     const mid = await fresh.rpc<string>("getblockhash", [2_500]);

@@ -57,7 +57,7 @@ export interface ChainBuilderOptions {
   bodyBytes?: number;
   blockIntervalMs?: number;
   genesisTime?: number;
-  /** Tier of each validator (default all "free", i.e. equal power). */
+  /** Tier of each validator (default: the genesis tool's paid default, i.e. equal power). */
   tiers?: readonly Tier[];
   /** The state machine whose validator sets certify the blocks (default: the static one). */
   stateMachine?: (genesis: Genesis) => StateMachine;
@@ -68,8 +68,13 @@ export interface NextOptions {
   bodyBytes?: number;
   timestamp?: number;
   round?: number;
-  /** How many of the set's validators sign, in set order (default all whose key we hold). */
-  signers?: number;
+  /**
+   * Who signs the certificate (default: every validator whose key we hold). A number: that many
+   * of the set's validators, in set (node id) order. An array: exactly these builder key indexes
+   * (`keys[i]`, genesis order, so `tiers[i]` is the power of `signers` entry `i`); quorum
+   * boundary tests pick a subset whose power lands exactly on 2/3 this way.
+   */
+  signers?: number | readonly number[];
 }
 
 export const CORRUPTIONS = {
@@ -88,6 +93,11 @@ export const CORRUPTIONS = {
   "bad-version": "decode",
 } as const satisfies Record<string, RejectReason>;
 export type Corruption = keyof typeof CORRUPTIONS;
+
+/** The encoding of `item` cut in half: not even a block (refused as "decode"). */
+export function truncatedEncoding(item: BuiltBlock): Uint8Array {
+  return item.encoded.slice(0, Math.floor(item.encoded.length / 2));
+}
 
 export class ChainBuilder {
   readonly genesis: Genesis;
@@ -126,7 +136,7 @@ export class ChainBuilder {
       nodes: keys.map((k, i) => ({
         publicKey: k.publicKey,
         address: `127.0.0.1:${30_000 + i * 10}`,
-        tier: opts.tiers?.[i] ?? "free",
+        tier: opts.tiers?.[i],
       })),
     });
     return new ChainBuilder(genesis, keys, opts);
@@ -154,10 +164,12 @@ export class ChainBuilder {
       payloadRoot: payloadRoot(records),
       validatorSetHash: set.hash,
     };
-    const signers = set.validators
-      .map((v) => this.#keyById.get(toHex(v.nodeId)))
-      .filter((k): k is KeyPair => k !== undefined)
-      .slice(0, opts.signers ?? Infinity);
+    const signers = typeof opts.signers === "object"
+      ? opts.signers.map((i) => this.keys[i])
+      : set.validators
+        .map((v) => this.#keyById.get(toHex(v.nodeId)))
+        .filter((k): k is KeyPair => k !== undefined)
+        .slice(0, opts.signers ?? Infinity);
     const built = this.#certify({ header, records }, signers);
     for (const [k, v] of this.stateMachine.apply(this.#view, built.cb.block)) {
       if (v === null) this.#state.delete(k);

@@ -9,6 +9,10 @@
  */
 
 import { RUN_PERMISSIONS } from "../../node/devnet.ts";
+import { withTimeout } from "./deadline.ts";
+
+export { withTimeout };
+import { cookieAuthorization } from "../../node/rpc_client.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Upper bound between re-checks of RPC state when nothing is logged. */
@@ -172,7 +176,7 @@ export class NodeProcess {
   }
 
   rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
-    return rpcCall<T>(this.rpcUrl, method, params);
+    return rpcCall<T>({ rpc: this.rpcUrl, dataDir: this.opts.dataDir }, method, params);
   }
 
   async metrics(): Promise<string> {
@@ -260,42 +264,64 @@ export class NodeProcess {
   }
 }
 
-export function withTimeout<T>(
-  p: Promise<T>,
-  ms: number,
-  what: string,
-  onTimeout?: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/** Parses `name{labels} value` lines of a Prometheus scrape. */
-export function metricValue(
+/** The samples of `name` in a Prometheus scrape whose labels include `labels`, and its type. */
+function samplesOf(
   text: string,
   name: string,
-  labels: Record<string, string> = {},
-): number {
-  let total = 0;
-  let found = false;
+  labels: Record<string, string>,
+): { type: string | undefined; values: number[] } {
+  let type: string | undefined;
+  const values: number[] = [];
   for (const line of text.split("\n")) {
+    if (line.startsWith(`# TYPE ${name} `)) type = line.slice(`# TYPE ${name} `.length).trim();
     if (!line.startsWith(name)) continue;
     const m = line.match(/^([a-z_]+)(\{([^}]*)\})? (\S+)$/);
     if (!m || m[1] !== name) continue;
     const ls: Record<string, string> = {};
     for (const kv of (m[3] ?? "").matchAll(/(\w+)="([^"]*)"/g)) ls[kv[1]] = kv[2];
-    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) {
-      total += Number(m[4]);
-      found = true;
-    }
+    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) values.push(Number(m[4]));
   }
-  return found ? total : 0;
+  return { type, values };
+}
+
+/**
+ * The sum of the `name{labels}` samples of a Prometheus scrape. Throws when the scrape has no
+ * such sample: a renamed metric or label must fail the test, never read as 0. (An unlabelled
+ * counter is always exported, as `name 0` before its first increment.)
+ */
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  const { type, values } = samplesOf(text, name, labels);
+  if (values.length === 0) {
+    throw new Error(
+      type === undefined
+        ? `metric ${name} is not exported at all`
+        : `metric ${name} has no sample with labels ${JSON.stringify(labels)}`,
+    );
+  }
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * A labelled counter's value where "absent" legitimately means 0: the series of a label value
+ * appears only once it is first incremented. The counter itself must be exported (its `# TYPE
+ * … counter` line), so a renamed metric still fails the test.
+ */
+export function counterValue(
+  text: string,
+  name: string,
+  labels: Record<string, string>,
+): number {
+  const { type, values } = samplesOf(text, name, labels);
+  if (type !== "counter") {
+    throw new Error(
+      type === undefined ? `metric ${name} is not exported at all` : `${name} is a ${type}`,
+    );
+  }
+  return values.reduce((a, b) => a + b, 0);
 }
 
 export async function stopAll(nodes: NodeProcess[]): Promise<void> {
@@ -327,19 +353,47 @@ export async function pollUntil<T>(
   );
 }
 
-/** One JSON-RPC call to a node's RPC URL, without a `NodeProcess` (e.g. devnet children). */
+/**
+ * One JSON-RPC call to a node's RPC URL, without a `NodeProcess` (e.g. devnet children),
+ * authenticated with the cookie in its data dir.
+ */
 export async function rpcCall<T = unknown>(
-  url: string,
+  node: { rpc: string; dataDir: string },
   method: string,
   params: unknown[] = [],
 ): Promise<T> {
-  const res = await fetch(url, {
+  const authorization = await cookieAuthorization(node.dataDir);
+  const res = await fetch(node.rpc, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(authorization ? { authorization } : {}),
+    },
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
     signal: AbortSignal.timeout(5_000),
   });
   const body = await res.json();
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
+}
+
+/** True when `e` is fetch failing because nothing listens on the port (the process is gone). */
+export function isConnectionRefused(e: unknown): boolean {
+  const cause = (e as { cause?: unknown })?.cause;
+  return e instanceof TypeError && /Connection refused|ECONNREFUSED/.test(String(cause ?? e));
+}
+
+/**
+ * True once `url` refuses connections: the process behind it is gone. Any other failure (a
+ * timeout of a hung process, an HTTP or RPC error) is thrown, so `pollUntil` keeps waiting and
+ * reports it instead of taking a hung node for a stopped one.
+ */
+export async function rpcRefused(node: { rpc: string; dataDir: string }): Promise<boolean> {
+  try {
+    await rpcCall(node, "getblockcount");
+    return false;
+  } catch (e) {
+    if (isConnectionRefused(e)) return true;
+    throw e;
+  }
 }

@@ -3,7 +3,7 @@
  * proposals, an in-memory sign guard) and a deterministic simulator of a whole validator
  * network around real `ConsensusEngine`s.
  *
- * The simulator owns a virtual clock, a seeded PRNG, and a network with per-message delays
+ * The simulator owns a virtual clock, a seeded PRNG (support/random.ts), and a network with per-message delays
  * (hence reordering), drops, partitions, crash and restart (a restarted node keeps its chain
  * and its sign guard and loses everything else) and byzantine validators that sign
  * conflicting votes and proposals for different peers. It records every commit of every
@@ -50,6 +50,7 @@ import {
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "../../consensus/constants.ts";
 import { proposerAt } from "../../consensus/proposer.ts";
 import { EventQueue } from "./event_queue.ts";
+import { TestRandom } from "./random.ts";
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -160,6 +161,8 @@ export class MemorySignGuard {
   lock: LockState | null = null;
   /** The locked block and its proof of lock, persisted with the lock (docs §11). */
   lockEvidence: LockEvidence | null = null;
+  /** The signed messages of the last (height, round), kept in the same write (docs §11). */
+  lastMessages: ConsensusMessage[] = [];
   refusals = 0;
 
   maySign(height: number, round: number, step: SignStep, hash: Uint8Array): boolean {
@@ -176,13 +179,17 @@ export class MemorySignGuard {
     hash: Uint8Array,
     lock?: LockState,
     lockEvidence?: LockEvidence,
+    message?: ConsensusMessage,
   ) {
     if (!this.maySign(height, round, step, hash)) {
       throw new Error(`sign guard: conflicting signature at ${height}/${round}/${step}`);
     }
+    const last = this.lastSigned;
+    if (!last || last.height !== height || last.round !== round) this.lastMessages = [];
     this.lastSigned = { height, round, step, blockHash: hash.slice() };
     if (lock) this.lock = { ...lock, blockHash: lock.blockHash.slice() };
     if (lockEvidence) this.lockEvidence = lockEvidence;
+    if (message) this.lastMessages.push(message);
   }
 }
 
@@ -197,38 +204,6 @@ export function guardedSigner(key: KeyPair, guard: MemorySignGuard | null): Cons
     },
     sign: (message) => signBytes(key, message),
   };
-}
-
-// ---- deterministic randomness ------------------------------------------------------------
-
-/**
- * Seeded PRNG: a Weyl sequence (golden-ratio increment) through a murmur3-style 32-bit
- * finalizer. Tiny, fast, and plenty for choosing delays; never for keys.
- */
-export class SimRandom {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = (seed ^ 0x5bd1e995) >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x9e3779b9) >>> 0;
-    let z = this.#state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return ((z ^ (z >>> 16)) >>> 0) / 4_294_967_296;
-  }
-
-  /** Uniform integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
 }
 
 // ---- virtual clock -----------------------------------------------------------------------
@@ -286,6 +261,34 @@ export interface SimOptions {
   powers: number[];
   /** Nodes that sign conflicting proposals and votes for different peers. */
   byzantine?: number[];
+  /**
+   * Chance that an honest node crashes right after its guard write, before the signed message
+   * leaves it (restarting 10 ms to 2 s later): what a power cut between fsync and send does.
+   */
+  crashAfterGuardWrite?: number;
+  /**
+   * From `atMs` on, every guard write of `node` fails (a full disk): the shell must stop the
+   * node at once, as consensus/service.ts does, and the node stays down.
+   */
+  failingGuard?: { node: number; atMs: number };
+  /**
+   * Validator-set changes, as registrations and deregistrations would make them: from
+   * `fromHeight` on, node i has power `powers[i]` (0: a listed free-tier member without a
+   * vote; null: not a member). Before the first entry the set is `powers`. Every node learns
+   * each height's set from the schedule, as every node derives it from the chain.
+   */
+  setSchedule?: { fromHeight: number; powers: (number | null)[] }[];
+  /**
+   * Byzantine twins of proposals carry the validator-set hash of the height before theirs: a
+   * stale set, which only the engine's validatorSetHash check refuses at a set change.
+   */
+  byzantineStaleSet?: boolean;
+  /**
+   * Byzantine twins of proposals in rounds ≥ 1 claim validRound = round − 1 for a fresh block
+   * (built as if proposed in that round) and never send the proof of lock it would need. Only
+   * the line-28 check (2f+1 prevotes of validRound) keeps locked honest nodes from prevoting it.
+   */
+  byzantineFakeValidRound?: boolean;
   /** Act on `relay` actions (re-broadcast of others' messages); resends always go out. */
   relay?: boolean;
   /** Before GST links follow `preGst`, after it `postGst`. */
@@ -316,6 +319,8 @@ export interface SimResult {
   forks: { height: number; hashes: string[] }[];
   /** Commits whose certificate failed quorum or signature checks: must be 0. */
   badCertificates: number;
+  /** Commits of a block naming another validator set than its height's: must be 0. */
+  wrongSetBlocks: number;
   /** Valid-looking messages an honest engine refused: must be 0 (nobody forges here). */
   rejected: number;
   /** Committed height per node at the end. */
@@ -419,9 +424,11 @@ export function runSimulation(options: SimOptions): SimResult {
 
 class Simulation {
   readonly #o: SimOptions;
-  readonly #random: SimRandom;
+  readonly #random: TestRandom;
   readonly #queue = new VirtualClock();
   readonly #set: ValidatorSet;
+  readonly #keys: KeyPair[];
+  readonly #scheduledSets = new Map<number, ValidatorSet>();
   readonly #nodes: SimNode[];
   readonly #timeouts: TimeoutConfig;
   readonly #pre: LinkProfile;
@@ -434,18 +441,13 @@ class Simulation {
 
   constructor(options: SimOptions) {
     this.#o = options;
-    this.#random = new SimRandom(options.seed);
+    this.#random = new TestRandom(options.seed);
     this.#timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
     this.#pre = options.preGst ?? DEFAULT_PRE_GST;
     this.#post = options.postGst ?? DEFAULT_POST_GST;
     const keys = options.powers.map((_, i) => testKey(`sim-${i}`));
-    this.#set = makeValidatorSet(keys.map((key, i) => ({
-      nodeId: key.publicKey,
-      tier: "free" as const,
-      power: options.powers[i],
-      rewardAddress: `sim-reward-${i}`,
-      address: `127.0.0.1:${25_000 + i}`,
-    })));
+    this.#keys = keys;
+    this.#set = this.#makeSet(options.powers);
     const byzantine = new Set(options.byzantine ?? []);
     this.#nodes = keys.map((key, index) => ({
       index,
@@ -462,6 +464,7 @@ class Simulation {
     this.#result = {
       forks: [],
       badCertificates: 0,
+      wrongSetBlocks: 0,
       rejected: 0,
       heights: [],
       firstCommitAt: [],
@@ -471,6 +474,40 @@ class Simulation {
       endMs: 0,
       finalStates: [],
     };
+  }
+
+  #makeSet(powers: readonly (number | null)[]): ValidatorSet {
+    return makeValidatorSet(
+      this.#keys.flatMap((key, i) =>
+        powers[i] === null || powers[i] === undefined ? [] : [{
+          nodeId: key.publicKey,
+          tier: powers[i] === 0 ? "free" as const : "bronze" as const,
+          power: powers[i]!,
+          rewardAddress: `sim-reward-${i}`,
+          address: `127.0.0.1:${25_000 + i}`,
+        }]
+      ),
+    );
+  }
+
+  /** The set that certifies `height`: the genesis powers, changed by the schedule. */
+  #setFor(height: number): ValidatorSet {
+    const schedule = this.#o.setSchedule ?? [];
+    let index = -1;
+    schedule.forEach((entry, i) => {
+      if (
+        entry.fromHeight <= height && (index < 0 || entry.fromHeight >= schedule[index].fromHeight)
+      ) {
+        index = i;
+      }
+    });
+    if (index < 0) return this.#set;
+    let set = this.#scheduledSets.get(index);
+    if (!set) {
+      set = this.#makeSet(schedule[index].powers);
+      this.#scheduledSets.set(index, set);
+    }
+    return set;
   }
 
   run(): SimResult {
@@ -542,7 +579,8 @@ class Simulation {
     const buffered = node.engine?.height === height - 1 ? node.engine.takeNextHeightMessages() : [];
     const engine = new ConsensusEngine({
       height,
-      validators: this.#set,
+      validators: this.#setFor(height),
+      nextValidators: this.#setFor(height + 1),
       previous,
       genesisHash: TEST_GENESIS_HASH,
       signer: guardedSigner(node.key, node.byzantine ? null : node.guard),
@@ -554,6 +592,7 @@ class Simulation {
         lastSigned: node.guard.lastSigned,
         lock: node.guard.lock,
         lockEvidence: node.guard.lockEvidence,
+        lastMessages: node.guard.lastMessages,
       },
     });
     node.engine = engine;
@@ -571,7 +610,7 @@ class Simulation {
       `${node.index}/${height}/${round}/${this.#random.next()}`,
     );
     return buildBlock({
-      set: this.#set,
+      set: this.#setFor(height),
       height,
       previous,
       round,
@@ -602,19 +641,14 @@ class Simulation {
       }
       switch (a.kind) {
         case "broadcastProposal":
-          if (!node.byzantine) {
-            const g = a.guard;
-            node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock);
-          }
-          this.#broadcastSigned(node, { kind: "proposal", proposal: a.proposal });
+        case "broadcastVote": {
+          const message: ConsensusMessage = a.kind === "broadcastVote"
+            ? { kind: "vote", vote: a.vote }
+            : { kind: "proposal", proposal: a.proposal };
+          if (!node.byzantine && !this.#guardWrite(node, a, message)) return;
+          this.#broadcastSigned(node, message);
           break;
-        case "broadcastVote":
-          if (!node.byzantine) {
-            const g = a.guard;
-            node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock, a.lockEvidence);
-          }
-          this.#broadcastSigned(node, { kind: "vote", vote: a.vote });
-          break;
+        }
         case "relay":
           if (a.except === null || this.#o.relay) this.#broadcast(node, a.message, a.except);
           break;
@@ -639,11 +673,46 @@ class Simulation {
     }
   }
 
+  /**
+   * The shell's guard write before a send. False when the node does not get to send: its
+   * write failed (it stops for good, as the real shell exits) or it crashed right after it.
+   */
+  #guardWrite(
+    node: SimNode,
+    a: Extract<EngineAction, { kind: "broadcastVote" | "broadcastProposal" }>,
+    message: ConsensusMessage,
+  ): boolean {
+    const failing = this.#o.failingGuard;
+    if (failing && failing.node === node.index && this.#queue.now >= failing.atMs) {
+      this.#crash(node, false);
+      return false;
+    }
+    const g = a.guard;
+    const evidence = a.kind === "broadcastVote" ? a.lockEvidence : undefined;
+    node.guard.record(g.height, g.round, g.step, g.blockHash, g.lock, evidence, message);
+    const rate = this.#o.crashAfterGuardWrite ?? 0;
+    if (rate > 0 && this.#random.chance(rate)) {
+      this.#crash(node, false);
+      node.pendingRestarts++;
+      this.#queue.at(this.#queue.now + this.#random.int(10, 2_000), () => {
+        node.pendingRestarts--;
+        this.#restart(node);
+      });
+      return false;
+    }
+    return true;
+  }
+
   #commit(node: SimNode, committed: CommittedBlock): boolean {
     const height = committed.block.header.height;
     if (height !== node.chain.length + 1) return false;
     const hash = blockHash(committed.block.header);
-    const quorum = checkCertificateQuorum(committed.certificate, height, hash, this.#set);
+    const set = this.#setFor(height);
+    if (!bytesEqual(committed.block.header.validatorSetHash, set.hash)) {
+      this.#result.wrongSetBlocks++;
+      return false;
+    }
+    const quorum = checkCertificateQuorum(committed.certificate, height, hash, set);
     if (!quorum.ok || !verifyCertificateSignatures(TEST_GENESIS_HASH, committed.certificate)) {
       this.#result.badCertificates++;
       return false;
@@ -675,7 +744,10 @@ class Simulation {
     const twin = this.#conflicting(node, message);
     for (const peer of this.#nodes) {
       if (peer === node) continue;
-      this.#send(node, peer, this.#random.chance(0.5) ? message : twin);
+      // A proposal with a fake validRound goes to everyone: the more honest nodes prevote it
+      // without its proof of lock, the sooner a broken line-28 check shows as a fork.
+      const allTwin = twin.kind === "proposal" && twin.proposal.validRound >= 0;
+      this.#send(node, peer, allTwin ? twin : this.#random.chance(0.5) ? message : twin);
     }
   }
 
@@ -689,21 +761,31 @@ class Simulation {
     if (message.kind === "proposal") {
       const p = message.proposal;
       const records = [{ type: 7, data: new Uint8Array([node.index, p.round & 0xff, 0xbb]) }];
+      // A fake validRound: the block claims to come from round − 1 (whose proposer it names,
+      // as a re-proposal would), with no proof of lock behind it.
+      const fakeValidRound = this.#o.byzantineFakeValidRound && p.round > 0 ? p.round - 1 : -1;
       const block = buildBlock({
-        set: this.#set,
+        set: this.#setFor(p.height),
         height: p.height,
         previous: { hash: p.block.header.prevHash, timestamp: p.block.header.timestamp - 1 },
-        round: p.round,
-        proposer: node.key.publicKey,
+        round: fakeValidRound >= 0 ? fakeValidRound : p.round,
+        proposer: fakeValidRound >= 0 ? undefined : node.key.publicKey,
         timestamp: p.block.header.timestamp + 1,
         records,
       });
+      if (this.#o.byzantineStaleSet) {
+        // The set of the height before: differs from the right one exactly at a set change.
+        block.header.validatorSetHash = this.#setFor(p.height - 1).hash;
+      }
       const hash = blockHash(block.header);
       this.#byzantineBlocks.set(`${p.height}/${p.round}`, {
         real: blockHash(p.block.header),
         twin: hash,
       });
-      return { kind: "proposal", proposal: signProposal(node.key, p.height, p.round, -1, block) };
+      return {
+        kind: "proposal",
+        proposal: signProposal(node.key, p.height, p.round, fakeValidRound, block),
+      };
     }
     const v = message.vote;
     const seen = this.#byzantineBlocks.get(`${v.height}/${v.round}`);
@@ -864,6 +946,9 @@ export interface HarnessOptions {
   isValid?: (block: Block) => boolean;
   signer?: ConsensusSigner | null;
   restore?: EngineOptions["restore"];
+  /** The set of HEIGHT + 1 (default SET; null: unknown). */
+  nextValidators?: ValidatorSet | null;
+  verify?: EngineOptions["verify"];
 }
 
 export function harness(opts: HarnessOptions): Harness & { startActions: EngineAction[] } {
@@ -877,6 +962,8 @@ export function harness(opts: HarnessOptions): Harness & { startActions: EngineA
   const engine = new ConsensusEngine({
     height: HEIGHT,
     validators: SET,
+    nextValidators: opts.nextValidators === undefined ? SET : opts.nextValidators,
+    verify: opts.verify,
     previous: PREVIOUS,
     genesisHash: TEST_GENESIS_HASH,
     signer,

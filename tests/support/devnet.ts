@@ -118,3 +118,54 @@ export async function waitForManifest(dir: string): Promise<DevnetManifest> {
     "devnet.json",
   );
 }
+
+interface ConsensusPosition {
+  height: number;
+  round: number;
+  step: string;
+}
+
+/**
+ * "No progress", shown by the node's own round timeouts instead of a fixed sleep: waits until
+ * the engine has reached `round` at one height, then until it has failed `moreRounds` further
+ * rounds at that same height, and asserts that its tip stayed below that height all along.
+ * Rounds only grow while a height is undecided, so each one is a full set of timeouts without a
+ * commit. Returns the stalled height.
+ */
+export async function assertStalled(
+  node: NodeProcess,
+  round = 2,
+  moreRounds = 2,
+  timeoutMs = 120_000,
+): Promise<number> {
+  const position = () => node.rpc<ConsensusPosition>("getconsensusinfo");
+  const stalled = await node.waitFor(
+    async () => {
+      const p = await position();
+      return p.round >= round && p.step !== "commit" ? p : null;
+    },
+    `round ${round} at one height (a stalled engine)`,
+    timeoutMs,
+  );
+  const tipAtStall = await heightOf(node);
+  if (tipAtStall !== stalled.height - 1) {
+    throw new Error(
+      `${node.name}: tip ${tipAtStall} while the engine is in round ${stalled.round} of ` +
+        `height ${stalled.height}`,
+    );
+  }
+  const later = await node.waitFor(
+    async () => {
+      const p = await position();
+      // A new height ends the wait at once: the assertion below reports it.
+      return p.height !== stalled.height || p.round >= stalled.round + moreRounds ? p : null;
+    },
+    `${moreRounds} more failed rounds at height ${stalled.height}`,
+    timeoutMs,
+  );
+  const tip = await heightOf(node);
+  if (tip !== tipAtStall || later.height !== stalled.height) {
+    throw new Error(`${node.name} progressed from ${tipAtStall} to ${tip} while stalled`);
+  }
+  return stalled.height;
+}

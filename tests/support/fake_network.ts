@@ -8,7 +8,13 @@
  * Must never: open sockets, or deliver synchronously from inside `send` (real delivery is
  * always a later turn; reentrancy bugs must show up in tests too).
  */
-import type { MessageHandler, NetworkApi, PeerSnapshot } from "../../network/api.ts";
+import type {
+  CloseReason,
+  MessageHandler,
+  MisbehaviorCode,
+  NetworkApi,
+  PeerSnapshot,
+} from "../../network/api.ts";
 import {
   decodePayload,
   encodePayload,
@@ -40,7 +46,8 @@ export interface ConnectOptions {
 export interface Penalty {
   peer: string;
   score: number;
-  reason: string;
+  code: MisbehaviorCode;
+  detail: string;
 }
 
 interface FakePeer {
@@ -74,7 +81,7 @@ export class FakeNetwork implements NetworkApi {
   readonly #scores = new Map<string, number>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #ready: ((p: PeerSnapshot) => void)[] = [];
-  readonly #gone: ((key: string, reason: string) => void)[] = [];
+  readonly #gone: ((key: string, reason: CloseReason) => void)[] = [];
   readonly #tip: ((key: string, height: number, hash: Uint8Array) => void)[] = [];
   readonly #handlers = new Map<MessageKind, MessageHandler<MessageKind>[]>();
   #closed = false;
@@ -111,8 +118,8 @@ export class FakeNetwork implements NetworkApi {
     return n;
   }
 
-  penalize(peerKey: string, score: number, reason: string): void {
-    this.penalties.push({ peer: peerKey, score, reason });
+  penalize(peerKey: string, score: number, code: MisbehaviorCode, detail = ""): void {
+    this.penalties.push({ peer: peerKey, score, code, detail });
     if (!this.#peers.has(peerKey)) return;
     const total = (this.#scores.get(peerKey) ?? 0) + score;
     this.#scores.set(peerKey, total);
@@ -146,7 +153,7 @@ export class FakeNetwork implements NetworkApi {
     this.#ready.push(handler);
   }
 
-  onPeerGone(handler: (peerKey: string, reason: string) => void): void {
+  onPeerGone(handler: (peerKey: string, reason: CloseReason) => void): void {
     this.#gone.push(handler);
   }
 
@@ -172,7 +179,7 @@ export class FakeNetwork implements NetworkApi {
   }
 
   /** The connection closes (fires onPeerGone); a linked peer sees it close too. */
-  disconnect(key: string, reason = "closed"): void {
+  disconnect(key: string, reason: CloseReason = "eof"): void {
     const p = this.#peers.get(key);
     if (!p) return;
     this.#peers.delete(key);

@@ -98,8 +98,8 @@ export class FakePeer {
     };
     const run = async (actions: PeerAction[]) => {
       for (const a of actions) {
-        if (a.type === "send") await send(a.message);
-        else if (a.type === "deliver" && a.message.kind === "getBlocks") {
+        if (a.kind === "send") await send(a.message);
+        else if (a.kind === "deliver" && a.message.kind === "getBlocks") {
           await this.#onGetBlocks(a.message, send);
         }
       }

@@ -1,8 +1,10 @@
 /**
  * One JSON-RPC 2.0 batch to a node's RPC URL, for tests and benchmarks that send many calls.
  *
- * Owns: the request shape and putting the answers back in call order. Must never: retry.
+ * Owns: the request shape (logged in with the node's cookie) and putting the answers back in
+ * call order. Must never: retry.
  */
+import { cookieAuthorization } from "../../node/rpc_client.ts";
 
 /** Calls per batch the node accepts (rpc/server.ts). */
 export const MAX_BATCH_CALLS = 100;
@@ -12,13 +14,17 @@ export const MAX_BATCH_CALLS = 100;
  * failed throws with its message, as does an answer that is not a batch (e.g. HTTP 503).
  */
 export async function rpcBatch<T>(
-  url: string,
+  node: { rpc: string; dataDir: string },
   calls: [string, unknown[]][],
   timeoutMs = 30_000,
 ): Promise<T[]> {
-  const res = await fetch(url, {
+  const authorization = await cookieAuthorization(node.dataDir);
+  const res = await fetch(node.rpc, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(authorization ? { authorization } : {}),
+    },
     body: JSON.stringify(
       calls.map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params })),
     ),

@@ -378,32 +378,3 @@ Deno.test("chain: an unparseable record is a bad block; a state machine bug is n
       chain.close();
     }
   }));
-
-Deno.test("chain: applyBlocks throughput with pre-verified signatures (printed, not asserted)", () =>
-  withDir((dir) => {
-    const b = ChainBuilder.create({ bodyBytes: 200 });
-    const total = 5_000;
-    const t0 = performance.now();
-    const blocks = b.build(total);
-    const buildMs = performance.now() - t0;
-    const chain = openChain(dir, b);
-    try {
-      const t1 = performance.now();
-      for (let i = 0; i < total; i += 500) {
-        const { applied, error } = chain.applyBlocks(blocks.slice(i, i + 500), {
-          signaturesVerified: true,
-        });
-        assert.equal(error, undefined);
-        assert.equal(applied, 500);
-      }
-      const applyMs = performance.now() - t1;
-      assert.equal(chain.tip().height, total);
-      console.log(
-        `applyBlocks: ${Math.round(total / (applyMs / 1000))} blocks/s ` +
-          `(${total} blocks of ~${blocks[0].encoded.length} B, signatures pre-verified); ` +
-          `builder: ${Math.round(total / (buildMs / 1000))} blocks/s with 4 signatures each`,
-      );
-    } finally {
-      chain.close();
-    }
-  }));

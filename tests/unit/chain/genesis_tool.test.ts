@@ -36,7 +36,8 @@ Deno.test("genesis tool: the same inputs give the same genesis hash", () => {
   assert.equal(a.masternodes.length, 3);
   assert.equal(a.masternodes[1].nodeId, toHex(nodes[1].publicKey));
   assert.equal(a.masternodes[1].address, "127.0.0.1:40001");
-  assert.equal(a.masternodes[1].tier, "free");
+  // Paid by default: free-tier members carry no voting power.
+  assert.equal(a.masternodes[1].tier, "bronze");
   assert.equal(a.genesisTime, T);
 });
 
@@ -148,4 +149,24 @@ Deno.test("genesis tool: bad input fails with the genesis validator's message", 
       }),
     /32 bytes/,
   );
+});
+
+Deno.test("genesis: free-tier power must be 0, and some member must hold a paid tier", () => {
+  const g = makeDevnetGenesis({ network: "devnet-free", nodes, blockIntervalMs: 1_000 });
+  const json = JSON.parse(genesisToJson(g));
+  assert.equal(json.tierPower.free, 0);
+  assert.throws(
+    () => parseGenesis({ ...json, tierPower: { ...json.tierPower, free: 1 } }),
+    /tierPower.free must be 0/,
+  );
+  const allFree = json.masternodes.map((m: object) => ({ ...m, tier: "free" }));
+  assert.throws(() => parseGenesis({ ...json, masternodes: allFree }), /paid tier/);
+});
+
+Deno.test("genesis: the built-in networks' members hold voting power", () => {
+  for (const network of NETWORKS) {
+    const g = builtinGenesis(network);
+    assert.ok(g.masternodes.every((m) => m.tier !== "free"), network);
+    assert.deepEqual(parseGenesis(JSON.parse(genesisToJson(g))), g);
+  }
 });

@@ -241,3 +241,60 @@ Deno.test("store: appendBlocks is all or nothing", () =>
     assert.equal(reopened.height(), 4);
     reopened.close();
   }));
+
+/**
+ * A failure while writing a block's STATE (not its block row) must take the block down with
+ * it: the state writes belong to the block's transaction. The failure is injected by the
+ * database itself (a trigger that aborts on one key, as a full disk or an I/O error would),
+ * so no production hook is needed. The write of "a" before the failing one must roll back too.
+ * Mutation caught: moving the state writes of `appendBlocks` after `COMMIT` (the block then
+ * survives the reopen without its state).
+ */
+const STATE_FAULTS = {
+  put: {
+    trigger: "BEFORE INSERT ON state WHEN NEW.key = 'poison'",
+    failing: ["poison", enc.encode("y")],
+  },
+  delete: {
+    trigger: "BEFORE DELETE ON state WHEN OLD.key = 'victim'",
+    failing: ["victim", null],
+  },
+} as const;
+
+for (const [op, fault] of Object.entries(STATE_FAULTS)) {
+  Deno.test(`store: a failed state ${op} rolls back the block too, also after reopen`, () =>
+    withDir((dir) => {
+      const b = ChainBuilder.create();
+      const blocks = b.build(3);
+      const store = ChainStore.open(dir, b.genesisHash);
+      try {
+        store.appendBlocks([
+          entry(blocks[0], new Map([["a", enc.encode("1")], ["victim", enc.encode("x")]])),
+        ]);
+        tamper(
+          dir,
+          `CREATE TRIGGER injected_fault ${fault.trigger} ` +
+            "BEGIN SELECT RAISE(ABORT, 'injected state fault'); END",
+        );
+        const writes: StateWrites = new Map([["a", enc.encode("2")], fault.failing]);
+        assert.throws(
+          () => store.appendBlocks([entry(blocks[1], writes), entry(blocks[2])]),
+          /injected state fault/,
+        );
+        assert.equal(store.height(), 1, "the open store still says height 1");
+      } finally {
+        store.close();
+      }
+      const reopened = ChainStore.open(dir, b.genesisHash);
+      try {
+        assert.equal(reopened.height(), 1);
+        assert.equal(reopened.getEncoded(2), undefined, "block 2 must not be stored");
+        assert.equal(reopened.getEncoded(3), undefined, "block 3 must not be stored");
+        assert.deepEqual(reopened.getState("a"), enc.encode("1"), "block 2's write of a");
+        assert.deepEqual(reopened.getState("victim"), enc.encode("x"));
+        assert.equal(reopened.getState("poison"), undefined);
+      } finally {
+        reopened.close();
+      }
+    }));
+}

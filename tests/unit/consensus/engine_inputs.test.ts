@@ -4,10 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { ZERO_HASH } from "../../../crypto/hash.ts";
+import { verifySignature } from "../../../crypto/ed25519.ts";
+import { makeValidatorSet } from "../../../chain/validators.ts";
+import { proposerAt } from "../../../consensus/proposer.ts";
 import { type Vote, VoteType } from "../../../chain/block.ts";
-import type { EngineAction } from "../../../consensus/engine.ts";
+import type { ConsensusMessage, EngineAction } from "../../../consensus/engine.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
 import {
+  buildBlock,
   certificateSigners,
   guardedSigner,
   harness,
@@ -17,11 +21,16 @@ import {
   isNil,
   KEYS,
   makeBlock,
+  MemorySignGuard,
   precommit,
+  PREVIOUS,
   prevote,
   proposal,
+  proposerIndex,
   sentProposals,
   sentVotes,
+  SET,
+  signProposal,
   signVote,
   testKey,
   timeoutsOf,
@@ -216,13 +225,37 @@ Deno.test("far-future rounds are bounded per validator", () => {
   assert.equal(h.engine.round, 11, "rounds 10 and 11 were kept");
 });
 
+/** A correctly signed proposal for HEIGHT + 1 by its proposer of `round` in SET. */
+function nextHeightProposal(round: number) {
+  const block = buildBlock({
+    set: SET,
+    height: HEIGHT + 1,
+    previous: { hash: hashOf(makeBlock(0)), timestamp: PREVIOUS.timestamp + 1_000 },
+    round,
+    records: [{ type: 1, data: new Uint8Array([round]) }],
+  });
+  const id = hexOf(proposerAt(SET, HEIGHT + 1, round).nodeId);
+  const key = KEYS.find((k) => hexOf(k.publicKey) === id)!;
+  return signProposal(key, HEIGHT + 1, round, -1, block);
+}
+
+function countingVerify() {
+  let calls = 0;
+  return {
+    verify: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => {
+      calls++;
+      return verifySignature(k, m, s);
+    },
+    calls: () => calls,
+  };
+}
+
 Deno.test("next-height messages are buffered, deduplicated and handed over", () => {
   const h = harness({ me: 3 });
   const v = prevote(0, 0, null, HEIGHT + 1);
   assert.deepEqual(h.vote(v, "p1"), []);
   assert.deepEqual(h.vote(v, "p2"), [], "same signature: kept once");
-  const p = proposal(0, -1, makeBlock(0));
-  h.propose({ ...p, height: HEIGHT + 1 });
+  h.propose(nextHeightProposal(0));
   assert.deepEqual(h.vote(prevote(0, 0, null, HEIGHT + 2)), [], "h + 2 is ignored");
   const taken = h.engine.takeNextHeightMessages();
   assert.equal(taken.length, 2);
@@ -231,10 +264,69 @@ Deno.test("next-height messages are buffered, deduplicated and handed over", () 
   assert.deepEqual(h.engine.takeNextHeightMessages(), [], "taking empties the buffer");
 });
 
-Deno.test("the next-height buffer is bounded", () => {
+Deno.test("the next-height buffer holds at most 4 votes per signer and a few proposals", () => {
   const h = harness({ me: null });
-  for (let round = 0; round < 40; round++) h.vote(prevote(round % 4, round, null, HEIGHT + 1));
-  assert.equal(h.engine.takeNextHeightMessages().length, 16, "4 per validator of 4");
+  // One member floods 40 rounds: 4 are kept, and the others still get their share.
+  for (let round = 0; round < 40; round++) h.vote(prevote(0, round, null, HEIGHT + 1));
+  for (let i = 1; i < 4; i++) {
+    for (let round = 0; round < 10; round++) h.vote(prevote(i, round, null, HEIGHT + 1));
+  }
+  for (let round = 0; round < 8; round++) h.propose(nextHeightProposal(round));
+  const taken = h.engine.takeNextHeightMessages();
+  const votes = taken.filter((t) => t.message.kind === "vote");
+  assert.equal(votes.length, 16, "4 per member of 4");
+  for (const k of KEYS) {
+    const mine = votes.filter((t) =>
+      t.message.kind === "vote" && hexOf(t.message.vote.validator) === hexOf(k.publicKey)
+    );
+    assert.equal(mine.length, 4);
+  }
+  const proposals = taken.filter((t) => t.message.kind === "proposal");
+  assert.ok(proposals.length >= 1 && proposals.length <= 4, `${proposals.length} proposals`);
+  assert.equal(h.engine.nextHeightDropped.get("signer-cap"), 36 + 3 * 6);
+});
+
+Deno.test("next-height votes from outside the next set cost no verification and are dropped", () => {
+  const counter = countingVerify();
+  // Height + 1 is certified by members 0 and 1 plus a free-tier (power 0) member 9.
+  const free = testKey("next-free");
+  const next = makeValidatorSet([
+    ...SET.validators.slice(0, 2),
+    { ...SET.validators[0], nodeId: free.publicKey, tier: "free" as const, power: 0 },
+  ]);
+  const h = harness({ me: null, nextValidators: next, verify: counter.verify });
+  const member2 = KEYS.findIndex((k) => hexOf(k.publicKey) === hexOf(SET.validators[2].nodeId));
+  for (let round = 0; round < 50; round++) {
+    h.vote(signVote(testKey(`stranger-${round}`), VoteType.Prevote, HEIGHT + 1, 0, ZERO_HASH));
+    h.vote(signVote(free, VoteType.Prevote, HEIGHT + 1, round, ZERO_HASH));
+    h.vote(prevote(member2, round, null, HEIGHT + 1)); // a member of h only
+  }
+  assert.equal(counter.calls(), 0);
+  assert.equal(h.engine.nextHeightDropped.get("not-member"), 150);
+  const member0 = KEYS.findIndex((k) => hexOf(k.publicKey) === hexOf(SET.validators[0].nodeId));
+  h.vote(prevote(member0, 0, null, HEIGHT + 1));
+  assert.equal(counter.calls(), 1);
+  assert.equal(h.engine.takeNextHeightMessages().length, 1);
+});
+
+Deno.test("forged next-height votes are rejected and never take a member's slots", () => {
+  const h = harness({ me: null });
+  for (let round = 0; round < 10; round++) {
+    const forged = { ...prevote(0, round, null, HEIGHT + 1), signature: new Uint8Array(64) };
+    const actions = h.vote(forged, "liar");
+    assert.deepEqual(kinds(actions), ["rejected"]);
+  }
+  for (let round = 0; round < 4; round++) h.vote(prevote(0, round, null, HEIGHT + 1));
+  assert.equal(h.engine.takeNextHeightMessages().length, 4);
+  assert.equal(h.engine.nextHeightDropped.get("bad-signature"), 10);
+});
+
+Deno.test("without the next set nothing is buffered", () => {
+  const h = harness({ me: null, nextValidators: null });
+  h.vote(prevote(0, 0, null, HEIGHT + 1));
+  h.propose(nextHeightProposal(0));
+  assert.deepEqual(h.engine.takeNextHeightMessages(), []);
+  assert.equal(h.engine.nextHeightDropped.get("no-set"), 2);
 });
 
 Deno.test("a refused sign guard stops the message, not the state machine", () => {
@@ -394,4 +486,81 @@ Deno.test("restart: lock evidence for another block or with forged votes gives n
     },
   });
   assert.equal(rejections(h.startActions)[0]?.reason, "bad-signature");
+});
+
+Deno.test("current-height votes from non-members and free members are refused before verifying", () => {
+  const counter = countingVerify();
+  const free = testKey("current-free");
+  const h = harness({ me: null, verify: counter.verify });
+  for (let i = 0; i < 20; i++) {
+    const actions = h.vote(
+      signVote(testKey(`outsider-${i}`), VoteType.Prevote, HEIGHT, 0, ZERO_HASH),
+    );
+    assert.deepEqual(kinds(actions), ["rejected"]);
+  }
+  h.vote(signVote(free, VoteType.Precommit, HEIGHT, 0, ZERO_HASH));
+  assert.equal(counter.calls(), 0);
+});
+
+Deno.test("a whole network restarted mid-round resumes it from the messages each node re-sends", () => {
+  // Before the restart: the proposer of round 0 proposed X, everyone prevoted X, nobody
+  // precommitted. Each guard now refuses any other round-0 prevote.
+  const x = makeBlock(0, 7);
+  const xHash = hashOf(x);
+  const p = proposal(0, -1, x);
+  const build = (resend: boolean) =>
+    KEYS.map((_, i) => {
+      const guard = new MemorySignGuard();
+      const lastMessages: ConsensusMessage[] = [{ kind: "vote", vote: prevote(i, 0, x) }];
+      if (i === proposerIndex(0)) lastMessages.unshift({ kind: "proposal", proposal: p });
+      for (const m of lastMessages) {
+        const step = m.kind === "proposal" ? SignStep.Propose : SignStep.Prevote;
+        guard.record(HEIGHT, 0, step, xHash);
+      }
+      return harness({
+        me: i,
+        signer: guardedSigner(KEYS[i], guard),
+        restore: {
+          lastSigned: guard.lastSigned,
+          lock: null,
+          lastMessages: resend ? lastMessages : [],
+        },
+      });
+    });
+
+  const run = (nodes: ReturnType<typeof build>) => {
+    // Deliver every relayed or broadcast message to every other node until nothing moves.
+    let pending = nodes.map((n, i) => ({ from: i, actions: n.startActions }));
+    for (let pass = 0; pass < 20 && pending.length > 0; pass++) {
+      const next: typeof pending = [];
+      for (const { from, actions } of pending) {
+        for (const a of actions) {
+          const message = a.kind === "relay"
+            ? a.message
+            : a.kind === "broadcastVote"
+            ? { kind: "vote" as const, vote: a.vote }
+            : a.kind === "broadcastProposal"
+            ? { kind: "proposal" as const, proposal: a.proposal }
+            : null;
+          if (!message) continue;
+          nodes.forEach((n, to) => {
+            if (to === from) return;
+            const out = message.kind === "vote"
+              ? n.vote(message.vote, String(from))
+              : n.propose(message.proposal, String(from));
+            assert.ok(out.every((o) => o.kind !== "rejected"), "a re-sent message was refused");
+            next.push({ from: to, actions: out });
+          });
+        }
+      }
+      pending = next;
+    }
+    return nodes.map((n) => n.engine.decision);
+  };
+
+  const resumed = run(build(true));
+  for (const d of resumed) assert.deepEqual(d && hashOf(d), xHash, "decided X in round 0");
+  // Without the re-sent messages no node can sign again in round 0: nothing is decided until
+  // the timeouts move everyone on.
+  assert.ok(run(build(false)).every((d) => d === null));
 });

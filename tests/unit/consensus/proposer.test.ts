@@ -7,7 +7,7 @@ import { toHex } from "../../../encoding/binary.ts";
 import { sha256 } from "../../../crypto/hash.ts";
 import { makeValidatorSet, type ValidatorSet } from "../../../chain/validators.ts";
 import { proposerAt } from "../../../consensus/proposer.ts";
-import { SimRandom } from "../../support/consensus_sim.ts";
+import { TestRandom } from "../../support/random.ts";
 
 function setOf(powers: readonly number[], label = "p"): ValidatorSet {
   return makeValidatorSet(powers.map((power, i) => ({
@@ -41,7 +41,7 @@ function idAt(set: ValidatorSet, height: number, round = 0): string {
 }
 
 Deno.test("matches the step-by-step priority algorithm on random sets", () => {
-  const random = new SimRandom(42);
+  const random = new TestRandom(42);
   for (let trial = 0; trial < 60; trial++) {
     const n = random.int(1, 9);
     // Few distinct powers like real tiers, sometimes arbitrary ones.
@@ -60,7 +60,7 @@ Deno.test("matches the step-by-step priority algorithm on random sets", () => {
 });
 
 Deno.test("the sequence repeats every W steps (the priorities return to zero)", () => {
-  const random = new SimRandom(7);
+  const random = new TestRandom(7);
   for (let trial = 0; trial < 200; trial++) {
     const powers = Array.from({ length: random.int(1, 12) }, () => random.int(1, 200));
     const set = setOf(powers, `period${trial}`);

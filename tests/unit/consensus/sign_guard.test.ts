@@ -1,5 +1,19 @@
 import assert from "node:assert/strict";
-import { SIGN_GUARD_FILE, SignGuard, SignGuardError } from "../../../consensus/sign_guard.ts";
+import {
+  MAX_KEPT_PROPOSAL_BYTES,
+  SIGN_GUARD_FILE,
+  SignGuard,
+  SignGuardError,
+} from "../../../consensus/sign_guard.ts";
+import { blockHash, VoteType } from "../../../chain/block.ts";
+import { ByteWriter } from "../../../encoding/binary.ts";
+import { sha256 } from "../../../crypto/hash.ts";
+import {
+  buildBlock,
+  makeTestValidators,
+  signProposal,
+  signVote,
+} from "../../support/consensus_sim.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
 
 const hashA = new Uint8Array(32).fill(0xaa);
@@ -161,5 +175,98 @@ Deno.test("invalid arguments are programming errors", async () => {
     assert.throws(() => guard.maySign(1, 0.5, SignStep.Prevote, hashA), RangeError);
     assert.throws(() => guard.maySign(1, 0, 4 as SignStep, hashA), RangeError);
     assert.throws(() => guard.maySign(1, 0, SignStep.Prevote, new Uint8Array(31)), RangeError);
+  });
+});
+
+Deno.test("the signed messages of the last round are kept in the same file and survive a restart", async () => {
+  const { set, keys } = makeTestValidators([1, 1, 1, 1], "guard-msgs");
+  const block = buildBlock({
+    set,
+    height: 5,
+    previous: { hash: new Uint8Array(32), timestamp: 1 },
+    round: 1,
+    proposer: keys[0].publicKey,
+  });
+  const hash = blockHash(block.header);
+  const proposal = signProposal(keys[0], 5, 1, -1, block);
+  const prevote = signVote(keys[0], VoteType.Prevote, 5, 1, hash);
+  const precommit = signVote(keys[0], VoteType.Precommit, 5, 1, hash);
+  await withDir(async (path) => {
+    const guard = await SignGuard.open(path);
+    await guard.recordSigned(5, 1, SignStep.Propose, hash, undefined, {
+      kind: "proposal",
+      proposal,
+    });
+    await guard.recordSigned(5, 1, SignStep.Prevote, hash, undefined, {
+      kind: "vote",
+      vote: prevote,
+    });
+    const lock = { height: 5, round: 1, blockHash: hash };
+    await guard.recordSigned(5, 1, SignStep.Precommit, hash, lock, {
+      kind: "vote",
+      vote: precommit,
+    });
+
+    const reopened = await SignGuard.open(path);
+    assert.deepEqual(reopened.lastMessages, [
+      { kind: "proposal", proposal },
+      { kind: "vote", vote: prevote },
+      { kind: "vote", vote: precommit },
+    ]);
+    // A new round supersedes them: only that round's messages are kept.
+    const nilPrevote = signVote(keys[0], VoteType.Prevote, 5, 2, nil);
+    await reopened.recordSigned(5, 2, SignStep.Prevote, nil, undefined, {
+      kind: "vote",
+      vote: nilPrevote,
+    });
+    assert.deepEqual((await SignGuard.open(path)).lastMessages, [{
+      kind: "vote",
+      vote: nilPrevote,
+    }]);
+  });
+});
+
+Deno.test("a proposal too large to rewrite before every vote is not kept; the votes are", async () => {
+  const { set, keys } = makeTestValidators([1], "guard-big");
+  const block = buildBlock({
+    set,
+    height: 2,
+    previous: { hash: new Uint8Array(32), timestamp: 1 },
+    round: 0,
+    records: [{ type: 3, data: new Uint8Array(MAX_KEPT_PROPOSAL_BYTES) }],
+  });
+  const hash = blockHash(block.header);
+  await withDir(async (path) => {
+    const guard = await SignGuard.open(path);
+    const proposal = signProposal(keys[0], 2, 0, -1, block);
+    await guard.recordSigned(2, 0, SignStep.Propose, hash, undefined, {
+      kind: "proposal",
+      proposal,
+    });
+    const vote = signVote(keys[0], VoteType.Prevote, 2, 0, hash);
+    await guard.recordSigned(2, 0, SignStep.Prevote, hash, undefined, { kind: "vote", vote });
+    assert.deepEqual((await SignGuard.open(path)).lastMessages, [{ kind: "vote", vote }]);
+    assert.ok((await Deno.stat(path)).size < 4096);
+  });
+});
+
+Deno.test("a guard file of the previous format (no messages) is still read", async () => {
+  await withDir(async (path) => {
+    // v1 layout: magic, last position, lock, then the SHA-256 of all that.
+    const body = new ByteWriter(128).raw(new TextEncoder().encode("timenode/sign-guard/v1"))
+      .bool(true).u64(9).u32(2).u8(SignStep.Prevote).fixed(hashA, 32).bool(false).finish();
+    await Deno.writeFile(
+      path,
+      new ByteWriter(body.length + 32).raw(body).fixed(sha256(body), 32).finish(),
+    );
+    const guard = await SignGuard.open(path);
+    assert.deepEqual(guard.lastSigned, {
+      height: 9,
+      round: 2,
+      step: SignStep.Prevote,
+      blockHash: hashA,
+    });
+    assert.deepEqual(guard.lastMessages, []);
+    assert.equal(guard.maySign(9, 2, SignStep.Prevote, hashB), false);
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Backoff, BACKOFF_DEFAULTS } from "../../../network/backoff.ts";
+import { Backoff } from "../../../network/backoff.ts";
 import { type Random, SeededRandom } from "../../../network/random.ts";
 
 /** A Random that always returns the same float, to pin the jitter at its extremes. */
@@ -11,8 +11,23 @@ function fixedRandom(value: number): Random {
   };
 }
 
-Deno.test("backoff: defaults are 1 s doubling to a 60 s cap, reset after 60 s", () => {
-  assert.deepEqual(BACKOFF_DEFAULTS, { initialMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 });
+Deno.test("backoff: by default the window starts at 1 s and doubles to a 60 s cap", () => {
+  // At the top of each window the delay is the window itself.
+  const b = new Backoff({}, fixedRandom(0.999_999_999));
+  const windows = Array.from({ length: 9 }, () => b.nextDelay());
+  assert.deepEqual(windows, [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+  // At the bottom it is half the window: the first redial never comes sooner than 0.5 s.
+  assert.equal(new Backoff({}, fixedRandom(0)).nextDelay(), 500);
+});
+
+Deno.test("backoff: by default a connection resets the schedule after exactly 60 s", () => {
+  for (const [lived, resets] of [[60_000, true], [59_999, false]] as const) {
+    const b = new Backoff({}, fixedRandom(0.999_999_999));
+    for (let i = 0; i < 8; i++) b.nextDelay();
+    b.onConnected(5_000);
+    b.onDisconnected(5_000 + lived);
+    assert.equal(b.nextDelay(), resets ? 1_000 : 60_000, `after ${lived} ms`);
+  }
 });
 
 Deno.test("backoff: every delay lies in [window/2, window] and never above the cap", () => {

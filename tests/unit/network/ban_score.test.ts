@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import {
   BAN_SCORE_DEFAULTS,
+  BanFileError,
   BanScores,
   isBannable,
+  loadBans,
   MAX_REASON_LENGTH,
+  saveBans,
 } from "../../../network/ban_score.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -199,4 +202,53 @@ Deno.test("ban score: invalid options are refused", () => {
   assert.throws(() => new BanScores({ threshold: 0 }), RangeError);
   assert.throws(() => new BanScores({ halfLifeMs: -1 }), RangeError);
   assert.throws(() => new BanScores({ maxTrackedKeys: 0 }), RangeError);
+});
+
+Deno.test("ban score: saveBans / loadBans round-trip bans.json and tolerate bad files", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bans-test-" });
+  try {
+    const path = `${dir}/bans.json`;
+    const fresh = new BanScores();
+    assert.equal(await loadBans(path, fresh), 0, "a missing file is no bans, not an error");
+    assert.equal(fresh.bannedCount(T0), 0);
+
+    const s = new BanScores();
+    s.ban("203.0.113.7", T0 + DAY, "operator: scanner");
+    s.add("198.51.100.2", 100, "invalid-block: bad-height", T0);
+    s.add("198.51.100.3", 40, "malformed-message", T0); // a partial score is not saved
+    await saveBans(path, s);
+    await saveBans(path, s); // overwriting works too
+    const back = new BanScores();
+    assert.equal(await loadBans(path, back), 2);
+    assert.deepEqual(back.bans(T0), s.bans(T0));
+    assert.equal(back.banOf("203.0.113.7", T0)?.reason, "operator: scanner");
+    assert.equal(back.score("198.51.100.3", T0), 0);
+    // Bans are added to what the instance already holds.
+    const merged = new BanScores();
+    merged.ban("192.0.2.1", T0 + DAY, "already here");
+    assert.equal(await loadBans(path, merged), 2);
+    assert.equal(merged.bannedCount(T0), 3);
+    // No temporary files are left behind.
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names, ["bans.json"]);
+
+    await Deno.writeTextFile(path, "{ not json");
+    await assert.rejects(() => loadBans(path, new BanScores()), BanFileError);
+    await Deno.writeTextFile(path, JSON.stringify({ version: 1, bans: "nope" }));
+    assert.equal(await loadBans(path, new BanScores()), 0, "valid JSON, wrong shape: no throw");
+    await Deno.writeTextFile(path, " ".repeat(4 * 1024 * 1024 + 1));
+    await assert.rejects(() => loadBans(path, new BanScores()), BanFileError, "over the limit");
+
+    await Deno.remove(path);
+    await Deno.mkdir(path); // unreadable as a file
+    await assert.rejects(() => loadBans(path, new BanScores()), BanFileError);
+    // Saving over a directory fails and cleans up its temporary file.
+    await assert.rejects(() => saveBans(path, s));
+    const after = [];
+    for await (const e of Deno.readDir(dir)) after.push(e.name);
+    assert.deepEqual(after, ["bans.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -13,6 +13,7 @@ import {
 import { type PeerAction, PeerState } from "../../../network/peer.ts";
 import type { Direction } from "../../../network/api.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../../../network/constants.ts";
+import { makeAck } from "../../../network/handshake.ts";
 import { type Block, VoteType } from "../../../chain/block.ts";
 
 const MAGIC = 0x11223344;
@@ -59,7 +60,7 @@ function deliver(to: PeerState, m: Message, now: number): PeerAction[] {
 }
 
 const sends = (actions: PeerAction[]) =>
-  actions.filter((a): a is Extract<PeerAction, { type: "send" }> => a.type === "send").map((a) =>
+  actions.filter((a): a is Extract<PeerAction, { kind: "send" }> => a.kind === "send").map((a) =>
     a.message
   );
 
@@ -97,7 +98,7 @@ Deno.test("handshake completes in both directions with the same code", () => {
   assert.equal(b.phase, "ready");
   assert.deepEqual(a.peerHello!.nodeId, kb.publicKey);
   assert.deepEqual(b.peerHello!.nodeId, ka.publicKey);
-  assert.equal(all.filter((x) => x.type === "ready").length, 2);
+  assert.equal(all.filter((x) => x.kind === "ready").length, 2);
   // Each side pings right after the handshake.
   assert.ok(a.ping!.pingsSent === 1 && b.ping!.pingsSent === 1);
 });
@@ -173,7 +174,7 @@ for (const receiver of ["inbound", "outbound"] as const) {
         message = { ...samples.pong, nonce: ping.nonce } as Message;
       }
       const r = deliver(peer, message, 1010);
-      const types = r.map((x) => x.type);
+      const types = r.map((x) => x.kind);
       switch (kind) {
         case "ping": {
           const pong = sends(r)[0];
@@ -217,7 +218,7 @@ Deno.test("handshake rejects wrong genesis, old version, self-connection and bad
     const p = makePeer(k, "inbound");
     p.start(0, []);
     const r = deliver(p, h, 1);
-    assert.deepEqual(r.map((x) => x.type === "close" && x.reason), [reason]);
+    assert.deepEqual(r.map((x) => x.kind === "close" && x.reason), [reason]);
     assert.equal(p.phase, "closed");
   }
   // An ack signed by a key other than the announced node id.
@@ -225,7 +226,7 @@ Deno.test("handshake rejects wrong genesis, old version, self-connection and bad
   p.start(0, []);
   deliver(p, hello(generateKeyPair()), 1);
   const r = deliver(p, { kind: "helloAck", signature: new Uint8Array(64).fill(1) }, 2);
-  assert.deepEqual(r.map((x) => x.type === "close" && x.reason), ["bad-signature"]);
+  assert.deepEqual(r.map((x) => x.kind === "close" && x.reason), ["bad-signature"]);
 });
 
 Deno.test("nothing passes before the handshake, in either direction", () => {
@@ -235,7 +236,7 @@ Deno.test("nothing passes before the handshake, in either direction", () => {
       p.start(0, []);
       const r = deliver(p, samples[kind], 1);
       assert.deepEqual(
-        r.map((x) => x.type === "close" && x.reason),
+        r.map((x) => x.kind === "close" && x.reason),
         ["message-before-handshake"],
         `${kind}`,
       );
@@ -244,7 +245,7 @@ Deno.test("nothing passes before the handshake, in either direction", () => {
     p.start(0, []);
     const out: PeerAction[] = [];
     p.onFrame(999, new Uint8Array(0), 1, out);
-    assert.deepEqual(out.map((x) => x.type === "close" && x.reason), ["message-before-handshake"]);
+    assert.deepEqual(out.map((x) => x.kind === "close" && x.reason), ["message-before-handshake"]);
   }
 });
 
@@ -256,17 +257,17 @@ Deno.test("handshake times out after 10 s", () => {
   assert.equal(early.length, 0);
   const late: PeerAction[] = [];
   p.tick(HANDSHAKE_TIMEOUT_MS, late);
-  assert.deepEqual(late.map((x) => x.type === "close" && x.reason), ["handshake-timeout"]);
+  assert.deepEqual(late.map((x) => x.kind === "close" && x.reason), ["handshake-timeout"]);
 });
 
 Deno.test("after the handshake, unknown types are ignored and malformed ones penalised, not fatal", () => {
   const { a } = connectedPair();
   const out: PeerAction[] = [];
   a.onFrame(4242, new Uint8Array(10), 5, out);
-  assert.deepEqual(out.map((x) => x.type), ["unknown-message"]);
+  assert.deepEqual(out.map((x) => x.kind), ["unknown-message"]);
   const bad: PeerAction[] = [];
   a.onFrame(MessageId.getBlocks, new Uint8Array(3), 5, bad);
-  assert.deepEqual(bad.map((x) => x.type), ["penalize"]);
+  assert.deepEqual(bad.map((x) => x.kind), ["penalize"]);
   assert.equal(a.phase, "ready");
 });
 
@@ -279,8 +280,56 @@ Deno.test("a silent peer is dropped by the pong timeout, not before", () => {
   const before: PeerAction[] = [];
   a.tick(2001, before);
   a.tick(4000, before);
-  assert.ok(!before.some((x) => x.type === "close" || x.type === "send"));
+  assert.ok(!before.some((x) => x.kind === "close" || x.kind === "send"));
   const after: PeerAction[] = [];
   a.tick(4001, after);
-  assert.deepEqual(after.map((x) => x.type === "close" && x.reason), ["pong-timeout"]);
+  assert.deepEqual(after.map((x) => x.kind === "close" && x.reason), ["pong-timeout"]);
+});
+
+Deno.test("the peer's tip: the hello's at ready, then a tip action only when it changes", () => {
+  const { a, b } = connectedPair();
+  // The hellos announced height 5; the pings of the handshake pump then said 7.
+  assert.deepEqual(b.peerHello!.bestHeight, 5);
+  assert.deepEqual(a.tip, { height: 7, hash: ZERO32 });
+  const hashB = new Uint8Array(32).fill(0xbb);
+  const ping = (height: number, hash: Uint8Array, nonce: bigint): Message => ({
+    kind: "ping",
+    nonce,
+    bestHeight: height,
+    bestHash: hash,
+  });
+  const tipsOf = (r: PeerAction[]) =>
+    r.flatMap((x) => x.kind === "tip" ? [{ height: x.height, hash: x.hash }] : []);
+  // The same tip again is no event.
+  assert.deepEqual(tipsOf(deliver(a, ping(7, ZERO32, 1n), 10)), []);
+  // A new height is.
+  assert.deepEqual(tipsOf(deliver(a, ping(8, ZERO32, 2n), 11)), [{ height: 8, hash: ZERO32 }]);
+  // The same height with another hash is a change too.
+  assert.deepEqual(tipsOf(deliver(a, ping(8, hashB, 3n), 12)), [{ height: 8, hash: hashB }]);
+  // An announcement of the tip it already reported is no change; a lower one is.
+  const announce = (height: number): Message => ({ kind: "blockAnnounce", height, hash: hashB });
+  assert.deepEqual(tipsOf(deliver(a, announce(8), 13)), []);
+  assert.deepEqual(tipsOf(deliver(a, announce(4), 14)), [{ height: 4, hash: hashB }]);
+  assert.deepEqual(a.tip, { height: 4, hash: hashB });
+});
+
+Deno.test("at ready the tip is the hello's, without a tip action", () => {
+  const ka = generateKeyPair(), kb = generateKeyPair();
+  const helloA = hello(ka);
+  const a = makePeer(ka, "outbound", helloA);
+  a.start(0, []);
+  const tipHash = new Uint8Array(32).fill(4);
+  deliver(a, hello(kb, { bestHeight: 42, bestHash: tipHash }), 1);
+  const r = deliver(a, makeAck({ key: kb, magic: MAGIC, genesisHash: GENESIS }, helloA), 2);
+  assert.ok(r.some((x) => x.kind === "ready"));
+  assert.ok(!r.some((x) => x.kind === "tip"));
+  assert.deepEqual(a.tip, { height: 42, hash: tipHash });
+});
+
+Deno.test("before the handshake the tip is height 0 and nothing reports it", () => {
+  const p = makePeer(generateKeyPair(), "inbound");
+  const out: PeerAction[] = [];
+  p.start(0, out);
+  assert.deepEqual(p.tip, { height: 0, hash: ZERO32 });
+  assert.ok(!out.some((x) => x.kind === "tip"));
 });

@@ -13,6 +13,7 @@ import {
   keyForDialTarget,
   keyScope,
   parseHostPort,
+  parseHostPortExplained,
   peerKey,
   tryCanonicalIp,
 } from "../../../network/peer_key.ts";
@@ -272,6 +273,36 @@ Deno.test("parseHostPort / formatHostPort", () => {
   const longName = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`;
   assert.equal(longName.length, 253);
   assert.deepEqual(parseHostPort(`${longName}:1`), { host: longName, port: 1 });
+});
+
+Deno.test("parseHostPortExplained: port 0 on request, and a reason for each refusal", () => {
+  assert.deepEqual(parseHostPortExplained("1.2.3.4:0", { allowPortZero: true }), {
+    ok: true,
+    value: { host: "1.2.3.4", port: 0 },
+  });
+  const reasons: [string, RegExp][] = [
+    ["", /^expected HOST:PORT$/],
+    ["x".repeat(1000) + ":1", /too long/],
+    ["1.2.3.4", /missing :PORT/],
+    [":80", /missing HOST/],
+    ["::1:80", /IPv6 addresses need brackets/],
+    ["[::1]80", /\[IPv6\]:PORT/],
+    ["[1.2.3.4]:80", /not a valid IPv6/],
+    ["[zz::1]:80", /not a valid IPv6/],
+    ["300.1.1.1:80", /not a valid IPv4/],
+    ["1.2.3:80", /not a valid IPv4/],
+    ["bad_host!:80", /not a valid hostname/],
+    [`${"a".repeat(64)}.example:1`, /not a valid hostname/],
+    ["1.2.3.4:0", /port must be 1\.\.65535/],
+    ["1.2.3.4:080", /port must be 1\.\.65535/],
+  ];
+  for (const [input, re] of reasons) {
+    const r = parseHostPortExplained(input);
+    assert.ok(!r.ok, input);
+    assert.match(r.reason, re, input);
+  }
+  const r = parseHostPortExplained("1.2.3.4:65536", { allowPortZero: true });
+  assert.ok(!r.ok && /port must be 0\.\.65535/.test(r.reason));
 });
 
 Deno.test("formatHostPort throws on values our own code must never produce", () => {

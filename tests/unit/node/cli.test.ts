@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { TIMENODE_VERSION } from "../../../version.ts";
 import {
   type CliCommand,
   type CliEnv,
-  formatHostPort,
   helpText,
   parseCli,
-  parseHostPort,
+  RUN_CONFIG_SPEC,
   UsageError,
 } from "../../../node/cli.ts";
 import { DEFAULTS, type NodeConfig } from "../../../node/config.ts";
@@ -50,10 +48,15 @@ Deno.test("run: no flags gives the mainnet defaults", () => {
     listen: { host: "0.0.0.0", port: 24100 },
     peers: [],
     rpc: { host: "127.0.0.1", port: 24101 },
+    rpcAuth: [],
+    rpcAllowIps: [],
+    rpcAllowHosts: [],
+    rpcAuthMetrics: false,
     maxInbound: 117,
     maxOutbound: 8,
     pingIntervalMs: DEFAULTS.pingIntervalMs,
     pongTimeoutMs: DEFAULTS.pongTimeoutMs,
+    stallBlocks: 10,
     logLevel: "info",
     logFormat: "text",
     exitOnStdinClose: false,
@@ -113,7 +116,10 @@ Deno.test("run: --listen takes IPv4, bracketed IPv6, hostnames, port 0 and off",
 });
 
 Deno.test("run: --rpc like --listen, defaulting to loopback", () => {
-  assert.deepEqual(run("--rpc", "0.0.0.0:9000").rpc, { host: "0.0.0.0", port: 9000 });
+  assert.deepEqual(run("--rpc", "0.0.0.0:9000", "--rpc-allow-ip", "10.0.0.0/8").rpc, {
+    host: "0.0.0.0",
+    port: 9000,
+  });
   assert.deepEqual(run("--rpc", "127.0.0.1:0").rpc, { host: "127.0.0.1", port: 0 });
   assert.deepEqual(run("--rpc", "[::1]:24101").rpc, { host: "::1", port: 24101 });
   assert.equal(run("--rpc", "off").rpc, null);
@@ -211,7 +217,7 @@ Deno.test("--help, -h and help show the overview; help CMD and CMD --help that c
     assert.equal(h.text, helpText(null));
   }
   assert.equal(cmd("help", "run", "--help").topic, "run");
-  for (const topic of ["run", "keygen", "genesis", "devnet", "help"] as const) {
+  for (const topic of ["run", "config", "keygen", "genesis", "devnet", "help"] as const) {
     assert.equal(cmd("help", "help", topic).text, helpText(topic));
     assert.equal(cmd("help", topic, "--help").topic, topic);
   }
@@ -223,35 +229,21 @@ Deno.test("--help, -h and help show the overview; help CMD and CMD --help that c
 
 Deno.test("help texts document every flag with its default", () => {
   const overview = helpText(null);
-  for (
-    const flag of [
-      "--network",
-      "--genesis",
-      "--data-dir",
-      "--listen",
-      "--peer",
-      "--rpc",
-      "--max-inbound",
-      "--max-outbound",
-      "--ping-interval",
-      "--pong-timeout",
-      "--log-level",
-      "--log-format",
-      "--version",
-    ]
-  ) {
+  // Every flag that has a config key, so a flag added later must be documented too.
+  for (const flag of [...Object.keys(RUN_CONFIG_SPEC).map((k) => `--${k}`), "--version"]) {
     assert.ok(overview.includes(flag), flag);
   }
   for (const d of ["0.0.0.0:24100", "127.0.0.1:24101", "117", "~/.timenode/<network>"]) {
     assert.ok(overview.includes(d), d);
   }
-  for (const flag of ["--key", "--out", "--address", "--block-interval"]) {
+  for (const flag of ["--key", "--out", "--address", "--block-interval", "--force"]) {
     assert.ok(helpText("genesis").includes(flag), flag);
   }
+  assert.ok(helpText("keygen").includes("--show"));
   for (const flag of ["--nodes", "--dir", "--base-port", "--block-interval"]) {
     assert.ok(helpText("devnet").includes(flag), flag);
   }
-  for (const topic of [null, "run", "keygen", "genesis", "devnet"] as const) {
+  for (const topic of [null, "run", "config", "keygen", "genesis", "devnet"] as const) {
     assert.ok(helpText(topic).includes("Example"), `${topic} has examples`);
     const wide = helpText(topic).split("\n").filter((l) => l.length > 80);
     assert.deepEqual(wide, [], `${topic} fits an 80-column terminal`);
@@ -259,10 +251,7 @@ Deno.test("help texts document every flag with its default", () => {
 });
 
 Deno.test("--version", () => {
-  assert.deepEqual(parseCli(["--version"], ENV), {
-    kind: "version",
-    text: `timenode ${TIMENODE_VERSION}`,
-  });
+  assert.deepEqual(parseCli(["--version"], ENV), { kind: "version" });
   assert.equal(cmd("version", "run", "--version").kind, "version");
 });
 
@@ -277,6 +266,12 @@ Deno.test("keygen: data dir, network default dir, or --out", () => {
   );
   assert.equal(cmd("keygen", "keygen", "--data-dir", "/d/").keyFile, "/d/node_key.json");
   assert.equal(cmd("keygen", "keygen", "--out", "k.json").keyFile, "k.json");
+  assert.equal(cmd("keygen", "keygen").show, false);
+  assert.deepEqual(cmd("keygen", "keygen", "--show", "--out", "k.json"), {
+    kind: "keygen",
+    keyFile: "k.json",
+    show: true,
+  });
   usageError(["keygen", "--out", "k", "--data-dir", "d"], "--out:", /not both/);
   usageError(["keygen", "--out", "k", "--network", "testnet"], "--network:");
   usageError(["keygen", "--out", ""], "--out:", /non-empty/);
@@ -322,6 +317,7 @@ Deno.test("genesis: keys as hex ids or key files, with matching addresses", () =
       { kind: "file", path: "mn3.key.json" },
     ],
     out: "genesis.json",
+    force: false,
     network: "mynet",
     blockIntervalMs: 2500,
     addresses: ["10.0.0.1:24100", "[2001:db8::2]:24100", "mn3.example:24100"],
@@ -331,8 +327,11 @@ Deno.test("genesis: keys as hex ids or key files, with matching addresses", () =
 
 Deno.test("genesis: defaults for network, interval and addresses", () => {
   const g = cmd("genesis", "genesis", "--key", ID_A, "--out", "g.json");
-  assert.equal(g.network, "devnet");
-  assert.equal(g.blockIntervalMs, 1_000, "the built-in devnet interval");
+  assert.equal(g.network, "mainnet", "the same default network as run");
+  assert.equal(run().network, g.network);
+  assert.equal(g.blockIntervalMs, 600_000, "the built-in mainnet interval");
+  assert.equal(g.force, false);
+  assert.equal(cmd("genesis", "genesis", "--key", ID_A, "--out", "g", "--force").force, true);
   assert.deepEqual(g.addresses, []);
   const t = cmd("genesis", "genesis", "--key", ID_A, "--out", "g.json", "--network", "testnet");
   assert.equal(t.blockIntervalMs, 60_000);
@@ -435,27 +434,90 @@ Deno.test("devnet: errors name the flag", () => {
   usageError(["devnet", "--network", "testnet"], "--network:", /unknown flag for devnet/);
 });
 
-// ---------------------------------------------------------------------------------------------
-// HOST:PORT helpers
-
-Deno.test("parseHostPort and formatHostPort round-trip", () => {
-  for (const text of ["1.2.3.4:5", "[::1]:24100", "[2001:db8::1]:1", "a-b.example.org.:65535"]) {
-    const hp = parseHostPort(text);
-    assert.ok(typeof hp !== "string", text);
-    assert.equal(formatHostPort(hp), text);
-  }
-  assert.equal(typeof parseHostPort("1.2.3.4:0"), "string");
-  assert.deepEqual(parseHostPort("1.2.3.4:0", { allowPortZero: true }), {
-    host: "1.2.3.4",
-    port: 0,
-  });
-  assert.equal(typeof parseHostPort("x".repeat(1000) + ":1"), "string");
-  assert.equal(typeof parseHostPort(`${"a".repeat(64)}.example:1`), "string", "label over 63");
+Deno.test("run: a --peer the network layer cannot dial is a usage error", () => {
+  usageError(["run", "--peer", "example.org.:24300"], "--peer:", /not a valid hostname/);
+  usageError(["run", "--peer", "10.0.0.1:080"], "--peer:", /port must be 1\.\.65535/);
 });
 
-Deno.test("run: a --peer the network layer cannot dial is a usage error", () => {
-  assert.throws(
-    () => parseCli(["run", "--peer", "example.org.:24300"], { HOME: "/home/op" }),
-    UsageError,
+Deno.test("run: a non-loopback --rpc needs --rpc-allow-ip; the RPC security flags", () => {
+  usageError(["--rpc", "0.0.0.0:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "[::]:9000"], "--rpc:", /--rpc-allow-ip/);
+  usageError(["--rpc", "node.example:9000"], "--rpc:", /--rpc-allow-ip/);
+  assert.equal(run("--rpc", "localhost:9000").rpcAllowIps.length, 0);
+  assert.equal(run("--rpc", "127.0.0.2:9000").rpcAllowIps.length, 0);
+  const c = run(
+    "--rpc=[::]:9000",
+    "--rpc-allow-ip",
+    "10.0.0.0/8",
+    "--rpc-allow-ip",
+    "2001:db8::/32",
+    "--rpc-allow-ip",
+    "192.0.2.7",
+    "--rpc-allow-host",
+    "node1.example.org",
+    "--rpc-auth",
+    "alice:00112233445566778899aabbccddeeff$" + "ab".repeat(32),
+    "--rpc-auth-metrics",
   );
+  assert.deepEqual(c.rpcAllowIps, [
+    { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+    { address: "2001:db8::", prefix: 32, family: "ipv6" },
+    { address: "192.0.2.7", prefix: 32, family: "ipv4" },
+  ]);
+  assert.deepEqual(c.rpcAllowHosts, ["node1.example.org"]);
+  assert.equal(c.rpcAuth[0].user, "alice");
+  assert.equal(c.rpcAuthMetrics, true);
+  usageError(["--rpc-allow-ip", "10.0.0.0/33"], "--rpc-allow-ip:", /prefix/);
+  usageError(["--rpc-allow-ip", "ten"], "--rpc-allow-ip:");
+  usageError(["--rpc-allow-host", "bad host"], "--rpc-allow-host:");
+  usageError(["--rpc-auth", "alice"], "--rpc-auth:", /USER:SALT\$HASH/);
+  usageError(["--rpc-auth", "alice:zz$00"], "--rpc-auth:");
+});
+
+Deno.test("rpc: flags before METHOD find the node; words after it are its params", () => {
+  const c = cmd("rpc", "rpc", "--network", "devnet", "getblock", "12");
+  assert.equal(c.target.url, "http://127.0.0.1:24301");
+  assert.equal(c.target.cookieFile, "/home/op/.timenode/devnet/.cookie");
+  assert.equal(c.target.user, null);
+  assert.equal(c.method, "getblock");
+  assert.deepEqual(c.params, [12]);
+  const d = cmd("rpc", "rpc", "--data-dir", "/srv/tn", "--rpc", "0.0.0.0:9000", "setban", "-1");
+  assert.equal(d.target.url, "http://127.0.0.1:9000", "a wildcard bind is reached on loopback");
+  assert.equal(d.target.cookieFile, "/srv/tn/.cookie");
+  assert.deepEqual(d.params, [-1], "a negative number after METHOD is a param, not a flag");
+  const named = cmd("rpc", "rpc", "setban", "key=203.0.113.9", "seconds=60");
+  assert.deepEqual(named.params, { key: "203.0.113.9", seconds: 60 });
+  const user = cmd("rpc", "rpc", "--rpc-user", "alice", "--rpc-password", "pw", "uptime");
+  assert.equal(user.target.user, "alice");
+  assert.equal(user.target.password, "pw");
+  assert.equal(cmd("rpc", "rpc", "--timeout", "2.5", "uptime").timeoutMs, 2_500);
+  usageError(["rpc"], "rpc: METHOD required");
+  usageError(["rpc", "--bogus", "uptime"], "--bogus:");
+  usageError(["rpc", "get-block"], "rpc:");
+  usageError(["rpc", "setban", "key=1.2.3.4", "60"], "rpc: mixes");
+  usageError(["rpc", "--rpc-password", "x", "uptime"], "--rpc-password:");
+});
+
+Deno.test("status and rpcauth", () => {
+  const s = cmd("status", "status", "--network", "testnet", "--watch");
+  assert.equal(s.watch, true);
+  assert.equal(s.target.url, "http://127.0.0.1:24201");
+  assert.equal(cmd("status", "status").watch, false);
+  usageError(["status", "extra"], "unexpected argument");
+  assert.deepEqual(cmd("rpcauth", "rpcauth", "alice"), {
+    kind: "rpcauth",
+    user: "alice",
+    password: null,
+  });
+  assert.equal(cmd("rpcauth", "rpcauth", "alice", "pw").password, "pw");
+  usageError(["rpcauth"], "rpcauth: USER required");
+  usageError(["rpcauth", "a:b"], "rpcauth: user");
+  usageError(["rpcauth", "a", "b", "c"], "rpcauth:");
+  for (const topic of ["rpc", "status", "rpcauth"] as const) {
+    assert.ok(helpText(topic).includes("Example"), topic);
+    assert.deepEqual(helpText(topic).split("\n").filter((l) => l.length > 80), [], topic);
+  }
+  for (const flag of ["--rpc-auth", "--rpc-allow-ip", "--rpc-allow-host", "--rpc-auth-metrics"]) {
+    assert.ok(helpText(null).includes(flag), flag);
+  }
 });

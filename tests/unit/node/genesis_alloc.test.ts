@@ -7,7 +7,10 @@ const A = addressOf("devnet", new Uint8Array(32).fill(1));
 const B = addressOf("devnet", new Uint8Array(32).fill(2));
 
 function genesis(...extra: string[]) {
-  const c = parseCli(["genesis", "--key", ID, "--out", "g.json", ...extra], { HOME: "/h" });
+  const c = parseCli(
+    ["genesis", "--network", "devnet", "--key", ID, "--out", "g.json", ...extra],
+    { HOME: "/h" },
+  );
   assert.equal(c.kind, "genesis");
   return c as Extract<typeof c, { kind: "genesis" }>;
 }

@@ -93,8 +93,8 @@ Deno.test("-32600 for requests that are not JSON-RPC 2.0 requests", async () => 
     [1, null],
     ["x", null],
     [null, null],
-    [{ id: 1, method: "add" }, 1],
-    [{ jsonrpc: "1.0", id: 2, method: "add" }, 2],
+    [{ jsonrpc: "3.0", id: 1, method: "add" }, 1],
+    [{ jsonrpc: 2, id: 2, method: "add" }, 2],
     [{ jsonrpc: "2.0", id: 3 }, 3],
     [{ jsonrpc: "2.0", id: 4, method: 5 }, 4],
     [{ jsonrpc: "2.0", id: 5, method: "add", params: "x" }, 5],
@@ -109,6 +109,37 @@ Deno.test("-32600 for requests that are not JSON-RPC 2.0 requests", async () => 
     assert.equal(r.error.code, -32600, JSON.stringify(request));
     assert.equal(r.id, id, JSON.stringify(request));
   }
+});
+
+Deno.test("JSON-RPC 1.0 requests (no jsonrpc field, or 1.0) are answered in kind", async () => {
+  assert.deepEqual(await call({ id: 1, method: "add", params: [2, 3] }), {
+    result: 5,
+    error: null,
+    id: 1,
+  });
+  assert.deepEqual(await call({ jsonrpc: "1.0", id: "curltest", method: "add", params: [1, 1] }), {
+    result: 2,
+    error: null,
+    id: "curltest",
+  });
+  // 1.0 has no notifications: an absent id is answered with id null.
+  assert.deepEqual(await call({ method: "nope" }), {
+    result: null,
+    error: { code: -32601, message: "method not found: nope" },
+    id: null,
+  });
+  const bad = await call({ id: 4, method: 5 }) as { result: null; error: { code: number } };
+  assert.equal(bad.result, null);
+  assert.equal(bad.error.code, -32600);
+  // A batch mixing both versions answers each in its own.
+  const mixed = await call([
+    { id: 1, method: "add", params: [1, 2] },
+    { jsonrpc: "2.0", id: 2, method: "add", params: [2, 2] },
+  ]);
+  assert.deepEqual(mixed, [
+    { result: 3, error: null, id: 1 },
+    { jsonrpc: "2.0", id: 2, result: 4 },
+  ]);
 });
 
 Deno.test("-32601 for unknown methods, including inherited property names", async () => {

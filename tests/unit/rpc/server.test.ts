@@ -7,6 +7,10 @@ import {
 import { RpcError, RpcErrorCode, type RpcMethods } from "../../../rpc/jsonrpc.ts";
 import { Registry } from "../../../metrics/registry.ts";
 import { resetLogging, setupLogging } from "../../../node/log.ts";
+import { Authenticator } from "../../../rpc/auth.ts";
+
+const COOKIE = "unit-test-cookie";
+const AUTHORIZATION = `Basic ${btoa(`__cookie__:${COOKIE}`)}`;
 
 const methods: RpcMethods = {
   getblockcount: () => 42,
@@ -30,6 +34,7 @@ function start(overrides: Partial<RpcServerOptions> = {}) {
     methods,
     metrics: () => registry.render(),
     health: () => ({ ok: true, height: 42 }),
+    auth: new Authenticator({ cookieSecret: COOKIE, entries: [] }),
     ...overrides,
   });
   const url = `http://127.0.0.1:${server.addr.port}`;
@@ -37,7 +42,11 @@ function start(overrides: Partial<RpcServerOptions> = {}) {
 }
 
 function post(url: string, body: BodyInit, contentType = "application/json") {
-  return fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": contentType, authorization: AUTHORIZATION },
+    body,
+  });
 }
 
 async function rpc(url: string, request: unknown) {
@@ -69,7 +78,10 @@ Deno.test("every JSON-RPC error code over HTTP", async () => {
     const notUtf8 = await post(url, new Uint8Array([0x22, 0xff, 0xfe, 0x22]));
     assert.equal((await notUtf8.json()).error.code, -32700);
 
-    assert.equal((await rpc(url, { id: 1, method: "getblockcount" })).body.error.code, -32600);
+    assert.equal(
+      (await rpc(url, { jsonrpc: "3.0", id: 1, method: "getblockcount" })).body.error.code,
+      -32600,
+    );
     assert.equal(
       (await rpc(url, { jsonrpc: "2.0", id: 1, method: "nope" })).body.error.code,
       -32601,
@@ -173,7 +185,7 @@ Deno.test("the body bound is enforced before parsing, declared or chunked", asyn
     });
     const chunked = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: AUTHORIZATION },
       body: stream,
     });
     assert.equal(chunked.status, 413);
@@ -305,7 +317,10 @@ Deno.test("unknown paths are 404 and wrong methods 405 with Allow", async () => 
       ["/health", "DELETE", "GET, HEAD"],
     ];
     for (const [path, method, allow] of cases) {
-      const res = await fetch(`${url}${path}`, { method });
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: AUTHORIZATION },
+      });
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.get("allow"), allow);
       await res.body?.cancel();
@@ -387,6 +402,109 @@ Deno.test("binding a busy port fails with the address in the message", async () 
       () => start({ port: server.addr.port }),
       (e: Error) => e.message.includes(`127.0.0.1:${server.addr.port}`),
     );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("JSON-RPC needs credentials: 401 without or with wrong ones, 429 once failing too often", async () => {
+  const { server, url } = start({ failedAuthDelayMs: 0 });
+  try {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "getblockcount" });
+    const none = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get("www-authenticate"), 'Basic realm="timenode"');
+    await none.body?.cancel();
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 429; i++) {
+      const wrong = await fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Basic ${btoa("__cookie__:x")}`,
+        },
+        body,
+      });
+      status = wrong.status;
+      await wrong.body?.cancel();
+      if (status !== 429) assert.equal(status, 401);
+    }
+    assert.equal(status, 429, "failed logins are throttled");
+    // The right cookie still works: a failing script cannot lock the operator out.
+    const right = await post(url, body);
+    assert.equal(right.status, 200);
+    await right.body?.cancel();
+    // /metrics and /health stay open to scrapers.
+    const health = await fetch(`${url}/health`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("--rpc-auth-metrics puts /metrics and /health behind the same login", async () => {
+  const { server, url } = start({ authMetrics: true, failedAuthDelayMs: 0 });
+  try {
+    for (const path of ["/metrics", "/health"]) {
+      const open = await fetch(`${url}${path}`);
+      assert.equal(open.status, 401, path);
+      await open.body?.cancel();
+      const authed = await fetch(`${url}${path}`, { headers: { authorization: AUTHORIZATION } });
+      assert.equal(authed.status, 200, path);
+      await authed.body?.cancel();
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+/** A raw HTTP/1.1 request, for headers fetch will not send as given (Host); returns the status. */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(head));
+  const text = await new Response(conn.readable).text();
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+}
+
+Deno.test("foreign Host headers and any Origin are refused on every path", async () => {
+  const { server, url } = start();
+  const port = server.addr.port;
+  try {
+    for (const [method, path] of [["POST", "/"], ["GET", "/metrics"], ["GET", "/health"]]) {
+      for (
+        const extra of [
+          `Host: rebind.attacker.example:${port}`,
+          `Host: localhost:${port}\r\nOrigin: http://localhost:3000`,
+          `Host: 127.0.0.1:${port}\r\nOrigin: null`,
+          "", // no Host at all
+        ]
+      ) {
+        const status = await rawStatus(
+          port,
+          `${method} ${path} HTTP/1.1\r\n${extra}${extra ? "\r\n" : ""}` +
+            `Authorization: ${AUTHORIZATION}\r\nContent-Type: application/json\r\n` +
+            "Content-Length: 2\r\n\r\n{}",
+        );
+        assert.equal(status, 403, `${method} ${path} ${extra}`);
+      }
+      const ours = await rawStatus(
+        port,
+        `${method} ${path} HTTP/1.1\r\nHost: [::1]:${port}\r\nAuthorization: ${AUTHORIZATION}\r\n` +
+          "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+      );
+      assert.equal(ours, 200, `${method} ${path} with our own Host`);
+    }
+    const ok = await fetch(`http://localhost:${port}/health`);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const web = await fetch(`${url}/health`, { headers: { origin: "https://example.org" } });
+    assert.equal(web.status, 403);
+    await web.body?.cancel();
   } finally {
     await server.shutdown();
   }

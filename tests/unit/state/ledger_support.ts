@@ -26,7 +26,7 @@ export function ledgerGenesis(alloc: Record<string, string> = {}): Genesis {
     rewards: DEFAULT_REWARDS,
     masternodes: [{
       nodeId: toHex(mn.publicKey),
-      tier: "free",
+      tier: "bronze",
       rewardAddress: addr("mn"),
       address: "127.0.0.1:1",
     }],

@@ -11,7 +11,8 @@ import {
   type Tier,
 } from "../../../chain/genesis.ts";
 import { InvalidBlockError, type StateView, type StateWrites } from "../../../chain/api.ts";
-import { makeValidatorSet } from "../../../chain/validators.ts";
+import { hasQuorum, makeValidatorSet } from "../../../chain/validators.ts";
+import { proposerAt } from "../../../consensus/proposer.ts";
 import {
   ACTIVATION_DELAY,
   balanceOf,
@@ -54,7 +55,7 @@ function makeGenesis(members: [string, Tier][], blockReward = 1_000_000): Genesi
   };
 }
 
-const GENESIS = makeGenesis([["g0", "free"], ["g1", "silver"], ["g2", "gold"]]);
+const GENESIS = makeGenesis([["g0", "bronze"], ["g1", "silver"], ["g2", "gold"]]);
 
 class MemoryState implements StateView {
   readonly entries = new Map<string, Uint8Array>();
@@ -154,7 +155,7 @@ Deno.test("at genesis the set comes from genesis, for heights 1..ACTIVATION_DELA
     address: m.address,
   })));
   assert.deepEqual(set.hash, expected.hash);
-  assert.equal(set.totalPower, 1 + 100 + 1000);
+  assert.equal(set.totalPower, 10 + 100 + 1000);
   assert.equal(set.powerOf(idOf("g1")), 100);
   assert.equal(set.get(idOf("g2"))?.rewardAddress, rewardOf("g2"));
   assert.deepEqual(chain.ids(2), sorted(["g0", "g1", "g2"]));
@@ -172,7 +173,9 @@ Deno.test("a registration in block h changes the set exactly from h + 2", () => 
   assert.deepEqual(chain.ids(4), sorted(["g0", "g1", "g2"]));
   assert.deepEqual(chain.ids(5), sorted(["g0", "g1", "g2", "a"]));
   assert.equal(chain.ids(6), undefined);
-  assert.equal(chain.sm.validatorSetFor(chain.state, 3, 5)!.powerOf(idOf("a")), 1);
+  // Listed, but a free-tier member has no vote.
+  assert.equal(chain.sm.validatorSetFor(chain.state, 3, 5)!.powerOf(idOf("a")), 0);
+  assert.equal(chain.sm.validatorSetFor(chain.state, 3, 5)!.totalPower, 1110);
   for (let i = 0; i < 5; i++) chain.apply();
   // History stays answerable after the tip moved on.
   for (let h = 1; h <= 4; h++) assert.deepEqual(chain.ids(h), sorted(["g0", "g1", "g2"]), `h=${h}`);
@@ -236,10 +239,10 @@ Deno.test("set derivation over a chain of registrations and deregistrations matc
     }
     assert.equal(chain.ids(chain.tip + ACTIVATION_DELAY + 1), undefined);
   });
-  // g1 came back as a free-tier member: its power follows the new tier from its return on.
+  // g1 came back as a free-tier member: its power follows the new tier (none) from its return.
   assert.equal(chain.sm.validatorSetFor(chain.state, chain.tip, 5)!.powerOf(idOf("g1")), 100);
   assert.equal(chain.sm.validatorSetFor(chain.state, chain.tip, 6)!.powerOf(idOf("g1")), 0);
-  assert.equal(chain.sm.validatorSetFor(chain.state, chain.tip, 14)!.powerOf(idOf("g1")), 1);
+  assert.equal(chain.sm.validatorSetFor(chain.state, chain.tip, 14)!.powerOf(idOf("g1")), 0);
   // Every accepted record advanced its node's nonce.
   assert.equal(recordNonceOf(chain.state, key("a").publicKey), 3);
   assert.equal(recordNonceOf(chain.state, key("c").publicKey), 3);
@@ -364,20 +367,20 @@ Deno.test("invalid records make the whole block invalid", async (t) => {
   });
 });
 
-Deno.test("a deregistration that would leave the set empty is refused", () => {
-  const solo = new TestChain(makeGenesis([["g0", "free"]]));
-  assertBadRecords(solo, [solo.dereg("g0")], /empty/);
+Deno.test("a deregistration that would leave the set without voting power is refused", () => {
+  const solo = new TestChain(makeGenesis([["g0", "bronze"]]));
+  assertBadRecords(solo, [solo.dereg("g0")], /without voting power/);
 
-  const pair = new TestChain(makeGenesis([["g0", "free"], ["g1", "free"]]));
-  assertBadRecords(pair, [pair.dereg("g0"), pair.dereg("g1")], /record 1: .*empty/);
+  const pair = new TestChain(makeGenesis([["g0", "bronze"], ["g1", "gold"]]));
+  assertBadRecords(pair, [pair.dereg("g0"), pair.dereg("g1")], /record 1: .*without voting/);
   // Also across blocks: the first departure is pending, the second would empty the set.
   pair.apply([pair.dereg("g1")]);
-  assertBadRecords(pair, [pair.dereg("g0")], /empty/);
-  // Once someone else has registered, the last original member may leave.
+  assertBadRecords(pair, [pair.dereg("g0")], /without voting power/);
+  // Free members do not count: with only them left, nobody could certify a block.
   pair.apply([pair.reg("a")]);
-  pair.apply([pair.dereg("g0")]);
-  for (let i = 0; i < 2; i++) pair.apply([], "a");
-  assert.deepEqual(pair.ids(pair.tip + 1), sorted(["a"]));
+  assertBadRecords(pair, [pair.dereg("g0")], /without voting power/);
+  for (let i = 0; i < 2; i++) pair.apply();
+  assert.deepEqual(pair.ids(pair.tip + 1), sorted(["g0", "a"]));
 });
 
 Deno.test("leaving and rejoining in one block renews the membership", () => {
@@ -393,7 +396,7 @@ Deno.test("leaving and rejoining in one block renews the membership", () => {
 });
 
 Deno.test("the set never grows past the certificate limit", () => {
-  const genesis = makeGenesis([["g0", "free"]], 0);
+  const genesis = makeGenesis([["g0", "bronze"]], 0);
   const chain = new TestChain(genesis);
   const records = Array.from({ length: 999 }, (_, i) => chain.reg(`n${i}`));
   chain.apply(records);
@@ -409,16 +412,20 @@ Deno.test("a block from a proposer outside the set is refused", () => {
     (e: unknown) => e instanceof InvalidBlockError && e.reason === "bad-proposer",
   );
   chain.apply([chain.reg("a")]);
-  // Registered in block 1, so it may propose from height 3, not before.
-  assert.throws(() => chain.apply([], "a"), InvalidBlockError);
+  // Registered in block 1, a member from height 3, but as a free-tier member it has no vote
+  // and so may never propose.
+  const noVote = (e: unknown) => e instanceof InvalidBlockError && e.reason === "bad-proposer";
+  assert.throws(() => chain.apply([], "a"), noVote);
   chain.apply();
-  chain.apply([], "a");
+  assert.deepEqual(chain.ids(3), sorted(["g0", "g1", "g2", "a"]));
+  assert.throws(() => chain.apply([], "a"), noVote);
+  chain.apply([], "g1");
 });
 
 Deno.test("every block credits exactly the block reward, split as the reward rule says", () => {
   const chain = new TestChain();
   const expected = new Map<string, bigint>();
-  const proposers = ["g0", "g1", "g2", "g2", "a", "g1", "a", "g0"];
+  const proposers = ["g0", "g1", "g2", "g2", "g0", "g1", "g2", "g0"];
   for (let i = 0; i < proposers.length; i++) {
     const height = chain.tip + 1;
     const set = chain.sm.validatorSetFor(chain.state, chain.tip, height)!;
@@ -434,14 +441,15 @@ Deno.test("every block credits exactly the block reward, split as the reward rul
     assert.equal(balanceOf(chain.state, address), amount, address);
     assert.equal(chain.sm.balanceOf(chain.state, address), amount);
   }
-  assert.ok(expected.has(rewardOf("a")));
+  // "a" is a member from height 4 on, but a free-tier member earns no reward.
+  assert.equal(balanceOf(chain.state, rewardOf("a")), 0n);
   assert.equal(balanceOf(chain.state, "nobody"), 0n);
-  // Block 1 by g0 at the genesis set (powers 1, 100, 1000): pool 900,000 over power 1,101.
+  // Block 1 by g0 at the genesis set (powers 10, 100, 1000): pool 900,000 over power 1,110.
   const first = new TestChain();
   first.apply([], "g0");
-  assert.equal(balanceOf(first.state, rewardOf("g1")), 81_743n); // floor(900000 * 100 / 1101)
-  assert.equal(balanceOf(first.state, rewardOf("g2")), 817_438n); // floor(900000 * 1000 / 1101)
-  assert.equal(balanceOf(first.state, rewardOf("g0")), 1_000_000n - 81_743n - 817_438n);
+  assert.equal(balanceOf(first.state, rewardOf("g1")), 81_081n); // floor(900000 * 100 / 1110)
+  assert.equal(balanceOf(first.state, rewardOf("g2")), 810_810n); // floor(900000 * 1000 / 1110)
+  assert.equal(balanceOf(first.state, rewardOf("g0")), 1_000_000n - 81_081n - 810_810n);
 });
 
 Deno.test("masternodeList shows members, powers, pending joins and pending departures", () => {
@@ -465,7 +473,7 @@ Deno.test("masternodeList shows members, powers, pending joins and pending depar
   const a = list.find((m) => m.nodeId === idOf("a"))!;
   assert.equal(a.activeFrom, 4);
   assert.equal(a.tier, "free");
-  assert.equal(a.power, 1);
+  assert.equal(a.power, 0);
   assert.equal(a.rewardAddress, rewardOf("a"));
   assert.equal(list.find((m) => m.nodeId === idOf("g1"))!.leavingFrom, 4);
   chain.apply();
@@ -473,4 +481,27 @@ Deno.test("masternodeList shows members, powers, pending joins and pending depar
   const later = chain.sm.masternodeList(chain.state, chain.tip);
   assert.deepEqual(later.map((m) => m.nodeId), sorted(["g0", "g2", "a"]));
   assert.ok(later.every((m) => m.leavingFrom === null));
+});
+
+Deno.test("20 free registrations change neither the total power, the proposers nor the rewards", () => {
+  const chain = new TestChain();
+  const before = chain.sm.validatorSetFor(chain.state, 0, 1)!;
+  const names = Array.from({ length: 20 }, (_, i) => `free-${i}`);
+  chain.apply(names.map((n) => chain.reg(n)));
+  chain.apply();
+  const after = chain.sm.validatorSetFor(chain.state, chain.tip, chain.tip + 1)!;
+  assert.equal(after.validators.length, 3 + 20);
+  assert.equal(after.totalPower, before.totalPower);
+  assert.deepEqual(after.voting.map((v) => toHex(v.nodeId)), sorted(["g0", "g1", "g2"]));
+  for (const n of names) assert.equal(after.powerOf(idOf(n)), 0);
+  // The proposer sequence over a whole cycle of the total power never picks a free member.
+  const voting = new Set(after.voting.map((v) => toHex(v.nodeId)));
+  for (let h = 1; h <= after.totalPower; h++) {
+    assert.ok(voting.has(toHex(proposerAt(after, h, 0).nodeId)), `height ${h}`);
+  }
+  // A quorum of the paid members alone still certifies: the free ones never need to sign.
+  assert.ok(hasQuorum(100 + 1000, after.totalPower));
+  const credits = splitBlockReward(after, key("g2").publicKey, GENESIS.rewards);
+  assert.ok(credits.every((c) => !c.rewardAddress.startsWith("reward-free-")));
+  assert.throws(() => splitBlockReward(after, key("free-0").publicKey, GENESIS.rewards));
 });

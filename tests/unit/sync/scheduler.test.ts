@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { type SyncAction, SyncScheduler } from "../../../sync/scheduler.ts";
 import { ServeLimiter } from "../../../sync/serve_limiter.ts";
-import { seededRandom } from "./fixtures.ts";
-import { type Behaviour, simulate } from "./sim.ts";
+import { seededRandomFn, TestRandom } from "../../support/random.ts";
+import { type Behaviour, simulate } from "../../support/sync_sim.ts";
 
 type Request = Extract<SyncAction, { kind: "request" }>;
 
@@ -13,7 +13,7 @@ const outcomes = (actions: SyncAction[]) =>
   actions.flatMap((a) => a.kind === "outcome" ? [a.outcome] : []);
 
 function scheduler(localHeight = 0, config = {}) {
-  return new SyncScheduler({ localHeight, random: seededRandom(7), config });
+  return new SyncScheduler({ localHeight, random: seededRandomFn(7), config });
 }
 
 Deno.test("scheduler: idle without peers, syncing when one is ahead, synced at its height", () => {
@@ -323,8 +323,9 @@ Deno.test("scheduler sim: thousands of randomized runs always reach the target",
   const bad: Behaviour[] = ["slow", "silent", "corrupt", "empty", "overcount", "liar", "flaky"];
   const runs = 2_000;
   for (let seed = 1; seed <= runs; seed++) {
-    const rnd = seededRandom(seed * 7919);
-    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+    const random = new TestRandom(seed * 7919);
+    const rnd = () => random.next();
+    const pick = <T>(xs: readonly T[]) => random.pick(xs);
     const peers: { key: string; behaviour: Behaviour; joinAt?: number; leaveAt?: number }[] = [
       { key: "h0", behaviour: "honest", joinAt: Math.floor(rnd() * 5_000) },
     ];

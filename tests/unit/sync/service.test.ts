@@ -3,15 +3,15 @@ import { createNodeMetrics } from "../../../metrics/definitions.ts";
 import type { Message } from "../../../network/messages.ts";
 import { SyncService, type SyncTuning } from "../../../sync/service.ts";
 import { FakeNetwork, linkNetworks, type RemoteHandler } from "../../support/fake_network.ts";
+import { withTimeout } from "../../support/deadline.ts";
 import {
   type ChainFixture,
   chainFixture,
-  corrupt,
-  type Corruption,
+  corruptAt,
   FakeChain,
-  seededRandom,
-  within,
-} from "./fixtures.ts";
+  type FixtureCorruption,
+} from "../../support/fake_chain.ts";
+import { seededRandomFn } from "../../support/random.ts";
 
 /** Short timeouts so silent peers cost milliseconds, not seconds. */
 const FAST: SyncTuning = {
@@ -26,7 +26,13 @@ interface TestNode {
   metrics: ReturnType<typeof createNodeMetrics>;
 }
 
-function node(f: ChainFixture, height: number, tuning: SyncTuning = FAST, seed = 1): TestNode {
+function node(
+  f: ChainFixture,
+  height: number,
+  tuning: SyncTuning = FAST,
+  seed = 1,
+  now?: () => number,
+): TestNode {
   const chain = new FakeChain(f, height);
   const net = new FakeNetwork();
   const metrics = createNodeMetrics();
@@ -35,9 +41,10 @@ function node(f: ChainFixture, height: number, tuning: SyncTuning = FAST, seed =
     chain,
     metrics,
     genesisHash: f.genesisHash,
-    random: seededRandom(seed),
+    random: seededRandomFn(seed),
     workers: 2,
     tuning,
+    now,
   });
   sync.start();
   return { chain, net, sync, metrics };
@@ -81,7 +88,7 @@ Deno.test("sync service: a new node syncs from a single peer, which serves it un
     assert.equal(a.sync.state(), "idle");
     linkNetworks(a.net, "A", b.net, "B");
     assert.equal(a.sync.state(), "syncing");
-    await within(a.chain.reached(1_200), 30_000, "sync to 1200");
+    await withTimeout(a.chain.reached(1_200), 30_000, "sync to 1200");
     await settle();
     assertSameChain(a.chain, f, 1_200);
     assert.equal(a.sync.state(), "synced");
@@ -124,15 +131,18 @@ Deno.test("sync service: one silent and one corrupt peer cannot stop a sync", as
         "corrupt",
         (from, count) =>
           f.encoded.slice(from - 1, from - 1 + count).map((e, i) =>
-            i === 2 ? corrupt(f, from + i, "payload") : e
+            i === 2 ? corruptAt(f, from + i, "bad-payload-root") : e
           ),
       ),
     });
     linkNetworks(a.net, "A", b.net, "B");
-    await within(a.chain.reached(800), 30_000, "sync to 800 despite bad peers");
+    await withTimeout(a.chain.reached(800), 30_000, "sync to 800 despite bad peers");
     assertSameChain(a.chain, f, 800);
     const bad = a.net.penaltiesOf("corrupt");
-    assert.ok(bad.length > 0 && bad.some((p) => /invalid block: bad-payload-root/.test(p.reason)));
+    assert.ok(
+      bad.length > 0 &&
+        bad.some((p) => p.code === "invalid-block" && p.detail === "bad-payload-root"),
+    );
     assert.equal(a.net.peer("corrupt"), undefined, "banned and disconnected");
     assert.deepEqual(a.net.penaltiesOf("B"), []);
     assert.deepEqual(a.net.penaltiesOf("silent"), [], "silence is not misbehavior");
@@ -144,7 +154,9 @@ Deno.test("sync service: one silent and one corrupt peer cannot stop a sync", as
   }
 });
 
-for (const how of ["signature", "garbage", "link", "timestamp"] as Corruption[]) {
+for (
+  const how of ["bad-signature", "truncated", "bad-link", "bad-timestamp"] as FixtureCorruption[]
+) {
   Deno.test(`sync service: a peer serving a corrupted block (${how}) is penalised`, async () => {
     const f = chainFixture(300);
     const b = node(f, 300);
@@ -157,12 +169,12 @@ for (const how of ["signature", "garbage", "link", "timestamp"] as Corruption[])
           "bad",
           (from, count) =>
             f.encoded.slice(from - 1, from - 1 + count).map((e, i) =>
-              i === count - 1 ? corrupt(f, from + i, how) : e
+              i === count - 1 ? corruptAt(f, from + i, how) : e
             ),
         ),
       });
       linkNetworks(a.net, "A", b.net, "B");
-      await within(a.chain.reached(300), 30_000, `sync despite bad ${how}`);
+      await withTimeout(a.chain.reached(300), 30_000, `sync despite bad ${how}`);
       assertSameChain(a.chain, f, 300);
       assert.ok(a.net.penaltiesOf("bad").some((p) => p.score >= 100));
       assert.deepEqual(a.net.penaltiesOf("B"), []);
@@ -191,12 +203,16 @@ Deno.test("sync service: malformed answers (too many, wrong start, empty) are pe
     });
     a.net.connect("empty", { bestHeight: 300, remote: server(a.net, "empty", () => []) });
     linkNetworks(a.net, "A", b.net, "B");
-    await within(a.chain.reached(300), 30_000, "sync despite malformed answers");
+    await withTimeout(a.chain.reached(300), 30_000, "sync despite malformed answers");
     assertSameChain(a.chain, f, 300);
     for (const key of ["overcount", "shifted", "empty"]) {
       assert.ok(a.net.penaltiesOf(key).length > 0, `${key} penalised`);
     }
-    assert.ok(a.net.penaltiesOf("shifted").some((p) => /bad-height/.test(p.reason)));
+    assert.ok(
+      a.net.penaltiesOf("shifted").some((p) =>
+        p.code === "invalid-block" && p.detail === "bad-height"
+      ),
+    );
     assert.deepEqual(a.net.penaltiesOf("B"), []);
   } finally {
     shutdown(a, b);
@@ -214,12 +230,12 @@ Deno.test("sync service: a peer that disconnects mid-request has its batch asked
       remote: (m) => {
         if (m.kind === "getBlocks" && !dropped) {
           dropped = true;
-          a.net.disconnect("dropper", "reset");
+          a.net.disconnect("dropper", "read-error");
         }
       },
     });
     linkNetworks(a.net, "A", b.net, "B");
-    await within(a.chain.reached(300), 30_000, "sync after a disconnect");
+    await withTimeout(a.chain.reached(300), 30_000, "sync after a disconnect");
     assert.ok(dropped);
     assert.ok(a.metrics.syncRequests.get({ outcome: "disconnected" }) >= 1);
     assertSameChain(a.chain, f, 300);
@@ -234,13 +250,13 @@ Deno.test("sync service: follows a moving tip, announcing each new tip exactly o
   const a = node(f, 0);
   try {
     linkNetworks(a.net, "A", b.net, "B");
-    await within(a.chain.reached(300), 30_000, "initial sync");
+    await withTimeout(a.chain.reached(300), 30_000, "initial sync");
     await settle();
     assert.equal(a.sync.state(), "synced");
     const announcedBefore = b.net.sentCount.get("blockAnnounce") ?? 0;
     for (let h = 301; h <= 400; h++) {
       b.chain.applyFromFixture(f, h); // B's consensus commits a block
-      await within(a.chain.reached(h), 10_000, `follow to ${h}`);
+      await withTimeout(a.chain.reached(h), 10_000, `follow to ${h}`);
     }
     await settle();
     assertSameChain(a.chain, f, 400);
@@ -261,9 +277,9 @@ Deno.test("sync service: blocks committed locally meanwhile are neither refetche
   const a = node(f, 0);
   try {
     linkNetworks(a.net, "A", b.net, "B");
-    await within(a.chain.reached(20), 30_000, "first blocks");
+    await withTimeout(a.chain.reached(20), 30_000, "first blocks");
     a.chain.applyFromFixture(f, 150); // our own consensus (or a restart) jumps ahead
-    await within(a.chain.reached(300), 30_000, "rest of the sync");
+    await withTimeout(a.chain.reached(300), 30_000, "rest of the sync");
     assertSameChain(a.chain, f, 300);
     assert.deepEqual(a.net.penalties, []);
     assert.equal(a.metrics.blocksRejected.get({ reason: "bad-height" }), 0);
@@ -286,7 +302,7 @@ Deno.test("sync service: serving is bounded in count and bytes, and answers what
   const ask = async (fromHeight: number, count: number) => {
     const got = new Promise<void>((resolve) => waiting = resolve);
     s.net.deliver("peer", { kind: "getBlocks", fromHeight, count });
-    await within(got, 5_000, "blocks answer");
+    await withTimeout(got, 5_000, "blocks answer");
     const m = answers.pop()!;
     assert.equal(m.kind, "blocks");
     return m.kind === "blocks" ? m : null!;
@@ -309,10 +325,20 @@ Deno.test("sync service: serving is bounded in count and bytes, and answers what
 
 Deno.test("sync service: requests over the rate wait their turn; only a flood is penalised", async () => {
   const f = chainFixture(600);
-  const s = node(f, 600, {
-    ...FAST,
-    serve: { ratePerSec: 10_000, burst: 500, maxDeferred: 2 },
-  });
+  // The serve limiter's clock stands still while the four requests arrive: a scheduling
+  // hiccup of 50 ms would otherwise refill the bucket and turn "deferred" into "served".
+  const frozenAt = Date.now();
+  let frozen = true;
+  const s = node(
+    f,
+    600,
+    {
+      ...FAST,
+      serve: { ratePerSec: 10_000, burst: 500, maxDeferred: 2 },
+    },
+    1,
+    () => frozen ? frozenAt : Date.now(),
+  );
   let answered = 0;
   let waiting: (() => void) | null = null;
   s.net.connect("greedy", {
@@ -328,7 +354,8 @@ Deno.test("sync service: requests over the rate wait their turn; only a flood is
     // One served at once, two deferred, the fourth refused with the lightest penalty.
     assert.deepEqual(s.sync.serveStats(), { served: 1, deferred: 2, refused: 1 });
     assert.deepEqual(s.net.penaltiesOf("greedy").map((p) => p.score), [1]);
-    await within(
+    frozen = false; // time runs again: the bucket refills and ticks serve the deferred ones
+    await withTimeout(
       new Promise<void>((resolve) => {
         waiting = () => answered === 3 && resolve();
         waiting();
@@ -342,17 +369,37 @@ Deno.test("sync service: requests over the rate wait their turn; only a flood is
   }
 });
 
+/**
+ * After close nothing moves: requests are not served, announcements and answers to requests
+ * still in flight are ignored, and the tick timer no longer asks for blocks. The timer part
+ * is judged against a control node that runs the same timers on the same event loop: by the
+ * time it has synced 100 blocks, a service that was still ticking would have asked for some.
+ * Mutations caught: `close` that returns at once (the getBlocks is answered synchronously), and
+ * one that stops the timers but not the handlers, or the handlers but not the timers.
+ */
 Deno.test("sync service: close stops everything; late events are ignored", async () => {
   const f = chainFixture(300);
   const b = node(f, 300);
   const a = node(f, 0);
-  linkNetworks(a.net, "A", b.net, "B");
-  await within(a.chain.reached(50), 30_000, "some progress");
-  a.sync.close();
-  a.sync.close();
-  const height = a.chain.tip().height;
-  a.net.deliver("B", { kind: "blockAnnounce", height: 301, hash: new Uint8Array(32) });
-  await settle();
-  assert.equal(a.chain.tip().height, height);
-  shutdown(a, b);
+  const control = node(f, 0);
+  try {
+    linkNetworks(a.net, "A", b.net, "B");
+    await withTimeout(a.chain.reached(50), 30_000, "some progress");
+    a.sync.close();
+    a.sync.close();
+    const height = a.chain.tip().height;
+    const asked = a.net.sentCount.get("getBlocks") ?? 0;
+    const served = a.net.sentCount.get("blocks") ?? 0;
+    // A live service answers this at once (FakeNetwork delivers synchronously).
+    a.net.deliver("B", { kind: "getBlocks", fromHeight: 1, count: 10 });
+    assert.equal(a.net.sentCount.get("blocks") ?? 0, served, "a closed service serves nothing");
+    a.net.deliver("B", { kind: "blockAnnounce", height: 301, hash: new Uint8Array(32) });
+
+    linkNetworks(control.net, "C", b.net, "B");
+    await withTimeout(control.chain.reached(100), 30_000, "the control node syncing");
+    assert.equal(a.chain.tip().height, height, "no block applied after close");
+    assert.equal(a.net.sentCount.get("getBlocks") ?? 0, asked, "no request after close");
+  } finally {
+    shutdown(a, b, control);
+  }
 });

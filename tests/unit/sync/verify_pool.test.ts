@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VerifyPool } from "../../../sync/verify_pool.ts";
 import { checkEncodedBlocks } from "../../../sync/verify_worker.ts";
-import { chainFixture, corrupt } from "./fixtures.ts";
+import { chainFixture, corruptAt } from "../../support/fake_chain.ts";
 
 const f = chainFixture(400);
 
@@ -21,8 +21,8 @@ Deno.test("verify pool: stops at the first bad block and says why", async () => 
   const pool = new VerifyPool({ genesisHash: f.genesisHash, workers: 2, chunkBlocks: 16 });
   try {
     const cases = [
-      { index: 70, block: corrupt(f, 71, "signature"), reason: "bad-signature" },
-      { index: 5, block: corrupt(f, 6, "garbage"), reason: "decode" },
+      { index: 70, block: corruptAt(f, 71, "bad-signature"), reason: "bad-signature" },
+      { index: 5, block: corruptAt(f, 6, "truncated"), reason: "decode" },
       { index: 0, block: f.encoded[1], reason: "bad-height" },
       { index: 33, block: new Uint8Array(0), reason: "decode" },
     ] as const;
@@ -55,8 +55,8 @@ Deno.test("verify pool: blocks of another network fail as wrong-chain", async ()
 
 Deno.test("verify pool: re-signed blocks pass here; the chain's in-order checks catch them", () => {
   const check = checkEncodedBlocks(f.genesisHash, 10, [
-    corrupt(f, 10, "link"),
-    corrupt(f, 11, "payload"),
+    corruptAt(f, 10, "bad-link"),
+    corruptAt(f, 11, "bad-payload-root"),
   ]);
   assert.equal(check.okCount, 2);
 });

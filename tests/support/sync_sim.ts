@@ -6,10 +6,11 @@
  * Owns: nothing production uses. Checks the scheduler's invariants after every event and
  * reports whether the local chain reached the target and who got penalised.
  */
-import { type SchedulerConfig, type SyncAction, SyncScheduler } from "../../../sync/scheduler.ts";
-import type { ServeLimiter } from "../../../sync/serve_limiter.ts";
-import { seededRandom } from "./fixtures.ts";
-import { EventQueue } from "../../support/event_queue.ts";
+import type { MisbehaviorCode } from "../../network/api.ts";
+import { type SchedulerConfig, type SyncAction, SyncScheduler } from "../../sync/scheduler.ts";
+import type { ServeLimiter } from "../../sync/serve_limiter.ts";
+import { EventQueue } from "./event_queue.ts";
+import { seededRandomFn, TestRandom } from "./random.ts";
 
 export type Behaviour =
   | "honest"
@@ -56,7 +57,7 @@ export interface SimResult {
   localHeight: number;
   timeMs: number;
   finalState: string;
-  penalties: { peer: string; score: number; reason: string }[];
+  penalties: { peer: string; score: number; code: MisbehaviorCode; detail: string }[];
   requestsByPeer: Map<string, number>;
   outcomes: Map<string, number>;
   maxBufferedBytes: number;
@@ -79,8 +80,8 @@ interface Buffered {
 }
 
 export function simulate(opts: SimOptions): SimResult {
-  const random = seededRandom(opts.seed);
-  const rand = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+  const random = new TestRandom(opts.seed);
+  const rand = (lo: number, hi: number) => random.int(lo, hi);
   const blockBytes = opts.blockBytes ?? 1_600;
   const tickMs = opts.tickMs ?? 250;
   const pingEveryMs = opts.pingEveryMs ?? 30_000;
@@ -92,7 +93,7 @@ export function simulate(opts: SimOptions): SimResult {
   const queue = new EventQueue();
   const scheduler = new SyncScheduler({
     localHeight: local,
-    random: seededRandom(opts.seed ^ 0x5bd1e995),
+    random: seededRandomFn(`scheduler/${opts.seed}`),
     config: opts.config,
   });
   const cfg = {
@@ -128,7 +129,7 @@ export function simulate(opts: SimOptions): SimResult {
           onRequest(a.peer, a.from, a.count);
           break;
         case "penalize": {
-          result.penalties.push({ peer: a.peer, score: a.score, reason: a.reason });
+          result.penalties.push({ peer: a.peer, score: a.score, code: a.code, detail: a.detail });
           const p = peers.get(a.peer);
           if (p && p.connected) {
             p.score += a.score;
@@ -181,7 +182,7 @@ export function simulate(opts: SimOptions): SimResult {
     const p = peers.get(key)!;
     const b = p.spec.behaviour;
     if (b === "silent") return;
-    if (b === "flaky" && random() < 0.2) {
+    if (b === "flaky" && random.next() < 0.2) {
       queue.push(now + rand(0, 50), () => disconnect(p));
       queue.push(now + rand(1_000, 10_000), () => connect(p));
       return;
@@ -200,11 +201,11 @@ export function simulate(opts: SimOptions): SimResult {
         return answer(p, latency, from, count + 1, -1);
       case "corrupt": {
         const n = Math.max(1, has);
-        return answer(p, latency, from, n, random() < 0.7 ? rand(0, n - 1) : -1);
+        return answer(p, latency, from, n, random.next() < 0.7 ? rand(0, n - 1) : -1);
       }
       default: {
         // Honest answers may be cut short by the byte budget.
-        const n = has > 1 && random() < 0.15 ? rand(1, has) : has;
+        const n = has > 1 && random.next() < 0.15 ? rand(1, has) : has;
         return answer(p, latency, from, n, -1);
       }
     }
