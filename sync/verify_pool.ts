@@ -129,20 +129,8 @@ export class VerifyPool {
   async verifyTransactions(txs: readonly Uint8Array[]): Promise<boolean[]> {
     if (this.#closed) throw new Error("verify pool is closed");
     if (txs.length === 0) return [];
-    let slot = this.#slots[0];
-    for (const s of this.#slots) if (s.load < slot.load) slot = s;
-    const lengths = new Uint32Array(txs.length);
-    let total = 0;
-    for (let i = 0; i < txs.length; i++) {
-      lengths[i] = txs[i].length;
-      total += txs[i].length;
-    }
-    const packed = new Uint8Array(total);
-    let offset = 0;
-    for (const t of txs) {
-      packed.set(t, offset);
-      offset += t.length;
-    }
+    const slot = this.#leastLoaded();
+    const { packed, lengths } = pack(txs);
     const id = this.#nextJobId++;
     const job: TxVerifyJob = {
       id,
@@ -162,6 +150,12 @@ export class VerifyPool {
     return [...new Uint8Array(reply.ok)].map((b) => b === 1);
   }
 
+  #leastLoaded(): Slot {
+    let slot = this.#slots[0];
+    for (const s of this.#slots) if (s.load < slot.load) slot = s;
+    return slot;
+  }
+
   /** Terminates every worker; pending and later `verify` calls reject. */
   close(): void {
     if (this.#closed) return;
@@ -177,20 +171,8 @@ export class VerifyPool {
     blocks: readonly Uint8Array[],
     signers: SignerContext | undefined,
   ): Promise<VerifyReply> {
-    let slot = this.#slots[0];
-    for (const s of this.#slots) if (s.load < slot.load) slot = s;
-    const lengths = new Uint32Array(blocks.length);
-    let total = 0;
-    for (let i = 0; i < blocks.length; i++) {
-      lengths[i] = blocks[i].length;
-      total += blocks[i].length;
-    }
-    const packed = new Uint8Array(total);
-    let offset = 0;
-    for (const b of blocks) {
-      packed.set(b, offset);
-      offset += b.length;
-    }
+    const slot = this.#leastLoaded();
+    const { packed, lengths } = pack(blocks);
     const id = this.#nextJobId++;
     const job: VerifyJob = {
       id,
@@ -238,4 +220,23 @@ export class VerifyPool {
     slot.jobs.clear();
     slot.load = 0;
   }
+}
+
+/** Byte arrays packed into one transferable buffer, with their lengths. */
+function pack(
+  items: readonly Uint8Array[],
+): { packed: Uint8Array<ArrayBuffer>; lengths: Uint32Array<ArrayBuffer> } {
+  const lengths = new Uint32Array(items.length);
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    lengths[i] = items[i].length;
+    total += items[i].length;
+  }
+  const packed = new Uint8Array(total);
+  let offset = 0;
+  for (const b of items) {
+    packed.set(b, offset);
+    offset += b.length;
+  }
+  return { packed, lengths };
 }
