@@ -12,6 +12,7 @@ import { setupLogging } from "./node/log.ts";
 import { startNode } from "./node/node.ts";
 import { runDevnet } from "./node/devnet.ts";
 import { runGenesisCommand, runKeygenCommand } from "./node/commands.ts";
+import { parseWalletArgs, runWalletCommand } from "./wallet/cli.ts";
 import { versionLine } from "./node/build_info.ts";
 import { shutdownSignals } from "./node/signals.ts";
 import type { NodeConfig } from "./node/config.ts";
@@ -35,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runCommand(argv: string[]): Promise<number> {
+  // The wallet parses its own flags (wallet/cli.ts): it is a client of a running node.
+  if (argv[0] === "wallet") {
+    return await runWalletCommand(parseWalletArgs(argv.slice(1), homeDir()));
+  }
   const command = parseCli(argv, { HOME: homeDir(), readConfigFile });
   switch (command.kind) {
     case "help":

@@ -1,7 +1,7 @@
 /**
  * The benchmark runner (`deno task bench`): runs each suite and prints one table of results.
  *
- *   deno task bench [--only network|sync|consensus|hostile] [--quick] [--json]
+ *   deno task bench [--only network|sync|consensus|hostile|ledger] [--quick] [--json]
  *
  * `--quick` runs every suite in its short form; `--json` prints the rows as JSON on stdout
  * instead of the table (progress always goes to stderr). The exit code is 0 when every
@@ -17,6 +17,7 @@ import { type BenchOptions, type BenchRow, formatTable, summarize } from "./tabl
 import { runNetworkBenchmarks } from "./network.ts";
 import { runConsensusBenchmarks } from "./consensus.ts";
 import { runSyncBenchmarks } from "./sync.ts";
+import { runLedgerBenchmarks } from "./ledger.ts";
 import { runHostileBenchmarks } from "./hostile.ts";
 import { runHostileNetBenchmarks } from "./hostile_net.ts";
 
@@ -36,9 +37,10 @@ const SUITES: Suite[] = [
       opts,
     ) => [...await runHostileBenchmarks(opts), ...await runHostileNetBenchmarks(opts)],
   },
+  { name: "ledger", run: runLedgerBenchmarks },
 ];
 /** Suite names `--only` accepts, including those not written yet (reported as unavailable). */
-const KNOWN_SUITES = ["network", "sync", "consensus", "hostile"];
+const KNOWN_SUITES = ["network", "sync", "consensus", "hostile", "ledger"];
 
 const EXIT_ERRORS = 1;
 const EXIT_USAGE = 2;
@@ -46,7 +48,7 @@ const EXIT_USAGE = 2;
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    "usage: deno task bench [--only network|sync|consensus|hostile] [--quick] [--json]",
+    "usage: deno task bench [--only network|sync|consensus|hostile|ledger] [--quick] [--json]",
   );
   Deno.exit(EXIT_USAGE);
 }

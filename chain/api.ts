@@ -31,6 +31,7 @@ export type RejectReason =
   | "bad-signature"
   | "bad-proposer"
   | "bad-records"
+  | "bad-transactions"
   | "wrong-chain";
 
 export class InvalidBlockError extends Error {
@@ -56,8 +57,11 @@ export interface StateMachine {
    * returns undefined for heights further ahead, whose set is not yet determined.
    */
   validatorSetFor(view: StateView, tipHeight: number, height: number): ValidatorSet | undefined;
-  /** Checks the block's records and returns the state writes of applying it. */
-  apply(view: StateView, block: Block): StateWrites;
+  /**
+   * Checks the block's records and transactions and returns the state writes of applying it.
+   * `signaturesVerified`: a verify worker already checked every transaction signature of it.
+   */
+  apply(view: StateView, block: Block, opts?: { signaturesVerified?: boolean }): StateWrites;
 }
 
 export interface ChainApi {

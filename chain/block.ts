@@ -11,7 +11,8 @@ import { ByteReader, ByteWriter, DecodeError, writeList } from "../encoding/bina
 import { HASH_LENGTH, merkleRoot, sha256 } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
 
-export const BLOCK_VERSION = 1;
+/** 2: the body carries transactions after the records, and `payloadRoot` covers both. */
+export const BLOCK_VERSION = 2;
 
 export const CHAIN_LIMITS = {
   /** Records per block: generous for a masternode chain, small enough to verify in one tick. */
@@ -22,6 +23,10 @@ export const CHAIN_LIMITS = {
   maxBodyBytes: 4 * 1024 * 1024,
   /** Signatures per certificate = the largest validator set we support. */
   maxValidators: 1_000,
+  /** Transactions per block: the body bound divided by the smallest transfer (165 bytes). */
+  maxTransactions: 25_000,
+  /** One encoded transaction as the decoder reads it (state/transaction.ts MAX_DECODED_TX_BYTES). */
+  maxTransactionBytes: 421,
 } as const;
 
 export interface BlockHeader {
@@ -51,6 +56,18 @@ export interface BlockRecord {
 export interface Block {
   header: BlockHeader;
   records: BlockRecord[];
+  /**
+   * Encoded transfers (state/transaction.ts), applied after the records. Absent means none
+   * (decoding leaves it out when empty). Read it with `transactionsOf`.
+   */
+  transactions?: Uint8Array[];
+}
+
+const NO_TRANSACTIONS: readonly Uint8Array[] = Object.freeze([]);
+
+/** The block's transactions, `[]` when absent. */
+export function transactionsOf(b: Block): readonly Uint8Array[] {
+  return b.transactions ?? NO_TRANSACTIONS;
 }
 
 export interface CommitSignature {
@@ -150,8 +167,21 @@ export function encodeRecord(rec: BlockRecord): Uint8Array {
   return new ByteWriter(rec.data.length + 8).u8(rec.type).bytes(rec.data).finish();
 }
 
+const PAYLOAD_DOMAIN = new TextEncoder().encode("timenode/payload/v2");
+
+/**
+ * The header's `payloadRoot`: SHA-256(domain | records root | transactions root). The domain
+ * prefix keeps it distinct from any Merkle node, whose preimages start with 0x00 or 0x01.
+ */
+export function payloadRoot(
+  records: readonly BlockRecord[],
+  transactions: readonly Uint8Array[] = NO_TRANSACTIONS,
+): Uint8Array {
+  return sha256(PAYLOAD_DOMAIN, recordsRoot(records), merkleRoot(transactions));
+}
+
 /** Merkle root over the canonical encodings of the records (`encodeRecord`). */
-export function payloadRoot(records: readonly BlockRecord[]): Uint8Array {
+function recordsRoot(records: readonly BlockRecord[]): Uint8Array {
   let size = 0;
   for (const rec of records) size += rec.data.length + 8;
   const w = size <= HASH_SCRATCH_MAX_BYTES ? recordsScratch.reset() : new ByteWriter(size);
@@ -168,6 +198,7 @@ export function payloadRoot(records: readonly BlockRecord[]): Uint8Array {
 export function writeBlock(w: ByteWriter, b: Block): void {
   writeHeader(w, b.header);
   writeList(w, b.records, (w, rec) => w.u8(rec.type).bytes(rec.data));
+  writeList(w, transactionsOf(b), (w, tx) => w.bytes(tx));
 }
 
 export function readBlock(r: ByteReader): Block {
@@ -177,10 +208,15 @@ export function readBlock(r: ByteReader): Block {
     type: r.u8(),
     data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice(),
   }));
+  const transactions = r.list(
+    CHAIN_LIMITS.maxTransactions,
+    (r) => r.bytes(CHAIN_LIMITS.maxTransactionBytes).slice(),
+  );
   if (r.position - start > CHAIN_LIMITS.maxBodyBytes + 256) {
     throw new DecodeError("block body exceeds maxBodyBytes");
   }
-  return { header, records };
+  // Absent when empty, so a block without transfers decodes to what was built (round trips).
+  return transactions.length > 0 ? { header, records, transactions } : { header, records };
 }
 
 export function writeCertificate(w: ByteWriter, c: Certificate): void {

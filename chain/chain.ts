@@ -27,7 +27,10 @@ import {
   type StateWrites,
 } from "./api.ts";
 import { checkBlock, MAX_FUTURE_DRIFT_MS } from "./verify.ts";
-import type { ChainStore, StoreEntry } from "./store.ts";
+import type { ChainStore, IndexedTx, StoreEntry } from "./store.ts";
+import { transactionsOf } from "./block.ts";
+import { addressOf, encodeAddress } from "../state/address.ts";
+import { decodeTransaction, transactionId } from "../state/transaction.ts";
 
 /**
  * Blocks per SQLite transaction inside one `applyBlocks` call. A sync batch (≤ 500 blocks) fits
@@ -141,6 +144,16 @@ export class Chain implements ChainApi {
     this.#store.close();
   }
 
+  /** Height of the block that includes transaction `id` (32 bytes), if any. */
+  transactionHeight(id: Uint8Array): number | undefined {
+    return this.#store.transactionHeight(id);
+  }
+
+  /** Included transfers from or to `address`, newest first. */
+  transactionsOf(address: string, limit: number): { id: Uint8Array; height: number }[] {
+    return this.#store.transactionsOf(address, limit);
+  }
+
   #apply(
     items: readonly { cb: CommittedBlock; encoded?: Uint8Array }[],
     signaturesVerified: boolean,
@@ -173,9 +186,15 @@ export class Chain implements ChainApi {
             signaturesVerified,
           });
           const stored = this.#encodingOf(cb, encoded);
-          const writes = this.#runStateMachine(view, cb);
+          const writes = this.#runStateMachine(view, cb, signaturesVerified);
           view.merge(writes);
-          entries.push({ height: cb.block.header.height, hash, encoded: stored, writes });
+          entries.push({
+            height: cb.block.header.height,
+            hash,
+            encoded: stored,
+            writes,
+            txs: indexTransactions(this.genesis.network, cb.block),
+          });
           blocks.push(cb);
           bytes += stored.length;
           tip = { height: cb.block.header.height, hash, timestamp: cb.block.header.timestamp };
@@ -210,9 +229,10 @@ export class Chain implements ChainApi {
     return encoded;
   }
 
-  #runStateMachine(view: StateView, cb: CommittedBlock): StateWrites {
+  #runStateMachine(view: StateView, cb: CommittedBlock, signaturesVerified: boolean): StateWrites {
     try {
-      return this.#stateMachine.apply(view, cb.block);
+      // A worker that checked the certificate (sync) checked the transaction signatures too.
+      return this.#stateMachine.apply(view, cb.block, { signaturesVerified });
     } catch (e) {
       // Records are hostile input: a record the state machine cannot even parse is a bad block,
       // not a node failure.
@@ -235,4 +255,18 @@ export class Chain implements ChainApi {
       }
     }
   }
+}
+
+/** Index entries of a block's transfers (already validated by the state machine). */
+function indexTransactions(network: string, block: CommittedBlock["block"]): IndexedTx[] {
+  const txs = transactionsOf(block);
+  if (txs.length === 0) return [];
+  return txs.map((bytes) => {
+    const tx = decodeTransaction(bytes);
+    return {
+      id: transactionId(bytes),
+      sender: addressOf(network, tx.sender),
+      recipient: encodeAddress(network, tx.recipient),
+    };
+  });
 }

@@ -9,6 +9,8 @@
 import { ByteWriter, fromHex, toHex } from "../encoding/binary.ts";
 import { sha256 } from "../crypto/hash.ts";
 import { keyPairFromSeed } from "../crypto/ed25519.ts";
+import { addressOf, checkAddress } from "../state/address.ts";
+import { formatAmount, parseAmount } from "../state/amount.ts";
 
 export const TIERS = ["free", "bronze", "silver", "gold"] as const;
 export type Tier = typeof TIERS[number];
@@ -45,7 +47,53 @@ export interface Genesis {
     proposerSharePercent: number;
   };
   masternodes: GenesisMasternode[];
+  /**
+   * Base units per encoded transaction byte a transfer must pay at least. Absent means
+   * `LEDGER_DEFAULTS.minFeePerByte` (the ledger fields are optional so a genesis written before
+   * them still parses; `parseGenesis` always fills them in).
+   */
+  minFeePerByte?: number;
+  /** Encoded records and transactions per block. Absent: `LEDGER_DEFAULTS.maxBlockBytes`. */
+  maxBlockBytes?: number;
+  /** Address → amount in TIME (decimal string), credited by block 1. Absent: nothing. */
+  alloc?: Record<string, string>;
 }
+
+/** Defaults of the ledger fields, also those of the built-in networks (docs/state.md). */
+export const LEDGER_DEFAULTS = {
+  /** 10 units/byte: a 165-byte transfer pays 0.0000165 TIME, spam of 1 GiB costs 107 TIME. */
+  minFeePerByte: 10,
+  /** 2 MiB: ~12,000 transfers, four times the 3,000/s aim at a 1 s interval. */
+  maxBlockBytes: 2 * 1024 * 1024,
+} as const;
+
+export const LEDGER_BOUNDS = {
+  maxMinFeePerByte: 100_000_000,
+  minBlockBytes: 64 * 1024,
+  /** The block body bound (`CHAIN_LIMITS.maxBodyBytes`). */
+  maxBlockBytes: 4 * 1024 * 1024,
+  /** Allocations per genesis: block 1 credits them all. */
+  maxAlloc: 10_000,
+} as const;
+
+/** The ledger fields with defaults applied, amounts in base units, alloc sorted by address. */
+export interface LedgerParams {
+  minFeePerByte: bigint;
+  maxBlockBytes: number;
+  alloc: readonly { address: string; units: bigint }[];
+}
+
+export function ledgerOf(g: Genesis): LedgerParams {
+  return {
+    minFeePerByte: BigInt(g.minFeePerByte ?? LEDGER_DEFAULTS.minFeePerByte),
+    maxBlockBytes: g.maxBlockBytes ?? LEDGER_DEFAULTS.maxBlockBytes,
+    alloc: Object.entries(g.alloc ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([address, amount]) => ({ address, units: parseAmount(amount) })),
+  };
+}
+
+const U64_MASK = (1n << 64n) - 1n;
 
 const GENESIS_DOMAIN = new TextEncoder().encode("timenode/genesis/v1");
 
@@ -88,15 +136,43 @@ export function parseGenesis(json: unknown): Genesis {
     }
     const tier = o.tier as Tier;
     if (!TIERS.includes(tier)) fail(`masternodes[${i}].tier must be one of ${TIERS.join(", ")}`);
+    const rewardAddress = str(o.rewardAddress, `masternodes[${i}].rewardAddress`, 128);
+    const check = checkAddress(network, rewardAddress);
+    if (!check.ok) {
+      fail(`masternodes[${i}].rewardAddress ${JSON.stringify(rewardAddress)}: ${check.why}`);
+    }
     return {
       nodeId,
       tier,
-      rewardAddress: str(o.rewardAddress, `masternodes[${i}].rewardAddress`, 128),
+      rewardAddress,
       address: str(o.address, `masternodes[${i}].address`, 64),
     };
   });
   if (new Set(masternodes.map((m) => m.nodeId)).size !== masternodes.length) {
     fail("duplicate masternode nodeId");
+  }
+  if (
+    g.alloc !== undefined &&
+    (typeof g.alloc !== "object" || g.alloc === null || Array.isArray(g.alloc))
+  ) {
+    fail("alloc must be an object of address → amount");
+  }
+  const allocIn = (g.alloc ?? {}) as Record<string, unknown>;
+  if (Object.keys(allocIn).length > LEDGER_BOUNDS.maxAlloc) {
+    fail(`alloc has more than ${LEDGER_BOUNDS.maxAlloc} entries`);
+  }
+  const alloc: Record<string, string> = {};
+  for (const [address, amount] of Object.entries(allocIn)) {
+    const check = checkAddress(network, address);
+    if (!check.ok) fail(`alloc address ${JSON.stringify(address)}: ${check.why}`);
+    let units = 0n;
+    try {
+      units = parseAmount(amount as string);
+    } catch (e) {
+      fail(`alloc[${address}]: ${(e as Error).message}`);
+    }
+    if (units === 0n) fail(`alloc[${address}] must be more than 0`);
+    alloc[address] = formatAmount(units);
   }
   if (!masternodes.some((m) => m.tier !== "free")) {
     fail(
@@ -126,6 +202,16 @@ export function parseGenesis(json: unknown): Genesis {
       proposerSharePercent: int(rw.proposerSharePercent, "rewards.proposerSharePercent", 0, 100),
     },
     masternodes,
+    minFeePerByte: g.minFeePerByte === undefined
+      ? LEDGER_DEFAULTS.minFeePerByte
+      : int(g.minFeePerByte, "minFeePerByte", 0, LEDGER_BOUNDS.maxMinFeePerByte),
+    maxBlockBytes: g.maxBlockBytes === undefined ? LEDGER_DEFAULTS.maxBlockBytes : int(
+      g.maxBlockBytes,
+      "maxBlockBytes",
+      LEDGER_BOUNDS.minBlockBytes,
+      LEDGER_BOUNDS.maxBlockBytes,
+    ),
+    alloc,
   };
 }
 
@@ -141,6 +227,11 @@ export function encodeGenesis(g: Genesis): Uint8Array {
     w.fixed(fromHex(m.nodeId), 32).u8(TIERS.indexOf(m.tier)).string(m.rewardAddress).string(
       m.address,
     );
+  }
+  const ledger = ledgerOf(g);
+  w.u64(Number(ledger.minFeePerByte)).u32(ledger.maxBlockBytes).u32(ledger.alloc.length);
+  for (const a of ledger.alloc) {
+    w.string(a.address).u64big(a.units & U64_MASK).u64big(a.units >> 64n);
   }
   return w.finish();
 }
@@ -188,9 +279,12 @@ function builtin(
     masternodes: [0, 1, 2].map((i) => ({
       nodeId: toHex(wellKnownKey(network, i).publicKey),
       tier: DEFAULT_GENESIS_TIER,
-      rewardAddress: `${network}-reward-${i}`,
+      rewardAddress: addressOf(network, wellKnownKey(network, i).publicKey),
       address: `127.0.0.1:${basePort + i * 10}`,
     })),
+    minFeePerByte: LEDGER_DEFAULTS.minFeePerByte,
+    maxBlockBytes: LEDGER_DEFAULTS.maxBlockBytes,
+    alloc: {},
   };
 }
 

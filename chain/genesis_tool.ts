@@ -19,6 +19,7 @@ import {
   parseGenesis,
   type Tier,
 } from "./genesis.ts";
+import { addressOf } from "../state/address.ts";
 
 /**
  * Genesis times are whole seconds: a time typed on a command line (or shown in a log) then
@@ -43,6 +44,8 @@ export interface DevnetGenesisOptions {
   blockIntervalMs: number;
   /** Milliseconds since the epoch; defaults to now, rounded down to the second. */
   genesisTime?: number;
+  /** Address → amount in TIME ("12.5"): funded by block 1. */
+  alloc?: Record<string, string>;
 }
 
 /**
@@ -72,7 +75,8 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     return {
       nodeId,
       tier: n.tier ?? DEFAULT_GENESIS_TIER,
-      rewardAddress: n.rewardAddress ?? `${opts.network}-reward-${nodeId.slice(0, 16)}`,
+      // The node key is an Ed25519 key like a wallet's, so its address is a valid default.
+      rewardAddress: n.rewardAddress ?? addressOf(opts.network, n.publicKey),
       address: n.address,
     };
   });
@@ -86,6 +90,7 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
     tierPower: { ...DEFAULT_TIER_POWER },
     rewards: { ...DEFAULT_REWARDS },
     masternodes,
+    alloc: opts.alloc ?? {},
   });
 }
 

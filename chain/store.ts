@@ -18,8 +18,11 @@ import type { ChainTip, StateWrites } from "./api.ts";
 /** The store's file name inside the data dir. */
 export const CHAIN_DB_FILE = "chain.db";
 
-/** Bumped when the table layout changes; an older file is refused rather than misread. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the table layout changes; an older file is refused rather than misread.
+ * 2: the `txs` index of included transfers.
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * How long a statement waits for a lock held by another connection (an operator's sqlite3
@@ -44,6 +47,16 @@ export interface StoreEntry {
   /** `encodeCommittedBlock` bytes. */
   encoded: Uint8Array;
   writes: StateWrites;
+  /** Transfers of the block, indexed for `gettransaction` and wallet history. */
+  txs?: readonly IndexedTx[];
+}
+
+/** One included transfer as the index keeps it. */
+export interface IndexedTx {
+  /** SHA-256 of the encoded transaction. */
+  id: Uint8Array;
+  sender: string;
+  recipient: string;
 }
 
 /** Thrown when the data dir cannot be used: wrong genesis, corrupt chain, unknown schema. */
@@ -77,6 +90,9 @@ interface Statements {
   putState: StatementSync;
   deleteState: StatementSync;
   heightAndCount: StatementSync;
+  insertTx: StatementSync;
+  txHeight: StatementSync;
+  txsOfAddress: StatementSync;
 }
 
 export class ChainStore {
@@ -112,6 +128,14 @@ export class ChainStore {
       ),
       deleteState: db.prepare("DELETE FROM state WHERE key = ?"),
       heightAndCount: db.prepare("SELECT max(height) AS top, count(*) AS n FROM blocks"),
+      insertTx: db.prepare(
+        "INSERT OR IGNORE INTO txs (id, height, sender, recipient) VALUES (?, ?, ?, ?)",
+      ),
+      txHeight: db.prepare("SELECT height FROM txs WHERE id = ?"),
+      txsOfAddress: db.prepare(
+        "SELECT id, height FROM txs WHERE sender = ? OR recipient = ? " +
+          "ORDER BY height DESC LIMIT ?",
+      ),
     };
   }
 
@@ -142,6 +166,14 @@ export class ChainStore {
           encoded BLOB NOT NULL
         );
         CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS txs (
+          id BLOB PRIMARY KEY,
+          height INTEGER NOT NULL,
+          sender TEXT NOT NULL,
+          recipient TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS txs_sender ON txs (sender, height);
+        CREATE INDEX IF NOT EXISTS txs_recipient ON txs (recipient, height);
       `);
       const store = new ChainStore(dataDir, db, genesisHash);
       store.#checkMeta();
@@ -223,7 +255,12 @@ export class ChainStore {
       if (cb.certificate.height !== h || !bytesEqual(cb.certificate.blockHash, hash)) {
         corrupt(`block ${h} carries a certificate for another block`);
       }
-      if (!bytesEqual(cb.block.header.payloadRoot, payloadRoot(cb.block.records))) {
+      if (
+        !bytesEqual(
+          cb.block.header.payloadRoot,
+          payloadRoot(cb.block.records, cb.block.transactions),
+        )
+      ) {
         corrupt(`block ${h} body does not match its payload root`);
       }
       if (!verifyCertificateSignatures(this.genesisHash, cb.certificate)) {
@@ -334,7 +371,10 @@ export class ChainStore {
     const st = this.#st;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
-      for (const e of entries) st.insertBlock.run(e.height, e.hash, e.encoded);
+      for (const e of entries) {
+        st.insertBlock.run(e.height, e.hash, e.encoded);
+        for (const t of e.txs ?? []) st.insertTx.run(t.id, e.height, t.sender, t.recipient);
+      }
       for (const [key, value] of finalWrites) {
         if (value === null) st.deleteState.run(key);
         else st.putState.run(key, value);
@@ -350,6 +390,20 @@ export class ChainStore {
       hash: last.hash.slice(),
       timestamp: lastHeader.timestamp,
     });
+  }
+
+  /** Height of the block that includes transaction `id`, if any. */
+  transactionHeight(id: Uint8Array): number | undefined {
+    return (this.#st.txHeight.get(id) as { height: number } | undefined)?.height;
+  }
+
+  /** Transfers from or to `address`, newest first, at most `limit`. */
+  transactionsOf(address: string, limit: number): { id: Uint8Array; height: number }[] {
+    const n = Math.max(0, Math.min(Math.floor(limit) || 0, MAX_RANGE_COUNT));
+    return (this.#st.txsOfAddress.all(address, address, n) as {
+      id: Uint8Array;
+      height: number;
+    }[]).map((r) => ({ id: r.id, height: r.height }));
   }
 
   /** SQLite's own page-level check ("ok" when healthy). Slow on big files: operator use. */

@@ -15,6 +15,7 @@ import {
   CHAIN_LIMITS,
   type CommittedBlock,
   payloadRoot,
+  transactionsOf,
 } from "./block.ts";
 import {
   checkCertificateQuorum,
@@ -36,6 +37,21 @@ export const MAX_FUTURE_DRIFT_MS = 15_000;
 const RECORD_OVERHEAD_BYTES = 5;
 /** The u32 record count that precedes the records. */
 const RECORD_COUNT_BYTES = 4;
+/** Bytes a transaction adds: its u32 length prefix. */
+const TX_OVERHEAD_BYTES = 4;
+/** The u32 transaction count. */
+const TX_COUNT_BYTES = 4;
+
+/** Encoded size of a block body (records and transactions), as `writeBlock` lays it out. */
+export function bodySize(
+  records: readonly { data: Uint8Array }[],
+  transactions: readonly Uint8Array[],
+): number {
+  let n = RECORD_COUNT_BYTES + TX_COUNT_BYTES;
+  for (const r of records) n += RECORD_OVERHEAD_BYTES + r.data.length;
+  for (const t of transactions) n += TX_OVERHEAD_BYTES + t.length;
+  return n;
+}
 
 export interface CheckContext {
   genesisHash: Uint8Array;
@@ -59,6 +75,7 @@ function reject(reason: ConstructorParameters<typeof InvalidBlockError>[0], msg:
  */
 export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext): Uint8Array {
   const { header, records } = cb.block;
+  const transactions = transactionsOf(cb.block);
   const cert = cb.certificate;
   const expectedHeight = prev.height + 1;
 
@@ -112,10 +129,20 @@ export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext
     }
     bodyBytes += RECORD_OVERHEAD_BYTES + rec.data.length;
   }
+  if (transactions.length > CHAIN_LIMITS.maxTransactions) {
+    reject("bad-transactions", `${transactions.length} transactions exceed the bound`);
+  }
+  bodyBytes += TX_COUNT_BYTES;
+  for (const tx of transactions) {
+    if (tx.length > CHAIN_LIMITS.maxTransactionBytes) {
+      reject("bad-transactions", `transaction of ${tx.length} bytes exceeds the bound`);
+    }
+    bodyBytes += TX_OVERHEAD_BYTES + tx.length;
+  }
   if (bodyBytes > CHAIN_LIMITS.maxBodyBytes) {
     reject("bad-records", `body of ${bodyBytes} bytes exceeds ${CHAIN_LIMITS.maxBodyBytes}`);
   }
-  if (!bytesEqual(header.payloadRoot, payloadRoot(records))) {
+  if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions))) {
     reject("bad-payload-root", "payload root does not match the records");
   }
 

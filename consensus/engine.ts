@@ -575,8 +575,8 @@ export class ConsensusEngine {
     }
     // The signature covers the header only; records are bound by payloadRoot. A mismatch
     // means whoever relayed it swapped the records.
-    const header = proposal.block.header;
-    if (!bytesEqual(header.payloadRoot, payloadRoot(proposal.block.records))) {
+    const { header, records, transactions } = proposal.block;
+    if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions))) {
       return this.#reject(out, from, "bad-records", "payload root does not match the records");
     }
     if (

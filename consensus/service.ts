@@ -82,6 +82,13 @@ export interface ConsensusServiceOptions {
   isSyncing: () => boolean;
   timeouts?: TimeoutConfig;
   now?: () => number;
+  /** Transfers for the block we propose at `height`, in the room `records` leave (mempool). */
+  selectTransactions?: (height: number, records: readonly BlockRecord[]) => Uint8Array[];
+  /**
+   * Checks a proposed block's transfer signatures off the event loop before the engine judges
+   * it (mempool), so a block full of transfers we never saw does not stall the loop.
+   */
+  prepareBlock?: (block: Block) => Promise<void>;
   /**
    * Called once when the signing state (sign guard, lock evidence) cannot be written: the node
    * must shut down and exit non-zero. Signing has already stopped.
@@ -147,11 +154,16 @@ export class ConsensusService {
       log.warn("ignoring unreadable lock evidence: {error}", { error: (e as Error).message });
     }
     const net = this.#o.network;
-    net.onMessage(
-      "proposal",
-      (from, m) =>
-        this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from),
-    );
+    net.onMessage("proposal", (from, m) => {
+      const deliver = () =>
+        this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from);
+      // Only for the height being decided: a forged proposal costs its sender a penalty there.
+      const prepared = m.proposal.height === this.#engine?.height
+        ? this.#o.prepareBlock?.(m.proposal.block)
+        : undefined;
+      if (prepared) prepared.then(deliver, deliver);
+      else deliver();
+    });
     net.onMessage(
       "vote",
       (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),
@@ -620,6 +632,7 @@ export class ConsensusService {
     const tip = this.#o.chain.tip();
     if (tip.height + 1 !== height) return null;
     const records = this.#pool.select(this.#checkRecords);
+    const transactions = this.#o.selectTransactions?.(height, records) ?? [];
     return {
       header: {
         version: BLOCK_VERSION,
@@ -629,10 +642,11 @@ export class ConsensusService {
         timestamp: Math.max(this.#now(), tip.timestamp + 1),
         proposer: this.#o.key.publicKey,
         round,
-        payloadRoot: payloadRoot(records),
+        payloadRoot: payloadRoot(records, transactions),
         validatorSetHash: set.hash,
       },
       records,
+      ...(transactions.length > 0 ? { transactions } : {}),
     };
   }
 

@@ -156,6 +156,36 @@ export function createNodeMetrics(registry = new Registry()) {
       "From receiving a height's proposal to committing it.",
       LATENCY_BUCKETS_SECONDS,
     ),
+    // ledger
+    mempoolTransactions: registry.gauge(
+      "timenode_mempool_transactions",
+      "Transfers waiting in the mempool.",
+    ),
+    mempoolBytes: registry.gauge(
+      "timenode_mempool_bytes",
+      "Encoded bytes of the transfers waiting in the mempool.",
+    ),
+    txAccepted: registry.counter(
+      "timenode_transactions_accepted_total",
+      "Transfers admitted to the mempool, by source (rpc, peer, restore).",
+    ),
+    txRejected: registry.counter(
+      "timenode_transactions_rejected_total",
+      "Transfers refused at admission, by reason (see docs/metrics.md).",
+    ),
+    blockTransactions: registry.histogram(
+      "timenode_block_transactions",
+      "Transfers per applied block.",
+      [0, 1, 10, 100, 500, 1_000, 2_000, 5_000, 10_000, 25_000],
+    ),
+    feesCollected: registry.counter(
+      "timenode_fees_collected_units_total",
+      "Fees of the transfers in applied blocks, in base units (1 TIME = 1e8).",
+    ),
+    transactionsApplied: registry.counter(
+      "timenode_transactions_applied_total",
+      "Transfers in applied blocks.",
+    ),
     // runtime
     eventLoopLag: registry.gauge(
       "timenode_event_loop_lag_seconds",
@@ -209,6 +239,16 @@ export type SyncMetrics = Pick<
   | "chainHeight"
   | "syncState"
   | "syncTargetHeight"
+>;
+export type LedgerMetrics = Pick<
+  NodeMetrics,
+  | "mempoolTransactions"
+  | "mempoolBytes"
+  | "txAccepted"
+  | "txRejected"
+  | "blockTransactions"
+  | "feesCollected"
+  | "transactionsApplied"
 >;
 export type ConsensusMetrics = Pick<
   NodeMetrics,

@@ -67,7 +67,9 @@ export type MisbehaviorCode =
   | "consensus-bad-signature"
   | "consensus-not-validator"
   | "consensus-bad-records"
-  | "invalid-record";
+  | "invalid-record"
+  // mempool/: a transfer invalid at every state of the chain (the detail names the rule)
+  | "invalid-transaction";
 
 /** Pre-handshake close reasons no correct peer causes; each also scores the remote IP. */
 export type PreHandshakeFault =

@@ -36,6 +36,11 @@ export const MESSAGE_LIMITS = {
   maxBlocksPerBatch: 500,
   /** One encoded committed block inside `blocks`. */
   maxEncodedBlockBytes: 4 * 1024 * 1024 + 128 * 1024,
+  /**
+   * Transaction ids per `txAnnounce`/`getTxs` and transactions per `txs`: a block interval's
+   * worth at the 1,000/s target in one message, and at most ~420 KB of transactions.
+   */
+  maxTxsPerMessage: 1_000,
 } as const;
 
 export const HANDSHAKE_NONCE_LENGTH = 32;
@@ -55,6 +60,9 @@ export const MessageId = {
   proposal: 32,
   vote: 33,
   record: 34,
+  txAnnounce: 35,
+  getTxs: 36,
+  txs: 37,
 } as const;
 export type MessageKind = keyof typeof MessageId;
 
@@ -157,6 +165,24 @@ export interface RecordMessage {
   record: BlockRecord;
 }
 
+/** Ids of transactions the sender has in its mempool and offers to relay. */
+export interface TxAnnounce {
+  kind: "txAnnounce";
+  ids: Uint8Array[];
+}
+
+/** Ids of announced transactions the sender wants. */
+export interface GetTxs {
+  kind: "getTxs";
+  ids: Uint8Array[];
+}
+
+/** Encoded transactions (state/transaction.ts), the answer to `getTxs`. */
+export interface Txs {
+  kind: "txs";
+  txs: Uint8Array[];
+}
+
 export type Message =
   | Hello
   | HelloAck
@@ -170,7 +196,10 @@ export type Message =
   | BlockAnnounce
   | ProposalMessage
   | VoteMessage
-  | RecordMessage;
+  | RecordMessage
+  | TxAnnounce
+  | GetTxs
+  | Txs;
 
 export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
 
@@ -179,7 +208,8 @@ export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
  * delay a pong into a timeout or a vote past its round (docs/lessons.md#5).
  */
 export function isControl(kind: MessageKind): boolean {
-  return kind !== "blocks" && kind !== "addresses" && kind !== "record";
+  return kind !== "blocks" && kind !== "addresses" && kind !== "record" &&
+    kind !== "txAnnounce" && kind !== "getTxs" && kind !== "txs";
 }
 
 /** Largest payload each type may carry, checked against the frame header before reading it. */
@@ -197,6 +227,9 @@ export const MAX_PAYLOAD_BYTES: Record<MessageKind, number> = {
   proposal: 8 * 1024 * 1024,
   vote: 1 + 8 + 4 + HASH_LENGTH + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH,
   record: 1 + 4 + CHAIN_LIMITS.maxRecordBytes,
+  txAnnounce: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
+  getTxs: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
+  txs: 4 + MESSAGE_LIMITS.maxTxsPerMessage * (4 + CHAIN_LIMITS.maxTransactionBytes),
 };
 
 export function writePayload(w: ByteWriter, m: Message): void {
@@ -240,6 +273,13 @@ export function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "record":
       w.u8(m.record.type).bytes(m.record.data);
+      return;
+    case "txAnnounce":
+    case "getTxs":
+      writeList(w, m.ids, (w, id) => w.fixed(id, HASH_LENGTH));
+      return;
+    case "txs":
+      writeList(w, m.txs, (w, tx) => w.bytes(tx));
       return;
   }
 }
@@ -315,6 +355,20 @@ function readPayload(kind: MessageKind, r: ByteReader): Message {
       return { kind, vote: readVote(r) };
     case "record":
       return { kind, record: { type: r.u8(), data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice() } };
+    case "txAnnounce":
+    case "getTxs":
+      return {
+        kind,
+        ids: r.list(MESSAGE_LIMITS.maxTxsPerMessage, (r) => r.fixed(HASH_LENGTH).slice()),
+      };
+    case "txs":
+      return {
+        kind,
+        txs: r.list(
+          MESSAGE_LIMITS.maxTxsPerMessage,
+          (r) => r.bytes(CHAIN_LIMITS.maxTransactionBytes).slice(),
+        ),
+      };
   }
 }
 

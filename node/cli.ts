@@ -23,6 +23,8 @@ import { builtinGenesis, DEFAULT_P2P_PORT, type NetworkName, NETWORKS } from "..
 import { CHAIN_LIMITS } from "../chain/block.ts";
 import { NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { MESSAGE_LIMITS } from "../network/messages.ts";
+import { checkAddress } from "../state/address.ts";
+import { formatAmount, parseAmount } from "../state/amount.ts";
 import { cookiePath, parseRpcAuth } from "../rpc/auth.ts";
 import { argsToParams, DEFAULT_RPC_TIMEOUT_MS, type RpcTarget } from "./rpc_client.ts";
 import { isLoopbackBind, parseCidr, parseHostHeader } from "../rpc/http_guard.ts";
@@ -102,6 +104,8 @@ export type CliCommand =
     blockIntervalMs: number;
     /** One announced "host:port" per key, in order; empty when none were given. */
     addresses: string[];
+    /** `--alloc ADDRESS=AMOUNT`: address → TIME amount funded by block 1. */
+    alloc: Record<string, string>;
   }
   | {
     kind: "devnet";
@@ -551,6 +555,7 @@ const GENESIS_OPTIONS = {
   network: { type: "string" },
   "block-interval": { type: "string" },
   address: { type: "string", multiple: true },
+  alloc: { type: "string", multiple: true },
   force: { type: "boolean" },
 } as const;
 
@@ -608,7 +613,30 @@ function parseGenesisCommand(args: string[]): CliCommand {
     network,
     blockIntervalMs,
     addresses,
+    alloc: parseAllocFlags(network, v.alloc ?? []),
   };
+}
+
+/** `--alloc ADDRESS=AMOUNT` flags: valid addresses of `network`, TIME amounts above 0. */
+function parseAllocFlags(network: string, raw: readonly string[]): Record<string, string> {
+  const alloc: Record<string, string> = {};
+  for (const a of raw) {
+    const eq = a.indexOf("=");
+    if (eq < 0) throw new UsageError(`--alloc: expected ADDRESS=AMOUNT, got ${quote(a)}`);
+    const address = a.slice(0, eq);
+    const check = checkAddress(network, address);
+    if (!check.ok) throw new UsageError(`--alloc: ${check.why}, got ${quote(address)}`);
+    if (address in alloc) throw new UsageError(`--alloc: ${address} given twice`);
+    let units: bigint;
+    try {
+      units = parseAmount(a.slice(eq + 1));
+    } catch (e) {
+      throw new UsageError(`--alloc: ${(e as Error).message}`);
+    }
+    if (units === 0n) throw new UsageError(`--alloc: the amount for ${address} must be above 0`);
+    alloc[address] = formatAmount(units);
+  }
+  return alloc;
 }
 
 function parseGenesisKey(raw: string): GenesisKeyArg {
@@ -1044,6 +1072,8 @@ Usage:
   timenode rpc METHOD [ARGS]  call a running node's RPC (like bitcoin-cli)
   timenode status [--watch]   a running node's state on one screen
   timenode rpcauth USER [PW]  make an --rpc-auth value for a user
+  timenode wallet COMMAND     a wallet: new, address, balance, send, history
+                              (timenode wallet --help)
   timenode help [command]     show help for a command
   timenode --version          print the version
 
@@ -1121,6 +1151,8 @@ Flags:
                          name, else 60
   --address HOST:PORT    announced p2p address of each masternode, in --key
                          order. Give one per --key, or none
+  --alloc ADDRESS=AMOUNT fund ADDRESS with AMOUNT TIME (e.g. 1000.5) in
+                         block 1. Repeatable
   --force                replace FILE if it exists (else: refused)
   -h, --help             show this help
 

@@ -91,6 +91,7 @@ export async function runGenesisCommand(
         publicKey,
         address: cmd.addresses[i] ?? "",
       })),
+      alloc: cmd.alloc,
     });
   } catch (e) {
     if (e instanceof GenesisError) throw new UsageError(e.message);

@@ -13,6 +13,7 @@ import { createKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash } from "../chain/genesis.ts";
 import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
+import { createWallet, WALLET_FILE } from "../wallet/file.ts";
 import type { CliCommand } from "./cli.ts";
 import { shutdownSignals } from "./signals.ts";
 import { callRpc, cookieAuthorization } from "./rpc_client.ts";
@@ -33,7 +34,14 @@ export interface DevnetNodeInfo {
   rpc: string;
   dataDir: string;
   log: string;
+  /** The node's wallet file, funded in genesis; also its reward address. */
+  wallet?: string;
+  /** The wallet's address. */
+  address?: string;
 }
+
+/** What each devnet wallet holds at genesis: plenty for floods of test transfers. */
+export const DEVNET_WALLET_FUNDS = "1000000";
 
 export interface DevnetManifest {
   genesis: string;
@@ -102,18 +110,27 @@ export async function prepareDevnet(opts: {
     const key = generateKeyPair();
     await createKeyFile(`${dataDir}/${NODE_KEY_FILE}`, key);
     keys.push(key);
+    const walletFile = `${dataDir}/${WALLET_FILE}`;
+    const wallet = await createWallet(walletFile, "devnet");
     nodes.push({
       id: toHex(key.publicKey),
       p2p: `127.0.0.1:${opts.basePort + 2 * i}`,
       rpc: `http://127.0.0.1:${opts.basePort + 2 * i + 1}`,
       dataDir,
       log: `${dataDir}/node.log`,
+      wallet: walletFile,
+      address: wallet.address,
     });
   }
   const genesis = makeDevnetGenesis({
     network: "devnet",
     blockIntervalMs: opts.blockIntervalMs,
-    nodes: keys.map((k, i) => ({ publicKey: k.publicKey, address: nodes[i].p2p })),
+    nodes: keys.map((k, i) => ({
+      publicKey: k.publicKey,
+      address: nodes[i].p2p,
+      rewardAddress: nodes[i].address,
+    })),
+    alloc: Object.fromEntries(nodes.map((n) => [n.address!, DEVNET_WALLET_FUNDS])),
   });
   const genesisPath = `${opts.dir}/genesis.json`;
   await Deno.writeTextFile(genesisPath, genesisToJson(genesis));
@@ -200,6 +217,14 @@ async function runDevnetUntilStopped(
     children.push(child);
   }
   console.log(`devnet.json: ${dir}/devnet.json — node logs in ${dir}/node-*/node.log`);
+  const [sender, recipient] = manifest.nodes;
+  if (sender?.wallet && recipient?.address) {
+    console.log(
+      `Each node has a funded wallet (node-*/wallet.json). Send a transfer:\n` +
+        `  timenode wallet send --network devnet --data-dir ${sender.dataDir} ` +
+        `--rpc ${sender.rpc.replace("http://", "")} --to ${recipient.address} --amount 12.5 --wait`,
+    );
+  }
   console.log("Ctrl-C stops every node.");
 
   const exited = Promise.race(children.map((c, i) => c.status.then((s) => ({ i, s }))));

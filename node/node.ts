@@ -27,6 +27,11 @@ import {
 import { SyncService } from "../sync/service.ts";
 import { ConsensusService } from "../consensus/service.ts";
 import { balanceOf, createStateMachine, recordNonceOf } from "../state/state.ts";
+import { checkAddress } from "../state/address.ts";
+import { bodySize } from "../chain/verify.ts";
+import { VerifyPool } from "../sync/verify_pool.ts";
+import { TxService } from "../mempool/service.ts";
+import { ledgerRpcMethods, transactionJson } from "./ledger_rpc.ts";
 import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
@@ -107,7 +112,14 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   });
 
   const store = ChainStore.open(config.dataDir, gHash);
-  const stateMachine = createStateMachine(genesis);
+  // Pooled transfers had their signature verified at admission: applying them skips it.
+  let txService: TxService | null = null;
+  const stateMachine = createStateMachine(genesis, {
+    verified: {
+      has: (id) => txService?.has(id) ?? false,
+      add: (id) => txService?.add(id),
+    },
+  });
   const chain = new Chain({ store, genesis, stateMachine });
   const metrics = createNodeMetrics();
   const tip = chain.tip();
@@ -134,6 +146,15 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
   chain.onBlockApplied((_cb, hash) => network.setLocalTip(chain.tip().height, hash));
 
   const sync = new SyncService({ network, chain, metrics, genesisHash: gHash });
+  const txVerifier = new VerifyPool({ genesisHash: gHash });
+  const txs = txService = new TxService({
+    network,
+    chain,
+    stateMachine,
+    verifier: txVerifier,
+    metrics,
+    dataDir: config.dataDir,
+  });
   let reportFailure: (error: Error) => void = () => {};
   const failed = new Promise<Error>((resolve) => reportFailure = resolve);
   const consensus = new ConsensusService({
@@ -148,16 +169,21 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     // Only verified evidence pauses consensus, never a peer's claim (docs/security-network.md).
     isSyncing: () => sync.isBehind(),
     onFatal: (error) => reportFailure(error),
+    selectTransactions: (height, records) =>
+      txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
+    prepareBlock: (block) => txs.prepareBlock(block),
   });
 
   try {
     await network.start();
   } catch (e) {
+    txVerifier.close();
     chain.close();
     throw isBindFailure(e) && config.listen
       ? bindError("--listen", listenText(config.listen), e)
       : e;
   }
+  await txs.start();
   sync.start();
   await consensus.start();
 
@@ -191,6 +217,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     stopStallProbe();
     stopLagProbe();
     await consensus.stop();
+    await txs.stop();
+    txVerifier.close();
     sync.close();
     await network.stop();
     chain.close();
@@ -203,17 +231,20 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
       rpc = startRpcServer({
         hostname: config.rpc.host,
         port: config.rpc.port,
-        methods: bindMethods(rpcMethods({
-          network,
-          chain,
-          sync,
-          consensus,
-          genesis,
-          key,
-          stateMachine,
-          startedAt,
-          requestStop: () => stopRequest.resolve(),
-        })),
+        methods: bindMethods({
+          ...rpcMethods({
+            network,
+            chain,
+            sync,
+            consensus,
+            genesis,
+            key,
+            stateMachine,
+            startedAt,
+            requestStop: () => stopRequest.resolve(),
+          }),
+          ...ledgerRpcMethods({ chain, stateMachine, txs }),
+        }),
         metrics: () => metrics.registry.render(),
         health: () => health.report(),
         auth: new Authenticator({ cookieSecret: cookie.secret, entries: config.rpcAuth }),
@@ -394,7 +425,7 @@ interface RpcDeps {
   requestStop: () => void;
 }
 
-function blockJson(cb: CommittedBlock, height: number) {
+function blockJson(cb: CommittedBlock, height: number, network: string) {
   const h = cb.block.header;
   return {
     height,
@@ -408,6 +439,7 @@ function blockJson(cb: CommittedBlock, height: number) {
     payloadRoot: toHex(h.payloadRoot),
     validatorSetHash: toHex(h.validatorSetHash),
     records: cb.block.records.map((r) => ({ type: r.type, data: toHex(r.data) })),
+    transactions: (cb.block.transactions ?? []).map((t) => transactionJson(network, t)),
     certificate: {
       height: cb.certificate.height,
       round: cb.certificate.round,
@@ -593,7 +625,7 @@ function rpcMethods(d: RpcDeps): MethodTable {
         } else throw new RpcError(-32602, "expected a height or a 64-char hex block hash");
         const cb = h === undefined ? undefined : d.chain.getBlock(h);
         if (!cb || h === undefined) throw new RpcError(-5, "block not found");
-        return blockJson(cb, h);
+        return blockJson(cb, h, d.genesis.network);
       },
     },
     getbalance: {
@@ -642,7 +674,7 @@ function rpcMethods(d: RpcDeps): MethodTable {
           name: "rewardAddress",
           type: "string",
           required: true,
-          description: "where rewards go, 1 to 128 characters",
+          description: "where rewards go: an address of this network",
         },
         {
           name: "address",
@@ -659,6 +691,8 @@ function rpcMethods(d: RpcDeps): MethodTable {
         ) {
           throw new RpcError(-32602, "rewardAddress must be a string of 1 to 128 characters");
         }
+        const check = checkAddress(d.genesis.network, rewardAddress);
+        if (!check.ok) throw new RpcError(-32602, `rewardAddress: ${check.why}`);
         if (
           typeof address !== "string" || address.startsWith("[::]:") ||
           !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) ||

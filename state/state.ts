@@ -3,7 +3,9 @@
  *
  * Owns: the state key layout and value encodings, the validity rules of masternode records,
  * the validator set of every height (genesis set, then changes that take effect exactly
- * ACTIVATION_DELAY blocks after the block that carries them), and crediting block rewards.
+ * ACTIVATION_DELAY blocks after the block that carries them), the order of a block's effects
+ * (records, genesis allocations at height 1, transfers, rewards and fees), and crediting
+ * block rewards. Account values and the transfer rules are state/accounts.ts's.
  * Voting power is the tier's power; free-tier members (the only tier a record can register
  * until collateral exists) have power 0: listed, but never proposing, counting toward quorum,
  * signing or earning a reward. Only genesis members hold paid tiers.
@@ -23,7 +25,8 @@ import {
 } from "../encoding/binary.ts";
 import { sha256 } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
-import { type Block, CHAIN_LIMITS } from "../chain/block.ts";
+import { type Block, CHAIN_LIMITS, transactionsOf } from "../chain/block.ts";
+import { bodySize } from "../chain/verify.ts";
 import {
   InvalidBlockError,
   type StateMachine,
@@ -33,9 +36,21 @@ import {
 import {
   type Genesis,
   genesisHash as computeGenesisHash,
+  ledgerOf,
+  type LedgerParams,
   type Tier,
   TIERS,
 } from "../chain/genesis.ts";
+import { type Account, accountOf, AccountWorkingSet, checkTransfer } from "./accounts.ts";
+import { addressOf, checkAddress, encodeAddress } from "./address.ts";
+import {
+  checkTxFormat,
+  type Transaction,
+  transactionIdHex,
+  TxInvalidError,
+  type TxRules,
+  verifyTxSignature,
+} from "./transaction.ts";
 import { makeValidatorSet, type Validator, type ValidatorSet } from "../chain/validators.ts";
 import {
   decodeRecord,
@@ -61,11 +76,6 @@ export const ACTIVATION_DELAY = 2;
  */
 const SET_CACHE_SIZE = 8;
 
-/** Balances are u128: a u64 would overflow after ~18,000 blocks at the largest allowed reward. */
-const MAX_BALANCE = (1n << 128n) - 1n;
-
-const U64_MASK = (1n << 64n) - 1n;
-
 // The state key layout. Keys are ASCII prefixes plus a height, a hex id or an address; each
 // prefix ends in "/" so no key of one family can equal a key of another.
 const KEY = {
@@ -77,8 +87,7 @@ const KEY = {
   setData: (contentHashHex: string) => `vs/set/${contentHashHex}`,
   /** u64: how many records of this node the chain holds; the next record must carry it. */
   nonce: (nodeIdHex: string) => `mn/nonce/${nodeIdHex}`,
-  /** u128: balance of a reward address. */
-  balance: (address: string) => `bal/${address}`,
+  // "acct/<address>": an account (balance u128, nonce u64), owned by state/accounts.ts.
 } as const;
 
 /** The "previous snapshot" of the first stored snapshot: the genesis set. */
@@ -123,7 +132,25 @@ export interface MasternodeStateMachine extends StateMachine {
   readonly genesisHash: Uint8Array;
   masternodeList(view: StateView, tipHeight: number): MasternodeInfo[];
   balanceOf(view: StateView, address: string): bigint;
+  accountOf(view: StateView, address: string): Account;
   recordNonceOf(view: StateView, nodeId: Uint8Array): number;
+  /** The ledger parameters of the genesis (fees, block size, allocations). */
+  readonly ledger: LedgerParams;
+  /** The stateless transaction rules of this chain. */
+  readonly txRules: TxRules;
+}
+
+/** Transaction ids whose signature this node already verified (mempool admission). */
+export interface VerifiedTransactions {
+  has(txIdHex: string): boolean;
+  /** Told of every signature `apply` verified itself, so checking a proposal and then
+   * committing the same block verifies each signature once. */
+  add?(txIdHex: string): void;
+}
+
+export interface StateMachineOptions {
+  /** Lets `apply` skip the signatures a verify worker already checked. */
+  verified?: VerifiedTransactions;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,19 +200,6 @@ function decodeU64(bytes: Uint8Array): number {
   return v;
 }
 
-function encodeBalance(v: bigint): Uint8Array {
-  if (v < 0n || v > MAX_BALANCE) throw new RangeError(`balance out of range: ${v}`);
-  return new ByteWriter(16).u64big(v & U64_MASK).u64big(v >> 64n).finish();
-}
-
-function decodeBalance(bytes: Uint8Array): bigint {
-  const r = new ByteReader(bytes);
-  const lo = r.u64big();
-  const hi = r.u64big();
-  r.end();
-  return (hi << 64n) | lo;
-}
-
 interface SnapshotPointer {
   /** Height of the snapshot before this one; GENESIS_SNAPSHOT_HEIGHT for the genesis set. */
   prev: number;
@@ -224,9 +238,9 @@ function readOrCorrupt<T>(
 // ---------------------------------------------------------------------------------------------
 // Queries that need no genesis.
 
-/** Balance of a reward address; 0 for an address that was never credited. */
+/** Balance of an address; 0 for an address that was never credited. */
 export function balanceOf(view: StateView, address: string): bigint {
-  return readOrCorrupt(view, KEY.balance(address), decodeBalance) ?? 0n;
+  return accountOf(view, address).balance;
 }
 
 /** The nonce the node's next record must carry: how many of its records the chain holds. */
@@ -251,8 +265,13 @@ function isHeight(n: number): boolean {
 }
 
 /** The chain's state machine for `genesis`. Pure apart from a bounded cache of decoded sets. */
-export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
+export function createStateMachine(
+  genesis: Genesis,
+  opts: StateMachineOptions = {},
+): MasternodeStateMachine {
   const chainId = computeGenesisHash(genesis);
+  const ledger = ledgerOf(genesis);
+  const txRules: TxRules = { genesisHash: chainId, minFeePerByte: ledger.minFeePerByte };
   // parseGenesis holds tierPower.free at 0: a free member is listed but has no voting power.
   const powerOf = (m: { tier: Tier }): number => genesis.tierPower[m.tier];
   const toValidator = (m: Member): Validator => ({
@@ -317,7 +336,11 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
     return snapshotAt(view, height).set;
   };
 
-  const apply = (view: StateView, block: Block): StateWrites => {
+  const apply = (
+    view: StateView,
+    block: Block,
+    applyOpts?: { signaturesVerified?: boolean },
+  ): StateWrites => {
     const height = block.header.height;
     if (!isHeight(height) || height < 1) {
       throw new InvalidBlockError("bad-height", `block height ${height} cannot be applied`);
@@ -332,10 +355,62 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
         } has no voting power in the set of height ${height}`,
       );
     }
+    const transactions = transactionsOf(block);
+    const size = bodySize(block.records, transactions);
+    if (size > ledger.maxBlockBytes) {
+      throw new InvalidBlockError(
+        "bad-transactions",
+        `body of ${size} bytes exceeds maxBlockBytes ${ledger.maxBlockBytes}`,
+      );
+    }
     const writes: StateWrites = new Map();
     applyRecords(view, block, writes);
-    creditRewards(view, certifying, block, writes);
+    const accounts = new AccountWorkingSet(view);
+    if (height === 1) { for (const a of ledger.alloc) accounts.credit(a.address, a.units); }
+    const fees = applyTransactions(
+      accounts,
+      transactions,
+      height,
+      applyOpts?.signaturesVerified ?? false,
+    );
+    creditRewards(accounts, certifying, block, fees);
+    accounts.flush(writes);
     return writes;
+  };
+
+  const applyTransactions = (
+    accounts: AccountWorkingSet,
+    transactions: readonly Uint8Array[],
+    height: number,
+    signaturesVerified: boolean,
+  ): bigint => {
+    let fees = 0n;
+    transactions.forEach((bytes, index) => {
+      const id = transactionIdHex(bytes);
+      try {
+        const tx: Transaction = checkTxFormat(txRules, bytes);
+        if (!signaturesVerified && !opts.verified?.has(id)) {
+          if (!verifyTxSignature(chainId, tx)) {
+            throw new TxInvalidError("bad-signature", "the signature does not verify");
+          }
+          opts.verified?.add?.(id);
+        }
+        const from = addressOf(genesis.network, tx.sender);
+        const to = encodeAddress(genesis.network, tx.recipient);
+        checkTransfer(tx, height, accounts.get(from), accounts.get(to).balance, from === to);
+        accounts.transfer(tx, from, to);
+        fees += tx.fee;
+      } catch (e) {
+        if (e instanceof TxInvalidError) {
+          throw new InvalidBlockError(
+            "bad-transactions",
+            `transaction ${index} ${id.slice(0, 16)}: ${e.message}`,
+          );
+        }
+        throw e;
+      }
+    });
+    return fees;
   };
 
   const applyRecords = (view: StateView, block: Block, writes: StateWrites): void => {
@@ -378,6 +453,12 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
 
       switch (record.type) {
         case RecordType.Registration:
+          {
+            const check = checkAddress(genesis.network, record.rewardAddress);
+            if (!check.ok) {
+              bad(index, `${what}: reward address ${record.rewardAddress}: ${check.why}`);
+            }
+          }
           if (record.tier !== "free") {
             bad(index, `${what}: ${record.tier} tier needs collateral; only genesis has it`);
           }
@@ -428,15 +509,17 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
   };
 
   const creditRewards = (
-    view: StateView,
+    accounts: AccountWorkingSet,
     certifying: ValidatorSet,
     block: Block,
-    writes: StateWrites,
+    fees: bigint,
   ): void => {
     for (const credit of splitBlockReward(certifying, block.header.proposer, genesis.rewards)) {
-      const key = KEY.balance(credit.rewardAddress);
-      writes.set(key, encodeBalance(balanceOf(view, credit.rewardAddress) + credit.amount));
+      accounts.credit(credit.rewardAddress, credit.amount);
     }
+    // Fees go to the proposer, in the same step as its reward (docs/state.md#fees-and-block-space).
+    const proposer = certifying.get(toHex(block.header.proposer));
+    if (proposer && fees > 0n) accounts.credit(proposer.rewardAddress, fees);
   };
 
   const masternodeList = (view: StateView, tipHeight: number): MasternodeInfo[] => {
@@ -476,7 +559,10 @@ export function createStateMachine(genesis: Genesis): MasternodeStateMachine {
     apply,
     masternodeList,
     balanceOf,
+    accountOf,
     recordNonceOf,
+    ledger,
+    txRules,
   };
 }
 

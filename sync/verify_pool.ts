@@ -12,6 +12,8 @@ import {
   type BatchCheck,
   type SignerContext,
   signerContextFor,
+  type TxVerifyJob,
+  type TxVerifyReply,
   type VerifyJob,
   type VerifyReply,
 } from "./verify_worker.ts";
@@ -35,7 +37,8 @@ export interface VerifyPoolOptions {
 }
 
 interface PendingJob {
-  resolve: (reply: VerifyReply) => void;
+  // Each job's own promise knows its reply type (block batch or transactions).
+  resolve: (reply: VerifyReply & TxVerifyReply) => void;
   reject: (error: Error) => void;
   blocks: number;
 }
@@ -119,6 +122,40 @@ export class VerifyPool {
     return this.#validatorSetFor && signerContextFor(this.#validatorSetFor, fromHeight, count);
   }
 
+  /**
+   * Checks the signatures of encoded transactions (decoding included) in one worker: one
+   * boolean per transaction. Rejects if the pool is closed or the worker crashes.
+   */
+  async verifyTransactions(txs: readonly Uint8Array[]): Promise<boolean[]> {
+    if (this.#closed) throw new Error("verify pool is closed");
+    if (txs.length === 0) return [];
+    const slot = this.#leastLoaded();
+    const { packed, lengths } = pack(txs);
+    const id = this.#nextJobId++;
+    const job: TxVerifyJob = {
+      id,
+      kind: "txs",
+      genesisHash: this.#genesisHash,
+      packed: packed.buffer,
+      lengths,
+    };
+    // A transaction costs about one block's certificate check divided by the set size: count
+    // it as one unit of load per 64, so block batches and transactions share workers fairly.
+    const load = Math.ceil(txs.length / 64);
+    const reply = await new Promise<TxVerifyReply>((resolve, reject) => {
+      slot.jobs.set(id, { resolve, reject, blocks: load });
+      slot.load += load;
+      slot.worker.postMessage(job, [packed.buffer, lengths.buffer]);
+    });
+    return [...new Uint8Array(reply.ok)].map((b) => b === 1);
+  }
+
+  #leastLoaded(): Slot {
+    let slot = this.#slots[0];
+    for (const s of this.#slots) if (s.load < slot.load) slot = s;
+    return slot;
+  }
+
   /** Terminates every worker; pending and later `verify` calls reject. */
   close(): void {
     if (this.#closed) return;
@@ -134,20 +171,8 @@ export class VerifyPool {
     blocks: readonly Uint8Array[],
     signers: SignerContext | undefined,
   ): Promise<VerifyReply> {
-    let slot = this.#slots[0];
-    for (const s of this.#slots) if (s.load < slot.load) slot = s;
-    const lengths = new Uint32Array(blocks.length);
-    let total = 0;
-    for (let i = 0; i < blocks.length; i++) {
-      lengths[i] = blocks[i].length;
-      total += blocks[i].length;
-    }
-    const packed = new Uint8Array(total);
-    let offset = 0;
-    for (const b of blocks) {
-      packed.set(b, offset);
-      offset += b.length;
-    }
+    const slot = this.#leastLoaded();
+    const { packed, lengths } = pack(blocks);
     const id = this.#nextJobId++;
     const job: VerifyJob = {
       id,
@@ -169,7 +194,7 @@ export class VerifyPool {
       type: "module",
     });
     const slot: Slot = { worker, jobs: new Map(), load: 0 };
-    worker.onmessage = (e: MessageEvent<VerifyReply>) => {
+    worker.onmessage = (e: MessageEvent<VerifyReply & TxVerifyReply>) => {
       const job = slot.jobs.get(e.data.id);
       if (!job) return;
       slot.jobs.delete(e.data.id);
@@ -195,4 +220,23 @@ export class VerifyPool {
     slot.jobs.clear();
     slot.load = 0;
   }
+}
+
+/** Byte arrays packed into one transferable buffer, with their lengths. */
+function pack(
+  items: readonly Uint8Array[],
+): { packed: Uint8Array<ArrayBuffer>; lengths: Uint32Array<ArrayBuffer> } {
+  const lengths = new Uint32Array(items.length);
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    lengths[i] = items[i].length;
+    total += items[i].length;
+  }
+  const packed = new Uint8Array(total);
+  let offset = 0;
+  for (const b of items) {
+    packed.set(b, offset);
+    offset += b.length;
+  }
+  return { packed, lengths };
 }

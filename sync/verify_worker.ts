@@ -6,13 +6,20 @@
  * Owns: the checks that need no chain state beyond the validator sets the caller passes:
  * strict decoding, the expected height, the chain id, the certificate naming this very block,
  * the certificate's signers (count, duplicates, membership with power, quorum where the set is
- * exactly known), and only then every certificate signature (docs/security.md).
+ * exactly known), and only then every certificate signature (docs/security.md), and every
+ * transaction signature (so applying the block skips them: `signaturesVerified`).
  * Must never: verify a signature of a certificate that fails a cheap check; decide anything that
  * needs the tip (link, timestamp, payload root): the chain checks those, and the quorum of the
  * real set, in order on the main thread. Never throws on hostile bytes: every failure becomes
  * a verdict.
  */
-import { blockHash, type Certificate, decodeCommittedBlock } from "../chain/block.ts";
+import {
+  blockHash,
+  type Certificate,
+  decodeCommittedBlock,
+  transactionsOf,
+} from "../chain/block.ts";
+import { decodeTransaction, verifyTxSignature } from "../state/transaction.ts";
 import {
   type CertificateFault,
   checkCertificateSigners,
@@ -27,7 +34,7 @@ import type { RejectReason } from "../chain/api.ts";
 
 export type CheckFailure = Extract<
   RejectReason,
-  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature"
+  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature" | "bad-transactions"
 >;
 
 export interface BatchCheck {
@@ -186,6 +193,16 @@ function checkOne(
     return { reason: "bad-certificate", fault: "duplicate-signer" };
   }
   if (!verifyCertificateSignatures(genesisHash, cert, verify)) return { reason: "bad-signature" };
+  for (const bytes of transactionsOf(cb.block)) {
+    let ok = false;
+    try {
+      ok = verifyTxSignature(genesisHash, decodeTransaction(bytes));
+    } catch {
+      // Malformed: the chain's state machine refuses it with its reason on the main thread.
+      ok = true;
+    }
+    if (!ok) return { reason: "bad-transactions" };
+  }
   hashes.push(hash);
   return null;
 }
@@ -242,17 +259,54 @@ function runJob(job: VerifyJob): VerifyReply {
   };
 }
 
+/** Main → worker: transaction signatures to check (mempool admission). */
+export interface TxVerifyJob {
+  id: number;
+  kind: "txs";
+  genesisHash: Uint8Array;
+  packed: ArrayBuffer;
+  lengths: Uint32Array;
+}
+
+/** Worker → main: one byte per transaction, 1 when it decodes and its signature verifies. */
+export interface TxVerifyReply {
+  id: number;
+  ok: ArrayBuffer;
+}
+
+/** 1 per transaction that decodes and whose signature verifies for this chain, else 0. */
+export function checkTransactionSignatures(
+  genesisHash: Uint8Array,
+  txs: readonly Uint8Array[],
+): Uint8Array<ArrayBuffer> {
+  const ok = new Uint8Array(txs.length);
+  for (let i = 0; i < txs.length; i++) {
+    try {
+      ok[i] = verifyTxSignature(genesisHash, decodeTransaction(txs[i])) ? 1 : 0;
+    } catch {
+      ok[i] = 0;
+    }
+  }
+  return ok;
+}
+
 /** The slice of a worker's global scope this module uses (Deno types `self` as a window). */
 interface WorkerScope {
-  onmessage: ((e: MessageEvent<VerifyJob>) => void) | null;
-  postMessage(message: VerifyReply, transfer: Transferable[]): void;
+  onmessage: ((e: MessageEvent<VerifyJob | TxVerifyJob>) => void) | null;
+  postMessage(message: VerifyReply | TxVerifyReply, transfer: Transferable[]): void;
 }
 
 // Only install the handler inside a worker: the main thread imports this file for the fallback.
 if (typeof (globalThis as Record<string, unknown>).WorkerGlobalScope === "function") {
   const scope = self as unknown as WorkerScope;
   scope.onmessage = (e) => {
-    const reply = runJob(e.data);
+    const job = e.data;
+    if ("kind" in job && job.kind === "txs") {
+      const ok = checkTransactionSignatures(job.genesisHash, unpack(job.packed, job.lengths));
+      scope.postMessage({ id: job.id, ok: ok.buffer }, [ok.buffer]);
+      return;
+    }
+    const reply = runJob(job as VerifyJob);
     scope.postMessage(reply, [reply.hashes]);
   };
 }

@@ -3,6 +3,7 @@
  * crash tolerance, partitions, restarts without double-signing, and a late non-masternode.
  */
 import assert from "node:assert/strict";
+import { addressOf } from "../../state/address.ts";
 import {
   freePort,
   metricValue,
@@ -21,6 +22,9 @@ import {
   waitAllAtHeight,
   waitForManifest,
 } from "../support/devnet.ts";
+
+/** The joining masternode's reward address (any valid devnet address). */
+const JOINER_REWARDS = addressOf("devnet", new Uint8Array(32).fill(0x70));
 
 interface BlockJson {
   height: number;
@@ -273,8 +277,13 @@ Deno.test("a node registers as a free masternode by a signed record, is listed w
       async () => (await joiner.rpc<unknown[]>("getpeerinfo")).length > 0,
       "joiner connected",
     );
+    // A reward address must be an address of the network; a typo is refused with the reason.
+    await assert.rejects(
+      () => joiner.rpc("registermasternode", ["joiner-rewards", joiner.p2p]),
+      /rewardAddress: not an address/,
+    );
     const submitted = await joiner.rpc<{ status: string }>("registermasternode", [
-      "joiner-rewards",
+      JOINER_REWARDS,
       joiner.p2p,
     ]);
     assert.equal(submitted.status, "added");
@@ -308,7 +317,7 @@ Deno.test("a node registers as a free masternode by a signed record, is listed w
       (await joiner.rpc<{ isValidator: boolean }>("getconsensusinfo")).isValidator,
       false,
     );
-    const balance = await joiner.rpc<{ balance: string }>("getbalance", ["joiner-rewards"]);
+    const balance = await joiner.rpc<{ balance: string }>("getbalance", [JOINER_REWARDS]);
     assert.equal(balance.balance, "0");
 
     await joiner.rpc("deregistermasternode");

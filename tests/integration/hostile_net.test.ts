@@ -325,7 +325,11 @@ Deno.test("ban trap: records valid at an earlier height never get their relayer 
     await relayer.start();
     const r = relayer;
     const target = devnet.nodes[0];
-    const peer = await target.waitFor(() => Promise.resolve(r.peers()[0]), "relayer connected", 30_000);
+    const peer = await target.waitFor(
+      () => Promise.resolve(r.peers()[0]),
+      "relayer connected",
+      30_000,
+    );
     const before = await honestSessions(devnet.nodes, honestIds);
     const baseline = await heightsInWindow(devnet.nodes);
     // Sixty stale records: at the old 2 points each, a ban; now none is the relayer's fault.

@@ -4,10 +4,13 @@ import {
   builtinGenesis,
   GenesisError,
   genesisHash,
+  LEDGER_DEFAULTS,
+  ledgerOf,
   NETWORKS,
   parseGenesis,
 } from "../../../chain/genesis.ts";
 import { devnetMagic, genesisToJson, makeDevnetGenesis } from "../../../chain/genesis_tool.ts";
+import { addressOf } from "../../../state/address.ts";
 import { testValidatorKey } from "../../support/chain_builder.ts";
 
 const nodes = [0, 1, 2].map((i) => ({
@@ -53,7 +56,7 @@ Deno.test("genesis tool: the magic differs by network name and by genesis time",
 Deno.test("genesis tool: the JSON file parses back to the same genesis", () => {
   const g = makeDevnetGenesis({
     network: "devnet-json",
-    nodes: [{ ...nodes[0], tier: "gold", rewardAddress: "alice" }, nodes[1]],
+    nodes: [{ ...nodes[0], tier: "gold", rewardAddress: ALICE }, nodes[1]],
     blockIntervalMs: 2_000,
     genesisTime: T,
   });
@@ -61,7 +64,54 @@ Deno.test("genesis tool: the JSON file parses back to the same genesis", () => {
   assert.deepEqual(back, g);
   assert.deepEqual(genesisHash(back), genesisHash(g));
   assert.equal(back.masternodes[0].tier, "gold");
-  assert.equal(back.masternodes[0].rewardAddress, "alice");
+  assert.equal(back.masternodes[0].rewardAddress, ALICE);
+});
+
+const ALICE = addressOf("devnet-json", new Uint8Array(32).fill(0xa1));
+
+Deno.test("genesis: a reward address that is not one of the network's is refused with why", () => {
+  const make = (rewardAddress: string) => () =>
+    makeDevnetGenesis({
+      network: "devnet-json",
+      nodes: [{ ...nodes[0], rewardAddress }],
+      blockIntervalMs: 1_000,
+      genesisTime: T,
+    });
+  make(ALICE)();
+  assert.throws(make("alice"), GenesisError, "rewardAddress");
+  const typo = ALICE.slice(0, -3) + (ALICE.at(-3) === "q" ? "p" : "q") + ALICE.slice(-2);
+  assert.throws(make(typo), GenesisError, "typo");
+  assert.throws(make(addressOf("mainnet", new Uint8Array(32))), GenesisError, "prefix");
+  assert.throws(make(ALICE.toUpperCase()), GenesisError, "lower case");
+});
+
+Deno.test("genesis: ledger fields default, round-trip, and change the hash", () => {
+  const base = {
+    network: "devnet-json",
+    nodes: [nodes[0]],
+    blockIntervalMs: 1_000,
+    genesisTime: T,
+  };
+  const plain = makeDevnetGenesis(base);
+  assert.equal(plain.minFeePerByte, LEDGER_DEFAULTS.minFeePerByte);
+  assert.equal(plain.maxBlockBytes, LEDGER_DEFAULTS.maxBlockBytes);
+  assert.deepEqual(plain.alloc, {});
+  const funded = makeDevnetGenesis({ ...base, alloc: { [ALICE]: "12.50" } });
+  assert.deepEqual(funded.alloc, { [ALICE]: "12.5" });
+  assert.deepEqual(ledgerOf(funded).alloc, [{ address: ALICE, units: 1_250_000_000n }]);
+  assert.notDeepEqual(genesisHash(funded), genesisHash(plain));
+  const back = parseGenesis(JSON.parse(genesisToJson(funded)));
+  assert.deepEqual(genesisHash(back), genesisHash(funded));
+  const json = JSON.parse(genesisToJson(plain));
+  assert.throws(() => parseGenesis({ ...json, alloc: { alice: "1" } }), GenesisError, "alloc");
+  assert.throws(() => parseGenesis({ ...json, alloc: { [ALICE]: "1.123456789" } }), GenesisError);
+  assert.throws(() => parseGenesis({ ...json, alloc: { [ALICE]: "0" } }), GenesisError);
+  assert.throws(() => parseGenesis({ ...json, maxBlockBytes: 1000 }), GenesisError);
+  // A genesis written before the ledger fields parses with the defaults.
+  delete json.minFeePerByte;
+  delete json.maxBlockBytes;
+  delete json.alloc;
+  assert.deepEqual(genesisHash(parseGenesis(json)), genesisHash(plain));
 });
 
 Deno.test("genesis tool: the default genesis time is a whole second", () => {

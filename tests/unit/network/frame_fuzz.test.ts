@@ -177,6 +177,11 @@ function randomMessage(r: R, kind: MessageKind): Message {
       };
     case "record":
       return { kind, record: { type: int(r, 256), data: r.bytes(int(r, 100)) } };
+    case "txAnnounce":
+    case "getTxs":
+      return { kind, ids: Array.from({ length: int(r, 6) }, () => r.bytes(32)) };
+    case "txs":
+      return { kind, txs: Array.from({ length: int(r, 4) }, () => r.bytes(int(r, 250))) };
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Block,
   BLOCK_VERSION,
   blockHash,
+  CHAIN_LIMITS,
   type CommittedBlock,
   decodeCommittedBlock,
   encodeCommittedBlock,
@@ -209,6 +210,18 @@ const SAMPLES: { [K in MessageKind]: MessageOf<K>[] } = {
     { kind: "record", record: { type: 1, data: new Uint8Array([1, 2, 3, 4]) } },
     { kind: "record", record: { type: 3, data: new Uint8Array(0) } },
   ],
+  txAnnounce: [
+    { kind: "txAnnounce", ids: [] },
+    { kind: "txAnnounce", ids: [HASH_7, random.bytes(32), GH] },
+  ],
+  getTxs: [
+    { kind: "getTxs", ids: [HASH_7] },
+    { kind: "getTxs", ids: Array.from({ length: MESSAGE_LIMITS.maxTxsPerMessage }, () => GH) },
+  ],
+  txs: [
+    { kind: "txs", txs: [] },
+    { kind: "txs", txs: [random.bytes(165), random.bytes(CHAIN_LIMITS.maxTransactionBytes)] },
+  ],
 };
 
 const ALL_KINDS = Object.keys(MessageId) as MessageKind[];
@@ -399,6 +412,39 @@ Deno.test("messages: oversize lists are rejected", () => {
   new DataView(tooMany.buffer).setUint32(recordCountAt, 10_001, true);
   assert.equal(new DataView(proposal.buffer).getUint32(recordCountAt, true), 0, "offset check");
   rejects("proposal", tooMany, "10,001 records");
+});
+
+Deno.test("messages: transaction messages are bounded in count and size", () => {
+  const fullTxs: Message = {
+    kind: "txs",
+    txs: Array.from(
+      { length: MESSAGE_LIMITS.maxTxsPerMessage },
+      () => new Uint8Array(CHAIN_LIMITS.maxTransactionBytes),
+    ),
+  };
+  assert.equal(encodePayload(fullTxs).length, MAX_PAYLOAD_BYTES.txs);
+  assert.deepStrictEqual(decodePayload("txs", encodePayload(fullTxs)), fullTxs);
+  const fullIds: Message = {
+    kind: "txAnnounce",
+    ids: Array.from({ length: MESSAGE_LIMITS.maxTxsPerMessage }, () => HASH_7),
+  };
+  assert.equal(encodePayload(fullIds).length, MAX_PAYLOAD_BYTES.txAnnounce);
+  for (const kind of ["txAnnounce", "getTxs"] as const) {
+    rejects(
+      kind,
+      raw((w) => {
+        w.u32(MESSAGE_LIMITS.maxTxsPerMessage + 1);
+        for (let i = 0; i <= MESSAGE_LIMITS.maxTxsPerMessage; i++) w.fixed(HASH_7, 32);
+      }),
+      "1,001 ids",
+    );
+    rejects(kind, raw((w) => w.u32(1).fixed(new Uint8Array(31), 31)), "a short id");
+  }
+  rejects(
+    "txs",
+    raw((w) => w.u32(1).bytes(new Uint8Array(CHAIN_LIMITS.maxTransactionBytes + 1))),
+    "one transaction over its bound",
+  );
 });
 
 Deno.test("messages: strings over their byte bound are rejected", () => {

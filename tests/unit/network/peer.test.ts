@@ -122,6 +122,9 @@ function sampleBlock(): Block {
 
 const samples: Record<MessageKind, Message> = {
   record: { kind: "record", record: { type: 1, data: new Uint8Array([7]) } },
+  txAnnounce: { kind: "txAnnounce", ids: [ZERO32] },
+  getTxs: { kind: "getTxs", ids: [ZERO32] },
+  txs: { kind: "txs", txs: [new Uint8Array([1, 2, 3])] },
   hello: hello(generateKeyPair()),
   helloAck: { kind: "helloAck", signature: new Uint8Array(64) },
   ping: { kind: "ping", nonce: 5n, bestHeight: 9, bestHash: ZERO32 },

@@ -321,6 +321,7 @@ Deno.test("genesis: keys as hex ids or key files, with matching addresses", () =
     network: "mynet",
     blockIntervalMs: 2500,
     addresses: ["10.0.0.1:24100", "[2001:db8::2]:24100", "mn3.example:24100"],
+    alloc: {},
   });
 });
 

@@ -1,3 +1,4 @@
+import { addressOf } from "../../../state/address.ts";
 import assert from "node:assert/strict";
 import { type KeyPair, keyPairFromSeed } from "../../../crypto/ed25519.ts";
 import { sha256 } from "../../../crypto/hash.ts";
@@ -34,6 +35,8 @@ function key(name: string): KeyPair {
   return k;
 }
 const idOf = (name: string) => toHex(key(name).publicKey);
+/** Each test masternode's reward address: the address of its key on the test network. */
+const rewardOf = (name: string) => addressOf("statetest", key(name).publicKey);
 
 function makeGenesis(members: [string, Tier][], blockReward = 1_000_000): Genesis {
   return {
@@ -46,7 +49,7 @@ function makeGenesis(members: [string, Tier][], blockReward = 1_000_000): Genesi
     masternodes: members.map(([name, tier]) => ({
       nodeId: idOf(name),
       tier,
-      rewardAddress: `reward-${name}`,
+      rewardAddress: rewardOf(name),
       address: `127.0.0.1:${20000 + name.length}`,
     })),
   };
@@ -122,7 +125,7 @@ class TestChain {
       genesisHash: this.chainId,
       nonce: opts.nonce ?? recordNonceOf(this.state, key(name).publicKey),
       expiresAt: opts.expiresAt ?? this.tip + 100,
-      rewardAddress: `reward-${name}`,
+      rewardAddress: rewardOf(name),
       address: `10.0.0.1:${name.length}`,
       tier: opts.tier,
     });
@@ -154,7 +157,7 @@ Deno.test("at genesis the set comes from genesis, for heights 1..ACTIVATION_DELA
   assert.deepEqual(set.hash, expected.hash);
   assert.equal(set.totalPower, 10 + 100 + 1000);
   assert.equal(set.powerOf(idOf("g1")), 100);
-  assert.equal(set.get(idOf("g2"))?.rewardAddress, "reward-g2");
+  assert.equal(set.get(idOf("g2"))?.rewardAddress, rewardOf("g2"));
   assert.deepEqual(chain.ids(2), sorted(["g0", "g1", "g2"]));
   assert.equal(chain.ids(3), undefined);
   assert.equal(chain.ids(0), undefined);
@@ -439,14 +442,14 @@ Deno.test("every block credits exactly the block reward, split as the reward rul
     assert.equal(chain.sm.balanceOf(chain.state, address), amount);
   }
   // "a" is a member from height 4 on, but a free-tier member earns no reward.
-  assert.equal(balanceOf(chain.state, "reward-a"), 0n);
+  assert.equal(balanceOf(chain.state, rewardOf("a")), 0n);
   assert.equal(balanceOf(chain.state, "nobody"), 0n);
   // Block 1 by g0 at the genesis set (powers 10, 100, 1000): pool 900,000 over power 1,110.
   const first = new TestChain();
   first.apply([], "g0");
-  assert.equal(balanceOf(first.state, "reward-g1"), 81_081n); // floor(900000 * 100 / 1110)
-  assert.equal(balanceOf(first.state, "reward-g2"), 810_810n); // floor(900000 * 1000 / 1110)
-  assert.equal(balanceOf(first.state, "reward-g0"), 1_000_000n - 81_081n - 810_810n);
+  assert.equal(balanceOf(first.state, rewardOf("g1")), 81_081n); // floor(900000 * 100 / 1110)
+  assert.equal(balanceOf(first.state, rewardOf("g2")), 810_810n); // floor(900000 * 1000 / 1110)
+  assert.equal(balanceOf(first.state, rewardOf("g0")), 1_000_000n - 81_081n - 810_810n);
 });
 
 Deno.test("masternodeList shows members, powers, pending joins and pending departures", () => {
@@ -458,7 +461,7 @@ Deno.test("masternodeList shows members, powers, pending joins and pending depar
     nodeId: idOf("g1"),
     tier: "silver",
     power: 100,
-    rewardAddress: "reward-g1",
+    rewardAddress: rewardOf("g1"),
     address: GENESIS.masternodes[1].address,
     activeFrom: 1,
     leavingFrom: null,
@@ -471,7 +474,7 @@ Deno.test("masternodeList shows members, powers, pending joins and pending depar
   assert.equal(a.activeFrom, 4);
   assert.equal(a.tier, "free");
   assert.equal(a.power, 0);
-  assert.equal(a.rewardAddress, "reward-a");
+  assert.equal(a.rewardAddress, rewardOf("a"));
   assert.equal(list.find((m) => m.nodeId === idOf("g1"))!.leavingFrom, 4);
   chain.apply();
   chain.apply();

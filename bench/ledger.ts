@@ -1,0 +1,327 @@
+/**
+ * Ledger benchmarks (`deno task bench --only ledger`): transfers admitted to one node's mempool
+ * per second; transfers committed per second, sustained for 60 s, by 4 masternodes at a 1 s
+ * block interval, with the latency from submission to inclusion; and a fresh node syncing that
+ * chain (blocks/s, transfers/s).
+ *
+ * Owns: the ledger suite: its genesis (funded senders), its load generator (pre-signed
+ * transfers submitted open-loop through the nodes' RPC), and its measurements.
+ * Must never: be imported by tests, or leave a node running (every run stops what it started).
+ */
+import { toHex } from "../encoding/binary.ts";
+import { generateKeyPair, type KeyPair } from "../crypto/ed25519.ts";
+import { genesisHash } from "../chain/genesis.ts";
+import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
+import { encodeKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
+import { addressHash, addressOf } from "../state/address.ts";
+import { signTransfer, transactionIdHex } from "../state/transaction.ts";
+import { NodeProcess, tempDir } from "../tests/support/cluster.ts";
+import { freePortRange } from "../tests/support/devnet.ts";
+import { rpcBatch as batchCall } from "../tests/support/rpc_batch.ts";
+import { type BenchOptions, type BenchRow, benchRow, errorRow, percentile } from "./table.ts";
+
+const SUITE = "ledger";
+/** The issue's target for sustained commits on this machine; the aim is 3,000/s. */
+const COMMIT_TARGET_PER_SEC = 1_000;
+/** Offered load of the commit run: above the target so the nodes, not the generator, limit. */
+const OFFERED_PER_SEC = 1_500;
+const COMMIT_WINDOW_MS = 60_000;
+const QUICK_COMMIT_WINDOW_MS = 10_000;
+/** Senders of the commit run: each stays far below the 64 pending per sender. */
+const SENDERS = 400;
+/** Transfers for the admission measurement (senders × per sender). */
+const ADMISSION_SENDERS = 500;
+const ADMISSION_PER_SENDER = 60;
+const FEE_UNITS = 2_000n;
+
+interface Net {
+  dir: string;
+  nodes: NodeProcess[];
+  genesisHash: Uint8Array;
+  senders: KeyPair[];
+  /** Two spare ports above the masternodes' (for a follower). */
+  sparePort: number;
+  stop(): Promise<void>;
+}
+
+/** A fresh network of `count` masternodes whose genesis funds `senders` wallets. */
+async function startNet(count: number, intervalMs: number, senders: number): Promise<Net> {
+  const dir = await tempDir(`bench-ledger${count}`);
+  const basePort = freePortRange(2 * count + 2);
+  const keys = Array.from({ length: count }, () => generateKeyPair());
+  const wallets = Array.from({ length: senders }, () => generateKeyPair());
+  const genesis = makeDevnetGenesis({
+    network: "devnet",
+    blockIntervalMs: intervalMs,
+    nodes: keys.map((k, i) => ({
+      publicKey: k.publicKey,
+      address: `127.0.0.1:${basePort + 2 * i}`,
+    })),
+    alloc: Object.fromEntries(wallets.map((w) => [addressOf("devnet", w.publicKey), "100000"])),
+  });
+  const genesisFile = `${dir}/genesis.json`;
+  await Deno.writeTextFile(genesisFile, genesisToJson(genesis));
+  const nodes = keys.map((k, i) => {
+    const dataDir = `${dir}/node-${i}`;
+    Deno.mkdirSync(dataDir, { recursive: true });
+    Deno.writeTextFileSync(`${dataDir}/${NODE_KEY_FILE}`, encodeKeyFile(k), { mode: 0o600 });
+    return new NodeProcess({
+      name: `mn${i}`,
+      dataDir,
+      p2pPort: basePort + 2 * i,
+      rpcPort: basePort + 2 * i + 1,
+      genesis: genesisFile,
+      peers: keys.map((_, j) => `127.0.0.1:${basePort + 2 * j}`).filter((_, j) => j !== i),
+      logLevel: "warning",
+    });
+  });
+  for (const n of nodes) n.start();
+  return {
+    dir,
+    nodes,
+    genesisHash: genesisHash(genesis),
+    senders: wallets,
+    sparePort: basePort + 2 * count,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+function rpcBatch<T>(node: NodeProcess, calls: [string, unknown[]][]): Promise<T[]> {
+  // A loaded node answers slowly; the benchmark reports that rather than failing on it.
+  return batchCall<T>({ rpc: node.rpcUrl, dataDir: node.opts.dataDir }, calls, 180_000);
+}
+
+async function waitHeight(node: NodeProcess, height: number, timeoutMs: number): Promise<void> {
+  await node.waitFor(
+    async () => (await node.rpc<number>("getblockcount")) >= height,
+    `height ${height}`,
+    timeoutMs,
+  );
+}
+
+/** Transfers from sender `s`, nonces `from`..`from + n - 1`, to a fixed sink. */
+function signRange(net: Net, s: number, from: number, n: number, expiresAt: number): Uint8Array[] {
+  const sink = addressHash(net.senders[(s + 1) % net.senders.length].publicKey);
+  return Array.from({ length: n }, (_, k) =>
+    signTransfer(net.senders[s], {
+      genesisHash: net.genesisHash,
+      nonce: from + k,
+      recipient: sink,
+      amount: 1_000n,
+      fee: FEE_UNITS,
+      expiresAt,
+    }));
+}
+
+/** Transfers per `sendrawtransactions` call and calls in flight per node. */
+const SUBMIT_CHUNK = 1_000;
+const SUBMIT_PARALLEL = 2;
+
+/** Submits `txs` to `url` in `sendrawtransactions` calls, a few in flight. */
+async function submit(node: NodeProcess, txs: Uint8Array[]): Promise<void> {
+  const chunks: Uint8Array[][] = [];
+  for (let i = 0; i < txs.length; i += SUBMIT_CHUNK) chunks.push(txs.slice(i, i + SUBMIT_CHUNK));
+  let next = 0;
+  await Promise.all(Array.from({ length: SUBMIT_PARALLEL }, async () => {
+    while (next < chunks.length) {
+      const c = chunks[next++];
+      await rpcBatch(node, [["sendrawtransactions", [c.map(toHex)]]]);
+    }
+  }));
+}
+
+/** One submitter per node: transfers queue up and leave in chunks, never too many in flight. */
+class NodeFeeder {
+  readonly #queue: Uint8Array[] = [];
+  #running: Promise<void> | null = null;
+  constructor(private readonly node: NodeProcess) {}
+  push(txs: Uint8Array[]): void {
+    this.#queue.push(...txs);
+    this.#running ??= this.#drain().finally(() => (this.#running = null));
+  }
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) await submit(this.node, this.#queue.splice(0));
+  }
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+}
+
+async function admission(opts: BenchOptions): Promise<BenchRow[]> {
+  const senders = opts.quick ? 100 : ADMISSION_SENDERS;
+  // A long interval: no block takes transfers out of the pool while it is measured.
+  const net = await startNet(1, 600_000, senders);
+  try {
+    const node = net.nodes[0];
+    await node.waitFor(async () => (await node.rpc<number>("getblockcount")) >= 0, "rpc", 60_000);
+    opts.progress(`ledger: signing ${senders * ADMISSION_PER_SENDER} transfers...`);
+    const plan = net.senders.map((_, s) => signRange(net, s, 0, ADMISSION_PER_SENDER, 1_000_000));
+    // Senders interleaved, as a real flood arrives; each sender's transfers in nonce order.
+    const txs = plan[0].flatMap((_, n) => plan.map((p) => p[n]));
+    opts.progress("ledger: admission on one node...");
+    const t0 = performance.now();
+    await submit(node, txs);
+    await node.waitFor(
+      async () => {
+        const info = await node.rpc<{ size: number }>("getmempoolinfo");
+        return info.size >= txs.length;
+      },
+      "every transfer pooled",
+      120_000,
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    return [
+      benchRow(
+        SUITE,
+        "mempool admission, one node",
+        txs.length / seconds,
+        "tx/s",
+        null,
+        `${txs.length} transfers of ${senders} senders, sendrawtransactions of ${SUBMIT_CHUNK}, ` +
+          `${SUBMIT_PARALLEL} in flight; signatures in the node's verify workers`,
+      ),
+    ];
+  } finally {
+    await net.stop();
+  }
+}
+
+export async function runLedgerBenchmarks(opts: BenchOptions): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const [name, run] of [["admission", admission], ["commit", commitAndSync]] as const) {
+    if (opts.signal.aborted) break;
+    try {
+      rows.push(...await run(opts));
+    } catch (e) {
+      rows.push(errorRow(SUITE, name, "", e));
+    }
+  }
+  return rows;
+}
+
+async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
+  const windowMs = opts.quick ? QUICK_COMMIT_WINDOW_MS : COMMIT_WINDOW_MS;
+  const net = await startNet(4, 1_000, SENDERS);
+  const rows: BenchRow[] = [];
+  try {
+    await Promise.all(net.nodes.map((n) => waitHeight(n, 3, 120_000)));
+    const perSender = Math.ceil(OFFERED_PER_SEC * windowMs / 1000 / SENDERS);
+    opts.progress(`ledger: signing ${perSender * SENDERS} transfers...`);
+    const tip = await net.nodes[0].rpc<number>("getblockcount");
+    const plan = net.senders.map((_, s) => signRange(net, s, 0, perSender, tip + 10_000));
+    // Open loop: every 100 ms a slice of OFFERED_PER_SEC / 10 transfers, round-robin over
+    // senders (each in nonce order), sender s through node s % 4.
+    const submittedAt = new Map<string, number>();
+    const cursor = net.senders.map(() => 0);
+    let nextSender = 0;
+    const tickMs = 100;
+    const perTick = OFFERED_PER_SEC * tickMs / 1000;
+    opts.progress(`ledger: offering ${OFFERED_PER_SEC} tx/s for ${windowMs / 1000} s...`);
+    const start = Date.now();
+    const feeders = net.nodes.map((n) => new NodeFeeder(n));
+    for (let tick = 0; Date.now() - start < windowMs && !opts.signal.aborted; tick++) {
+      const byNode: Uint8Array[][] = net.nodes.map(() => []);
+      for (let k = 0; k < perTick; k++) {
+        const s = nextSender;
+        nextSender = (nextSender + 1) % SENDERS;
+        if (cursor[s] >= perSender) continue;
+        const tx = plan[s][cursor[s]++];
+        byNode[s % net.nodes.length].push(tx);
+        submittedAt.set(transactionIdHex(tx), Date.now());
+      }
+      byNode.forEach((txs, i) => {
+        if (txs.length > 0) feeders[i].push(txs);
+      });
+      const wait = start + (tick + 1) * tickMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await Promise.all(feeders.map((f) => f.idle()));
+    const end = Date.now();
+    opts.progress(`ledger: offered for ${(end - start) / 1000} s; draining...`);
+    // Let what is pooled drain, then read the chain.
+    const lastHeight = await net.nodes[0].rpc<number>("getblockcount");
+    await waitHeight(net.nodes[0], lastHeight + 5, 60_000);
+    const top = await net.nodes[0].rpc<number>("getblockcount");
+    const latencies: number[] = [];
+    let inWindow = 0;
+    let maxInBlock = 0;
+    for (let h = 1; h <= top; h += 20) {
+      const blocks = await rpcBatch<{ timestamp: number; transactions: { id: string }[] }>(
+        net.nodes[0],
+        Array.from({ length: Math.min(20, top - h + 1) }, (_, k) => ["getblock", [h + k]]),
+      );
+      for (const b of blocks) {
+        maxInBlock = Math.max(maxInBlock, b.transactions.length);
+        for (const t of b.transactions) {
+          const at = submittedAt.get(t.id);
+          if (at === undefined) continue;
+          latencies.push(b.timestamp - at);
+          if (b.timestamp >= start && b.timestamp <= end) inWindow++;
+        }
+      }
+    }
+    const rate = inWindow / ((end - start) / 1000);
+    rows.push(
+      benchRow(
+        SUITE,
+        `committed transfers, 4 masternodes, 1 s blocks, ${windowMs / 1000} s`,
+        rate,
+        "tx/s",
+        { op: ">=", value: COMMIT_TARGET_PER_SEC },
+        `offered ${OFFERED_PER_SEC}/s by ${SENDERS} senders via 4 nodes; ${latencies.length} of ` +
+          `${submittedAt.size} included; largest block ${maxInBlock} transfers`,
+      ),
+    );
+    if (latencies.length > 0) {
+      rows.push(
+        benchRow(SUITE, "submission → inclusion p50", percentile(latencies, 50), "ms"),
+        benchRow(SUITE, "submission → inclusion p99", percentile(latencies, 99), "ms"),
+      );
+    }
+
+    // A fresh follower syncs the chain just built from one masternode.
+    opts.progress(`ledger: a fresh node syncs ${top} blocks...`);
+    const followerDir = `${net.dir}/follower`;
+    const follower = new NodeProcess({
+      name: "follower",
+      dataDir: followerDir,
+      p2pPort: net.sparePort,
+      rpcPort: net.sparePort + 1,
+      genesis: `${net.dir}/genesis.json`,
+      peers: [net.nodes[0].p2p],
+      logLevel: "warning",
+    });
+    const t0 = performance.now();
+    follower.start();
+    try {
+      await waitHeight(follower, top, 300_000);
+      const seconds = (performance.now() - t0) / 1000;
+      rows.push(
+        benchRow(
+          SUITE,
+          "sync of the loaded chain",
+          top / seconds,
+          "blocks/s",
+          null,
+          `${top} blocks from one peer, including start-up`,
+        ),
+        benchRow(
+          SUITE,
+          "sync of the loaded chain",
+          latencies.length / seconds,
+          "tx/s",
+          null,
+          `${latencies.length} transfers; blocks hold up to ${maxInBlock} (not full 2 MiB blocks)`,
+        ),
+      );
+    } finally {
+      await follower.stop();
+    }
+    return rows;
+  } finally {
+    await net.stop();
+  }
+}

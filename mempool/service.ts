@@ -1,0 +1,422 @@
+/**
+ * The transaction shell: admission of transfers from RPC and peers, relay by announcement,
+ * the mempool's life across blocks and restarts, and the transactions of the blocks we build.
+ *
+ * Owns: the admission pipeline (cheap stateless checks on the loop, signatures in the verify
+ * workers in batches, then the pool against the tip), misbehavior charges for transactions
+ * invalid at every state, the relay timers, persistence (`mempool.bin`) and ledger metrics.
+ * Must never: verify a signature on the event loop, charge a peer for a nonce, expiry or
+ * balance that differs at our tip, announce a transaction twice, or answer `getTxs` with
+ * anything but pooled transactions.
+ */
+import { getLogger } from "@logtape/logtape";
+import { fromHex, toHex } from "../encoding/binary.ts";
+import { type Block, type CommittedBlock, transactionsOf } from "../chain/block.ts";
+import type { ChainApi } from "../chain/api.ts";
+import type { NetworkApi } from "../network/api.ts";
+import type { LedgerMetrics } from "../metrics/definitions.ts";
+import type { MasternodeStateMachine } from "../state/state.ts";
+import { addressOf, encodeAddress } from "../state/address.ts";
+import {
+  checkTxFormat,
+  decodeTransaction,
+  STATELESS_REASONS,
+  type Transaction,
+  transactionIdHex,
+  TxInvalidError,
+  type TxRejectReason,
+} from "../state/transaction.ts";
+import { Mempool, type MempoolOptions, type PoolEntry, type PoolRefusal } from "./pool.ts";
+import { RELAY_LIMITS, TxRelay } from "./relay.ts";
+import { loadMempool, MEMPOOL_FILE, saveMempool } from "./persist.ts";
+
+const log = getLogger(["timenode", "mempool"]);
+
+/**
+ * Points for a transaction invalid at every state (bad signature, malformed, wrong chain, memo,
+ * fee below the genesis minimum): ten of them ban the peer (the ban threshold is 100).
+ */
+export const INVALID_TX_PENALTY = 10;
+/** Transactions per verify-worker job: amortises the message cost, keeps each job short. */
+const VERIFY_BATCH = 512;
+/** Verify jobs in flight at once: one per worker of the default pool of two. */
+const MAX_VERIFY_IN_FLIGHT = 2;
+/** Transactions waiting for a verify worker; beyond this, new submissions are refused. */
+const MAX_VERIFY_QUEUE = 50_000;
+/**
+ * Ids whose signature was verified outside the pool (a proposal's transfers we had not seen):
+ * enough for a few full blocks, so checking a proposal and committing it verify once.
+ */
+const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
+/**
+ * Transfers this node puts in a block it proposes (a local policy, not a consensus rule). Every
+ * validator checks and applies a proposal within the round's timeouts; a block of 3,000
+ * transfers (the 3,000/s aim at a 1 s interval) stays well inside them, while a block filling
+ * the 2 MiB `maxBlockBytes` (~12,000) took longer than a round on a loaded 2-core machine, so
+ * rounds failed and the next proposer's block grew even larger.
+ */
+export const MAX_PROPOSAL_TRANSACTIONS = 3_000;
+/** How often the mempool is saved besides at shutdown. */
+const SAVE_INTERVAL_MS = 60_000;
+
+export type SubmitOutcome =
+  | { id: string; status: "added" }
+  | { id: string; status: "duplicate" }
+  | {
+    id: string;
+    status: "refused";
+    reason: TxRejectReason | PoolRefusal | "busy";
+    detail: string;
+  };
+
+export interface TransactionVerifier {
+  verifyTransactions(txs: readonly Uint8Array[]): Promise<boolean[]>;
+}
+
+export interface TxServiceOptions {
+  network: NetworkApi;
+  chain: ChainApi;
+  stateMachine: MasternodeStateMachine;
+  verifier: TransactionVerifier;
+  metrics: LedgerMetrics;
+  /** Where `mempool.bin` lives; null keeps the pool in memory only. */
+  dataDir: string | null;
+  pool?: MempoolOptions;
+  now?: () => number;
+}
+
+interface Pending {
+  bytes: Uint8Array;
+  tx: Transaction;
+  id: string;
+  from: string | null;
+  source: string;
+  resolve: (o: SubmitOutcome) => void;
+}
+
+export class TxService {
+  readonly pool: Mempool;
+  readonly #o: TxServiceOptions;
+  readonly #relay = new TxRelay();
+  readonly #now: () => number;
+  readonly #queue: Pending[] = [];
+  readonly #inflight = new Set<string>();
+  readonly #verifiedOutside = new Set<string>();
+  #verifying = 0;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #stopped = false;
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(o: TxServiceOptions) {
+    this.#o = o;
+    this.pool = new Mempool(o.pool);
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** True when `id`'s signature was verified: pooled, or checked by the state machine. */
+  has(id: string): boolean {
+    return this.pool.has(id) || this.#verifiedOutside.has(id);
+  }
+
+  /** Remembers a signature the state machine verified (bounded, oldest forgotten first). */
+  add(id: string): void {
+    this.#verifiedOutside.add(id);
+    if (this.#verifiedOutside.size > MAX_VERIFIED_OUTSIDE_POOL) {
+      this.#verifiedOutside.delete(this.#verifiedOutside.values().next().value as string);
+    }
+  }
+
+  async start(): Promise<void> {
+    const net = this.#o.network;
+    net.onMessage("txAnnounce", (from, m) => this.#onAnnounce(from, m.ids));
+    net.onMessage("getTxs", (from, m) => this.#onGetTxs(from, m.ids));
+    net.onMessage("txs", (from, m) => this.#onTxs(from, m.txs));
+    net.onPeerGone((peer) => this.#relay.peerGone(peer));
+    this.#o.chain.onBlockApplied((cb) => this.#onBlockApplied(cb));
+    const m = this.#o.metrics;
+    m.mempoolTransactions.collectFrom(() => this.pool.size);
+    m.mempoolBytes.collectFrom(() => this.pool.bytes);
+    this.#timers.push(setInterval(() => this.flushAnnouncements(), RELAY_LIMITS.announceDelayMs));
+    if (this.#o.dataDir) {
+      this.#timers.push(setInterval(() => this.#save(), SAVE_INTERVAL_MS));
+      const { txs, error } = await loadMempool(this.#path());
+      if (error) log.warn("ignoring unreadable {file}: {error}", { file: MEMPOOL_FILE, error });
+      if (txs.length > 0) {
+        const outcomes = await Promise.all(txs.map((t) => this.submit(t, null, "restore")));
+        log.info("mempool restored: {added} of {total} transfers still valid", {
+          added: outcomes.filter((o) => o.status === "added").length,
+          total: txs.length,
+        });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    for (const p of this.#queue.splice(0)) {
+      p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "node is stopping" });
+    }
+    await this.#save();
+  }
+
+  /**
+   * Admits a transfer: from RPC (`from` null) or a peer. Resolves once it is pooled or refused;
+   * the signature is checked in a verify worker.
+   */
+  submit(
+    bytes: Uint8Array,
+    from: string | null,
+    source = from ? "peer" : "rpc",
+  ): Promise<SubmitOutcome> {
+    const id = transactionIdHex(bytes);
+    if (this.pool.has(id) || this.#inflight.has(id)) {
+      return Promise.resolve({ id, status: "duplicate" });
+    }
+    let tx: Transaction;
+    try {
+      tx = checkTxFormat(this.#o.stateMachine.txRules, bytes);
+    } catch (e) {
+      if (!(e instanceof TxInvalidError)) throw e;
+      return Promise.resolve(this.#refused(id, from, e.reason, e.message));
+    }
+    if (this.#stopped || this.#queue.length >= MAX_VERIFY_QUEUE) {
+      this.#o.metrics.txRejected.inc({ reason: "busy" });
+      return Promise.resolve({
+        id,
+        status: "refused",
+        reason: "busy",
+        detail: "verify queue full",
+      });
+    }
+    this.#inflight.add(id);
+    return new Promise((resolve) => {
+      this.#queue.push({ bytes, tx, id, from, source, resolve });
+      this.#pump();
+    });
+  }
+
+  /**
+   * Verifies, in the workers, the signatures of a proposed block's transfers this node has not
+   * verified yet, and remembers the good ones: applying the block then skips them. A bad one
+   * is left for the state machine, which refuses the block at the first.
+   */
+  async prepareBlock(block: Block): Promise<void> {
+    const unknown = transactionsOf(block).filter((t) => !this.has(transactionIdHex(t)));
+    if (unknown.length === 0 || this.#stopped) return;
+    const chunks: Uint8Array[][] = [];
+    for (let i = 0; i < unknown.length; i += VERIFY_BATCH) {
+      chunks.push(unknown.slice(i, i + VERIFY_BATCH));
+    }
+    await Promise.all(chunks.map(async (chunk) => {
+      const ok = await this.#o.verifier.verifyTransactions(chunk);
+      chunk.forEach((t, i) => {
+        if (ok[i]) this.add(transactionIdHex(t));
+      });
+    }));
+  }
+
+  /** Transfers for the block at the next height, within `maxBytes` of body. */
+  selectForBlock(height: number, maxBytes: number): Uint8Array[] {
+    const view = this.#o.chain.stateView();
+    return this.pool.select(
+      (a) => this.#o.stateMachine.accountOf(view, a),
+      height,
+      maxBytes,
+      MAX_PROPOSAL_TRANSACTIONS,
+    );
+  }
+
+  /**
+   * Fee per byte that gets a transfer into the next block or two: the minimum while the pool
+   * holds less than a block, else just above the rate at one block's depth.
+   */
+  estimateFeePerByte(): bigint {
+    const min = this.#o.stateMachine.ledger.minFeePerByte;
+    const budget = this.#o.stateMachine.ledger.maxBlockBytes;
+    if (this.pool.bytes < budget) return min;
+    const rates = [...this.pool.entries()]
+      .map((e) => ({ rate: e.tx.fee / BigInt(e.bytes.length), size: e.bytes.length + 4 }))
+      .sort((a, b) => (a.rate > b.rate ? -1 : a.rate < b.rate ? 1 : 0));
+    let used = 0;
+    for (const r of rates) {
+      used += r.size;
+      if (used >= budget) return r.rate + 1n > min ? r.rate + 1n : min;
+    }
+    return min;
+  }
+
+  // ---- admission ---------------------------------------------------------------------------
+
+  #pump(): void {
+    while (this.#verifying < MAX_VERIFY_IN_FLIGHT && this.#queue.length > 0 && !this.#stopped) {
+      const batch = this.#queue.splice(0, VERIFY_BATCH).filter((p) => {
+        // A peer banned (or gone) meanwhile gets no more signature work: a flood of forged
+        // transactions costs at most the batches queued before its ban took effect.
+        if (p.from === null || this.#o.network.peer(p.from)) return true;
+        this.#inflight.delete(p.id);
+        p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "peer is gone" });
+        return false;
+      });
+      if (batch.length === 0) continue;
+      this.#verifying++;
+      this.#o.verifier.verifyTransactions(batch.map((p) => p.bytes)).then(
+        (ok) => batch.forEach((p, i) => this.#admit(p, ok[i])),
+        (e) => {
+          log.warn("transaction verify job failed: {error}", { error: (e as Error).message });
+          for (const p of batch) {
+            this.#inflight.delete(p.id);
+            p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "verify failed" });
+          }
+        },
+      ).finally(() => {
+        this.#verifying--;
+        this.#pump();
+      });
+    }
+  }
+
+  #admit(p: Pending, signatureOk: boolean): void {
+    this.#inflight.delete(p.id);
+    if (!signatureOk) {
+      p.resolve(this.#refused(p.id, p.from, "bad-signature", "the signature does not verify"));
+      return;
+    }
+    const network = this.#o.stateMachine.genesis.network;
+    const entry: PoolEntry = {
+      id: p.id,
+      bytes: p.bytes,
+      tx: p.tx,
+      sender: addressOf(network, p.tx.sender),
+      recipient: encodeAddress(network, p.tx.recipient),
+    };
+    const view = this.#o.chain.stateView();
+    const outcome = this.pool.add(
+      entry,
+      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#o.chain.tip().height + 1,
+    );
+    this.#relay.markSeen(p.id);
+    if (!outcome.added) {
+      // Never a peer's fault: the transfer may fit the tip the peer has.
+      if (outcome.reason !== "duplicate") {
+        this.#o.metrics.txRejected.inc({ reason: outcome.reason });
+      }
+      p.resolve(
+        outcome.reason === "duplicate"
+          ? { id: p.id, status: "duplicate" }
+          : { id: p.id, status: "refused", reason: outcome.reason, detail: outcome.detail },
+      );
+      return;
+    }
+    this.#o.metrics.txAccepted.inc({ source: p.source });
+    this.#relay.queueAnnounce(p.id, p.from);
+    p.resolve({ id: p.id, status: "added" });
+  }
+
+  #refused(
+    id: string,
+    from: string | null,
+    reason: TxRejectReason,
+    detail: string,
+  ): SubmitOutcome {
+    this.#relay.markSeen(id);
+    this.#o.metrics.txRejected.inc({ reason });
+    if (from && STATELESS_REASONS.has(reason)) {
+      this.#o.network.penalize(from, INVALID_TX_PENALTY, "invalid-transaction", reason);
+    }
+    return { id, status: "refused", reason, detail };
+  }
+
+  // ---- relay -------------------------------------------------------------------------------
+
+  #onAnnounce(from: string, ids: Uint8Array[]): void {
+    const want = this.#relay.onAnnounce(
+      from,
+      ids.map(toHex).filter((id) => !this.pool.has(id) && !this.#inflight.has(id)),
+      this.#now(),
+    );
+    if (want.length > 0) this.#o.network.send(from, { kind: "getTxs", ids: want.map(fromHex) });
+  }
+
+  #onGetTxs(from: string, ids: Uint8Array[]): void {
+    if (!this.#relay.allow(from, ids.length, this.#now())) return;
+    const txs: Uint8Array[] = [];
+    for (const id of ids) {
+      const e = this.pool.get(toHex(id));
+      if (e) txs.push(e.bytes);
+    }
+    if (txs.length > 0) this.#o.network.send(from, { kind: "txs", txs });
+  }
+
+  #onTxs(from: string, txs: Uint8Array[]): void {
+    for (const bytes of txs) {
+      // Only what we asked this peer for: unsolicited transactions cost nothing to ignore.
+      if (!this.#relay.takeRequested(from, transactionIdHex(bytes))) continue;
+      void this.submit(bytes, from);
+    }
+  }
+
+  /** Sends the queued announcements (a timer calls it every 100 ms; tests call it directly). */
+  flushAnnouncements(): void {
+    this.#relay.expire(this.#now());
+    if (this.#relay.pendingAnnouncements === 0) return;
+    for (const a of this.#relay.takeAnnouncements()) {
+      // Only what is still pooled: a transfer included meanwhile needs no relay.
+      const ids = a.ids.filter((id) => this.pool.has(id)).map(fromHex);
+      if (ids.length > 0) {
+        this.#o.network.broadcast({ kind: "txAnnounce", ids }, a.except ?? undefined);
+      }
+    }
+  }
+
+  // ---- blocks ------------------------------------------------------------------------------
+
+  #onBlockApplied(cb: CommittedBlock): void {
+    const txs = transactionsOf(cb.block);
+    const m = this.#o.metrics;
+    m.blockTransactions.observe(txs.length);
+    const ids: string[] = [];
+    if (txs.length > 0) {
+      let fees = 0n;
+      for (const bytes of txs) {
+        const id = transactionIdHex(bytes);
+        ids.push(id);
+        this.#relay.markSeen(id);
+        fees += this.pool.get(id)?.tx.fee ?? decodeTransaction(bytes).fee;
+      }
+      m.transactionsApplied.inc(undefined, txs.length);
+      m.feesCollected.inc(undefined, Number(fees));
+    }
+    if (this.pool.size === 0) return;
+    const view = this.#o.chain.stateView();
+    const dropped = this.pool.revalidate(
+      ids,
+      (a) => this.#o.stateMachine.accountOf(view, a),
+      cb.block.header.height + 1,
+    );
+    if (dropped.length > 0) {
+      log.debug("mempool dropped {n} transfers that no longer apply", { n: dropped.length });
+    }
+  }
+
+  // ---- persistence -------------------------------------------------------------------------
+
+  #path(): string {
+    return `${this.#o.dataDir}/${MEMPOOL_FILE}`;
+  }
+
+  #save(): Promise<void> {
+    if (!this.#o.dataDir) return Promise.resolve();
+    // In nonce order per sender, so a restore admits each sender's transfers in order.
+    const entries = [...this.pool.entries()].sort((a, b) =>
+      a.sender < b.sender ? -1 : a.sender > b.sender ? 1 : a.tx.nonce - b.tx.nonce
+    );
+    const bytes = entries.map((e) => e.bytes);
+    this.#saving = this.#saving.then(() => saveMempool(this.#path(), bytes)).catch((e) =>
+      log.warn("cannot save {file}: {error}", { file: MEMPOOL_FILE, error: (e as Error).message })
+    );
+    return this.#saving;
+  }
+}
