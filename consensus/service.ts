@@ -211,7 +211,7 @@ export class ConsensusService {
       });
     } else if (typeof r === "object") {
       // Valid somewhere, just not on our tip: the sender may be ahead or behind. Never a ban
-      // trap for a lagging node (docs/security-network.md).
+      // trap for a lagging node (docs/security.md).
       log.debug("record does not apply at our tip, dropped: {reason}", { reason: r.invalid });
       if (from) this.#o.metrics.recordsNotApplicable.inc();
     }

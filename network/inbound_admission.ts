@@ -4,7 +4,7 @@
  * Owns: the handshake budget (sockets that have not finished their handshake are few and
  * short-lived for honest peers, so they get a small budget of their own, total and per IP,
  * that never eats into `--max-inbound`) and the per-netgroup inbound cap (one operator holds
- * many addresses of one /16 or /32 cheaply, few netgroups: docs/security-network.md).
+ * many addresses of one /16 or /32 cheaply, few netgroups: docs/security.md).
  * Must never: count a handshaken peer against the handshake budget, or apply a per-IP or
  * per-netgroup rule to loopback (local devnets share 127.0.0.1); loopback still shares the
  * total handshake budget, so a local flood cannot open unbounded sockets either.

@@ -166,7 +166,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     genesisHash: gHash,
     dataDir: config.dataDir,
     stateMachine,
-    // Only verified evidence pauses consensus, never a peer's claim (docs/security-network.md).
+    // Only verified evidence pauses consensus, never a peer's claim (docs/security.md).
     isSyncing: () => sync.isBehind(),
     onFatal: (error) => reportFailure(error),
     selectTransactions: (height, records) =>
