@@ -3,6 +3,7 @@
  * power, a sign-guard write that fails, and a whole network restarted mid-round.
  */
 import assert from "node:assert/strict";
+import { addressOf } from "../../state/address.ts";
 import { generateKeyPair } from "../../crypto/ed25519.ts";
 import { fromHex } from "../../encoding/binary.ts";
 import { loadGenesisFile } from "../../chain/genesis.ts";
@@ -44,7 +45,7 @@ Deno.test("20 free registrations from one peer change neither the total power no
         genesisHash: genesisHash(genesis),
         nonce: 0,
         expiresAt: tip + 100,
-        rewardAddress: `attacker-${i}`,
+        rewardAddress: addressOf(genesis.network, key.publicKey),
         address: `203.0.113.${i + 1}:24100`,
       });
       await peer.send({ kind: "record", record });

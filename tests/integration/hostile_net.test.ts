@@ -9,7 +9,7 @@ import { builtinGenesis, genesisHash, loadGenesisFile } from "../../chain/genesi
 import { generateKeyPair } from "../../crypto/ed25519.ts";
 import { createNodeMetrics } from "../../metrics/definitions.ts";
 import { NetworkService } from "../../network/service.ts";
-import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
+import { counterValue, freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
 import { createTestHosts } from "../support/netns.ts";
 import { signRegistration } from "../../state/records.ts";
@@ -145,8 +145,9 @@ Deno.test("idle sockets: four IPs of silent sockets cannot keep an honest newcom
       genesis: devnet.manifest.genesis,
       peers,
       logLevel: "info",
-      // Few inbound slots, so that before this defense the silent sockets filled them all.
-      extra: ["--max-inbound", "8"],
+      // Few inbound slots, so that before this defense the silent sockets filled them all. The
+      // test process calls the RPC from the bridge's address, not from loopback.
+      extra: ["--max-inbound", "8", "--rpc-allow-ip", net.bridgeIp],
     });
   };
   const target = await mk(
@@ -249,6 +250,8 @@ Deno.test("address flood: a peer gossiping addresses of one /16 gets at most 8 i
     rpcPort: port + 1,
     genesis: devnet.manifest.genesis,
     logLevel: "info",
+    // The test process calls the RPC from the bridge's address, not from loopback.
+    extra: ["--rpc-allow-ip", net.bridgeIp],
   });
   const targetDir = await tempDir("target");
   dirs.push(targetDir);
@@ -261,6 +264,7 @@ Deno.test("address flood: a peer gossiping addresses of one /16 gets at most 8 i
     genesis: devnet.manifest.genesis,
     peers: [...devnet.manifest.nodes.map((n) => n.p2p), `${net.hosts[0].ip}:${port}`],
     logLevel: "info",
+    extra: ["--rpc-allow-ip", net.bridgeIp],
   });
   try {
     flooder.start();
@@ -351,7 +355,7 @@ Deno.test("ban trap: records valid at an earlier height never get their relayer 
     );
     const m = await target.metrics();
     assert.equal(metricValue(m, "timenode_records_not_applicable_total"), 60);
-    assert.equal(metricValue(m, "timenode_misbehavior_total", { reason: "invalid-record" }), 0);
+    assert.equal(counterValue(m, "timenode_misbehavior_total", { reason: "invalid-record" }), 0);
     assert.equal(r.peers().length, 1, "the relayer is still connected");
     assert.deepEqual(await honestSessions(devnet.nodes, honestIds), before, "no honest disconnect");
   } finally {

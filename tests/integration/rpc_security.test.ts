@@ -4,6 +4,8 @@
  * RPC without --rpc-allow-ip.
  */
 import assert from "node:assert/strict";
+import { addressOf } from "../../state/address.ts";
+import { generateKeyPair } from "../../crypto/ed25519.ts";
 import { freePort, NodeProcess, tempDir, withTimeout } from "../support/cluster.ts";
 import { makeRpcAuth } from "../../rpc/auth.ts";
 import { basic, cookieAuthorization } from "../../node/rpc_client.ts";
@@ -190,16 +192,17 @@ Deno.test("JSON-RPC 1.0 is answered in kind; positional params follow the docume
     });
 
     const address = `127.0.0.1:${node.opts.p2pPort}`;
+    const rewards = addressOf("devnet", generateKeyPair().publicKey);
     const positional = await node.rpc<{ status: string; expiresAt: number }>(
       "registermasternode",
-      ["rpc-rewards", address],
+      [rewards, address],
     );
     assert.equal(positional.status, "added");
     const wrapped = await call(node, {
       jsonrpc: "2.0",
       id: 3,
       method: "registermasternode",
-      params: [{ rewardAddress: "rpc-rewards" }],
+      params: [{ rewardAddress: rewards }],
     }, cookie);
     const error = (await wrapped.json()).error;
     assert.equal(error.code, -32602);
