@@ -29,6 +29,8 @@ import {
 import { Mempool, type MempoolOptions, type PoolEntry, type PoolRefusal } from "./pool.ts";
 import { RELAY_LIMITS, TxRelay } from "./relay.ts";
 import { loadMempool, MEMPOOL_FILE, saveMempool } from "./persist.ts";
+import { Slicer } from "./slicer.ts";
+import { TokenBucket } from "../network/rate_limit.ts";
 
 const log = getLogger(["timenode", "mempool"]);
 
@@ -41,8 +43,25 @@ export const INVALID_TX_PENALTY = 10;
 const VERIFY_BATCH = 512;
 /** Verify jobs in flight at once: one per worker of the default pool of two. */
 const MAX_VERIFY_IN_FLIGHT = 2;
-/** Transactions waiting for a verify worker; beyond this, new submissions are refused. */
-const MAX_VERIFY_QUEUE = 50_000;
+/**
+ * Transactions waiting for a verify worker (queued or in a job); beyond this, new submissions are
+ * refused `busy` at once. About two seconds of the admission budget: a client learns quickly that
+ * the node is full instead of waiting behind an unbounded queue.
+ */
+const MAX_VERIFY_QUEUE = 4_096;
+/**
+ * Transfers this node admits per second (RPC and peers together; a restore is exempt), and its
+ * burst. Every admitted transfer costs a signature check (~280 µs of a core on this 2-core
+ * machine) and is relayed to every validator, which checks it too: 1,000/s keeps one node's
+ * admission near a third of a core, so the event loops of a few validators sharing the cores
+ * still get their turns and blocks keep coming during a flood. Beyond it: `busy`, at once.
+ */
+export const ADMISSION_LIMITS = { ratePerSec: 1_000, burst: 2_000 } as const;
+/**
+ * Transfers received from peers and not yet looked at (`txs` messages are handled in slices);
+ * beyond this a peer's answer is dropped without penalty, as when we are over budget.
+ */
+const MAX_RELAYED_BACKLOG = 4_096;
 /**
  * Ids whose signature was verified outside the pool (a proposal's transfers we had not seen):
  * enough for a few full blocks, so checking a proposal and committing it verify once.
@@ -103,6 +122,9 @@ export class TxService {
   readonly #inflight = new Set<string>();
   readonly #verifiedOutside = new Set<string>();
   #verifying = 0;
+  /** Transfer work on the event loop, in slices that leave turns to consensus messages. */
+  readonly #slicer = new Slicer();
+  readonly #budget: TokenBucket;
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
   #saving: Promise<void> = Promise.resolve();
@@ -111,6 +133,7 @@ export class TxService {
     this.#o = o;
     this.pool = new Mempool(o.pool);
     this.#now = o.now ?? Date.now;
+    this.#budget = new TokenBucket(ADMISSION_LIMITS, this.#now());
   }
 
   /** True when `id`'s signature was verified: pooled, or checked by the state machine. */
@@ -155,6 +178,7 @@ export class TxService {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    this.#slicer.drain();
     for (const p of this.#queue.splice(0)) {
       p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "node is stopping" });
     }
@@ -174,21 +198,24 @@ export class TxService {
     if (this.pool.has(id) || this.#inflight.has(id)) {
       return Promise.resolve({ id, status: "duplicate" });
     }
+    // Refused before any further work: a flood costs one hash per transfer beyond the budget.
+    const busy = this.#stopped ? "node is stopping" : source === "restore"
+      ? null // our own saved pool, bounded by the file: never refused for load
+      : this.#queue.length + this.#verifying * VERIFY_BATCH >= MAX_VERIFY_QUEUE
+      ? "verify queue full"
+      : !this.#budget.take(this.#now())
+      ? `over the admission budget of ${ADMISSION_LIMITS.ratePerSec} transfers/s`
+      : null;
+    if (busy) {
+      this.#o.metrics.txRejected.inc({ reason: "busy" });
+      return Promise.resolve({ id, status: "refused", reason: "busy", detail: busy });
+    }
     let tx: Transaction;
     try {
       tx = checkTxFormat(this.#o.stateMachine.txRules, bytes);
     } catch (e) {
       if (!(e instanceof TxInvalidError)) throw e;
       return Promise.resolve(this.#refused(id, from, e.reason, e.message));
-    }
-    if (this.#stopped || this.#queue.length >= MAX_VERIFY_QUEUE) {
-      this.#o.metrics.txRejected.inc({ reason: "busy" });
-      return Promise.resolve({
-        id,
-        status: "refused",
-        reason: "busy",
-        detail: "verify queue full",
-      });
     }
     this.#inflight.add(id);
     return new Promise((resolve) => {
@@ -262,7 +289,8 @@ export class TxService {
       if (batch.length === 0) continue;
       this.#verifying++;
       this.#o.verifier.verifyTransactions(batch.map((p) => p.bytes)).then(
-        (ok) => batch.forEach((p, i) => this.#admit(p, ok[i])),
+        // Each admission later, in slices: a batch of 512 never holds the loop in one go.
+        (ok) => batch.forEach((p, i) => this.#slicer.push(() => this.#admit(p, ok[i]))),
         (e) => {
           log.warn("transaction verify job failed: {error}", { error: (e as Error).message });
           for (const p of batch) {
@@ -331,7 +359,16 @@ export class TxService {
 
   // ---- relay -------------------------------------------------------------------------------
 
+  /** True when new transfers would be refused `busy`: nothing worth requesting from peers. */
+  #busy(): boolean {
+    return this.#slicer.pending >= MAX_RELAYED_BACKLOG ||
+      this.#queue.length + this.#verifying * VERIFY_BATCH >= MAX_VERIFY_QUEUE ||
+      this.#budget.available(this.#now()) < 1;
+  }
+
   #onAnnounce(from: string, ids: Uint8Array[]): void {
+    // Over budget: request nothing; the announcer keeps the transfers and includes them itself.
+    if (this.#busy()) return;
     const want = this.#relay.onAnnounce(
       from,
       ids.map(toHex).filter((id) => !this.pool.has(id) && !this.#inflight.has(id)),
@@ -351,10 +388,18 @@ export class TxService {
   }
 
   #onTxs(from: string, txs: Uint8Array[]): void {
+    // Looked at later, in slices: a message of 1,000 transfers never runs inside one dispatch,
+    // so consensus messages behind it are handled first.
+    if (this.#slicer.pending + txs.length > MAX_RELAYED_BACKLOG) {
+      this.#o.metrics.txRejected.inc({ reason: "busy" }, txs.length);
+      return; // dropped without penalty, like any transfer over our budget
+    }
     for (const bytes of txs) {
-      // Only what we asked this peer for: unsolicited transactions cost nothing to ignore.
-      if (!this.#relay.takeRequested(from, transactionIdHex(bytes))) continue;
-      void this.submit(bytes, from);
+      this.#slicer.push(() => {
+        // Only what we asked this peer for: unsolicited transactions cost nothing to ignore.
+        if (!this.#relay.takeRequested(from, transactionIdHex(bytes))) return;
+        void this.submit(bytes, from);
+      });
     }
   }
 
