@@ -120,22 +120,46 @@ function signRange(net: Net, s: number, from: number, n: number, expiresAt: numb
 const SUBMIT_CHUNK = 1_000;
 const SUBMIT_PARALLEL = 2;
 
-/** Submits `txs` to `url` in `sendrawtransactions` calls, a few in flight. */
-async function submit(node: NodeProcess, txs: Uint8Array[]): Promise<void> {
-  const chunks: Uint8Array[][] = [];
-  for (let i = 0; i < txs.length; i += SUBMIT_CHUNK) chunks.push(txs.slice(i, i + SUBMIT_CHUNK));
-  let next = 0;
+/** A client told `busy` waits this long before offering those transfers again. */
+const BUSY_RETRY_MS = 200;
+
+/**
+ * Submits `txs` in `sendrawtransactions` calls, a few in flight; transfers refused `busy` (the
+ * node's admission budget) are offered again after a pause, as a well-behaved client does.
+ * Returns how many `busy` refusals it got.
+ */
+async function submit(node: NodeProcess, txs: Uint8Array[]): Promise<number> {
+  const queue = [...txs];
+  let busy = 0;
+  let inFlight = 0;
   await Promise.all(Array.from({ length: SUBMIT_PARALLEL }, async () => {
-    while (next < chunks.length) {
-      const c = chunks[next++];
-      await rpcBatch(node, [["sendrawtransactions", [c.map(toHex)]]]);
+    while (queue.length > 0 || inFlight > 0) {
+      if (queue.length === 0) {
+        await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+        continue;
+      }
+      const c = queue.splice(0, SUBMIT_CHUNK);
+      inFlight++;
+      const [out] = await rpcBatch<{ status: string; reason?: string }[]>(node, [[
+        "sendrawtransactions",
+        [c.map(toHex)],
+      ]]).finally(() => inFlight--);
+      const refused = c.filter((_, i) => out[i].reason === "busy");
+      busy += refused.length;
+      if (refused.length > 0) {
+        queue.push(...refused);
+        await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+      }
     }
   }));
+  return busy;
 }
 
 /** One submitter per node: transfers queue up and leave in chunks, never too many in flight. */
 class NodeFeeder {
   readonly #queue: Uint8Array[] = [];
+  /** Refusals `busy` seen (each retried). */
+  busy = 0;
   #running: Promise<void> | null = null;
   constructor(private readonly node: NodeProcess) {}
   push(txs: Uint8Array[]): void {
@@ -143,7 +167,7 @@ class NodeFeeder {
     this.#running ??= this.#drain().finally(() => (this.#running = null));
   }
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) await submit(this.node, this.#queue.splice(0));
+    while (this.#queue.length > 0) this.busy += await submit(this.node, this.#queue.splice(0));
   }
   async idle(): Promise<void> {
     while (this.#running) await this.#running;
@@ -240,6 +264,7 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
     }
     await Promise.all(feeders.map((f) => f.idle()));
     const end = Date.now();
+    const busy = feeders.reduce((n, f) => n + f.busy, 0);
     opts.progress(`ledger: offered for ${(end - start) / 1000} s; draining...`);
     // Let what is pooled drain, then read the chain.
     const lastHeight = await net.nodes[0].rpc<number>("getblockcount");
@@ -274,7 +299,8 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
         "tx/s",
         { op: ">=", value: COMMIT_TARGET_PER_SEC },
         `offered ${OFFERED_PER_SEC}/s by ${SENDERS} senders via 4 nodes; ${latencies.length} of ` +
-          `${submittedAt.size} included; largest block ${maxInBlock} transfers`,
+          `${submittedAt.size} included; largest block ${maxInBlock} transfers; ${busy} busy ` +
+          `refusals retried`,
       ),
     );
     rows.push(

@@ -298,10 +298,13 @@ export class TxService {
             p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "verify failed" });
           }
         },
-      ).finally(() => {
-        this.#verifying--;
-        this.#pump();
-      });
+      ).finally(() =>
+        // After this batch's admissions: a ban they cause stops the peer's next batch.
+        this.#slicer.push(() => {
+          this.#verifying--;
+          this.#pump();
+        })
+      );
     }
   }
 
