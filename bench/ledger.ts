@@ -140,11 +140,17 @@ async function submit(node: NodeProcess, txs: Uint8Array[]): Promise<number> {
       }
       const c = queue.splice(0, SUBMIT_CHUNK);
       inFlight++;
-      const [out] = await rpcBatch<{ status: string; reason?: string }[]>(node, [[
+      const refused = await rpcBatch<{ status: string; reason?: string }[]>(node, [[
         "sendrawtransactions",
         [c.map(toHex)],
-      ]]).finally(() => inFlight--);
-      const refused = c.filter((_, i) => out[i].reason === "busy");
+      ]]).then(
+        ([out]) => c.filter((_, i) => out[i].reason === "busy"),
+        (e) => {
+          // A node over its admission budget refuses the whole call.
+          if (!/busy/.test((e as Error).message)) throw e;
+          return c;
+        },
+      ).finally(() => inFlight--);
       busy += refused.length;
       if (refused.length > 0) {
         queue.push(...refused);

@@ -58,7 +58,7 @@ const MAX_VERIFY_QUEUE = 4_096;
  * admission near a third of a core, so the event loops of a few validators sharing the cores
  * still get their turns and blocks keep coming during a flood. Beyond it: `busy`, at once.
  */
-export const ADMISSION_LIMITS = { ratePerSec: 1_000, burst: 2_000 } as const;
+export const ADMISSION_LIMITS = { ratePerSec: 500, burst: 1_000 } as const;
 /**
  * Transfers received from peers and not yet looked at (`txs` messages are handled in slices);
  * beyond this a peer's answer is dropped without penalty, as when we are over budget.
@@ -378,6 +378,11 @@ export class TxService {
   }
 
   // ---- relay -------------------------------------------------------------------------------
+
+  /** True when a new transfer would be refused `busy` (RPC refuses a whole batch at once). */
+  get busy(): boolean {
+    return this.#busy();
+  }
 
   /** True when new transfers would be refused `busy`: nothing worth requesting from peers. */
   #busy(): boolean {

@@ -149,6 +149,14 @@ export function ledgerRpcMethods(d: LedgerRpcDeps): MethodTable {
             `hexes must be an array of at most ${MAX_BATCH_SUBMIT} transactions`,
           );
         }
+        // Over the admission budget: one refusal for the call, before hashing or decoding any
+        // of its transfers, so a flooder that retries at once costs a JSON parse per call.
+        if (d.txs.busy) {
+          throw new RpcError(
+            TX_REFUSED,
+            "transaction refused: busy: node over its admission budget",
+          );
+        }
         const bytes = hexes.map((hex, i) => rawTx(hex, `hexes[${i}]`));
         // Submitted in slices, all awaited together: their signatures share verify batches.
         const pending = [];
