@@ -41,22 +41,22 @@ const log = getLogger(["timenode", "mempool"]);
 export const INVALID_TX_PENALTY = 10;
 /** Transactions per verify-worker job: amortises the message cost, keeps each job short. */
 const VERIFY_BATCH = 512;
-/** Transactions per verify job of a proposal: a proposal of 500 spreads over both workers. */
-const PREPARE_BATCH = 256;
+/** Transactions per verify job of a proposal: a full proposal spreads over both workers. */
+const PREPARE_BATCH = 128;
 /** Verify jobs in flight at once: one per worker of the default pool of two. */
 const MAX_VERIFY_IN_FLIGHT = 2;
 /**
  * Transactions waiting for a verify worker (queued or in a job); beyond this, new submissions are
- * refused `busy` at once. About two seconds of the admission budget: a client learns quickly that
- * the node is full instead of waiting behind an unbounded queue.
+ * refused `busy` at once: a client learns quickly that the node is full instead of waiting behind
+ * an unbounded queue. Only a restore (exempt from the rate budget) can come near it.
  */
 const MAX_VERIFY_QUEUE = 4_096;
 /**
  * Transfers this node admits per second (RPC and peers together; a restore is exempt), and its
  * burst. Every admitted transfer costs a signature check (~280 µs of a core on this 2-core
- * machine) and is relayed to every validator, which checks it too: 1,000/s keeps one node's
- * admission near a third of a core, so the event loops of a few validators sharing the cores
- * still get their turns and blocks keep coming during a flood. Beyond it: `busy`, at once.
+ * machine) and is relayed to every validator, which checks it too. In the ledger bench (4
+ * validators, 1,500/s offered) 1,000/s left 0.30 blocks/s during the flood and 500/s left 0.51
+ * (cap 500 per block); beyond the budget: `busy`, at once.
  */
 export const ADMISSION_LIMITS = { ratePerSec: 500, burst: 1_000 } as const;
 /**
@@ -77,10 +77,11 @@ const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
  * load average 4 to 5 from other work): per 1,000-transfer block and validator, preparing took
  * 120 to 160 ms, judging 130 to 240 ms, applying 90 to 420 ms and revalidating the pool 40 to
  * 100 ms, so a height took ~2.3 s instead of ~1.15 s (45% of the quiet block rate; 2,085 made it
- * 33%). At 500 the chain kept 57% of its rate in the same test. The cost is throughput: at most
- * 500 transfers per block; 12,000 (2 MiB `maxBlockBytes`) took longer than a round.
+ * 33%). In the same test 500 kept 50 to 57% of the rate and 250 kept 70%; in the ledger bench
+ * (4 validators) 250 kept 0.79 blocks/s during the flood against 0.51 at 500, for about the same
+ * committed transfers/s (~200). 12,000 (2 MiB `maxBlockBytes`) took longer than a round.
  */
-export const MAX_PROPOSAL_TRANSACTIONS = 500;
+export const MAX_PROPOSAL_TRANSACTIONS = 250;
 /** Proposals whose transfers were prepared, by payload root: a re-sent proposal costs nothing. */
 const MAX_PREPARED_REMEMBERED = 8;
 /** How often the mempool is saved besides at shutdown. */
