@@ -18,6 +18,7 @@
 import { join } from "node:path";
 import { makeChain, type MakeChainSummary } from "../tests/support/make_chain.ts";
 import {
+  counterValue,
   freePort,
   type LogEvent,
   metricValue,
@@ -265,7 +266,7 @@ export async function catchUp(
     if (rejected > 0) throw new Error(`${rejected} blocks were rejected from an honest source`);
     const outcomes: Record<string, number> = {};
     for (const o of ["ok", "timeout", "stalled", "disconnected", "invalid", "empty"]) {
-      const v = metricValue(metrics, "timenode_sync_requests_total", { outcome: o });
+      const v = counterValue(metrics, "timenode_sync_requests_total", { outcome: o });
       if (v > 0) outcomes[o] = v;
     }
 
