@@ -248,11 +248,7 @@ Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and sto
     }
   } finally {
     // A runner that already exited (a node failed, say) is reported with its output below.
-    try {
-      child.kill("SIGINT");
-    } catch (e) {
-      if (!(e instanceof TypeError)) throw e;
-    }
+    interruptIfRunning(child);
     const status = await child.status;
     const [out, err] = await output;
     assert.equal(status.code, 0, `${out}\n${err}`);
@@ -382,3 +378,12 @@ Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", 
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+/** SIGINT to a child that may have exited already (Deno throws a TypeError then). */
+function interruptIfRunning(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGINT");
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+  }
+}
