@@ -22,12 +22,13 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/chain/chain.test.ts",
     "tests/unit/consensus/proposer.test.ts",
     "tests/unit/consensus/engine.test.ts",
-    "tests/unit/chain/quorum_rules.test.ts",
+    "tests/unit/chain/validator_set.test.ts",
+    "tests/unit/consensus/vote_set_rules.test.ts",
   ],
   "chain/certificate.ts": [
     "tests/unit/chain/chain.test.ts",
     "tests/unit/consensus/engine.test.ts",
-    "tests/unit/chain/quorum_rules.test.ts",
+    "tests/unit/chain/certificate_rules.test.ts",
   ],
   "consensus/sign_position.ts": [
     "tests/unit/consensus/sign_guard.test.ts",
