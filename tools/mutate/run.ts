@@ -115,7 +115,11 @@ async function ensureStryker(): Promise<void> {
   await run(["npm", "ci", "--prefix", TOOL_DIR, "--no-audit", "--no-fund"], "npm ci");
 }
 
-function strykerConfig(module: string, tests: readonly string[]): Record<string, unknown> {
+function strykerConfig(
+  tests: readonly string[],
+  mutate: readonly string[],
+  reportName: string,
+): Record<string, unknown> {
   const present = tests.filter((t) => {
     try {
       Deno.statSync(t);
@@ -127,12 +131,12 @@ function strykerConfig(module: string, tests: readonly string[]): Record<string,
   return {
     testRunner: "command",
     commandRunner: { command: `${DENO_TEST} ${present.join(" ")}` },
-    mutate: [module],
+    mutate,
     concurrency: CONCURRENCY,
     coverageAnalysis: "off",
     reporters: ["clear-text", "progress", "html", "json"],
-    htmlReporter: { fileName: `${REPORT_DIR}/${slug(module)}.html` },
-    jsonReporter: { fileName: `${REPORT_DIR}/${slug(module)}.json` },
+    htmlReporter: { fileName: `${REPORT_DIR}/${reportName}.html` },
+    jsonReporter: { fileName: `${REPORT_DIR}/${reportName}.json` },
     clearTextReporter: { allowColor: false, logTests: false, reportMutants: true },
     // The sandbox is a copy of the repo; leave out what no test needs.
     ignorePatterns: ["dist", "reports", "bench", "docs", ".stryker-tmp", "node_modules"],
@@ -142,53 +146,103 @@ function strykerConfig(module: string, tests: readonly string[]): Record<string,
   };
 }
 
+interface Position {
+  line: number;
+  column: number;
+}
+
 interface MutantResult {
   status: string;
   mutatorName: string;
   replacement?: string;
-  location: { start: { line: number; column: number } };
+  location: { start: Position; end: Position };
 }
 
-/** Prints the score and one line per survivor from Stryker's JSON report. */
-export function summarize(module: string, report: string): string {
+function mutantsOf(report: string): MutantResult[] {
   const files = JSON.parse(report).files as Record<string, { mutants: MutantResult[] }>;
-  const mutants = Object.values(files).flatMap((f) => f.mutants);
+  return Object.values(files).flatMap((f) => f.mutants);
+}
+
+function undetected(m: MutantResult): boolean {
+  return m.status === "Survived" || m.status === "NoCoverage";
+}
+
+/**
+ * `--survivors`: the module's full report with every survivor replaced by its result in the
+ * re-run of the survivors only. Valid while the production code and the existing tests are
+ * unchanged since the full run (added tests can only kill more), which is the loop of writing
+ * tests against a report; re-run the whole module before quoting a final score.
+ */
+export function mergeSurvivorRun(full: string, rerun: string): MutantResult[] {
+  const key = (m: MutantResult) =>
+    `${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:` +
+    `${m.location.end.column}/${m.mutatorName}/${m.replacement}`;
+  const again = new Map(mutantsOf(rerun).map((m) => [key(m), m]));
+  return mutantsOf(full).map((m) => (undetected(m) ? again.get(key(m)) ?? m : m));
+}
+
+/** Prints the score and one line per survivor. */
+export function summarize(module: string, mutants: readonly MutantResult[]): string {
   const count = (s: string) => mutants.filter((m) => m.status === s).length;
   const detected = count("Killed") + count("Timeout");
-  const undetected = count("Survived") + count("NoCoverage");
-  const valid = detected + undetected;
+  const survived = count("Survived") + count("NoCoverage");
+  const valid = detected + survived;
   const score = valid === 0 ? 100 : (100 * detected) / valid;
   const lines = [
     `${module}: ${score.toFixed(2)}% (${detected} of ${valid} detected; ` +
-    `${count("Killed")} killed, ${count("Timeout")} timed out, ${undetected} survived)`,
+    `${count("Killed")} killed, ${count("Timeout")} timed out, ${survived} survived)`,
   ];
-  for (const m of mutants.filter((m) => m.status === "Survived" || m.status === "NoCoverage")) {
+  for (const m of mutants.filter(undetected)) {
     const at = `${m.location.start.line}:${m.location.start.column}`;
     lines.push(`  survived ${module}:${at} ${m.mutatorName} → ${JSON.stringify(m.replacement)}`);
   }
   return lines.join("\n");
 }
 
-async function mutate(module: string): Promise<void> {
+async function mutate(module: string, onlySurvivors: boolean): Promise<void> {
   const tests = TARGETS[module];
-  const configPath = `${REPORT_DIR}/${slug(module)}.config.json`;
-  await Deno.writeTextFile(configPath, JSON.stringify(strykerConfig(module, tests), null, 2));
+  const fullReport = `${REPORT_DIR}/${slug(module)}.json`;
+  let mutate = [module];
+  let reportName = slug(module);
+  let full: string | null = null;
+  if (onlySurvivors) {
+    full = await Deno.readTextFile(fullReport);
+    const left = mutantsOf(full).filter(undetected);
+    if (left.length === 0) {
+      console.log(summarize(module, mutantsOf(full)));
+      return;
+    }
+    // Stryker takes "file:line:column-line:column" ranges; columns here are 1-based as in
+    // the report, Stryker's are 0-based.
+    mutate = left.map((m) => {
+      const { start, end } = m.location;
+      return `${module}:${start.line}:${start.column - 1}-${end.line}:${end.column - 1}`;
+    });
+    reportName = `${slug(module)}.survivors`;
+  }
+  const configPath = `${REPORT_DIR}/${reportName}.config.json`;
+  const config = strykerConfig(tests, mutate, reportName);
+  await Deno.writeTextFile(configPath, JSON.stringify(config, null, 2));
   const started = Date.now();
   await run(["nice", "-n", NICENESS, "node", STRYKER_BIN, "run", configPath], "stryker");
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-  const report = await Deno.readTextFile(`${REPORT_DIR}/${slug(module)}.json`);
-  console.log(`\n${summarize(module, report)}\n  run took ${minutes} min`);
+  const report = await Deno.readTextFile(`${REPORT_DIR}/${reportName}.json`);
+  const mutants = full === null ? mutantsOf(report) : mergeSurvivorRun(full, report);
+  console.log(`\n${summarize(module, mutants)}\n  run took ${minutes} min`);
 }
 
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: deno task mutate [module…]   (no module: all of them, smallest first)\n" +
+      "usage: deno task mutate [--survivors] [module…]   (no module: all, smallest first)\n" +
+        "  --survivors: re-run only the mutants that survived the module's last full run\n" +
         `modules: ${Object.keys(TARGETS).join(" ")}\n` +
         `reports: ${REPORT_DIR}/<module>.html and .json`,
     );
     return 0;
   }
+  const onlySurvivors = args.includes("--survivors");
+  args = args.filter((a) => a !== "--survivors");
   const unknown = args.filter((a) => !(a in TARGETS));
   if (unknown.length > 0) {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
@@ -197,7 +251,7 @@ async function main(args: string[]): Promise<number> {
   const modules = args.length > 0 ? args : Object.keys(TARGETS);
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
-  for (const module of modules) await mutate(module);
+  for (const module of modules) await mutate(module, onlySurvivors);
   return 0;
 }
 
