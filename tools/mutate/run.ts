@@ -27,6 +27,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
   ],
   "chain/certificate.ts": [
     "tests/unit/chain/chain.test.ts",
+    "tests/unit/chain/verify.test.ts",
     "tests/unit/consensus/engine.test.ts",
     "tests/unit/chain/certificate_rules.test.ts",
   ],
