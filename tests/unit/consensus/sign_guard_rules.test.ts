@@ -61,7 +61,10 @@ Deno.test("sign guard: argument bounds are exact", async () => {
     assert.throws(() => guard.maySign(1, 0x100000000, SignStep.Prevote, hashA), /bad round/);
     assert.throws(() => guard.maySign(1, -1, SignStep.Prevote, hashA), /bad round/);
     assert.throws(() => guard.maySign(1, 0, 0 as SignStep, hashA), /bad step/);
-    assert.throws(() => guard.maySign(1, 0, SignStep.Prevote, new Uint8Array(33)), RangeError);
+    assert.throws(
+      () => guard.maySign(1, 0, SignStep.Prevote, new Uint8Array(33)),
+      /block hash must be 32 bytes/,
+    );
     // The lock's position is checked the same way, alone or with a precommit.
     assert.throws(() => guard.recordLock(-1, 0, hashA), /bad height/);
     assert.throws(() => guard.recordLock(1, -1, hashA), /bad round/);
@@ -138,6 +141,10 @@ Deno.test("sign guard: the signed block hash is copied, not aliased", async () =
     hash.fill(0xbb);
     assert.equal(guard.maySign(1, 0, SignStep.Prevote, hashB), false);
     assert.equal(guard.maySign(1, 0, SignStep.Prevote, hashA), true);
+    await assert.rejects(
+      guard.recordSigned(1, 0, SignStep.Prevote, hashB),
+      /refusing to record a conflicting signature at 1\/0/,
+    );
   });
 });
 
@@ -164,16 +171,26 @@ Deno.test("sign guard: a checksummed file that is not a guard file is refused", 
       blockHash: hashA,
     });
     const wrongMagic = new TextEncoder().encode("timenode/sign-guard/v2");
-    const cases: [string, Uint8Array][] = [
-      ["bad magic", checksummed(guardBody(last, wrongMagic).bool(false).finish())],
-      ["bad step", checksummed(guardBody({ ...last, step: 4 }).bool(false).finish())],
-      ["bad step", checksummed(guardBody({ ...last, step: 0 }).bool(false).finish())],
-      ["trailing", checksummed(guardBody(last).bool(false).u8(0).finish())],
-      ["too short", new Uint8Array(MAGIC.length + 31)],
+    const good = checksummed(guardBody(last).bool(false).finish());
+    const badChecksum = good.slice();
+    badChecksum[good.length - 1] ^= 1;
+    const cases: [RegExp, Uint8Array][] = [
+      [/\(bad magic\)/, checksummed(guardBody(last, wrongMagic).bool(false).finish())],
+      [/\(bad step 4\)/, checksummed(guardBody({ ...last, step: 4 }).bool(false).finish())],
+      [/\(bad step 0\)/, checksummed(guardBody({ ...last, step: 0 }).bool(false).finish())],
+      [/damaged/, checksummed(guardBody(last).bool(false).u8(0).finish())],
+      [/\(checksum mismatch\)/, badChecksum],
+      [/\(file too short\)/, new Uint8Array(MAGIC.length + 31)],
     ];
-    for (const [what, bytes] of cases) {
+    for (const [message, bytes] of cases) {
       await Deno.writeFile(path, bytes);
-      await assert.rejects(SignGuard.open(path), SignGuardError, what);
+      await assert.rejects(SignGuard.open(path), (e: unknown) => {
+        assert.ok(e instanceof SignGuardError);
+        assert.equal(e.name, "SignGuardError");
+        assert.match(e.message, message);
+        assert.match(e.message, /refusing to start, since signing without it could double-sign/);
+        return true;
+      });
     }
   });
 });
