@@ -90,8 +90,21 @@ const STRYKER_BIN = `${TOOL_DIR}/node_modules/@stryker-mutator/core/bin/stryker.
 const DENO_TEST = "deno test --no-check --quiet --allow-net --allow-read --allow-write " +
   "--allow-env --allow-sys --allow-run";
 
-function slug(module: string): string {
-  return module.replace(/\.ts$/, "").replaceAll("/", "_");
+/** "chain/store.ts" → "chain_store"; "consensus/engine.ts:1-300" → "consensus_engine.1-300". */
+function slug(target: string): string {
+  const [module, lines] = target.split(":");
+  const base = module.replace(/\.ts$/, "").replaceAll("/", "_");
+  return lines === undefined ? base : `${base}.${lines}`;
+}
+
+/**
+ * A target is a module, or a module and a line range ("consensus/engine.ts:1-300") so a big
+ * module can be done in parts whose reports survive an interrupted session.
+ */
+function parseTarget(arg: string): { module: string; target: string } | null {
+  const m = /^([^:]+)(?::(\d+)-(\d+))?$/.exec(arg);
+  if (!m || !(m[1] in TARGETS)) return null;
+  return { module: m[1], target: arg };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -195,22 +208,26 @@ export function summarize(module: string, mutants: readonly MutantResult[]): str
   ];
   for (const m of mutants.filter(undetected)) {
     const at = `${m.location.start.line}:${m.location.start.column}`;
-    lines.push(`  survived ${module}:${at} ${m.mutatorName} → ${JSON.stringify(m.replacement)}`);
+    lines.push(
+      `  survived ${module.split(":")[0]}:${at} ${m.mutatorName} → ${
+        JSON.stringify(m.replacement)
+      }`,
+    );
   }
   return lines.join("\n");
 }
 
-async function mutate(module: string, onlySurvivors: boolean): Promise<void> {
+async function mutate(module: string, target: string, onlySurvivors: boolean): Promise<void> {
   const tests = TARGETS[module];
-  const fullReport = `${REPORT_DIR}/${slug(module)}.json`;
-  let mutate = [module];
-  let reportName = slug(module);
+  const fullReport = `${REPORT_DIR}/${slug(target)}.json`;
+  let mutate = [target];
+  let reportName = slug(target);
   let full: string | null = null;
   if (onlySurvivors) {
     full = await Deno.readTextFile(fullReport);
     const left = mutantsOf(full).filter(undetected);
     if (left.length === 0) {
-      console.log(summarize(module, mutantsOf(full)));
+      console.log(summarize(target, mutantsOf(full)));
       return;
     }
     // Stryker takes "file:line:column-line:column" ranges; columns here are 1-based as in
@@ -219,7 +236,7 @@ async function mutate(module: string, onlySurvivors: boolean): Promise<void> {
       const { start, end } = m.location;
       return `${module}:${start.line}:${start.column - 1}-${end.line}:${end.column - 1}`;
     });
-    reportName = `${slug(module)}.survivors`;
+    reportName = `${slug(target)}.survivors`;
   }
   const configPath = `${REPORT_DIR}/${reportName}.config.json`;
   const config = strykerConfig(tests, mutate, reportName);
@@ -229,13 +246,14 @@ async function mutate(module: string, onlySurvivors: boolean): Promise<void> {
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const report = await Deno.readTextFile(`${REPORT_DIR}/${reportName}.json`);
   const mutants = full === null ? mutantsOf(report) : mergeSurvivorRun(full, report);
-  console.log(`\n${summarize(module, mutants)}\n  run took ${minutes} min`);
+  console.log(`\n${summarize(target, mutants)}\n  run took ${minutes} min`);
 }
 
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: deno task mutate [--survivors] [module…]   (no module: all, smallest first)\n" +
+      "usage: deno task mutate [--survivors] [module[:from-to]…]   (none: all, smallest first)\n" +
+        "  module:from-to: only the mutants on those lines (a big module in parts)\n" +
         "  --survivors: re-run only the mutants that survived the module's last full run\n" +
         `modules: ${Object.keys(TARGETS).join(" ")}\n` +
         `reports: ${REPORT_DIR}/<module>.html and .json`,
@@ -244,15 +262,15 @@ async function main(args: string[]): Promise<number> {
   }
   const onlySurvivors = args.includes("--survivors");
   args = args.filter((a) => a !== "--survivors");
-  const unknown = args.filter((a) => !(a in TARGETS));
+  const unknown = args.filter((a) => parseTarget(a) === null);
   if (unknown.length > 0) {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
     return 2;
   }
-  const modules = args.length > 0 ? args : Object.keys(TARGETS);
+  const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) => parseTarget(a)!);
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
-  for (const module of modules) await mutate(module, onlySurvivors);
+  for (const { module, target } of targets) await mutate(module, target, onlySurvivors);
   return 0;
 }
 
