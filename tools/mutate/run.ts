@@ -157,6 +157,10 @@ function strykerConfig(
     tempDirName: ".stryker-tmp",
     cleanTempDir: true,
     thresholds: { high: 90, low: 80, break: null },
+    // A mutant that makes the tests hang is "Timeout" (counted as detected). On a loaded shared
+    // machine a merely slow run must not pass for a hang: wait twice the clean run plus 10 s.
+    timeoutFactor: 2,
+    timeoutMS: 10_000,
   };
 }
 
