@@ -70,12 +70,12 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
   "state/records.ts": [
     "tests/unit/state/records.test.ts",
     "tests/unit/state/state.test.ts",
-    "tests/unit/state/record_rules.test.ts",
+    "tests/unit/state/record_codec_rules.test.ts",
   ],
   "state/state.ts": [
     "tests/unit/state/state.test.ts",
     "tests/unit/state/rewards.test.ts",
-    "tests/unit/state/record_rules.test.ts",
+    "tests/unit/state/state_rules.test.ts",
   ],
 };
 
