@@ -1,0 +1,297 @@
+/**
+ * The engine's input checks and validity rules at their exact edges (consensus/engine.ts):
+ * every shape rule of a vote and a proposal with the reason it gives, every header field that
+ * makes a block invalid (the node then prevotes nil), the round and buffer bounds at their
+ * limits, and the constructor's refusals. Same fixture as engine.test.ts: four validators of
+ * power 1 at height 1.
+ */
+import assert from "node:assert/strict";
+import { type Block, type Proposal, type Vote, VoteType } from "../../../chain/block.ts";
+import { ConsensusEngine, type EngineAction } from "../../../consensus/engine.ts";
+import { MAX_ROUND } from "../../../consensus/constants.ts";
+import {
+  harness,
+  hashOf,
+  HEIGHT,
+  hexOf,
+  isNil,
+  KEYS,
+  makeBlock,
+  makeTestValidators,
+  precommit,
+  PREVIOUS,
+  prevote,
+  proposal,
+  proposerIndex,
+  sentVotes,
+  SET,
+  signProposal,
+  signVote,
+  TEST_GENESIS_HASH,
+} from "../../support/consensus_sim.ts";
+
+function rejected(actions: EngineAction[]): { reason: string; detail: string }[] {
+  return actions.flatMap((a) =>
+    a.kind === "rejected" ? [{ reason: a.reason, detail: a.detail }] : []
+  );
+}
+
+/** A block of round `round` with one header field changed, signed by the right proposer. */
+function withHeader(round: number, change: Partial<Block["header"]>): Block {
+  const b = makeBlock(round, 7);
+  return { ...b, header: { ...b.header, ...change } };
+}
+
+/** The prevote a fresh validator 3 casts for a round-0 proposal of `block`. */
+function prevoteFor(block: Block): Vote {
+  const h = harness({ me: 3 });
+  const [pv] = sentVotes(h.propose(proposal(0, -1, block)), VoteType.Prevote);
+  assert.ok(pv, "a prevote was cast");
+  return pv;
+}
+
+Deno.test("engine rules: a height below 1 or not an integer is refused at construction", () => {
+  for (const height of [0, -1, 1.5, Number.MAX_SAFE_INTEGER + 1]) {
+    assert.throws(
+      () =>
+        new ConsensusEngine({
+          height,
+          validators: SET,
+          previous: PREVIOUS,
+          genesisHash: TEST_GENESIS_HASH,
+          signer: null,
+          getValue: () => null,
+          isValid: () => true,
+        }),
+      new RegExp(`bad height ${height}`),
+    );
+  }
+});
+
+Deno.test("engine rules: each malformed vote is rejected with its reason", () => {
+  const good = prevote(0, 0, null);
+  const cases: [unknown, string][] = [
+    [null, "vote: not an object"],
+    ["vote", "vote: not an object"],
+    [{ ...good, type: 0 }, "vote: unknown vote type"],
+    [{ ...good, type: 3 }, "vote: unknown vote type"],
+    [{ ...good, height: -1 }, "vote: height or round out of range"],
+    [{ ...good, height: 1.5 }, "vote: height or round out of range"],
+    [{ ...good, round: 0x1_0000_0000 }, "vote: height or round out of range"],
+    [{ ...good, round: 0.5 }, "vote: height or round out of range"],
+    [{ ...good, round: MAX_ROUND + 1 }, `vote: round ${MAX_ROUND + 1} above ${MAX_ROUND}`],
+    [{ ...good, blockHash: new Uint8Array(33) }, "vote: block hash length"],
+    [{ ...good, blockHash: [...good.blockHash] }, "vote: block hash length"],
+    [{ ...good, validator: new Uint8Array(31) }, "vote: validator length"],
+    [{ ...good, signature: new Uint8Array(65) }, "vote: signature length"],
+  ];
+  for (const [vote, detail] of cases) {
+    const h = harness({ me: 3 });
+    assert.deepEqual(rejected(h.vote(vote as Vote, "p")), [{ reason: "malformed", detail }]);
+  }
+});
+
+Deno.test("engine rules: a vote of round MAX_ROUND is well-formed", () => {
+  const h = harness({ me: null });
+  assert.deepEqual(rejected(h.vote(prevote(0, MAX_ROUND, null))), []);
+  assert.deepEqual(rejected(h.vote(precommit(1, MAX_ROUND, null))), []);
+});
+
+Deno.test("engine rules: each malformed proposal is rejected with its reason", () => {
+  const p = proposal(1, -1, makeBlock(1));
+  const header = p.block.header;
+  const block = (change: Partial<Block["header"]>) => ({
+    ...p.block,
+    header: { ...header, ...change },
+  });
+  const cases: [unknown, string][] = [
+    [null, "proposal: not an object"],
+    [{ ...p, height: -1 }, "proposal: height or round out of range"],
+    [{ ...p, round: 0x1_0000_0000 }, "proposal: height or round out of range"],
+    [{ ...p, round: MAX_ROUND + 1 }, `proposal: round ${MAX_ROUND + 1} above ${MAX_ROUND}`],
+    [{ ...p, validRound: 1 }, "proposal: validRound 1 outside [-1, round - 1]"],
+    [{ ...p, validRound: -2 }, "proposal: validRound -2 outside [-1, round - 1]"],
+    [{ ...p, validRound: 0.5 }, "proposal: validRound 0.5 outside [-1, round - 1]"],
+    [{ ...p, signature: new Uint8Array(63) }, "proposal: signature length"],
+    [{ ...p, block: null }, "proposal: block is not an object"],
+    [{ ...p, block: { records: [] } }, "proposal: block is not an object"],
+    [{ ...p, block: block({ version: -1 }) }, "proposal: header field out of range"],
+    [{ ...p, block: block({ height: 1.5 }) }, "proposal: header field out of range"],
+    [{ ...p, block: block({ timestamp: -1 }) }, "proposal: header field out of range"],
+    [{ ...p, block: block({ round: -1 }) }, "proposal: header field out of range"],
+    [
+      { ...p, block: block({ prevHash: new Uint8Array(31) }) },
+      "proposal: header field out of range",
+    ],
+    [
+      { ...p, block: block({ proposer: new Uint8Array(33) }) },
+      "proposal: header field out of range",
+    ],
+    [
+      { ...p, block: block({ payloadRoot: new Uint8Array(0) }) },
+      "proposal: header field out of range",
+    ],
+    [
+      { ...p, block: block({ validatorSetHash: new Uint8Array(1) }) },
+      "proposal: header field out of range",
+    ],
+    [{ ...p, block: { header, records: "none" } }, "proposal: records missing or too many"],
+    [
+      {
+        ...p,
+        block: { header, records: new Array(10_001).fill({ type: 1, data: new Uint8Array() }) },
+      },
+      "proposal: records missing or too many",
+    ],
+    [{ ...p, block: { header, records: [null] } }, "proposal: record out of range"],
+    [
+      { ...p, block: { header, records: [{ type: -1, data: new Uint8Array() }] } },
+      "proposal: record out of range",
+    ],
+    [
+      { ...p, block: { header, records: [{ type: 256, data: new Uint8Array() }] } },
+      "proposal: record out of range",
+    ],
+    [
+      { ...p, block: { header, records: [{ type: 1.5, data: new Uint8Array() }] } },
+      "proposal: record out of range",
+    ],
+    [
+      { ...p, block: { header, records: [{ type: 1, data: [1] }] } },
+      "proposal: record out of range",
+    ],
+    [
+      { ...p, block: { header, records: [{ type: 1, data: new Uint8Array(65_537) }] } },
+      "proposal: record out of range",
+    ],
+  ];
+  for (const [bad, detail] of cases) {
+    const h = harness({ me: 3 });
+    assert.deepEqual(rejected(h.propose(bad as Proposal, "p")), [{ reason: "malformed", detail }]);
+  }
+});
+
+Deno.test("engine rules: records at their bounds are well-formed", () => {
+  const records = [
+    { type: 0, data: new Uint8Array(0) },
+    { type: 255, data: new Uint8Array(65_536) },
+  ];
+  const b = makeBlock(0);
+  const block = { header: { ...b.header }, records };
+  const h = harness({ me: 3 });
+  // The payload root no longer matches, which is checked after the shape: bad-records.
+  assert.deepEqual(rejected(h.propose(proposal(0, -1, block))).map((r) => r.reason), [
+    "bad-records",
+  ]);
+});
+
+Deno.test("engine rules: a valid fresh proposal gets a prevote for it", () => {
+  const block = makeBlock(0);
+  assert.equal(hexOf(prevoteFor(block).blockHash), hexOf(hashOf(block)));
+});
+
+Deno.test("engine rules: each header field that does not fit the chain makes the block invalid", () => {
+  const other = new Uint8Array(32).fill(0x99);
+  const changes: [string, Partial<Block["header"]>][] = [
+    ["version", { version: 2 }],
+    ["chain id", { chainId: other }],
+    ["height", { height: HEIGHT + 1 }],
+    ["previous hash", { prevHash: other }],
+    ["timestamp equal to the previous block's", { timestamp: PREVIOUS.timestamp }],
+    ["validator set hash", { validatorSetHash: other }],
+    ["proposer", { proposer: KEYS[(proposerIndex(0) + 1) % 4].publicKey }],
+  ];
+  for (const [what, change] of changes) {
+    assert.ok(isNil(prevoteFor(withHeader(0, change))), `${what}: prevote nil`);
+  }
+  // One millisecond after the previous block is enough.
+  const justAfter = withHeader(0, { timestamp: PREVIOUS.timestamp + 1 });
+  assert.equal(hexOf(prevoteFor(justAfter).blockHash), hexOf(hashOf(justAfter)));
+});
+
+Deno.test("engine rules: a shell check that throws means invalid, not a crash", () => {
+  const h = harness({
+    me: 3,
+    isValid: () => {
+      throw new Error("bad records");
+    },
+  });
+  const [pv] = sentVotes(h.propose(proposal(0, -1, makeBlock(0))), VoteType.Prevote);
+  assert.ok(isNil(pv));
+  // Only `true` counts as valid.
+  const truthy = harness({ me: 3, isValid: () => 1 as unknown as boolean });
+  assert.ok(isNil(sentVotes(truthy.propose(proposal(0, -1, makeBlock(0))), VoteType.Prevote)[0]));
+});
+
+Deno.test("engine rules: a proposal's block may come from an earlier round only as a re-proposal", () => {
+  // Round 1, validRound 0, block of round 0: a legal re-proposal (no rejection).
+  const h = harness({ me: null });
+  h.vote(prevote(0, 1, null));
+  h.vote(prevote(1, 1, null));
+  assert.equal(h.engine.round, 1);
+  const reproposal = proposal(1, 0, makeBlock(0));
+  assert.deepEqual(rejected(h.propose(reproposal)), []);
+  // A block from a later round than the proposal is never legal.
+  const later = signProposal(KEYS[proposerIndex(1)], HEIGHT, 1, 0, makeBlock(2));
+  assert.deepEqual(rejected(h.propose(later)).map((r) => r.reason), ["malformed"]);
+});
+
+Deno.test("engine rules: proposals are stored up to 4 rounds ahead, not 5", () => {
+  const h = harness({ me: null });
+  const ahead4 = proposal(4, -1, makeBlock(4));
+  const ahead5 = proposal(5, -1, makeBlock(5));
+  const relayed = (actions: EngineAction[]) => actions.filter((a) => a.kind === "relay").length;
+  assert.equal(relayed(h.propose(ahead4)), 1);
+  assert.equal(relayed(h.propose(ahead5)), 0);
+});
+
+Deno.test("engine rules: next-height proposals are buffered up to 4", () => {
+  const h = harness({ me: null });
+  for (let round = 0; round < 6; round++) {
+    const p = proposal(round, -1, makeBlock(round));
+    h.propose({
+      ...p,
+      height: HEIGHT + 1,
+      signature: p.signature.map((b, i) => i === 0 ? round : b),
+    });
+  }
+  const taken = h.engine.takeNextHeightMessages();
+  assert.equal(taken.length, 4);
+  assert.ok(taken.every((m) => m.message.kind === "proposal"));
+});
+
+Deno.test("engine rules: the next-height vote cap is 4 per validator of the set", () => {
+  // A set of 2 validators: 8 buffered votes at most.
+  const { set, keys } = makeTestValidators([1, 1], "engine-rules-two");
+  const engine = new ConsensusEngine({
+    height: 5,
+    validators: set,
+    previous: PREVIOUS,
+    genesisHash: TEST_GENESIS_HASH,
+    signer: null,
+    getValue: () => null,
+    isValid: () => true,
+  });
+  engine.start();
+  for (let round = 0; round < 12; round++) {
+    const vote = signVote(keys[round % 2], VoteType.Prevote, 6, round, new Uint8Array(32));
+    engine.handle({ kind: "vote", vote, from: "p" });
+  }
+  assert.equal(engine.takeNextHeightMessages().length, 8);
+});
+
+Deno.test("engine rules: a non-validator never signs, a member does", () => {
+  assert.equal(harness({ me: null }).engine.isValidator, false);
+  assert.equal(harness({ me: 2 }).engine.isValidator, true);
+});
+
+Deno.test("engine rules: the decision is the committed block, and nothing counts after it", () => {
+  const h = harness({ me: null });
+  const a = makeBlock(0);
+  assert.equal(h.engine.decision, null);
+  h.propose(proposal(0, -1, a));
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 0, a));
+  assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(a)));
+  assert.deepEqual(h.vote(precommit(3, 0, a)), []);
+  assert.deepEqual(h.propose(proposal(1, -1, makeBlock(1))), []);
+});
