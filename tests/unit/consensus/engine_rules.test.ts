@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type Block, type Proposal, type Vote, VoteType } from "../../../chain/block.ts";
 import { ConsensusEngine, type EngineAction } from "../../../consensus/engine.ts";
 import { MAX_ROUND } from "../../../consensus/constants.ts";
+import { SignStep } from "../../../consensus/sign_position.ts";
 import {
   harness,
   hashOf,
@@ -294,4 +295,42 @@ Deno.test("engine rules: the decision is the committed block, and nothing counts
   assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(a)));
   assert.deepEqual(h.vote(precommit(3, 0, a)), []);
   assert.deepEqual(h.propose(proposal(1, -1, makeBlock(1))), []);
+});
+
+Deno.test("engine rules: rounds stop at MAX_ROUND, and a restore above it is clamped", () => {
+  const hash = hashOf(makeBlock(0));
+  const restore = (round: number) => ({
+    lastSigned: { height: HEIGHT, round, step: SignStep.Precommit, blockHash: hash },
+    lock: { height: HEIGHT, round, blockHash: hash },
+  });
+  const top = harness({ me: 3, restore: restore(MAX_ROUND) });
+  assert.equal(top.engine.round, MAX_ROUND);
+  assert.equal(top.engine.lockedRound, MAX_ROUND);
+  top.timeout("precommit", MAX_ROUND);
+  assert.equal(top.engine.round, MAX_ROUND, "no round after the last one");
+  for (let i = 0; i < 10; i++) top.timeout("resend", MAX_ROUND);
+  assert.equal(top.engine.round, MAX_ROUND, "nor through the stall escape");
+
+  const above = harness({ me: 3, restore: restore(MAX_ROUND + 1) });
+  assert.equal(above.engine.round, MAX_ROUND);
+  assert.equal(above.engine.lockedRound, -1, "a lock above MAX_ROUND is not ours");
+
+  const below = harness({ me: 3, restore: restore(MAX_ROUND - 1) });
+  below.timeout("precommit", MAX_ROUND - 1);
+  assert.equal(below.engine.round, MAX_ROUND);
+});
+
+Deno.test("engine rules: at most 16 blocks are remembered, the oldest forgotten first", () => {
+  const h = harness({ me: null });
+  // Two validators in round 20 make us join it (f+1).
+  h.vote(prevote(0, 20, null));
+  h.vote(prevote(1, 20, null));
+  assert.equal(h.engine.round, 20);
+  const blocks = Array.from({ length: 20 }, (_, r) => makeBlock(r));
+  for (const [r, b] of blocks.entries()) h.propose(proposal(r, -1, b));
+  // Blocks of rounds 0..3 were forgotten: their precommit quorum cannot decide.
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 3, blocks[3]));
+  assert.equal(h.engine.decision, null);
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 4, blocks[4]));
+  assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(blocks[4])));
 });
