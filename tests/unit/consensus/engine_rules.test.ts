@@ -334,3 +334,70 @@ Deno.test("engine rules: at most 16 blocks are remembered, the oldest forgotten 
   for (const i of [0, 1, 2]) h.vote(precommit(i, 4, blocks[4]));
   assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(blocks[4])));
 });
+
+function relayedVotes(actions: EngineAction[]): Vote[] {
+  return actions.flatMap((a) =>
+    a.kind === "relay" && a.message.kind === "vote" ? [a.message.vote] : []
+  );
+}
+
+Deno.test("engine rules: the far-future quota spares the next round and rounds already used", () => {
+  const h = harness({ me: null });
+  // Validator 0 fills its quota of two far-future rounds.
+  assert.equal(relayedVotes(h.vote(prevote(0, 10, null))).length, 1);
+  assert.equal(relayedVotes(h.vote(prevote(0, 11, null))).length, 1);
+  assert.equal(relayedVotes(h.vote(prevote(0, 12, null))).length, 0, "a third far round");
+  // Another message in a round it already used still counts.
+  assert.equal(relayedVotes(h.vote(precommit(0, 11, null))).length, 1);
+  // The next round (ours + 1) is never far: its vote counts, and with another sender the
+  // node joins round 1.
+  assert.equal(relayedVotes(h.vote(prevote(0, 1, null))).length, 1);
+  h.vote(prevote(1, 1, null));
+  assert.equal(h.engine.round, 1);
+});
+
+Deno.test("engine rules: a proposal counts its proposer as a sender of that round", () => {
+  const h = harness({ me: null });
+  h.propose(proposal(2, -1, makeBlock(2)));
+  assert.equal(h.engine.round, 0);
+  // One more validator of round 2 makes f+1 with the proposer.
+  const other = [0, 1, 3].find((i) => i !== proposerIndex(2))!;
+  h.vote(prevote(other, 2, null));
+  assert.equal(h.engine.round, 2);
+});
+
+Deno.test("engine rules: two proposals per round are kept, a third is ignored", () => {
+  const h = harness({ me: null });
+  const kindsOf = (actions: EngineAction[]) => actions.map((a) => a.kind);
+  assert.deepEqual(kindsOf(h.propose(proposal(0, -1, makeBlock(0, 1)))), ["relay"]);
+  assert.deepEqual(kindsOf(h.propose(proposal(0, -1, makeBlock(0, 2)))), ["equivocation"]);
+  assert.deepEqual(kindsOf(h.propose(proposal(0, -1, makeBlock(0, 3)))), []);
+  // The same proposal again is not new evidence either.
+  assert.deepEqual(kindsOf(h.propose(proposal(0, -1, makeBlock(0, 2)))), []);
+});
+
+Deno.test("engine rules: a proposal of a past round is remembered, not voted on", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0);
+  h.timeout("prevote", 0);
+  h.timeout("precommit", 0);
+  assert.equal(h.engine.round, 1);
+  const old = makeBlock(0);
+  const out = h.propose(proposal(0, -1, old));
+  assert.deepEqual(sentVotes(out), []);
+  assert.deepEqual(out.filter((a) => a.kind === "relay"), []);
+  // Its block can still be decided (line 49).
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 0, old));
+  assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(old)));
+});
+
+Deno.test("engine rules: a timeout of a step already left does nothing", () => {
+  const h = harness({ me: 3 });
+  h.propose(proposal(0, -1, makeBlock(0)));
+  assert.equal(h.engine.step, "prevote");
+  assert.deepEqual(sentVotes(h.timeout("propose", 0)), []);
+  assert.equal(h.engine.step, "prevote");
+  h.timeout("prevote", 0);
+  assert.equal(h.engine.step, "precommit");
+  assert.deepEqual(sentVotes(h.timeout("prevote", 0)), []);
+});
