@@ -175,3 +175,23 @@ Deno.test("frame limits: a large frame followed by small ones decodes in order",
     assert.equal(decoder.buffered, 0);
   }
 });
+
+Deno.test("frame limits: a partial frame left by one read moves to the front for the next", () => {
+  // 4 KiB initial buffer: three 1,014-byte frames and 500 bytes of a fourth fit; the next read
+  // does not fit behind them, so the 500 bytes must move to the front before it is appended.
+  const frames = [1, 2, 3, 4, 5].map((i) =>
+    encodeRawFrame(MAGIC, 3, new Uint8Array(1_000).fill(i))
+  );
+  const stream = new Uint8Array(frames.flatMap((f) => [...f]));
+  const decoder = new FrameDecoder(MAGIC);
+  const first = decoder.push(stream.subarray(0, 3 * 1_014 + 500));
+  assert.deepEqual(first.map((f) => f.payload[0]), [1, 2, 3]);
+  assert.equal(decoder.buffered, 500);
+  const second = decoder.push(stream.subarray(3 * 1_014 + 500, 4 * 1_014 + 700));
+  assert.equal(second.length, 1);
+  assert.deepEqual(second[0].payload, new Uint8Array(1_000).fill(4));
+  assert.equal(decoder.buffered, 700);
+  const third = decoder.push(stream.subarray(4 * 1_014 + 700));
+  assert.deepEqual(third.map((f) => f.payload), [new Uint8Array(1_000).fill(5)]);
+  assert.equal(decoder.buffered, 0);
+});
