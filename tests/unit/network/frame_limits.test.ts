@@ -180,7 +180,7 @@ Deno.test("frame limits: a partial frame left by one read moves to the front for
   // 4 KiB initial buffer: three 1,014-byte frames and 500 bytes of a fourth fit; the next read
   // does not fit behind them, so the 500 bytes must move to the front before it is appended.
   const frames = [1, 2, 3, 4, 5].map((i) =>
-    encodeRawFrame(MAGIC, 3, new Uint8Array(1_000).fill(i))
+    encodeRawFrame(MAGIC, 17, new Uint8Array(1_000).fill(i))
   );
   const stream = new Uint8Array(frames.flatMap((f) => [...f]));
   const decoder = new FrameDecoder(MAGIC);
