@@ -229,6 +229,9 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
   let reportName = slug(target);
   let full: string | null = null;
   if (onlySurvivors) {
+    if (!(await exists(fullReport))) {
+      throw new Error(`no full report ${fullReport}: run \`deno task mutate ${target}\` first`);
+    }
     full = await Deno.readTextFile(fullReport);
     const left = mutantsOf(full).filter(undetected);
     if (left.length === 0) {
