@@ -192,12 +192,15 @@ function undetected(m: MutantResult): boolean {
  * unchanged since the full run (added tests can only kill more), which is the loop of writing
  * tests against a report; re-run the whole module before quoting a final score.
  */
-export function mergeSurvivorRun(full: string, rerun: string): MutantResult[] {
+export function mergeSurvivorRun(
+  full: readonly MutantResult[],
+  rerun: string,
+): MutantResult[] {
   const key = (m: MutantResult) =>
     `${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:` +
     `${m.location.end.column}/${m.mutatorName}/${m.replacement}`;
   const again = new Map(mutantsOf(rerun).map((m) => [key(m), m]));
-  return mutantsOf(full).map((m) => (undetected(m) ? again.get(key(m)) ?? m : m));
+  return full.map((m) => (undetected(m) ? again.get(key(m)) ?? m : m));
 }
 
 /** Prints the score and one line per survivor. */
@@ -225,17 +228,21 @@ export function summarize(module: string, mutants: readonly MutantResult[]): str
 async function mutate(module: string, target: string, onlySurvivors: boolean): Promise<void> {
   const tests = TARGETS[module];
   const fullReport = `${REPORT_DIR}/${slug(target)}.json`;
+  // The full report with every later survivors run merged in, so survivors runs can repeat.
+  const mergedReport = `${REPORT_DIR}/${slug(target)}.merged.json`;
   let mutate = [target];
   let reportName = slug(target);
-  let full: string | null = null;
+  let current: MutantResult[] | null = null;
   if (onlySurvivors) {
     if (!(await exists(fullReport))) {
       throw new Error(`no full report ${fullReport}: run \`deno task mutate ${target}\` first`);
     }
-    full = await Deno.readTextFile(fullReport);
-    const left = mutantsOf(full).filter(undetected);
+    current = await exists(mergedReport)
+      ? JSON.parse(await Deno.readTextFile(mergedReport)) as MutantResult[]
+      : mutantsOf(await Deno.readTextFile(fullReport));
+    const left = current.filter(undetected);
     if (left.length === 0) {
-      console.log(summarize(target, mutantsOf(full)));
+      console.log(summarize(target, current));
       return;
     }
     // Stryker takes "file:line:column-line:column" ranges; columns here are 1-based as in
@@ -245,6 +252,8 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
       return `${module}:${start.line}:${start.column - 1}-${end.line}:${end.column - 1}`;
     });
     reportName = `${slug(target)}.survivors`;
+  } else {
+    await Deno.remove(mergedReport).catch(() => {});
   }
   const configPath = `${REPORT_DIR}/${reportName}.config.json`;
   const config = strykerConfig(tests, mutate, reportName);
@@ -253,7 +262,11 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
   await run(["nice", "-n", NICENESS, "node", STRYKER_BIN, "run", configPath], "stryker");
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const report = await Deno.readTextFile(`${REPORT_DIR}/${reportName}.json`);
-  const mutants = full === null ? mutantsOf(report) : mergeSurvivorRun(full, report);
+  let mutants = mutantsOf(report);
+  if (current !== null) {
+    mutants = mergeSurvivorRun(current, report);
+    await Deno.writeTextFile(mergedReport, JSON.stringify(mutants));
+  }
   console.log(`\n${summarize(target, mutants)}\n  run took ${minutes} min`);
 }
 
@@ -262,7 +275,7 @@ async function main(args: string[]): Promise<number> {
     console.log(
       "usage: deno task mutate [--survivors] [module[:from-to]…]   (none: all, smallest first)\n" +
         "  module:from-to: only the mutants on those lines (a big module in parts)\n" +
-        "  --survivors: re-run only the mutants that survived the module's last full run\n" +
+        "  --survivors: re-run only the mutants still surviving since the last full run\n" +
         `modules: ${Object.keys(TARGETS).join(" ")}\n` +
         `reports: ${REPORT_DIR}/<module>.html and .json`,
     );
