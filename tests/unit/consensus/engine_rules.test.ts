@@ -401,3 +401,144 @@ Deno.test("engine rules: a timeout of a step already left does nothing", () => {
   assert.equal(h.engine.step, "precommit");
   assert.deepEqual(sentVotes(h.timeout("prevote", 0)), []);
 });
+
+function scheduled(actions: EngineAction[], step: string): number[] {
+  return actions.flatMap((a) => a.kind === "scheduleTimeout" && a.step === step ? [a.round] : []);
+}
+
+Deno.test("engine rules: votes that arrived first let one proposal fire prevote and precommit", () => {
+  const a = makeBlock(0);
+  const fresh = harness({ me: 3 });
+  for (const i of [0, 1]) fresh.vote(prevote(i, 0, a));
+  const out = fresh.propose(proposal(0, -1, a));
+  assert.deepEqual(sentVotes(out).map((v) => v.type), [VoteType.Prevote, VoteType.Precommit]);
+  assert.equal(fresh.engine.step, "precommit");
+  assert.equal(fresh.engine.lockedRound, 0);
+});
+
+Deno.test("engine rules: a nil prevote quorum precommits nil at once, and arms nothing twice", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0);
+  assert.equal(h.engine.step, "prevote");
+  h.vote(prevote(0, 0, null));
+  const out = h.vote(prevote(1, 0, null));
+  const [pc] = sentVotes(out, VoteType.Precommit);
+  assert.ok(pc && isNil(pc), "line 44");
+  assert.equal(h.engine.step, "precommit");
+  assert.deepEqual(scheduled(out, "prevote"), [], "no timeoutPrevote once precommitted");
+});
+
+Deno.test("engine rules: prevotes seen while proposing arm nothing and precommit nothing", () => {
+  const h = harness({ me: 3 });
+  h.vote(prevote(0, 0, makeBlock(0)));
+  h.vote(prevote(1, 0, null));
+  const out = h.vote(prevote(2, 0, makeBlock(0, 5)));
+  assert.deepEqual(sentVotes(out), []);
+  assert.deepEqual(scheduled(out, "prevote"), [], "timeoutPrevote only in the prevote step");
+  assert.equal(h.engine.step, "propose");
+  // Prevoting then finds the quorum of any value: timeoutPrevote, once.
+  const after = h.timeout("propose", 0);
+  assert.deepEqual(scheduled(after, "prevote"), [0]);
+  assert.deepEqual(scheduled(h.timeout("resend", 0), "prevote"), []);
+});
+
+Deno.test("engine rules: precommits of any value arm timeoutPrecommit once, in any step", () => {
+  const h = harness({ me: null });
+  const a = makeBlock(0);
+  h.vote(precommit(0, 0, a));
+  h.vote(precommit(1, 0, null));
+  const out = h.vote(precommit(2, 0, null));
+  assert.deepEqual(scheduled(out, "precommit"), [0]);
+  assert.equal(h.engine.step, "propose");
+  assert.deepEqual(scheduled(h.vote(precommit(3, 0, null)), "precommit"), []);
+});
+
+Deno.test("engine rules: a precommit quorum for a block the chain calls invalid decides nothing", () => {
+  const a = makeBlock(0);
+  const h = harness({ me: null, isValid: () => false });
+  h.propose(proposal(0, -1, a));
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 0, a));
+  assert.equal(h.engine.decision, null);
+});
+
+Deno.test("engine rules: the chain's verdict on a block is asked once", () => {
+  let calls = 0;
+  const h = harness({
+    me: 3,
+    isValid: () => {
+      calls++;
+      return true;
+    },
+  });
+  const a = makeBlock(0);
+  h.propose(proposal(0, -1, a));
+  for (const i of [0, 1, 2]) h.vote(prevote(i, 0, a));
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 0, a));
+  assert.ok(h.engine.decision);
+  assert.equal(calls, 1);
+});
+
+Deno.test("engine rules: a POL for a block the chain calls invalid still gets a nil prevote", () => {
+  const b = makeBlock(0, 1);
+  const h = harness({ me: 3, isValid: (blk) => hexOf(hashOf(blk)) !== hexOf(hashOf(b)) });
+  // Round 0: B gathers a POL (validators 0, 1, 2); we never saw its proposal in time.
+  h.timeout("propose", 0);
+  for (const i of [0, 1, 2]) h.vote(prevote(i, 0, b));
+  h.timeout("prevote", 0);
+  h.timeout("precommit", 0);
+  assert.equal(h.engine.round, 1);
+  const out = h.propose(proposal(1, 0, b));
+  const [pv] = sentVotes(out, VoteType.Prevote);
+  assert.ok(pv && isNil(pv), "line 28 needs valid(v)");
+});
+
+Deno.test("engine rules: prevote and precommit guard records carry a lock only when locking", () => {
+  const h = harness({ me: 3 });
+  const a = makeBlock(0);
+  const records = [
+    ...h.propose(proposal(0, -1, a)),
+    ...h.vote(prevote(0, 0, a)),
+    ...h.vote(prevote(1, 0, a)),
+  ]
+    .flatMap((x) => x.kind === "broadcastVote" ? [x.guard] : []);
+  assert.equal(records.length, 2);
+  assert.equal("lock" in records[0], false, "a prevote implies no lock");
+  assert.deepEqual(records[1].lock, { height: HEIGHT, round: 0, blockHash: hashOf(a) });
+});
+
+Deno.test("engine rules: resend re-emits our votes of this round and the one before, no older", () => {
+  const h = harness({ me: 3 });
+  const toRound = (r: number) => {
+    h.timeout("propose", r);
+    h.timeout("prevote", r);
+    h.timeout("precommit", r);
+  };
+  toRound(0);
+  toRound(1);
+  h.timeout("propose", 2);
+  assert.equal(h.engine.round, 2);
+  const rounds = relayedVotes(h.timeout("resend", 2)).map((v) => `${v.round}/${v.type}`);
+  assert.deepEqual(rounds, ["1/1", "1/2", "2/1"]);
+});
+
+Deno.test("engine rules: a proposer with nothing to propose waits like everyone else", () => {
+  const me = proposerIndex(0);
+  for (const value of [null, { header: null, records: [] }]) {
+    const engine = new ConsensusEngine({
+      height: HEIGHT,
+      validators: SET,
+      previous: PREVIOUS,
+      genesisHash: TEST_GENESIS_HASH,
+      signer: {
+        publicKey: KEYS[me].publicKey,
+        canSign: () => true,
+        sign: () => new Uint8Array(64),
+      },
+      getValue: () => value as unknown as Block,
+      isValid: () => true,
+    });
+    const out = engine.start();
+    assert.deepEqual(out.filter((a) => a.kind === "broadcastProposal"), []);
+    assert.deepEqual(scheduled(out, "propose"), [0], "timeoutPropose instead");
+  }
+});
