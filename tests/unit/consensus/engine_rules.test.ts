@@ -542,3 +542,90 @@ Deno.test("engine rules: a proposer with nothing to propose waits like everyone 
     assert.deepEqual(scheduled(out, "propose"), [0], "timeoutPropose instead");
   }
 });
+
+/** Validator 3 locks on `a` (a round-1 block) in round 1; `pol0` gets 2f+1 prevotes in round 0. */
+function lockedInRound1(a: Block, pol0: Block) {
+  const h = harness({ me: 3 });
+  for (const i of [0, 1, 2]) h.vote(prevote(i, 0, pol0));
+  for (const i of [0, 1]) h.vote(prevote(i, 1, a)); // f+1 in round 1: we join it
+  assert.equal(h.engine.round, 1);
+  const out = h.propose(proposal(1, -1, a));
+  // Line 22, then at once line 36: the round-1 prevotes were already there.
+  assert.deepEqual(sentVotes(out).map((v) => v.type), [VoteType.Prevote, VoteType.Precommit]);
+  assert.equal(h.engine.lockedRound, 1);
+  for (const i of [0, 1]) h.vote(prevote(i, 2, null)); // on to round 2
+  assert.equal(h.engine.round, 2);
+  return h;
+}
+
+Deno.test("engine rules: line 28 moves the prevote and, with the round's prevotes, the lock", () => {
+  const a = makeBlock(0);
+  const h = harness({ me: 3 });
+  for (const i of [0, 1, 2]) h.vote(prevote(i, 0, a));
+  for (const i of [0, 1]) h.vote(prevote(i, 1, a));
+  assert.equal(h.engine.round, 1);
+  const out = h.propose(proposal(1, 0, a));
+  assert.deepEqual(sentVotes(out).map((v) => v.type), [VoteType.Prevote, VoteType.Precommit]);
+  assert.equal(h.engine.step, "precommit");
+  assert.equal(h.engine.lockedRound, 1);
+});
+
+Deno.test("engine rules: a POL older than our lock moves nothing, except to the locked value", () => {
+  const a = makeBlock(1);
+  const b = makeBlock(0, 1);
+  // B has a POL in round 0, but we locked A in round 1: B's re-proposal gets nil.
+  const other = lockedInRound1(a, b);
+  const [nilVote] = sentVotes(other.propose(proposal(2, 0, b)), VoteType.Prevote);
+  assert.ok(nilVote && isNil(nilVote), "lockedRound 1 > vr 0 and B is not our lock");
+  // A re-proposed with a POL of round 0: still our locked value, so we prevote it.
+  const same = lockedInRound1(a, a);
+  const [pv] = sentVotes(same.propose(proposal(2, 0, a)), VoteType.Prevote);
+  assert.equal(hexOf(pv.blockHash), hexOf(hashOf(a)));
+});
+
+Deno.test("engine rules: a nil prevote quorum seen while proposing precommits nothing", () => {
+  const h = harness({ me: 3 });
+  for (const i of [0, 1, 2]) h.vote(prevote(i, 0, null));
+  assert.equal(h.engine.step, "propose");
+  assert.equal(h.guard.lastSigned, null, "nothing signed before our own prevote");
+  // Our nil prevote, then line 44 at once, then line 47 is not reached (no precommits yet).
+  const out = h.timeout("propose", 0);
+  assert.deepEqual(sentVotes(out).map((v) => v.type), [VoteType.Prevote, VoteType.Precommit]);
+});
+
+Deno.test("engine rules: our nil precommit can complete the precommits that arm line 47", () => {
+  // Two precommits are in; our nil prevote completes a nil quorum (line 44), and our nil
+  // precommit then makes three: timeoutPrecommit is armed by the same event.
+  const h = harness({ me: 3 });
+  for (const i of [0, 1]) h.vote(precommit(i, 0, null));
+  for (const i of [0, 1]) h.vote(prevote(i, 0, null));
+  const out = h.timeout("propose", 0);
+  assert.deepEqual(sentVotes(out).map((v) => v.type), [VoteType.Prevote, VoteType.Precommit]);
+  assert.deepEqual(scheduled(out, "precommit"), [0]);
+});
+
+Deno.test("engine rules: a block of round MAX_ROUND is valid in round MAX_ROUND", () => {
+  const hash = hashOf(makeBlock(0));
+  const h = harness({
+    me: (proposerIndex(MAX_ROUND) + 1) % 4,
+    restore: {
+      lastSigned: { height: HEIGHT, round: MAX_ROUND, step: SignStep.Propose, blockHash: hash },
+      lock: null,
+    },
+  });
+  assert.equal(h.engine.round, MAX_ROUND);
+  const last = makeBlock(MAX_ROUND);
+  const [pv] = sentVotes(h.propose(proposal(MAX_ROUND, -1, last)), VoteType.Prevote);
+  assert.equal(hexOf(pv.blockHash), hexOf(hashOf(last)));
+});
+
+Deno.test("engine rules: the locked and the valid block are never forgotten", () => {
+  const a = makeBlock(1);
+  // Locked (and valid) on A since round 1; then 18 more blocks arrive from later rounds.
+  const h = lockedInRound1(a, makeBlock(0, 3));
+  for (const i of [0, 1]) h.vote(prevote(i, 30, null));
+  assert.equal(h.engine.round, 30);
+  for (let r = 2; r < 20; r++) h.propose(proposal(r, -1, makeBlock(r)));
+  for (const i of [0, 1, 2]) h.vote(precommit(i, 1, a));
+  assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(a)));
+});
