@@ -294,3 +294,61 @@ Deno.test("store rules: a schema version of the wrong length or missing is refus
     tamper(dir, "DELETE FROM meta WHERE key = 'schema_version'");
     assert.throws(() => ChainStore.open(dir, b.genesisHash), /has chain schema none/);
   }));
+
+Deno.test("store rules: a height missing below the tip is named", () => {
+  const message = damageMessage((dir, blocks) => {
+    // Four rows with 4 on top, but 3 replaced by a row at height 0.
+    tamper(dir, "DELETE FROM blocks WHERE height = 3");
+    tamper(
+      dir,
+      "INSERT INTO blocks (height, hash, encoded) VALUES (0, ?, ?)",
+      blocks[4].hash,
+      blocks[4].encoded,
+    );
+  });
+  assert.equal(message, "block 3 is missing");
+});
+
+Deno.test("store rules: the file is in WAL mode, and a data dir that is a file is refused", () =>
+  withDir((dir) => {
+    const b = ChainBuilder.create();
+    ChainStore.open(dir, b.genesisHash).close();
+    const db = new DatabaseSync(chainDbPath(dir));
+    try {
+      assert.equal(
+        (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
+        "wal",
+      );
+    } finally {
+      db.close();
+    }
+    const file = `${dir}/not-a-dir`;
+    Deno.writeTextFileSync(file, "x");
+    assert.throws(
+      () => ChainStore.open(file, b.genesisHash),
+      (e: unknown) =>
+        (e as Error).name === "ChainStoreError" &&
+        (e as Error).message.startsWith(`cannot open chain store ${chainDbPath(file)}: `),
+    );
+  }));
+
+Deno.test("store rules: batch errors name the entry; the tip is a copy; a closed store is closed", () =>
+  withDir((dir) => {
+    const b = ChainBuilder.create();
+    const blocks = b.build(4);
+    const store = ChainStore.open(dir, b.genesisHash);
+    assert.throws(
+      () => store.appendBlocks([entry(blocks[0]), entry(blocks[2])]),
+      /appendBlocks: entry 1 has height 3, expected 2/,
+    );
+    const first = entry(blocks[0]);
+    first.hash = first.hash.slice();
+    store.appendBlocks([first]);
+    first.hash.fill(0);
+    assert.deepEqual(store.tip()?.hash, blocks[0].hash);
+    store.appendBlocks([entry(blocks[1])]);
+    assert.equal(store.getEncodedRange(1, 1, 1 << 20).length, 1, "a count of one gives one");
+    store.close();
+    assert.throws(() => store.getState("anything"));
+    store.close();
+  }));
