@@ -111,6 +111,17 @@ Deno.test("store rules: each damage found at open has its own message", () => {
   );
   assert.equal(
     damageMessage((dir, blocks) => {
+      const cert = blocks[3].cb.certificate;
+      const swapped = encodeCommittedBlock({
+        block: blocks[3].cb.block,
+        certificate: { ...cert, height: 3 },
+      });
+      tamper(dir, "UPDATE blocks SET encoded = ? WHERE height = 4", swapped);
+    }),
+    "block 4 carries a certificate for another block",
+  );
+  assert.equal(
+    damageMessage((dir, blocks) => {
       const block = { ...blocks[3].cb.block, records: [] };
       const bytes = encodeCommittedBlock({ block, certificate: blocks[3].cb.certificate });
       tamper(dir, "UPDATE blocks SET encoded = ? WHERE height = 4", bytes);
