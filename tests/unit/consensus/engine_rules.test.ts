@@ -6,7 +6,15 @@
  * power 1 at height 1.
  */
 import assert from "node:assert/strict";
-import { type Block, type Proposal, type Vote, VoteType } from "../../../chain/block.ts";
+import {
+  type Block,
+  BLOCK_VERSION,
+  type Proposal,
+  type Vote,
+  VoteType,
+} from "../../../chain/block.ts";
+import { toHex } from "../../../encoding/binary.ts";
+import { proposerAt } from "../../../consensus/proposer.ts";
 import { ConsensusEngine, type EngineAction } from "../../../consensus/engine.ts";
 import { MAX_ROUND } from "../../../consensus/constants.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
@@ -195,7 +203,8 @@ Deno.test("engine rules: a valid fresh proposal gets a prevote for it", () => {
 Deno.test("engine rules: each header field that does not fit the chain makes the block invalid", () => {
   const other = new Uint8Array(32).fill(0x99);
   const changes: [string, Partial<Block["header"]>][] = [
-    ["version", { version: 2 }],
+    ["version", { version: BLOCK_VERSION + 1 }],
+    ["older version", { version: BLOCK_VERSION - 1 }],
     ["chain id", { chainId: other }],
     ["height", { height: HEIGHT + 1 }],
     ["previous hash", { prevHash: other }],
@@ -248,18 +257,26 @@ Deno.test("engine rules: proposals are stored up to 4 rounds ahead, not 5", () =
 });
 
 Deno.test("engine rules: next-height proposals are buffered up to 4", () => {
+  // Each proposal is signed by the proposer of its round at the next height: the buffer now
+  // checks the signer (consensus/engine.ts), so only genuine ones are counted.
   const h = harness({ me: null });
+  const proposers: string[] = [];
   for (let round = 0; round < 6; round++) {
-    const p = proposal(round, -1, makeBlock(round));
-    h.propose({
-      ...p,
-      height: HEIGHT + 1,
-      signature: p.signature.map((b, i) => i === 0 ? round : b),
-    });
+    const id = toHex(proposerAt(SET, HEIGHT + 1, round).nodeId);
+    proposers.push(id);
+    const key = KEYS.find((k) => toHex(k.publicKey) === id)!;
+    h.propose(signProposal(key, HEIGHT + 1, round, -1, makeBlock(round)));
   }
   const taken = h.engine.takeNextHeightMessages();
   assert.equal(taken.length, 4);
   assert.ok(taken.every((m) => m.message.kind === "proposal"));
+  assert.deepEqual(
+    taken.map((m) => m.message.kind === "proposal" ? m.message.proposal.round : -1),
+    [0, 1, 2, 3],
+  );
+  // Round 4 finds the buffer full; round 5 is beyond the rounds ever stored.
+  assert.deepEqual(Object.fromEntries(h.engine.nextHeightDropped), { full: 1, "far-round": 1 });
+  assert.equal(new Set(proposers.slice(0, 4)).size, 4, "four distinct proposers, no signer cap");
 });
 
 Deno.test("engine rules: the next-height vote cap is 4 per validator of the set", () => {
