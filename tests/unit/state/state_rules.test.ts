@@ -7,10 +7,12 @@ import assert from "node:assert/strict";
 import { keyPairFromSeed } from "../../../crypto/ed25519.ts";
 import { sha256 } from "../../../crypto/hash.ts";
 import { toHex } from "../../../encoding/binary.ts";
-import { type Block, type BlockRecord, payloadRoot } from "../../../chain/block.ts";
+import { type Block, BLOCK_VERSION, type BlockRecord, payloadRoot } from "../../../chain/block.ts";
 import { DEFAULT_TIER_POWER, type Genesis } from "../../../chain/genesis.ts";
 import { InvalidBlockError, type StateWrites } from "../../../chain/api.ts";
 import { balanceOf, createStateMachine, recordNonceOf } from "../../../state/state.ts";
+import { addressOf } from "../../../state/address.ts";
+import { accountKey, decodeAccount, encodeAccount } from "../../../state/accounts.ts";
 import { RecordType, signDeregistration, signRegistration } from "../../../state/records.ts";
 
 const text = new TextEncoder();
@@ -18,18 +20,25 @@ const keyOf = (name: string) => keyPairFromSeed(sha256(text.encode(`state-rules/
 const g0 = keyOf("g0");
 const g1 = keyOf("g1");
 const joiner = keyOf("joiner");
+const NETWORK = "staterules";
+// Reward addresses are bech32m addresses of the network (state/address.ts).
+const rewardOf = (key: { publicKey: Uint8Array }) => addressOf(NETWORK, key.publicKey);
+const REWARD_0 = rewardOf(g0);
+const REWARD_1 = rewardOf(g1);
 
 const GENESIS: Genesis = {
-  network: "staterules",
+  network: NETWORK,
   magic: 0x5e7e,
   genesisTime: 1_000_000,
   blockIntervalMs: 1_000,
   tierPower: DEFAULT_TIER_POWER,
   rewards: { blockReward: 1_000, proposerSharePercent: 10 },
+  // Free members carry no voting power (docs/consensus.md): g0 is the paid member that proposes
+  // and certifies, g1 a listed free member.
   masternodes: [g0, g1].map((k, i) => ({
     nodeId: toHex(k.publicKey),
-    tier: "free" as const,
-    rewardAddress: `reward-${i}`,
+    tier: i === 0 ? "bronze" as const : "free" as const,
+    rewardAddress: rewardOf(k),
     address: `127.0.0.1:${21_000 + i}`,
   })),
 };
@@ -42,7 +51,7 @@ function setup(genesis = GENESIS) {
   let tip = 0;
   const block = (records: BlockRecord[], height = tip + 1, proposer = g0.publicKey): Block => ({
     header: {
-      version: 1,
+      version: BLOCK_VERSION,
       chainId: sm.genesisHash,
       height,
       prevHash: new Uint8Array(32),
@@ -77,7 +86,7 @@ function setup(genesis = GENESIS) {
       genesisHash: sm.genesisHash,
       nonce: over.nonce ?? recordNonceOf(view, key.publicKey),
       expiresAt: over.expiresAt ?? tip + 10,
-      rewardAddress: "reward-joiner",
+      rewardAddress: rewardOf(joiner),
       address: "10.0.0.9:1",
       tier: over.tier,
     });
@@ -129,7 +138,7 @@ Deno.test("state rules: the last member may not leave; a record at its expiry he
   const solo = setup({ ...GENESIS, masternodes: GENESIS.masternodes.slice(0, 1) });
   assert.equal(
     solo.refusal([solo.dereg(g0)]).message,
-    `record 0: deregistration of ${short(g0)}: would leave the set empty`,
+    `record 0: deregistration of ${short(g0)}: would leave the set without voting power`,
   );
   const s = setup();
   s.apply([s.reg(joiner, { expiresAt: 1 })]);
@@ -150,7 +159,14 @@ Deno.test("state rules: block height and proposer are checked first", () => {
     () => s.sm.apply(s.view, s.block([], 1, joiner.publicKey)),
     (e: unknown) =>
       e instanceof InvalidBlockError && e.reason === "bad-proposer" &&
-      e.message === `proposer ${short(joiner)} is not in the set of height 1`,
+      e.message === `proposer ${short(joiner)} has no voting power in the set of height 1`,
+  );
+  // A listed free member has no voting power either, so it may not propose.
+  assert.throws(
+    () => s.sm.apply(s.view, s.block([], 1, g1.publicKey)),
+    (e: unknown) =>
+      e instanceof InvalidBlockError && e.reason === "bad-proposer" &&
+      e.message === `proposer ${short(g1)} has no voting power in the set of height 1`,
   );
 });
 
@@ -165,13 +181,16 @@ Deno.test("state rules: more than 10,000 records is refused before any is read",
       e instanceof InvalidBlockError && e.reason === "bad-records" &&
       e.message === "10001 records exceed bound",
   );
-  assert.equal(s.sm.apply(s.view, withRecords(10_000)).size, 2, "only the two reward credits");
+  // The free member earns nothing (state/rewards.ts): the proposer's account is the one write.
+  assert.deepEqual([...s.sm.apply(s.view, withRecords(10_000)).keys()], [accountKey(REWARD_0)]);
 });
 
 Deno.test("state rules: a block of only data records writes the rewards and nothing else", () => {
   const s = setup();
   const writes = s.apply([{ type: RecordType.Data, data: new Uint8Array([1, 2]) }]);
-  assert.deepEqual([...writes.keys()].sort(), ["bal/reward-0", "bal/reward-1"]);
+  // Only the voting member is credited; the free member's account is not touched.
+  assert.deepEqual([...writes.keys()], [accountKey(REWARD_0)]);
+  assert.equal(balanceOf(s.view, REWARD_1), 0n);
   // A data record beside a registration is skipped, the registration applies.
   const mixed = s.apply([{ type: RecordType.Data, data: new Uint8Array(0) }, s.reg()]);
   assert.ok(mixed.has(`mn/nonce/${toHex(joiner.publicKey)}`));
@@ -212,20 +231,23 @@ Deno.test("state rules: a set change applied twice is a bug, not a bad block", (
 
 Deno.test("state rules: balances above 2^64 keep their high half", () => {
   const s = setup();
-  const nearMax = new Uint8Array(16);
-  nearMax.fill(0xff, 0, 8); // 2^64 - 1
-  s.state.set("bal/reward-0", nearMax);
+  s.state.set(accountKey(REWARD_0), encodeAccount({ balance: 2n ** 64n - 1n, nonce: 3 }));
   s.apply();
-  assert.equal(balanceOf(s.view, "reward-0"), 2n ** 64n - 1n + 100n + 450n);
+  // The whole reward of 1,000 goes to the only voting member, which also proposed.
+  assert.equal(balanceOf(s.view, REWARD_0), 2n ** 64n - 1n + 1_000n);
+  assert.deepEqual(decodeAccount(s.state.get(accountKey(REWARD_0))!), {
+    balance: 2n ** 64n + 999n,
+    nonce: 3,
+  });
   assert.equal(balanceOf(s.view, "nobody"), 0n);
 });
 
 Deno.test("state rules: a damaged state value stops the node with the key named", () => {
   const s = setup();
-  s.state.set("bal/reward-0", new Uint8Array(3));
+  s.state.set(accountKey(REWARD_0), new Uint8Array(3));
   assert.throws(
-    () => balanceOf(s.view, "reward-0"),
-    /consensus state is corrupt \(bal\/reward-0\): /,
+    () => balanceOf(s.view, REWARD_0),
+    new RegExp(`^Error: consensus state is corrupt \\(acct/${REWARD_0}\\): `),
   );
   s.state.set("vs/head", new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0]));
   assert.throws(
