@@ -30,6 +30,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/chain/verify.test.ts",
     "tests/unit/consensus/engine.test.ts",
     "tests/unit/chain/certificate_rules.test.ts",
+    "tests/unit/chain/certificate_cheap_checks.test.ts",
   ],
   "consensus/sign_position.ts": [
     "tests/unit/consensus/sign_guard.test.ts",
@@ -77,6 +78,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/state/state.test.ts",
     "tests/unit/state/rewards.test.ts",
     "tests/unit/state/state_rules.test.ts",
+    "tests/unit/state/transfers.test.ts",
   ],
 };
 
