@@ -15,6 +15,7 @@ import {
 } from "../support/cluster.ts";
 import {
   assertStalled,
+  freePortRange,
   heightOf,
   spawnDevnetCommand,
   startDevnet,
@@ -230,7 +231,7 @@ Deno.test("a masternode killed mid-round and restarted never signs a conflicting
 
 Deno.test("`timenode devnet` starts a meshed devnet, writes devnet.json, and stops cleanly on SIGINT", async () => {
   const dir = await tempDir("devnetcmd");
-  const child = spawnDevnetCommand(dir, 3, await freePort(), "piped");
+  const child = spawnDevnetCommand(dir, 3, freePortRange(6), "piped");
   const output = Promise.all([
     new Response(child.stdout).text(),
     new Response(child.stderr).text(),
@@ -352,7 +353,7 @@ Deno.test("a node registers as a free masternode by a signed record, is listed w
 
 Deno.test("a devnet whose runner is killed with SIGKILL leaves no node behind", async () => {
   const dir = await tempDir("devnetkill");
-  const child = spawnDevnetCommand(dir, 2, await freePort(), "null");
+  const child = spawnDevnetCommand(dir, 2, freePortRange(4), "null");
   try {
     const manifest = await waitForManifest(dir);
     for (const n of manifest.nodes) {
