@@ -61,6 +61,14 @@ export interface Block {
    * (decoding leaves it out when empty). Read it with `transactionsOf`.
    */
   transactions?: Uint8Array[];
+  /**
+   * The commit of the previous height (block h carries the certificate of block h - 1), chosen
+   * by this block's proposer after a short collection window; it is what downtime accounting
+   * reads, because a block's own certificate differs between nodes and cannot drive state.
+   * Absent at height 1 and in blocks written before the stake rules (issue 11, work in
+   * progress: encoding and validation land with the consensus change).
+   */
+  lastCommit?: Certificate;
 }
 
 const NO_TRANSACTIONS: readonly Uint8Array[] = Object.freeze([]);
