@@ -213,7 +213,7 @@ export class ConsensusService {
     });
     const tip = this.#o.chain.tip();
     // After a restart the stored certificate is all there is: late signers seen before the
-    // stop are lost for this one height (docs/consensus.md §12).
+    // stop are lost for this one height (docs/consensus.md §15).
     if (tip.height > 0) {
       const stored = this.#o.chain.getBlock(tip.height);
       if (stored) this.#collectFrom(stored.block.header, stored.certificate, 0);
@@ -725,7 +725,7 @@ export class ConsensusService {
     }
   }
 
-  // ---- the last commit (docs/consensus.md §12) ----------------------------------------------
+  // ---- the last commit (docs/consensus.md §15) ----------------------------------------------
 
   /** Collects for the block with `header` from its certificate (merged if already collecting). */
   #collectFrom(header: BlockHeader, certificate: Certificate, committedAt: number): void {
