@@ -207,8 +207,8 @@ export class ConsensusService {
     );
     net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
     this.#o.chain.onBlockApplied((cb) => {
-      this.#pool.revalidate(cb.block.records, this.#checkRecords);
       this.#collectFrom(cb.block.header, cb.certificate, this.#now());
+      this.#pool.revalidate(cb.block.records, this.#checkRecords);
       this.#onBlockApplied(cb.block.header.height);
     });
     const tip = this.#o.chain.tip();
@@ -276,6 +276,8 @@ export class ConsensusService {
     // Any member with power may propose; one without (free tier) would make the block invalid.
     const first = set?.voting[0];
     if (!set || !first) throw new Error(`no validator set with power for height ${height}`);
+    // The block the records would go into carries a last commit too (state rules read it).
+    const lastCommit = this.#collector.certificateFor(tip.height) ?? undefined;
     this.#o.stateMachine.apply(chain.stateView(), {
       header: {
         version: BLOCK_VERSION,
@@ -285,10 +287,11 @@ export class ConsensusService {
         timestamp: tip.timestamp + 1,
         proposer: first.nodeId,
         round: 0,
-        payloadRoot: payloadRoot(records),
+        payloadRoot: payloadRoot(records, [], lastCommit),
         validatorSetHash: set.hash,
       },
       records: [...records],
+      ...(lastCommit ? { lastCommit } : {}),
     });
   };
 
