@@ -19,11 +19,13 @@ import { type KeyPair, signBytes } from "../crypto/ed25519.ts";
 import {
   type Block,
   BLOCK_VERSION,
+  blockHash,
   type BlockHeader,
   type Certificate,
   lastCommitDigest,
   payloadRoot,
   type Proposal,
+  proposalSignBytes,
   type Vote,
   VoteType,
 } from "../chain/block.ts";
@@ -41,7 +43,12 @@ import {
   type EngineEvent,
   type Evidence,
 } from "./engine.ts";
-import { DEFAULT_TIMEOUTS, MAX_LAST_COMMIT_VERDICTS, type TimeoutConfig } from "./constants.ts";
+import {
+  DEFAULT_TIMEOUTS,
+  MAX_LAST_COMMIT_VERDICTS,
+  MAX_ROUND,
+  type TimeoutConfig,
+} from "./constants.ts";
 import { LastCommitCollector, lastCommitWindowMs, windowRemainingMs } from "./last_commit.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
@@ -195,7 +202,7 @@ export class ConsensusService {
       // Only for the height being decided: a forged proposal costs its sender a penalty there.
       const current = m.proposal.height === this.#engine?.height;
       const prepared = current
-        ? [this.#o.prepareBlock?.(m.proposal.block), this.#prepareLastCommit(m.proposal.block)]
+        ? [this.#o.prepareBlock?.(m.proposal.block), this.#prepareLastCommit(m.proposal)]
           .filter((p) => p !== undefined)
         : [];
       if (prepared.length > 0) Promise.all(prepared).then(deliver, deliver);
@@ -796,7 +803,8 @@ export class ConsensusService {
    * the signatures through `verifyCommit` off the event loop. Only the verdict is kept; the
    * engine's validity check (`#lastCommitValid`) uses it, or verifies on the loop without one.
    */
-  async #prepareLastCommit(block: Block): Promise<void> {
+  async #prepareLastCommit(proposal: Proposal): Promise<void> {
+    const block = proposal.block;
     const lastCommit = block.lastCommit;
     const verifyCommit = this.#o.verifyCommit;
     const header = this.#collectedHeader;
@@ -816,6 +824,9 @@ export class ConsensusService {
       () => true,
     );
     if (!cheap.ok) return;
+    // Worker time only for a proposal its proposer really signed: a forger pays for one check,
+    // not for up to 1,000 (the engine then refuses the proposal and penalizes the sender).
+    if (!this.#signedByProposer(proposal)) return;
     try {
       this.#rememberLastCommitVerdict(key, await verifyCommit(header, lastCommit));
     } catch (e) {
@@ -823,6 +834,20 @@ export class ConsensusService {
         error: (e as Error).message,
       });
     }
+  }
+
+  /** The proposal's signature is its round's proposer's (the engine checks it again). */
+  #signedByProposer(p: Proposal): boolean {
+    const set = this.#set;
+    if (!set || shapeless(p)) return false;
+    const message = proposalSignBytes(
+      this.#o.genesisHash,
+      p.height,
+      p.round,
+      p.validRound,
+      blockHash(p.block.header),
+    );
+    return verifySignature(proposerAt(set, p.height, p.round).nodeId, message, p.signature);
   }
 
   /** A proposed block's last commit is right for our tip: placement, signers, signatures. */
@@ -908,4 +933,10 @@ function digestHex(lastCommit: Certificate): string | null {
   } catch {
     return null;
   }
+}
+
+/** A proposal whose fields cannot be hashed or signed over (the engine refuses it with a reason). */
+function shapeless(p: Proposal): boolean {
+  return !Number.isSafeInteger(p.round) || p.round < 0 || p.round > MAX_ROUND ||
+    !Number.isInteger(p.validRound) || p.validRound < -1 || p.validRound > 0x7fffffff;
 }

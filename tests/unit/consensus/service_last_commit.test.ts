@@ -188,8 +188,11 @@ Deno.test("consensus service: a precommit later than the quorum is named in the 
   }
 });
 
-/** Block 2 proposed by `builder.keys[1]` in round 0 with `lastCommit`. */
-function proposeBlock2(s: Setup, lastCommit: Certificate): Block {
+/**
+ * Block 2 proposed by `builder.keys[1]` in round 0 with `lastCommit`, the proposal signed by
+ * `signer` (default: that proposer).
+ */
+function proposeBlock2(s: Setup, lastCommit: Certificate, signer?: KeyPair): Block {
   const tip = s.chain.tip();
   const set = s.chain.validatorSetFor(2)!;
   const proposer = s.builder.keys[1];
@@ -215,19 +218,26 @@ function proposeBlock2(s: Setup, lastCommit: Certificate): Block {
   };
   s.net.deliver("peer-1", {
     kind: "proposal",
-    proposal: signProposal(proposer, 2, 0, -1, block, s.builder.genesisHash),
+    proposal: signProposal(signer ?? proposer, 2, 0, -1, block, s.builder.genesisHash),
   });
   return block;
 }
 
-async function prevoteOnProposal(forge: boolean): Promise<{ prevote: Vote; s: Setup }> {
-  // Block 1 is on the chain (certified by both); gold proposes block 2 and our bronze node,
-  // whose vote alone decides nothing, judges the proposal.
+/**
+ * Block 1 is on the chain (certified by both); gold proposes block 2 and our bronze node, whose
+ * vote alone decides nothing, judges the proposal.
+ */
+async function atHeight2(): Promise<Setup> {
   const s = await setup(["bronze", "gold"], PATIENT, 1);
   await pollUntil(
     () => Promise.resolve(s.consensus.info().height === 2 && s.consensus.info().step !== "waiting"),
     "height 2 started",
   );
+  return s;
+}
+
+async function prevoteOnProposal(forge: boolean): Promise<{ prevote: Vote; s: Setup }> {
+  const s = await atHeight2();
   const stored = sortedCommit(s.chain.getBlock(1)!.certificate);
   const lastCommit = forge
     ? {
@@ -260,6 +270,21 @@ Deno.test("consensus service: a proposal with a valid last commit gets a prevote
   try {
     assert.notDeepEqual(prevote.blockHash, ZERO_HASH);
     assert.equal(s.verified.length, 1, "checked once, through verifyCommit");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("consensus service: a proposal its proposer did not sign costs no last-commit check", async () => {
+  const s = await atHeight2();
+  try {
+    proposeBlock2(s, sortedCommit(s.chain.getBlock(1)!.certificate), testValidatorKey(777));
+    await pollUntil(
+      () => Promise.resolve(s.net.penaltiesOf("peer-1").length > 0),
+      "the forged proposal refused",
+    );
+    assert.deepEqual(s.net.penaltiesOf("peer-1").map((p) => p.code), ["consensus-bad-signature"]);
+    assert.equal(s.verified.length, 0, "no signature of its last commit went to the workers");
   } finally {
     await s.close();
   }
