@@ -14,8 +14,8 @@ import type { KeyPair } from "../crypto/ed25519.ts";
 import { builtinGenesis, type Genesis, genesisHash, loadGenesisFile } from "../chain/genesis.ts";
 import { ChainStore } from "../chain/store.ts";
 import { Chain } from "../chain/chain.ts";
-import type { CommittedBlock } from "../chain/block.ts";
-import { encodeCertificate } from "../chain/block.ts";
+import type { Certificate, CommittedBlock } from "../chain/block.ts";
+import { encodeCertificate, encodeCommittedBlock } from "../chain/block.ts";
 import { blockHash } from "../chain/block.ts";
 import { NetworkService } from "../network/service.ts";
 import {
@@ -172,6 +172,12 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     selectTransactions: (height, records) =>
       txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
     prepareBlock: (block) => txs.prepareBlock(block),
+    // A proposal's last commit (up to 1,000 signatures) is verified in the workers; its signers
+    // were already checked against the set by the consensus service.
+    verifyCommit: async (header, certificate) =>
+      (await txVerifier.verify(header.height, [
+        encodeCommittedBlock({ block: { header, records: [] }, certificate }),
+      ])).okCount === 1,
   });
 
   try {
@@ -452,16 +458,21 @@ function blockJson(cb: CommittedBlock, height: number, network: string) {
     validatorSetHash: toHex(h.validatorSetHash),
     records: cb.block.records.map((r) => ({ type: r.type, data: toHex(r.data) })),
     transactions: (cb.block.transactions ?? []).map((t) => transactionJson(network, t)),
-    certificate: {
-      height: cb.certificate.height,
-      round: cb.certificate.round,
-      blockHash: toHex(cb.certificate.blockHash),
-      signatures: cb.certificate.signatures.map((s) => ({
-        validator: toHex(s.validator),
-        signature: toHex(s.signature),
-      })),
-      encoded: toHex(encodeCertificate(cb.certificate)),
-    },
+    lastCommit: cb.block.lastCommit ? certificateJson(cb.block.lastCommit) : null,
+    certificate: certificateJson(cb.certificate),
+  };
+}
+
+function certificateJson(c: Certificate) {
+  return {
+    height: c.height,
+    round: c.round,
+    blockHash: toHex(c.blockHash),
+    signatures: c.signatures.map((s) => ({
+      validator: toHex(s.validator),
+      signature: toHex(s.signature),
+    })),
+    encoded: toHex(encodeCertificate(c)),
   };
 }
 
