@@ -42,8 +42,13 @@ export interface StakeAccount extends Account {
 }
 
 const U64_MASK = (1n << 64n) - 1n;
-/** Unbonding entries per account: one per node it ever backed at once; the set cap bounds it. */
-const MAX_UNBONDING_ENTRIES = 1_000;
+/**
+ * Unbonding entries one account may hold. A collateral registration is refused while its owner
+ * holds `MAX_UNBONDING_ENTRIES / 2` or more (state/state.ts), and an owner backs at most
+ * `CHAIN_LIMITS.maxValidators` (1,000) members that could all leave, so the count stays below
+ * this bound and a stored account always decodes.
+ */
+export const MAX_UNBONDING_ENTRIES = 2_000;
 const EMPTY: StakeAccount = Object.freeze({
   balance: 0n,
   nonce: 0,

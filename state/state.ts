@@ -45,7 +45,13 @@ import {
   type Tier,
   TIERS,
 } from "../chain/genesis.ts";
-import { accountOf, AccountWorkingSet, checkTransfer, type StakeAccount } from "./accounts.ts";
+import {
+  accountOf,
+  AccountWorkingSet,
+  checkTransfer,
+  MAX_UNBONDING_ENTRIES,
+  type StakeAccount,
+} from "./accounts.ts";
 import { formatAmount } from "./amount.ts";
 import { countHeight, decodeLiveness, livenessKey } from "./liveness.ts";
 import { decodeEvidence, type Evidence, verifyEvidenceSignatures } from "./evidence.ts";
@@ -728,6 +734,11 @@ export function createStateMachine(
           const pending = unbondOf(id);
           if (pending) {
             bad(index, `${what}: its collateral is still unbonding until ${pending.releaseHeight}`);
+          }
+          // Bounds the entries of one account (see MAX_UNBONDING_ENTRIES).
+          const entries = accounts.get(record.owner).unbonding.length;
+          if (entries >= MAX_UNBONDING_ENTRIES / 2) {
+            bad(index, `${what}: owner ${record.owner} has ${entries} unbonding entries`);
           }
           const collateral = stake.tierCollateral[record.tier];
           const member: Member = {
