@@ -378,3 +378,22 @@ Deno.test("stake: an owner with 1,000 unbonding entries cannot bond more until s
   );
   assert.equal(c.refusal({ records: [c.bond("n1", "alice")] }), "accepted");
 });
+
+Deno.test("stake: a jailed member earns nothing, even when listed as a signer or without lastCommit", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.run(4, ["g0", "g1", "g2"]); // block 5 jails g3 from 7
+  c.run(2); // tip 7: g3 is jailed in the set of 7 and 8
+  const reward = () => c.account("reward-g3").balance;
+  const others = () => c.account("reward-g2").balance;
+  let before = [reward(), others()];
+  // A lastCommit naming g3 (it has no power at 7, so it was never asked): still nothing.
+  c.apply({ signers: ["g0", "g1", "g2", "g3"] });
+  assert.equal(reward(), before[0]);
+  assert.ok(others() > before[1]);
+  // Without a lastCommit, rewards go to the set of the block's height: jailed members excluded.
+  before = [reward(), others()];
+  c.apply({ signers: null });
+  assert.equal(reward(), before[0]);
+  assert.ok(others() > before[1]);
+});
