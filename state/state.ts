@@ -826,10 +826,10 @@ export function createStateMachine(
       );
       const status: MasternodeStatus = isTombstoned((k) => view.get(k), id)
         ? "tombstoned"
-        : jailedUntil > 0
-        ? "jailed"
         : leaving.has(id)
         ? "unbonding"
+        : jailedUntil > 0
+        ? "jailed"
         : m.activeFrom > tipHeight + 1
         ? "pending"
         : "active";
