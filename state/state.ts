@@ -749,10 +749,13 @@ export function createStateMachine(
     if (!verifyEvidenceSignatures(chainId, evidence)) bad(index, `${what}: bad signature`);
 
     const member = working.get(id);
+    if (member && totalPower() - powerOf(member) === 0) {
+      bad(index, `${what}: would leave the set without voting power`);
+    }
+    // Collateral of an earlier membership that is still unbonding is slashed too (the node may
+    // have come back as free tier meanwhile). A paid member never has one: see registration.
+    slashUnbonding(current, accounts, writes, id, stake.slashPercent);
     if (member) {
-      if (totalPower() - powerOf(member) === 0) {
-        bad(index, `${what}: would leave the set without voting power`);
-      }
       working.delete(id);
       const collateral = collateralOf(member);
       if (collateral > 0n) {
@@ -760,8 +763,6 @@ export function createStateMachine(
         accounts.burnLocked(member.owner, slash);
         unbondMember(current, accounts, writes, id, member.owner, collateral - slash, height);
       }
-    } else {
-      slashUnbonding(current, accounts, writes, id, stake.slashPercent);
     }
     tombstone(writes, id, height);
     if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);

@@ -397,3 +397,15 @@ Deno.test("stake: a jailed member earns nothing, even when listed as a signer or
   assert.equal(reward(), before[0]);
   assert.ok(others() > before[1]);
 });
+
+Deno.test("stake: a leaver back as free tier is still slashed from its unbonding collateral", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.apply({ records: [c.dereg("g3")] }); // block 2: 10 TIME unbonding until 8
+  c.apply({ records: [c.freeReg("g3")] }); // block 3: back, free, while unbonding
+  c.apply({ records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))] });
+  assert.deepEqual(c.account("own-g3").unbonding, [
+    { nodeId: idOf("g3"), amount: 9n * TIME, releaseHeight: 8 },
+  ]);
+  assert.equal(c.info("g3")!.status, "tombstoned");
+});
