@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { signBytes } from "../../../crypto/ed25519.ts";
 import { VoteType } from "../../../chain/block.ts";
+import { InvalidBlockError } from "../../../chain/api.ts";
 import {
   assembleCollateralRegistration,
   collateralRegistrationSignBytes,
@@ -408,4 +409,16 @@ Deno.test("stake: a leaver back as free tier is still slashed from its unbonding
     { nodeId: idOf("g3"), amount: 9n * TIME, releaseHeight: 8 },
   ]);
   assert.equal(c.info("g3")!.status, "tombstoned");
+});
+
+Deno.test("stake: a damaged miss record stops the node with the key named, not the block", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.entries.set(`mn/live/${idOf("g2")}`, new Uint8Array(3));
+  assert.throws(
+    () => c.apply(),
+    (e: Error) =>
+      !(e instanceof InvalidBlockError) &&
+      e.message.startsWith(`consensus state is corrupt (mn/live/${idOf("g2")})`),
+  );
 });
