@@ -29,6 +29,11 @@ export interface GenesisMasternode {
   rewardAddress: string;
   /** Announced p2p address, "host:port". */
   address: string;
+  /**
+   * The address whose collateral this member locks (paid tiers; absent for free). `parseGenesis`
+   * requires it for a paid tier and requires `alloc` to cover it (docs/state.md#collateral).
+   */
+  owner?: string;
 }
 
 export interface Genesis {
@@ -57,6 +62,90 @@ export interface Genesis {
   maxBlockBytes?: number;
   /** Address → amount in TIME (decimal string), credited by block 1. Absent: nothing. */
   alloc?: Record<string, string>;
+  // The stake fields (docs/state.md#stake-parameters). Optional like the ledger fields so a
+  // genesis object built in code still works; `parseGenesis` always fills them in.
+  /** Collateral per tier in TIME (decimal string); free is always "0". */
+  tierCollateral?: Record<Tier, string>;
+  /** Reward weight per tier (rewards split by weight, not by voting power). */
+  tierRewardWeight?: Record<Tier, number>;
+  /** Blocks between a deregistration (or a tombstone) and its collateral becoming spendable. */
+  unbondingBlocks?: number;
+  /** Heights over which downtime is counted. */
+  signedBlocksWindow?: number;
+  /** Misses within the window a member may have; one more jails it. */
+  missedBlocksMax?: number;
+  /** Blocks a jailed member waits before its `unjail` record is valid. */
+  jailBlocks?: number;
+  /** How many heights back double-sign evidence may be included. */
+  evidenceMaxAge?: number;
+  /** Percent of a double signer's collateral that is burned. */
+  slashPercent?: number;
+}
+
+/** The stake fields with defaults applied and amounts in base units (docs/state.md). */
+export interface StakeParams {
+  tierCollateral: Record<Tier, bigint>;
+  tierRewardWeight: Record<Tier, number>;
+  unbondingBlocks: number;
+  signedBlocksWindow: number;
+  missedBlocksMax: number;
+  jailBlocks: number;
+  evidenceMaxAge: number;
+  slashPercent: number;
+}
+
+/**
+ * Stake defaults: TIME Coin's values, used by the built-in networks and by a genesis that
+ * omits a field. Heights assume the 10-minute mainnet interval.
+ */
+export const STAKE_DEFAULTS = {
+  /** TIME Coin's collateral tiers: 1,000 / 10,000 / 100,000 TIME. */
+  tierCollateral: { free: "0", bronze: "1000", silver: "10000", gold: "100000" },
+  /**
+   * TIME Coin's weights are 1 / 10 / 100 / 1,000; free is 0 here because a free registration
+   * costs nothing, so any weight for it would let key farms dilute everyone's rewards.
+   */
+  tierRewardWeight: { free: 0, bronze: 10, silver: 100, gold: 1000 },
+  /** 2,016 blocks: two weeks at 10 minutes, long enough to include evidence of a leaver. */
+  unbondingBlocks: 2016,
+  /** 1,008 heights: a week at 10 minutes. */
+  signedBlocksWindow: 1008,
+  /** Half the window: an operator may be down for three days before being jailed. */
+  missedBlocksMax: 504,
+  /** 144 blocks: a day at 10 minutes before an unjail is accepted. */
+  jailBlocks: 144,
+  /** Equal to the unbonding period, so a leaver stays slashable for all its evidence. */
+  evidenceMaxAge: 2016,
+  /** 5%: the double-sign slash of Cosmos chains. */
+  slashPercent: 5,
+} as const;
+
+export const STAKE_BOUNDS = {
+  /** Heights of the unbonding, jail and evidence periods: about 190 years at 10 minutes. */
+  maxPeriodBlocks: 10_000_000,
+  /** The missed-blocks bitmap is window / 8 bytes per member: 1,250 bytes at most. */
+  maxSignedBlocksWindow: 10_000,
+  maxRewardWeight: 1_000_000,
+} as const;
+
+/** The stake fields with defaults applied (base units for collateral). */
+export function stakeOf(g: Genesis): StakeParams {
+  const c = g.tierCollateral ?? STAKE_DEFAULTS.tierCollateral;
+  return {
+    tierCollateral: {
+      free: 0n,
+      bronze: parseAmount(c.bronze),
+      silver: parseAmount(c.silver),
+      gold: parseAmount(c.gold),
+    },
+    tierRewardWeight: { ...(g.tierRewardWeight ?? STAKE_DEFAULTS.tierRewardWeight) },
+    unbondingBlocks: g.unbondingBlocks ?? STAKE_DEFAULTS.unbondingBlocks,
+    signedBlocksWindow: g.signedBlocksWindow ?? STAKE_DEFAULTS.signedBlocksWindow,
+    missedBlocksMax: g.missedBlocksMax ?? STAKE_DEFAULTS.missedBlocksMax,
+    jailBlocks: g.jailBlocks ?? STAKE_DEFAULTS.jailBlocks,
+    evidenceMaxAge: g.evidenceMaxAge ?? STAKE_DEFAULTS.evidenceMaxAge,
+    slashPercent: g.slashPercent ?? STAKE_DEFAULTS.slashPercent,
+  };
 }
 
 /** Defaults of the ledger fields, also those of the built-in networks (docs/state.md). */
@@ -141,12 +230,23 @@ export function parseGenesis(json: unknown): Genesis {
     if (!check.ok) {
       fail(`masternodes[${i}].rewardAddress ${JSON.stringify(rewardAddress)}: ${check.why}`);
     }
-    return {
+    const member: GenesisMasternode = {
       nodeId,
       tier,
       rewardAddress,
       address: str(o.address, `masternodes[${i}].address`, 64),
     };
+    if (tier === "free") {
+      if (o.owner !== undefined) fail(`masternodes[${i}].owner: a free member locks nothing`);
+    } else {
+      const owner = str(o.owner, `masternodes[${i}].owner`, 128);
+      const ownerCheck = checkAddress(network, owner);
+      if (!ownerCheck.ok) {
+        fail(`masternodes[${i}].owner ${JSON.stringify(owner)}: ${ownerCheck.why}`);
+      }
+      member.owner = owner;
+    }
+    return member;
   });
   if (new Set(masternodes.map((m) => m.nodeId)).size !== masternodes.length) {
     fail("duplicate masternode nodeId");
@@ -173,6 +273,24 @@ export function parseGenesis(json: unknown): Genesis {
     }
     if (units === 0n) fail(`alloc[${address}] must be more than 0`);
     alloc[address] = formatAmount(units);
+  }
+  const stake = parseStakeFields(g, int, fail);
+  // Genesis collateral is locked out of the owner's allocation by block 1, so the allocation
+  // must cover every member the owner backs (docs/state.md#collateral).
+  const backing = new Map<string, bigint>();
+  for (const m of masternodes) {
+    if (m.owner === undefined) continue;
+    const units = parseAmount(stake.tierCollateral[m.tier]);
+    backing.set(m.owner, (backing.get(m.owner) ?? 0n) + units);
+  }
+  for (const [owner, units] of backing) {
+    const funded = alloc[owner] === undefined ? 0n : parseAmount(alloc[owner]);
+    if (funded < units) {
+      fail(
+        `alloc[${owner}] is ${formatAmount(funded)} TIME but its genesis masternodes lock ` +
+          `${formatAmount(units)} TIME of collateral`,
+      );
+    }
   }
   if (!masternodes.some((m) => m.tier !== "free")) {
     fail(
@@ -212,6 +330,83 @@ export function parseGenesis(json: unknown): Genesis {
       LEDGER_BOUNDS.maxBlockBytes,
     ),
     alloc,
+    ...stake,
+  };
+}
+
+type StakeFields = Required<
+  Pick<
+    Genesis,
+    | "tierCollateral"
+    | "tierRewardWeight"
+    | "unbondingBlocks"
+    | "signedBlocksWindow"
+    | "missedBlocksMax"
+    | "jailBlocks"
+    | "evidenceMaxAge"
+    | "slashPercent"
+  >
+>;
+
+function parseStakeFields(
+  g: Record<string, unknown>,
+  int: (v: unknown, name: string, min: number, max: number) => number,
+  fail: (m: string) => never,
+): StakeFields {
+  const or = <T>(v: unknown, d: T): unknown => (v === undefined ? d : v);
+  const tc = or(g.tierCollateral, STAKE_DEFAULTS.tierCollateral) as Record<string, unknown>;
+  if (typeof tc !== "object" || tc === null) fail("tierCollateral must be an object");
+  if (tc.free !== undefined && tc.free !== "0") fail('tierCollateral.free must be "0"');
+  const collateral = (t: Tier): string => {
+    let units = 0n;
+    try {
+      units = parseAmount(tc[t] as string);
+    } catch (e) {
+      fail(`tierCollateral.${t}: ${(e as Error).message}`);
+    }
+    if (units === 0n) fail(`tierCollateral.${t} must be more than 0`);
+    return formatAmount(units);
+  };
+  const tw = or(g.tierRewardWeight, STAKE_DEFAULTS.tierRewardWeight) as Record<string, unknown>;
+  if (typeof tw !== "object" || tw === null) fail("tierRewardWeight must be an object");
+  const weight = (t: Tier) => int(tw[t], `tierRewardWeight.${t}`, 0, STAKE_BOUNDS.maxRewardWeight);
+  const period = (name: keyof typeof STAKE_DEFAULTS) =>
+    int(or(g[name], STAKE_DEFAULTS[name]), name, 1, STAKE_BOUNDS.maxPeriodBlocks);
+  const signedBlocksWindow = int(
+    or(g.signedBlocksWindow, STAKE_DEFAULTS.signedBlocksWindow),
+    "signedBlocksWindow",
+    1,
+    STAKE_BOUNDS.maxSignedBlocksWindow,
+  );
+  const unbondingBlocks = period("unbondingBlocks");
+  const evidenceMaxAge = period("evidenceMaxAge");
+  if (evidenceMaxAge > unbondingBlocks) {
+    fail("evidenceMaxAge must not exceed unbondingBlocks: a leaver must stay slashable");
+  }
+  return {
+    tierCollateral: {
+      free: "0",
+      bronze: collateral("bronze"),
+      silver: collateral("silver"),
+      gold: collateral("gold"),
+    },
+    tierRewardWeight: {
+      free: weight("free"),
+      bronze: weight("bronze"),
+      silver: weight("silver"),
+      gold: weight("gold"),
+    },
+    unbondingBlocks,
+    signedBlocksWindow,
+    missedBlocksMax: int(
+      or(g.missedBlocksMax, STAKE_DEFAULTS.missedBlocksMax),
+      "missedBlocksMax",
+      0,
+      signedBlocksWindow - 1,
+    ),
+    jailBlocks: period("jailBlocks"),
+    evidenceMaxAge,
+    slashPercent: int(or(g.slashPercent, STAKE_DEFAULTS.slashPercent), "slashPercent", 0, 100),
   };
 }
 
@@ -233,6 +428,15 @@ export function encodeGenesis(g: Genesis): Uint8Array {
   for (const a of ledger.alloc) {
     w.string(a.address).u64big(a.units & U64_MASK).u64big(a.units >> 64n);
   }
+  // The stake fields, defaults applied, so the hash covers what the state machine uses.
+  const stake = stakeOf(g);
+  for (const m of g.masternodes) w.string(m.owner ?? "");
+  for (const t of TIERS) {
+    const units = stake.tierCollateral[t];
+    w.u64big(units & U64_MASK).u64big(units >> 64n).u64(stake.tierRewardWeight[t]);
+  }
+  w.u64(stake.unbondingBlocks).u32(stake.signedBlocksWindow).u32(stake.missedBlocksMax)
+    .u64(stake.jailBlocks).u64(stake.evidenceMaxAge).u8(stake.slashPercent);
   return w.finish();
 }
 
@@ -247,9 +451,9 @@ export function genesisHash(g: Genesis): Uint8Array {
  */
 export const DEFAULT_TIER_POWER: Record<Tier, number> = {
   free: 0,
-  bronze: 10,
-  silver: 100,
-  gold: 1000,
+  bronze: 1,
+  silver: 10,
+  gold: 100,
 };
 export const DEFAULT_REWARDS = { blockReward: 100_000_000, proposerSharePercent: 10 };
 
@@ -269,6 +473,17 @@ function builtin(
   blockIntervalMs: number,
   basePort: number,
 ): Genesis {
+  // Each well-known member owns its own collateral: owner = the address of its node key.
+  const members = [0, 1, 2].map((i) => {
+    const own = addressOf(network, wellKnownKey(network, i).publicKey);
+    return {
+      nodeId: toHex(wellKnownKey(network, i).publicKey),
+      tier: DEFAULT_GENESIS_TIER,
+      rewardAddress: own,
+      address: `127.0.0.1:${basePort + i * 10}`,
+      owner: own,
+    };
+  });
   return {
     network,
     magic,
@@ -276,15 +491,37 @@ function builtin(
     blockIntervalMs,
     tierPower: DEFAULT_TIER_POWER,
     rewards: DEFAULT_REWARDS,
-    masternodes: [0, 1, 2].map((i) => ({
-      nodeId: toHex(wellKnownKey(network, i).publicKey),
-      tier: DEFAULT_GENESIS_TIER,
-      rewardAddress: addressOf(network, wellKnownKey(network, i).publicKey),
-      address: `127.0.0.1:${basePort + i * 10}`,
-    })),
+    masternodes: members,
     minFeePerByte: LEDGER_DEFAULTS.minFeePerByte,
     maxBlockBytes: LEDGER_DEFAULTS.maxBlockBytes,
-    alloc: {},
+    // Exactly the members' collateral: locked by block 1, nothing spendable.
+    alloc: Object.fromEntries(
+      members.map((m) => [m.owner!, STAKE_DEFAULTS.tierCollateral[DEFAULT_GENESIS_TIER]]),
+    ),
+    ...stakeFieldsOf(STAKE_DEFAULTS),
+  };
+}
+
+/** Genesis JSON fields (mutable copies) of a set of stake values. */
+export function stakeFieldsOf(v: {
+  tierCollateral: Readonly<Record<Tier, string>>;
+  tierRewardWeight: Readonly<Record<Tier, number>>;
+  unbondingBlocks: number;
+  signedBlocksWindow: number;
+  missedBlocksMax: number;
+  jailBlocks: number;
+  evidenceMaxAge: number;
+  slashPercent: number;
+}): StakeFields {
+  return {
+    tierCollateral: { ...v.tierCollateral },
+    tierRewardWeight: { ...v.tierRewardWeight },
+    unbondingBlocks: v.unbondingBlocks,
+    signedBlocksWindow: v.signedBlocksWindow,
+    missedBlocksMax: v.missedBlocksMax,
+    jailBlocks: v.jailBlocks,
+    evidenceMaxAge: v.evidenceMaxAge,
+    slashPercent: v.slashPercent,
   };
 }
 

@@ -8,8 +8,15 @@ import {
   ledgerOf,
   NETWORKS,
   parseGenesis,
+  STAKE_DEFAULTS,
+  stakeOf,
 } from "../../../chain/genesis.ts";
-import { devnetMagic, genesisToJson, makeDevnetGenesis } from "../../../chain/genesis_tool.ts";
+import {
+  DEVNET_STAKE,
+  devnetMagic,
+  genesisToJson,
+  makeDevnetGenesis,
+} from "../../../chain/genesis_tool.ts";
 import { addressOf } from "../../../state/address.ts";
 import { testValidatorKey } from "../../support/chain_builder.ts";
 
@@ -95,10 +102,16 @@ Deno.test("genesis: ledger fields default, round-trip, and change the hash", () 
   const plain = makeDevnetGenesis(base);
   assert.equal(plain.minFeePerByte, LEDGER_DEFAULTS.minFeePerByte);
   assert.equal(plain.maxBlockBytes, LEDGER_DEFAULTS.maxBlockBytes);
-  assert.deepEqual(plain.alloc, {});
+  // The only allocation is the bronze member's collateral, for its owner (its reward address).
+  const owner = addressOf("devnet-json", nodes[0].publicKey);
+  assert.equal(plain.masternodes[0].owner, owner);
+  assert.deepEqual(plain.alloc, { [owner]: DEVNET_STAKE.tierCollateral.bronze });
   const funded = makeDevnetGenesis({ ...base, alloc: { [ALICE]: "12.50" } });
-  assert.deepEqual(funded.alloc, { [ALICE]: "12.5" });
-  assert.deepEqual(ledgerOf(funded).alloc, [{ address: ALICE, units: 1_250_000_000n }]);
+  assert.deepEqual(funded.alloc, { [ALICE]: "12.5", [owner]: "10" });
+  assert.deepEqual(
+    ledgerOf(funded).alloc.find((a) => a.address === ALICE),
+    { address: ALICE, units: 1_250_000_000n },
+  );
   assert.notDeepEqual(genesisHash(funded), genesisHash(plain));
   const back = parseGenesis(JSON.parse(genesisToJson(funded)));
   assert.deepEqual(genesisHash(back), genesisHash(funded));
@@ -110,7 +123,6 @@ Deno.test("genesis: ledger fields default, round-trip, and change the hash", () 
   // A genesis written before the ledger fields parses with the defaults.
   delete json.minFeePerByte;
   delete json.maxBlockBytes;
-  delete json.alloc;
   assert.deepEqual(genesisHash(parseGenesis(json)), genesisHash(plain));
 });
 
@@ -159,7 +171,7 @@ Deno.test("genesis: free-tier power must be 0, and some member must hold a paid 
     () => parseGenesis({ ...json, tierPower: { ...json.tierPower, free: 1 } }),
     /tierPower.free must be 0/,
   );
-  const allFree = json.masternodes.map((m: object) => ({ ...m, tier: "free" }));
+  const allFree = json.masternodes.map((m: object) => ({ ...m, tier: "free", owner: undefined }));
   assert.throws(() => parseGenesis({ ...json, masternodes: allFree }), /paid tier/);
 });
 
@@ -169,4 +181,121 @@ Deno.test("genesis: the built-in networks' members hold voting power", () => {
     assert.ok(g.masternodes.every((m) => m.tier !== "free"), network);
     assert.deepEqual(parseGenesis(JSON.parse(genesisToJson(g))), g);
   }
+});
+
+Deno.test("genesis: paid members need an owner whose allocation covers their collateral", () => {
+  const g = makeDevnetGenesis({
+    network: "devnet-own",
+    nodes: [{ ...nodes[0], tier: "silver" }, { ...nodes[1], tier: "free" }],
+    blockIntervalMs: 1_000,
+    genesisTime: T,
+  });
+  const owner = g.masternodes[0].owner!;
+  assert.equal(g.alloc![owner], "100");
+  assert.equal(g.masternodes[1].owner, undefined);
+  const json = JSON.parse(genesisToJson(g));
+  const withMember = (i: number, m: object) =>
+    json.masternodes.map((x: object, j: number) => (j === i ? { ...x, ...m } : x));
+  assert.throws(
+    () => parseGenesis({ ...json, masternodes: withMember(0, { owner: undefined }) }),
+    /masternodes\[0\]\.owner must be a string/,
+  );
+  assert.throws(
+    () => parseGenesis({ ...json, masternodes: withMember(0, { owner: "nobody" }) }),
+    /masternodes\[0\]\.owner "nobody"/,
+  );
+  assert.throws(
+    () => parseGenesis({ ...json, masternodes: withMember(1, { owner }) }),
+    /a free member locks nothing/,
+  );
+  assert.throws(
+    () => parseGenesis({ ...json, alloc: { [owner]: "99.99999999" } }),
+    new RegExp(`alloc\\[${owner}\\] is 99.99999999 TIME but its genesis masternodes lock 100 TIME`),
+  );
+  // Two members of one owner need the sum.
+  const both = withMember(1, { tier: "bronze", owner });
+  assert.throws(() => parseGenesis({ ...json, masternodes: both }), /lock 110 TIME/);
+  assert.ok(parseGenesis({ ...json, masternodes: both, alloc: { [owner]: "110" } }));
+});
+
+Deno.test("genesis: stake fields default to TIME Coin's, are bounded, and change the hash", () => {
+  const g = makeDevnetGenesis({ network: "devnet-stake", nodes, blockIntervalMs: 1_000 });
+  const json = JSON.parse(genesisToJson(g));
+  assert.deepEqual(stakeOf(g).tierCollateral, {
+    free: 0n,
+    bronze: 1_000_000_000n,
+    silver: 10_000_000_000n,
+    gold: 100_000_000_000n,
+  });
+  for (
+    const [field, bad] of [
+      ["tierCollateral", { ...json.tierCollateral, free: "1" }],
+      ["tierCollateral", { ...json.tierCollateral, gold: "0" }],
+      ["tierRewardWeight", { ...json.tierRewardWeight, gold: -1 }],
+      ["signedBlocksWindow", 10_001],
+      ["missedBlocksMax", json.signedBlocksWindow],
+      ["slashPercent", 101],
+      ["evidenceMaxAge", json.unbondingBlocks + 1],
+      ["jailBlocks", 0],
+    ] as const
+  ) {
+    assert.throws(() => parseGenesis({ ...json, [field]: bad }), GenesisError, field);
+  }
+  for (
+    const [field, other] of [
+      ["slashPercent", 6],
+      ["jailBlocks", 11],
+      ["unbondingBlocks", 21],
+      ["signedBlocksWindow", 21],
+      ["missedBlocksMax", 9],
+      ["evidenceMaxAge", 19],
+      ["tierRewardWeight", { ...json.tierRewardWeight, free: 1 }],
+    ] as const
+  ) {
+    const changed = parseGenesis({ ...json, [field]: other });
+    assert.notDeepEqual(genesisHash(changed), genesisHash(g), field);
+  }
+  const moved = parseGenesis({
+    ...json,
+    masternodes: json.masternodes.map((m: object, i: number) =>
+      i === 0 ? { ...m, owner: ALICE_STAKE } : m
+    ),
+    alloc: { ...json.alloc, [ALICE_STAKE]: "10" },
+  });
+  assert.notDeepEqual(
+    genesisHash(moved),
+    genesisHash(parseGenesis({
+      ...json,
+      alloc: { ...json.alloc, [ALICE_STAKE]: "10" },
+    })),
+  );
+  // Absent fields take the defaults.
+  const bare = { ...json };
+  for (const f of ["unbondingBlocks", "jailBlocks", "slashPercent"]) delete bare[f];
+  const parsed = parseGenesis(bare);
+  assert.equal(parsed.unbondingBlocks, STAKE_DEFAULTS.unbondingBlocks);
+  assert.equal(parsed.slashPercent, STAKE_DEFAULTS.slashPercent);
+});
+
+const ALICE_STAKE = addressOf("devnet-stake", new Uint8Array(32).fill(0xa2));
+
+Deno.test("genesis: the built-in networks lock TIME Coin's collateral of their members", () => {
+  const g = builtinGenesis("mainnet");
+  assert.equal(g.tierPower.bronze, 1);
+  assert.equal(g.tierPower.gold, 100);
+  for (const m of g.masternodes) assert.equal(g.alloc![m.owner!], "1000");
+});
+
+Deno.test("genesis tool: mainnet and testnet get TIME Coin's stake values, other networks small ones", () => {
+  const make = (network: string) =>
+    makeDevnetGenesis({ network, nodes, blockIntervalMs: 1_000, genesisTime: T });
+  for (const network of ["mainnet", "testnet"]) {
+    const g = make(network);
+    assert.equal(g.tierCollateral!.bronze, "1000", network);
+    assert.equal(g.signedBlocksWindow, STAKE_DEFAULTS.signedBlocksWindow, network);
+    assert.equal(g.alloc![g.masternodes[0].owner!], "1000", network);
+  }
+  const dev = make("devnet");
+  assert.equal(dev.tierCollateral!.bronze, DEVNET_STAKE.tierCollateral.bronze);
+  assert.equal(dev.signedBlocksWindow, DEVNET_STAKE.signedBlocksWindow);
 });

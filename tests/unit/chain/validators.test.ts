@@ -65,7 +65,7 @@ Deno.test("validator set: total power sums the tiers, and powerOf answers 0 for 
     address: `127.0.0.1:${30_000 + i}`,
   })));
   // Free-tier members are listed but carry no power (docs/security.md#free-validators).
-  assert.equal(set.totalPower, 30);
+  assert.equal(set.totalPower, 3);
   assert.equal(set.validators.length, 6);
   assert.equal(set.voting.length, 3);
   assert.equal(set.powerOf("00".repeat(32)), 0);
