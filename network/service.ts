@@ -793,7 +793,9 @@ export class NetworkService implements NetworkApi {
     });
     const reason = detail ? `${code}: ${detail}` : code;
     const r = this.#bans.add(key, points, reason, Date.now());
-    if (r.banned) {
+    // Penalties that race the close of a banned peer neither count nor log a second ban.
+    if (r.banned && !r.newlyBanned) c?.close("banned", reason, true);
+    if (r.newlyBanned) {
       this.#o.metrics.bans.inc();
       log.warn("banning {key} for {hours} h: score {score} >= {threshold}", {
         key,
