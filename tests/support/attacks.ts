@@ -22,6 +22,7 @@ import { createNodeMetrics } from "../../metrics/definitions.ts";
 import { MAX_PAYLOAD_BYTES, MESSAGE_LIMITS } from "../../network/messages.ts";
 import { NetworkService } from "../../network/service.ts";
 import { signRegistration } from "../../state/records.ts";
+import { addressOf } from "../../state/address.ts";
 
 /** The claim of the fake-heights and certificate-flood attackers (the issue's figure). */
 export const FAKE_HEIGHT = 10_000_000;
@@ -278,11 +279,12 @@ export function banTrap(target: AttackTarget, count = 60): BlamelessAttack {
       const s = service = await attackerPeer(target, generateKeyPair(), 1);
       const peer = await connected(s);
       for (let i = 0; i < count; i++) {
-        const record = signRegistration(generateKeyPair(), {
+        const key = generateKeyPair();
+        const record = signRegistration(key, {
           genesisHash: gHash,
           nonce: 0,
           expiresAt: 1,
-          rewardAddress: `stale-${i}`,
+          rewardAddress: addressOf(target.genesis.network, key.publicKey),
           address: `203.0.113.${(i % 250) + 1}:24100`,
         });
         s.send(peer, { kind: "record", record });
