@@ -145,6 +145,8 @@ Deno.test("IPv6 bans cover the /64, an operator ban survives automatic bans and 
       "the third address refused as banned",
     );
 
+    // Each change of the list was saved (batched: see tests/unit/network/save_throttle.test.ts).
+    assert.ok(metricValue(await target.metrics(), "timenode_ban_list_writes_total") >= 1);
     // Both bans are on disk after a clean stop, the operator's still marked, and back after a
     // restart.
     await target.stop();

@@ -217,6 +217,16 @@ Deno.test("address flood: a peer gossiping addresses of one /16 gets at most 8 i
     // At most 8 of the flood, plus the handful of real peers' announced addresses.
     assert.ok(known <= 8 + devnet.nodes.length + 1, `${known} addresses known`);
     assert.ok(known >= 1);
+    // The rest are counted, and the answer is named in one warning.
+    const refused = counterValue(await target.metrics(), "timenode_addresses_refused_total", {
+      reason: "limited",
+    });
+    assert.ok(refused >= 200, `${refused} addresses refused as over the caps`);
+    assert.equal(
+      target.logsMatching((e) => e.message.includes("addresses") && e.message.includes("not kept"))
+        .length,
+      1,
+    );
   } finally {
     await target.stop();
     await flooder.stop();
