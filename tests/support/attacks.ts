@@ -1,8 +1,9 @@
 /**
- * Attack scripts from docs/security.md that a peer with a valid handshake runs against a real
- * network, for the hostile integration tests and `deno task bench --only hostile`: fake heights,
- * certificate floods, next-height vote floods and ban traps. Each is a real `NetworkService`
- * (its own key, production handshake and framing) that dials the target from loopback.
+ * Attack scripts from docs/security.md run against a real network, for the hostile integration
+ * tests and `deno task bench --only hostile`: fake heights, certificate floods, next-height vote
+ * floods and ban traps by a peer with a valid handshake (a real `NetworkService`, its own key,
+ * production handshake and framing, dialing from loopback), and idle sockets from hosts with
+ * IPs of their own (network namespaces).
  *
  * Owns: the attackers' behaviour and what they count. Must never: be imported by production
  * code, or outlive `stop()` (every service, timer and pending reconnect ends there).
@@ -23,6 +24,8 @@ import { MAX_PAYLOAD_BYTES, MESSAGE_LIMITS } from "../../network/messages.ts";
 import { NetworkService } from "../../network/service.ts";
 import { signRegistration } from "../../state/records.ts";
 import { addressOf } from "../../state/address.ts";
+import { type IdleSockets, openIdleSockets } from "./idle_sockets.ts";
+import type { TestHost } from "./netns.ts";
 
 /** The claim of the fake-heights and certificate-flood attackers (the issue's figure). */
 export const FAKE_HEIGHT = 10_000_000;
@@ -297,5 +300,29 @@ export function banTrap(target: AttackTarget, count = 60): BlamelessAttack {
     get peers() {
       return service?.peers().length ?? 0;
     },
+  };
+}
+
+/**
+ * Idle sockets: every host keeps `perHost` TCP connections to `host:port` open and silent,
+ * reopening any the node closes (tests/support/idle_sockets.ts).
+ */
+export function idleSockets(
+  hosts: readonly TestHost[],
+  host: string,
+  port: number,
+  perHost = 40,
+): Attack {
+  const held: IdleSockets[] = [];
+  return {
+    name: `idle sockets from ${hosts.length} IPs`,
+    async start() {
+      for (const h of hosts) held.push(await openIdleSockets(h.netns, host, port, perHost));
+    },
+    async stop() {
+      for (const a of held.splice(0)) await a.stop();
+    },
+    summary: () =>
+      `${held.reduce((n, a) => n + a.opened, 0)} of ${hosts.length * perHost} sockets opened`,
   };
 }
