@@ -47,16 +47,27 @@ Deno.test("certificate and next-height floods: refused unverified, flooder banne
     assert.ok(holdsRate(during, baseline), `${during} heights during vs ${baseline} without`);
     assert.deepEqual(await honestSessions(devnet.nodes, honest), before, "no honest disconnect");
 
-    const m = await target.metrics();
     // Every hostile certificate was refused before a signature was verified, and each flooder
-    // key was banned for its first answer.
-    assert.ok(metricValue(m, "timenode_certificates_rejected_unverified_total") >= 1);
+    // key was banned for its first answer (judged in the verify workers: wait for it).
+    await target.waitFor(
+      async () =>
+        metricValue(await target.metrics(), "timenode_certificates_rejected_unverified_total") >=
+          1,
+      "a hostile certificate refused unverified",
+    );
+    await certificates.stop();
+    const m = await target.metrics();
     assert.ok(counterValue(m, "timenode_misbehavior_total", { reason: "invalid-block" }) >= 1);
     assert.ok(metricValue(m, "timenode_bans_total") >= 1, "the certificate flooder is banned");
-    // Each ban is counted and logged once, however many of its answers were still judged.
-    const banned = target.logsMatching((e) => e.message.startsWith("banning "));
-    assert.equal(new Set(banned.map((e) => e.properties.key)).size, banned.length);
-    assert.equal(metricValue(m, "timenode_bans_total"), banned.length);
+    // Each ban is logged once (and counted with it), however many of its answers were still
+    // judged after it.
+    const banLines = () => target.logsMatching((e) => e.message.startsWith("banning "));
+    await target.waitFor(
+      async () => metricValue(await target.metrics(), "timenode_bans_total") === banLines().length,
+      "every ban logged",
+    );
+    const keys = banLines().map((e) => e.properties.key);
+    assert.equal(new Set(keys).size, keys.length, `one ban line per key: ${keys.join(", ")}`);
     // The next-height flood: strangers dropped unverified, the member held to its cap, and
     // nothing charged to the relaying peer, which stays connected.
     assert.ok(
