@@ -118,6 +118,7 @@ export class SyncService {
   #catchUpLogged = false;
   /** When sync last applied a fetched block (fully validated): evidence that we are behind. */
   #lastFetchedApplyAt = -Infinity;
+  /** The highest quorum certificate above our tip that consensus reported, and when. */
   #quorumAhead = { height: 0, at: -Infinity };
   /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
   #applyMsPerBlock = 0;
