@@ -48,6 +48,7 @@ import { type BenchOptions, type BenchRow, benchRow, errorRow, formatNumber } fr
 import { generateKeyPair } from "../crypto/ed25519.ts";
 import { genesisHash, loadGenesisFile } from "../chain/genesis.ts";
 import { signRegistration } from "../state/records.ts";
+import { addressOf } from "../state/address.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../tests/support/devnet.ts";
 import { dialAsPeer } from "../tests/support/raw_peer.ts";
 
@@ -165,11 +166,12 @@ async function freeRegistrations(opts: BenchOptions): Promise<BenchRow> {
     peer = await dialAsPeer(genesis, devnet.manifest.nodes[0].p2p);
     const tip = await heightOf(devnet.nodes[0]);
     for (let i = 0; i < FREE_REGISTRATIONS; i++) {
-      const record = signRegistration(generateKeyPair(), {
+      const key = generateKeyPair();
+      const record = signRegistration(key, {
         genesisHash: genesisHash(genesis),
         nonce: 0,
         expiresAt: tip + 100,
-        rewardAddress: `bench-attacker-${i}`,
+        rewardAddress: addressOf(genesis.network, key.publicKey),
         address: `203.0.113.${i + 1}:24100`,
       });
       await peer.send({ kind: "record", record });

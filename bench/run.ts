@@ -20,6 +20,7 @@ import { runSyncBenchmarks } from "./sync.ts";
 import { runLedgerBenchmarks } from "./ledger.ts";
 import { runHostileBenchmarks } from "./hostile.ts";
 import { runHostileNetBenchmarks } from "./hostile_net.ts";
+import { runAttackRateBenchmarks } from "./hostile_rates.ts";
 
 interface Suite {
   name: string;
@@ -33,9 +34,11 @@ const SUITES: Suite[] = [
   { name: "consensus", run: runConsensusBenchmarks },
   {
     name: "hostile",
-    run: async (
-      opts,
-    ) => [...await runHostileBenchmarks(opts), ...await runHostileNetBenchmarks(opts)],
+    run: async (opts) => [
+      ...await runHostileBenchmarks(opts),
+      ...await runAttackRateBenchmarks(opts),
+      ...await runHostileNetBenchmarks(opts),
+    ],
   },
   { name: "ledger", run: runLedgerBenchmarks },
 ];

@@ -430,6 +430,11 @@ export class ConsensusEngine {
     return this.#nextHeightDropped;
   }
 
+  /** Next-height messages buffered so far (signatures verified), left in the buffer. */
+  get nextHeightMessages(): readonly BufferedMessage[] {
+    return this.#nextHeight;
+  }
+
   /** Next-height messages received so far (signatures verified). Empties the buffer. */
   takeNextHeightMessages(): BufferedMessage[] {
     const out = this.#nextHeight;

@@ -59,6 +59,7 @@ import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
 import { VotePresence } from "./vote_presence.ts";
+import { hasQuorumAhead } from "./quorum_ahead.ts";
 
 const log = getLogger(["timenode", "consensus"]);
 
@@ -127,6 +128,11 @@ export interface ConsensusServiceOptions {
   verifyCommit?: (header: BlockHeader, certificate: Certificate) => Promise<boolean>;
   /** Receives each double sign once (see `EvidenceSink`). */
   evidenceSink?: EvidenceSink;
+  /**
+   * Called when the precommits buffered for `height` (above ours) form a quorum certificate of
+   * its set: verified evidence that the node is behind (sync's `isBehind`).
+   */
+  onQuorumAhead?: (height: number) => void;
 }
 
 export interface ConsensusInfo {
@@ -164,6 +170,8 @@ export class ConsensusService {
   #failed = false;
   #lastCommit: { height: number; round: number; at: number } | null = null;
   readonly #hints = new Map<string, number>();
+  /** The highest height whose quorum certificate was reported ahead of us (once each). */
+  #quorumAheadReported = 0;
   readonly #evidence: unknown[] = [];
   readonly #persistentPeers = new Set<string>();
   readonly #pool = new RecordPool();
@@ -519,11 +527,32 @@ export class ConsensusService {
           this.#votePresence.note(height, event.vote.round, id);
         }
       }
-      this.#enqueue(() => engine.handle(event));
+      const nextPrecommit = height === engine.height + 1 && event.kind === "vote" &&
+        event.vote.type === VoteType.Precommit;
+      this.#enqueue(() => {
+        const actions = engine.handle(event);
+        if (nextPrecommit) this.#checkQuorumAhead(engine);
+        return actions;
+      });
       return;
     }
     if (height < engine.height) this.#hintCatchUp(from);
     // Heights further ahead mean we are behind: sync learns it from the peer's tip.
+  }
+
+  /** Buffered precommits of height + 1 that form its quorum certificate: we are behind. */
+  #checkQuorumAhead(engine: ConsensusEngine): void {
+    const report = this.#o.onQuorumAhead;
+    const next = engine.height + 1;
+    if (!report || this.#quorumAheadReported >= next) return;
+    const nextSet = this.#o.chain.validatorSetFor(next);
+    if (!nextSet || !hasQuorumAhead(nextSet, engine.nextHeightMessages)) return;
+    this.#quorumAheadReported = next;
+    log.info("saw a quorum certificate for height {height} while at {current}", {
+      height: next,
+      current: engine.height,
+    });
+    report(next);
   }
 
   /** A peer voting on a height we have committed is behind: point it at our tip. */

@@ -86,6 +86,15 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_inbound_evictions_total",
       "Established inbound peers dropped to make room for a newcomer (inbound full).",
     ),
+    addressesRefused: registry.counter(
+      "timenode_addresses_refused_total",
+      "Gossiped addresses not kept, by reason: invalid (a hostname, out of scope, stale, ours) " +
+        "or limited (over the source's rate, bucket or source-netgroup cap).",
+    ),
+    banListWrites: registry.counter(
+      "timenode_ban_list_writes_total",
+      "Writes of bans.json: at most about one a second, however many bans a flood causes.",
+    ),
     sendQueueBytes: registry.gauge(
       "timenode_send_queue_bytes",
       "Bytes waiting in all peers' send queues.",
@@ -210,6 +219,8 @@ export type NodeMetrics = ReturnType<typeof createNodeMetrics>;
  */
 export type NetworkMetrics = Pick<
   NodeMetrics,
+  | "addressesRefused"
+  | "banListWrites"
   | "bans"
   | "handshakeBudgetRejected"
   | "inboundEvictions"

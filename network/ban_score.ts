@@ -73,6 +73,8 @@ export interface AddResult {
   /** The score this addition reached; 0 for a key that was already banned (not tracked). */
   score: number;
   banned: boolean;
+  /** Banned by this addition (false while an earlier ban still runs): count and log it once. */
+  newlyBanned: boolean;
 }
 
 export interface AddOptions {
@@ -149,7 +151,7 @@ export class BanScores {
     opts: AddOptions = {},
   ): AddResult {
     const key = banKey(rawKey);
-    if (this.isBanned(key, now)) return { score: 0, banned: true };
+    if (this.isBanned(key, now)) return { score: 0, banned: true, newlyBanned: false };
     const e = this.#scores.get(key) ?? this.#track(key, now);
     e.transient = this.#decayed(e, now);
     e.updatedAt = Math.max(e.updatedAt, now);
@@ -160,9 +162,9 @@ export class BanScores {
     const score = e.persistent + e.transient;
     if (score >= this.#opts.threshold && isBannable(key)) {
       this.ban(key, now + this.#opts.banDurationMs, reason);
-      return { score, banned: true };
+      return { score, banned: true, newlyBanned: true };
     }
-    return { score, banned: false };
+    return { score, banned: false, newlyBanned: false };
   }
 
   #track(key: string, now: number): ScoreEntry {

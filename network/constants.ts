@@ -102,6 +102,13 @@ export const INBOUND_LIMITS = {
 /** Inbound connection attempts per second allowed from one non-loopback IP. */
 export const INBOUND_RATE = { ratePerSec: 2, burst: 10 } as const;
 
+/**
+ * An `addresses` answer of at least this many entries, most of which the book refuses, logs a
+ * warning: a flood of one subnet or of hostnames. Smaller answers are the normal trickle of
+ * stale entries and stay quiet.
+ */
+export const ADDRESS_FLOOD_WARN_MIN = 32;
+
 /** getAddresses answered at most this often per peer. */
 export const ADDRESS_REQUEST_INTERVAL_MS = 60_000;
 /** How many addresses to return per getAddresses. */

@@ -25,6 +25,7 @@ import type {
   PreHandshakeFault,
 } from "./api.ts";
 import {
+  ADDRESS_FLOOD_WARN_MIN,
   ADDRESS_REQUEST_INTERVAL_MS,
   ADDRESSES_PER_ANSWER,
   BAN_DURATION_MS,
@@ -173,7 +174,11 @@ export class NetworkService implements NetworkApi {
     this.#registry = new ConnectionRegistry(this.#localNodeId);
     this.#bans = new BanScores();
     this.#banSaver = new SaveThrottle(
-      () => o.dataDir ? saveBans(`${o.dataDir}/bans.json`, this.#bans) : Promise.resolve(),
+      () => {
+        if (!o.dataDir) return Promise.resolve();
+        o.metrics.banListWrites.inc();
+        return saveBans(`${o.dataDir}/bans.json`, this.#bans);
+      },
       BAN_SAVE_INTERVAL_MS,
       (e) => log.warn("saving bans failed: {error}", { error: String(e) }),
     );
@@ -684,7 +689,19 @@ export class NetworkService implements NetworkApi {
     }
     // The book filters by scope (a public peer's loopback addresses are never ours to dial)
     // and rate-limits each source.
-    this.#addrBook.learn(entries, c.key, Date.now());
+    const r = this.#addrBook.learn(entries, c.key, Date.now());
+    const m = this.#o.metrics.addressesRefused;
+    if (r.rejected > 0) m.inc({ reason: "invalid" }, r.rejected);
+    if (r.limited > 0) m.inc({ reason: "limited" }, r.limited);
+    // An answer mostly made of addresses we will not keep is a flood (or a book full of
+    // junk); we ask each peer rarely, so this warns at most about once per peer and minute.
+    if (2 * (r.rejected + r.limited) > entries.length && entries.length >= ADDRESS_FLOOD_WARN_MIN) {
+      log.warn("peer {key} sent {count} addresses, {refused} not kept (invalid or over its caps)", {
+        key: c.key,
+        count: entries.length,
+        refused: r.rejected + r.limited,
+      });
+    }
   }
 
   // ---- inbound slots ---------------------------------------------------------------------------
@@ -793,7 +810,9 @@ export class NetworkService implements NetworkApi {
     });
     const reason = detail ? `${code}: ${detail}` : code;
     const r = this.#bans.add(key, points, reason, Date.now());
-    if (r.banned) {
+    // Penalties that race the close of a banned peer neither count nor log a second ban.
+    if (r.banned && !r.newlyBanned) c?.close("banned", reason, true);
+    if (r.newlyBanned) {
       this.#o.metrics.bans.inc();
       log.warn("banning {key} for {hours} h: score {score} >= {threshold}", {
         key,

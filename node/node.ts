@@ -169,6 +169,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     // Only verified evidence pauses consensus, never a peer's claim (docs/security.md).
     isSyncing: () => sync.isBehind(),
     onFatal: (error) => reportFailure(error),
+    // A quorum certificate above our tip, seen by consensus, is evidence for sync's isBehind.
+    onQuorumAhead: (height) => sync.noteQuorumAhead(height),
     selectTransactions: (height, records) =>
       txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
     prepareBlock: (block) => txs.prepareBlock(block),

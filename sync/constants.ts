@@ -101,8 +101,9 @@ export const MAX_TRACKED_CLAIMS = 1024;
 
 /**
  * How long a block fetched by sync and fully validated (its certificate against the validator
- * set of its height) keeps the node "behind" for consensus. A claim alone never pauses
- * consensus; this evidence does, while sync keeps delivering it.
+ * set of its height), or a quorum certificate for a higher height seen by consensus, keeps the
+ * node "behind" for consensus. A claim alone never pauses consensus; this evidence does, while
+ * it keeps coming.
  */
 export const BEHIND_EVIDENCE_TTL_MS = 10_000;
 

@@ -118,6 +118,8 @@ export class SyncService {
   #catchUpLogged = false;
   /** When sync last applied a fetched block (fully validated): evidence that we are behind. */
   #lastFetchedApplyAt = -Infinity;
+  /** The highest quorum certificate above our tip that consensus reported, and when. */
+  #quorumAhead = { height: 0, at: -Infinity };
   /** Smoothed wall time to apply one block; sizes the chunk of each applying turn. */
   #applyMsPerBlock = 0;
 
@@ -204,13 +206,28 @@ export class SyncService {
 
   /**
    * Whether this node is behind on verified evidence, so consensus should wait for sync: a peer
-   * claims a higher tip AND sync applied a fetched block within `BEHIND_EVIDENCE_TTL_MS` (the
-   * chain checked its certificate against the validator set of its height). A claim alone
+   * claims a higher tip AND, within `BEHIND_EVIDENCE_TTL_MS`, sync applied a fetched block (the
+   * chain checked its certificate against the validator set of its height) or consensus saw a
+   * quorum certificate for a height above the tip (`noteQuorumAhead`). A claim alone
    * never pauses consensus: a peer that claims 10,000,000 and sends nothing holds no one up.
    */
   isBehind(): boolean {
-    return this.state() === "syncing" &&
-      this.#now() - this.#lastFetchedApplyAt < BEHIND_EVIDENCE_TTL_MS;
+    if (this.state() !== "syncing") return false;
+    const now = this.#now();
+    if (now - this.#lastFetchedApplyAt < BEHIND_EVIDENCE_TTL_MS) return true;
+    return this.#quorumAhead.height > this.#chain.tip().height &&
+      now - this.#quorumAhead.at < BEHIND_EVIDENCE_TTL_MS;
+  }
+
+  /**
+   * Consensus saw a quorum certificate for `height` (precommits of its set, signatures
+   * verified): the second kind of evidence `isBehind` accepts, until the tip reaches it.
+   */
+  noteQuorumAhead(height: number): void {
+    const now = this.#now();
+    const fresh = now - this.#quorumAhead.at < BEHIND_EVIDENCE_TTL_MS;
+    if (fresh && height < this.#quorumAhead.height) return;
+    this.#quorumAhead = { height, at: now };
   }
 
   info(): SyncInfo {

@@ -1,6 +1,7 @@
 /**
  * Defenses of docs/security.md against real node processes: free registrations that carry no
- * power, a sign-guard write that fails, and a whole network restarted mid-round.
+ * power, a sign-guard write that fails, a whole network restarted mid-round, and a node key
+ * file that others can read.
  */
 import assert from "node:assert/strict";
 import { addressOf } from "../../state/address.ts";
@@ -10,7 +11,8 @@ import { loadGenesisFile } from "../../chain/genesis.ts";
 import { genesisHash } from "../../chain/genesis.ts";
 import { signRegistration } from "../../state/records.ts";
 import { SIGN_GUARD_FILE } from "../../consensus/sign_guard.ts";
-import { metricValue, type NodeProcess } from "../support/cluster.ts";
+import { freePort, metricValue, NodeProcess, tempDir } from "../support/cluster.ts";
+import { createKeyFile, NODE_KEY_FILE } from "../../crypto/node_key.ts";
 import { heightOf, startDevnet, waitAllAtHeight } from "../support/devnet.ts";
 import { dialAsPeer, type RawPeer } from "../support/raw_peer.ts";
 
@@ -154,5 +156,29 @@ Deno.test("a whole network restarted mid-round re-sends its last signed messages
     await waitAllAtHeight(devnet.nodes, startHeight + 3, 60_000);
   } finally {
     await devnet.stop();
+  }
+});
+
+Deno.test("a node key file readable by others stops the node at start, with the chmod fix", async () => {
+  const dataDir = await tempDir("keymode");
+  const keyPath = `${dataDir}/${NODE_KEY_FILE}`;
+  await createKeyFile(keyPath, generateKeyPair());
+  // What a careless copy or a permissive umask leaves behind.
+  await Deno.chmod(keyPath, 0o644);
+  const node = new NodeProcess({
+    name: "keymode",
+    dataDir,
+    p2pPort: freePort(),
+    rpcPort: freePort(),
+  });
+  try {
+    node.start();
+    assert.notEqual(await node.exited(60_000), 0);
+    const refused = node.logsMatching((e) => e.message.includes(`chmod 600 ${keyPath}`));
+    assert.equal(refused.length, 1);
+    assert.equal(node.logsMatching((e) => e.message.startsWith("rpc listening on")).length, 0);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -50,6 +50,8 @@ export interface NodeOptions {
   host?: string;
   /** Run inside this network namespace (`ip netns exec`), as a host with its own IP. */
   netns?: string;
+  /** The p2p listen address when it differs from `host:p2pPort` (an IPv6 "[addr]:port"). */
+  listen?: string;
   /** Default debug: tests wait on debug-level events. */
   logLevel?: string;
 }
@@ -95,7 +97,7 @@ export class NodeProcess {
       "--data-dir",
       o.dataDir,
       "--listen",
-      this.p2p,
+      o.listen ?? this.p2p,
       "--rpc",
       `${o.host ?? "127.0.0.1"}:${o.rpcPort}`,
       "--log-format",

@@ -17,7 +17,11 @@ Deno.test("ban score: threshold 100 bans for 24 h", () => {
   assert.equal(BAN_SCORE_DEFAULTS.threshold, 100);
   assert.equal(BAN_SCORE_DEFAULTS.banDurationMs, DAY);
   const s = new BanScores();
-  assert.deepEqual(s.add("1.2.3.4", 60, "bad frame", T0), { score: 60, banned: false });
+  assert.deepEqual(s.add("1.2.3.4", 60, "bad frame", T0), {
+    score: 60,
+    banned: false,
+    newlyBanned: false,
+  });
   assert.equal(s.isBanned("1.2.3.4", T0), false);
   const r = s.add("1.2.3.4", 40, "bad block", T0);
   assert.equal(r.banned, true);
@@ -39,9 +43,17 @@ Deno.test("ban score: threshold 100 bans for 24 h", () => {
 
 Deno.test("ban score: a single offence at the threshold bans at once", () => {
   const s = new BanScores();
-  assert.equal(s.add("5.6.7.8", 100, "forged certificate", T0).banned, true);
+  assert.deepEqual(s.add("5.6.7.8", 100, "forged certificate", T0), {
+    score: 100,
+    banned: true,
+    newlyBanned: true,
+  });
   // While banned, adding does nothing more and reports banned.
-  assert.deepEqual(s.add("5.6.7.8", 1, "again", T0 + 1), { score: 0, banned: true });
+  assert.deepEqual(s.add("5.6.7.8", 1, "again", T0 + 1), {
+    score: 0,
+    banned: true,
+    newlyBanned: false,
+  });
 });
 
 Deno.test("ban score: the transient part halves every half-life", () => {

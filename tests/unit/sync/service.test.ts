@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createNodeMetrics } from "../../../metrics/definitions.ts";
 import type { Message } from "../../../network/messages.ts";
 import { SyncService, type SyncTuning } from "../../../sync/service.ts";
+import { BEHIND_EVIDENCE_TTL_MS } from "../../../sync/constants.ts";
 import { FakeNetwork, linkNetworks, type RemoteHandler } from "../../support/fake_network.ts";
 import { withTimeout } from "../../support/deadline.ts";
 import {
@@ -440,6 +441,31 @@ Deno.test("sync service: a claimed height alone never makes the node behind; fet
     } finally {
       shutdown(b);
     }
+  } finally {
+    shutdown(a);
+  }
+});
+
+Deno.test("sync service: a quorum certificate above the tip seen by consensus makes the node behind", () => {
+  const f = chainFixture(20);
+  let now = 1_000_000;
+  const a = node(f, 10, FAST, 1, () => now);
+  try {
+    // Without a peer claiming more, sync has nothing to fetch: no reason to pause consensus.
+    a.sync.noteQuorumAhead(12);
+    assert.equal(a.sync.isBehind(), false);
+    a.net.connect("peer", { bestHeight: 20, remote: () => {} });
+    assert.equal(a.sync.state(), "syncing");
+    assert.equal(a.sync.isBehind(), true, "a claim backed by a quorum certificate above the tip");
+    now += BEHIND_EVIDENCE_TTL_MS;
+    assert.equal(a.sync.isBehind(), false, "the evidence expires");
+    // A certificate for the tip itself says nothing about being behind, and a lower report
+    // never replaces a higher one.
+    a.sync.noteQuorumAhead(10);
+    assert.equal(a.sync.isBehind(), false);
+    a.sync.noteQuorumAhead(15);
+    a.sync.noteQuorumAhead(11);
+    assert.equal(a.sync.isBehind(), true);
   } finally {
     shutdown(a);
   }
