@@ -11,8 +11,7 @@
  * workers, applying is chunked), or apply a block out of order.
  */
 import { getLogger } from "@logtape/logtape";
-import type { ChainApi } from "../chain/api.ts";
-import { type CommittedBlock, decodeCommittedBlock } from "../chain/block.ts";
+import type { ApplyItem, ChainApi } from "../chain/api.ts";
 import type { NetworkApi } from "../network/api.ts";
 import { type Blocks, type GetBlocks, MESSAGE_LIMITS } from "../network/messages.ts";
 import type { SyncMetrics } from "../metrics/definitions.ts";
@@ -42,7 +41,7 @@ import {
   type ServeStats,
 } from "./serve_limiter.ts";
 import { VerifyPool } from "./verify_pool.ts";
-import { type BatchCheck, checkEncodedBlocks } from "./verify_worker.ts";
+import { type BatchCheck, type CheckedBlock, checkEncodedBlocks } from "./verify_worker.ts";
 
 const log = getLogger(["timenode", "sync"]);
 
@@ -98,8 +97,8 @@ export class SyncService {
   readonly #scheduler: SyncScheduler;
   readonly #limiter: ServeLimiter;
   readonly #progress = new SyncProgress();
-  /** Verified encoded blocks by height, waiting for their turn to be applied. */
-  readonly #ready = new Map<number, Uint8Array>();
+  /** Verified blocks by height (decoded by the workers), waiting for their turn to be applied. */
+  readonly #ready = new Map<number, CheckedBlock>();
   #pool: VerifyPool | null = null;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -411,7 +410,7 @@ export class SyncService {
     if (this.#closed) return;
     const tip = this.#chain.tip().height;
     for (let i = 0; i < check.okCount; i++) {
-      if (from + i > tip) this.#ready.set(from + i, blocks[i]);
+      if (from + i > tip) this.#ready.set(from + i, check.blocks[i]);
     }
     if (check.failure) {
       const height = from + check.failure.index;
@@ -450,18 +449,13 @@ export class SyncService {
     try {
       const tip = this.#chain.tip().height;
       const chunk = this.#applyChunk();
-      const items: { cb: CommittedBlock; encoded: Uint8Array }[] = [];
+      // Decoded and hashed by the workers: the main thread only validates against the tip,
+      // runs the state machine and stores.
+      const items: ApplyItem[] = [];
       for (let h = tip + 1; items.length < chunk; h++) {
-        const encoded = this.#ready.get(h);
-        if (!encoded) break;
-        try {
-          items.push({ cb: decodeCommittedBlock(encoded), encoded });
-        } catch {
-          // The worker decoded it already; this only guards against a worker/main mismatch.
-          this.#ready.delete(h);
-          this.#reject(h, "decode");
-          break;
-        }
+        const checked = this.#ready.get(h);
+        if (!checked) break;
+        items.push({ cb: checked.cb, encoded: checked.encoded, workerHash: checked.hash });
       }
       if (items.length === 0) return;
       let result;

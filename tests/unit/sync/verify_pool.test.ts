@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { VerifyPool } from "../../../sync/verify_pool.ts";
 import { checkEncodedBlocks } from "../../../sync/verify_worker.ts";
+import { blockHash, decodeCommittedBlock } from "../../../chain/block.ts";
 import { chainFixture, corruptAt } from "../../support/fake_chain.ts";
 
 const f = chainFixture(400);
@@ -11,7 +12,7 @@ Deno.test("verify pool: a valid batch passes with every block's hash, across wor
     const check = await pool.verify(1, f.encoded);
     assert.equal(check.okCount, 400);
     assert.equal(check.failure, undefined);
-    assert.deepEqual(check.hashes, f.hashes);
+    assert.deepEqual(check.blocks.map((b) => b.hash), f.hashes);
   } finally {
     pool.close();
   }
@@ -32,7 +33,7 @@ Deno.test("verify pool: stops at the first bad block and says why", async () => 
       const check = await pool.verify(1, blocks);
       assert.equal(check.okCount, c.index, c.reason);
       assert.deepEqual(check.failure, { index: c.index, reason: c.reason });
-      assert.deepEqual(check.hashes, f.hashes.slice(0, c.index));
+      assert.deepEqual(check.blocks.map((b) => b.hash), f.hashes.slice(0, c.index));
     }
     // A batch presented at the wrong height fails on its first block.
     const shifted = await pool.verify(2, f.encoded.slice(0, 10));
@@ -53,12 +54,48 @@ Deno.test("verify pool: blocks of another network fail as wrong-chain", async ()
   }
 });
 
-Deno.test("verify pool: re-signed blocks pass here; the chain's in-order checks catch them", () => {
+Deno.test("verify pool: re-signed blocks with a bad link pass here; the chain's in-order checks catch them", () => {
+  const check = checkEncodedBlocks(f.genesisHash, 10, [corruptAt(f, 10, "bad-link")]);
+  assert.equal(check.okCount, 1);
+});
+
+Deno.test("verify pool: a re-signed block whose body does not match its payload root fails here", () => {
   const check = checkEncodedBlocks(f.genesisHash, 10, [
-    corruptAt(f, 10, "bad-link"),
+    f.encoded[9],
     corruptAt(f, 11, "bad-payload-root"),
   ]);
-  assert.equal(check.okCount, 2);
+  assert.deepEqual(check.failure, { index: 1, reason: "bad-payload-root" });
+  assert.equal(check.okCount, 1);
+});
+
+Deno.test("verify pool: passing blocks come back decoded, with the bytes they were decoded from", async () => {
+  const pool = new VerifyPool({ genesisHash: f.genesisHash, workers: 2, chunkBlocks: 7 });
+  try {
+    const check = await pool.verify(1, f.encoded.slice(0, 30));
+    assert.equal(check.blocks.length, 30);
+    check.blocks.forEach((b, i) => {
+      assert.deepEqual(b.encoded, f.encoded[i]);
+      assert.deepEqual(b.cb, decodeCommittedBlock(f.encoded[i]));
+      assert.deepEqual(b.hash, blockHash(b.cb.block.header));
+    });
+    // No per-field copies: a chunk's fields are views into the one buffer that came back.
+    const first = check.blocks[0];
+    assert.equal(first.cb.block.header.prevHash.buffer, first.encoded.buffer);
+    assert.equal(first.cb.certificate.signatures[0].signature.buffer, first.encoded.buffer);
+    assert.equal(check.blocks[6].encoded.buffer, first.encoded.buffer);
+    assert.notEqual(check.blocks[7].encoded.buffer, first.encoded.buffer);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("verify pool: the main-thread check copies fields unless told the input is its own", () => {
+  const input = f.encoded.slice(0, 2).map((b) => b.slice());
+  const copied = checkEncodedBlocks(f.genesisHash, 1, input);
+  assert.notEqual(copied.blocks[0].cb.block.header.chainId.buffer, input[0].buffer);
+  const viewed = checkEncodedBlocks(f.genesisHash, 1, input, undefined, { fields: "view" });
+  assert.equal(viewed.blocks[0].cb.block.header.chainId.buffer, input[0].buffer);
+  assert.deepEqual(viewed.blocks[1].cb, copied.blocks[1].cb);
 });
 
 Deno.test("verify pool: the caller keeps its arrays (a copy is transferred)", async () => {
