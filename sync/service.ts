@@ -12,6 +12,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { ApplyItem, ChainApi } from "../chain/api.ts";
+import { decodeCommittedBlock } from "../chain/block.ts";
 import type { NetworkApi } from "../network/api.ts";
 import { type Blocks, type GetBlocks, MESSAGE_LIMITS } from "../network/messages.ts";
 import type { SyncMetrics } from "../metrics/definitions.ts";
@@ -97,7 +98,10 @@ export class SyncService {
   readonly #scheduler: SyncScheduler;
   readonly #limiter: ServeLimiter;
   readonly #progress = new SyncProgress();
-  /** Verified blocks by height (decoded by the workers), waiting for their turn to be applied. */
+  /**
+   * Verified blocks by height, waiting for their turn to be applied. Their bytes belong to sync
+   * (a worker's returned batch, or a message's own copy), so decoding may point into them.
+   */
   readonly #ready = new Map<number, CheckedBlock>();
   #pool: VerifyPool | null = null;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
@@ -449,13 +453,21 @@ export class SyncService {
     try {
       const tip = this.#chain.tip().height;
       const chunk = this.#applyChunk();
-      // Decoded and hashed by the workers: the main thread only validates against the tip,
-      // runs the state machine and stores.
+      // Hashed and checked by the workers: the main thread decodes (as views into the bytes,
+      // which are its own), validates against the tip, runs the state machine and stores.
       const items: ApplyItem[] = [];
       for (let h = tip + 1; items.length < chunk; h++) {
         const checked = this.#ready.get(h);
         if (!checked) break;
-        items.push({ cb: checked.cb, encoded: checked.encoded, workerHash: checked.hash });
+        try {
+          const cb = decodeCommittedBlock(checked.encoded, "view");
+          items.push({ cb, encoded: checked.encoded, workerHash: checked.hash });
+        } catch {
+          // The worker decoded it already; this only guards against a worker/main mismatch.
+          this.#ready.delete(h);
+          this.#reject(h, "decode");
+          break;
+        }
       }
       if (items.length === 0) return;
       let result;

@@ -81,8 +81,9 @@ export class VerifyPool {
 
   /**
    * Checks blocks expected at `fromHeight`, ... The blocks are copied (packed, one buffer per
-   * chunk) before transfer, so the caller keeps its arrays; the passing blocks come back decoded,
-   * pointing into that buffer. Rejects if the pool is closed or a worker crashes.
+   * chunk) before transfer, so the caller keeps its arrays; the passing blocks come back as
+   * views into that buffer, which the worker returns. Rejects if the pool is closed or a worker
+   * crashes.
    */
   async verify(fromHeight: number, blocks: readonly Uint8Array[]): Promise<BatchCheck> {
     if (this.#closed) throw new Error("verify pool is closed");
@@ -103,7 +104,6 @@ export class VerifyPool {
       const encoded = unpack(reply.packed, reply.lengths);
       for (let k = 0; k < reply.okCount; k++) {
         checked.push({
-          cb: reply.blocks[k],
           encoded: encoded[k],
           hash: hashes.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH),
         });

@@ -8,8 +8,8 @@
  * this very block, the certificate's signers (count, duplicates, membership with power, quorum
  * where the set is exactly known), and only then every certificate signature
  * (docs/security.md), and every transaction signature (so applying the block skips them:
- * `signaturesVerified`). It hands back each passing block decoded, with its hash, so the main
- * thread neither decodes nor hashes it again (`Chain.applyBlocks`' `hash`).
+ * `signaturesVerified`). It hands back each passing block's bytes with its hash, so the main
+ * thread neither hashes it nor checks its payload root again (`ApplyItem.workerHash`).
  * Must never: verify a signature of a certificate that fails a cheap check; decide anything that
  * needs the tip (link, timestamp): the chain checks those, and the quorum of the real set, in
  * order on the main thread. Never throws on hostile bytes: every failure becomes a verdict.
@@ -18,7 +18,6 @@ import {
   blockHash,
   type ByteFields,
   type Certificate,
-  type CommittedBlock,
   decodeCommittedBlock,
   payloadRoot,
   transactionsOf,
@@ -47,9 +46,11 @@ export type CheckFailure = Extract<
   | "bad-transactions"
 >;
 
-/** A block that passed: decoded from exactly `encoded`, whose header hashes to `hash`. */
+/**
+ * A block that passed: `encoded` decodes, matches its payload root, and its header hashes to
+ * `hash`. Decoding it again is deterministic, so these hold for the main thread's decoding too.
+ */
 export interface CheckedBlock {
-  cb: CommittedBlock;
   encoded: Uint8Array;
   hash: Uint8Array;
 }
@@ -161,8 +162,8 @@ function distinctSigners(cert: Certificate): boolean {
 /** How `checkEncodedBlocks` is run: the defaults are the node's (copies, the real verifier). */
 export interface CheckOptions {
   /**
-   * `view` when the caller owns the encoded blocks for good (a worker's transferred batch): the
-   * decoded blocks then point into them instead of copying every field.
+   * `view` when the caller owns the encoded blocks (a worker's transferred batch): decoding then
+   * points into them instead of copying every field, which costs more than the rest of decoding.
    */
   fields?: ByteFields;
   /** The signature check; tests inject a counting one. */
@@ -237,7 +238,7 @@ function checkOne(
     }
     if (!ok) return { reason: "bad-transactions" };
   }
-  return { cb, encoded, hash };
+  return { encoded, hash };
 }
 
 // ---- worker protocol ---------------------------------------------------------------------
@@ -254,16 +255,16 @@ export interface VerifyJob {
 }
 
 /**
- * Worker → main. The job's `packed` buffer comes back, and `blocks` (the `okCount` passing
- * blocks, decoded) point into it, so the blocks cross to the main thread without a copy of any
- * field; `hashes` packs their hashes, 32 bytes each.
+ * Worker → main. The job's `packed` buffer comes back (transferred, not copied), so the main
+ * thread can decode the passing blocks as views into it; `hashes` packs the hashes of the
+ * `okCount` passing blocks, 32 bytes each. Decoded blocks do not travel: cloning their objects
+ * cost the main thread more than decoding the bytes as views (docs/sync.md#performance).
  */
 export interface VerifyReply {
   id: number;
   okCount: number;
   packed: ArrayBuffer;
   lengths: Uint32Array<ArrayBuffer>;
-  blocks: CommittedBlock[];
   hashes: ArrayBuffer;
   failureIndex: number;
   failureReason: CheckFailure | null;
@@ -286,7 +287,7 @@ export function runJob(job: VerifyJob): VerifyReply {
     job.fromHeight,
     unpack(job.packed, job.lengths),
     job.signers,
-    // The batch was transferred here and goes back with the reply: the blocks may point into it.
+    // The batch was transferred here: decoding may point into it.
     { fields: "view" },
   );
   const hashes = new Uint8Array(check.blocks.length * HASH_LENGTH);
@@ -296,7 +297,6 @@ export function runJob(job: VerifyJob): VerifyReply {
     okCount: check.okCount,
     packed: job.packed,
     lengths: job.lengths,
-    blocks: check.blocks.map((b) => b.cb),
     hashes: hashes.buffer,
     failureIndex: check.failure?.index ?? -1,
     failureReason: check.failure?.reason ?? null,
