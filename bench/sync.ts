@@ -5,6 +5,7 @@
  * same blocks; then an in-process breakdown of where the time goes (bench/sync_profile.ts).
  *
  *   deno task bench --only sync [--quick]
+ *   deno run -A bench/sync.ts [--quick] [--validators 4|100] [--runs N]   # one scenario
  *   TIMENODE_BENCH_CPU_PROF=/tmp/prof deno task bench --only sync   # V8 profiles of both nodes
  *
  * End to end, each run starts the source on the made data dir and a fresh node (new data dir)
@@ -134,7 +135,16 @@ interface BoundedRun extends CatchUpRun {
   bound: number;
 }
 
-export async function runSyncBenchmarks(opts: Partial<BenchOptions> = {}): Promise<BenchRow[]> {
+/** Standalone runs may pick scenarios (`--validators 100`) and a run count (`--runs 3`). */
+export interface SyncBenchSelection {
+  validators?: number;
+  runs?: number;
+}
+
+export async function runSyncBenchmarks(
+  opts: Partial<BenchOptions> = {},
+  only: SyncBenchSelection = {},
+): Promise<BenchRow[]> {
   const progress = opts.progress ?? ((line: string) => console.error(line));
   const signal = opts.signal ?? new AbortController().signal;
   const rows: BenchRow[] = [];
@@ -142,11 +152,13 @@ export async function runSyncBenchmarks(opts: Partial<BenchOptions> = {}): Promi
   try {
     for (const [k, scenario] of SCENARIOS.entries()) {
       if (signal.aborted) break;
+      if (only.validators !== undefined && scenario.validators !== only.validators) continue;
       rows.push(
         ...await runScenario(
           scenario,
           join(workDir, `s${k}`),
           opts.quick ?? false,
+          only.runs,
           progress,
           signal,
         ),
@@ -162,11 +174,12 @@ async function runScenario(
   sc: Scenario,
   dir: string,
   quick: boolean,
+  runs: number | undefined,
   progress: (line: string) => void,
   signal: AbortSignal,
 ): Promise<BenchRow[]> {
   const blocks = quick ? sc.blocks.quick : sc.blocks.full;
-  const runCount = quick ? QUICK_RUNS : FULL_RUNS;
+  const runCount = runs ?? (quick ? QUICK_RUNS : FULL_RUNS);
   const label = `catch-up ${formatNumber(blocks)} blocks, ${sc.label}, 1 peer`;
   const rows: BenchRow[] = [];
   try {
@@ -531,8 +544,22 @@ async function stopNode(node: NodeProcess): Promise<void> {
   await withTimeout(node.stop(), STOP_GRACE_MS, `${node.name} to stop`).catch(() => node.kill9());
 }
 
+/** `deno run -A bench/sync.ts [--quick] [--validators 4|100] [--runs N]` */
 if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
   const { formatTable } = await import("./table.ts");
-  const rows = await runSyncBenchmarks({ quick: Deno.args.includes("--quick") });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean" },
+      validators: { type: "string" },
+      runs: { type: "string" },
+    },
+    strict: true,
+  });
+  const rows = await runSyncBenchmarks({ quick: values.quick ?? false }, {
+    validators: values.validators === undefined ? undefined : Number(values.validators),
+    runs: values.runs === undefined ? undefined : Math.max(1, Number(values.runs)),
+  });
   console.log(formatTable(rows));
 }
