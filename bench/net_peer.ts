@@ -11,13 +11,14 @@
  *    through `NetworkApi.send`, pacing itself on the peer's send queue (overflowing the queue
  *    would disconnect the peer, by design).
  *  - `ping`: runs the node's own ping loop at `--interval-ms` and reports raw RTT samples taken
- *    from `metrics.pingRtt.observe`.
+ *    from `metrics.pingRtt.observe`, when each was taken, and the event loop's delay meanwhile.
  *  - `echo-server` / `echo-client`: a raw Deno TCP round trip, the floor any RTT sits on.
  *
  * Owns: the bench side of each role and the stdout event protocol (also used by load_gen.ts).
  * Must never: change how the network service behaves; it only drives the public `NetworkApi`.
  */
 import { parseArgs } from "node:util";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { builtinGenesis, genesisHash } from "../chain/genesis.ts";
 import { VoteType } from "../chain/block.ts";
 import { generateKeyPair } from "../crypto/ed25519.ts";
@@ -35,6 +36,8 @@ const DEFAULT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const QUEUE_CHECK_EVERY = 1024;
 /** Pongs are overdue only when something is badly wrong; the bench must not drop peers. */
 const BENCH_PONG_TIMEOUT_MS = 10_000;
+/** The finest the event-loop delay monitor samples at. */
+const LOOP_DELAY_RESOLUTION_MS = 1;
 /** The throughput peers need no pings in the way: one a minute keeps the link honest. */
 const QUIET_PING_INTERVAL_MS = 60_000;
 
@@ -232,26 +235,60 @@ async function runPing(opts: {
     pingIntervalMs: opts.intervalMs,
   });
   const rttMicros: number[] = [];
+  /** When each sample was taken (epoch ms, sub-ms precision), to line up with GC traces. */
+  const takenAtMs: number[] = [];
   let skipped = 0;
   const histogram = metrics.pingRtt;
   const observe = histogram.observe.bind(histogram);
+  // How late the event loop runs its turns while the samples are taken: what the node's own
+  // loop adds under every ping, whatever the network does.
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   // The samples the node itself measures, before they are folded into histogram buckets. The
   // first `warmup` are dropped: until V8 has optimised the ping path they measure the JIT.
   histogram.observe = (seconds: number) => {
     observe(seconds);
     if (skipped < opts.warmup) {
-      skipped++;
+      if (++skipped === opts.warmup) loopDelay.enable();
       return;
     }
     if (rttMicros.length < opts.samples) {
       rttMicros.push(seconds * 1e6);
-      if (rttMicros.length === opts.samples) emit({ event: "rtt", samples: rttMicros });
+      takenAtMs.push(performance.timeOrigin + performance.now());
+      if (rttMicros.length === opts.samples) {
+        loopDelay.disable();
+        // The histogram counts nanoseconds.
+        const us = (ns: number) => ns / 1000;
+        emit({
+          event: "rtt",
+          samples: rttMicros,
+          takenAtMs,
+          loopDelayUs: {
+            p50: us(loopDelay.percentile(50)),
+            p99: us(loopDelay.percentile(99)),
+            max: us(loopDelay.max),
+          },
+        });
+      }
     }
   };
   service.onPeerReady((p) => emit({ event: "peer-ready", key: p.key }));
   await service.start();
+  markGcClock();
   if (opts.listenPort !== null) emit({ event: "listening", address: service.listenAddress });
   return service;
+}
+
+/**
+ * With `--v8-flags=--expose-gc,--trace-gc`, forces one full GC and reports when (on
+ * `performance.now()`'s clock): its trace line (reason "testing") carries V8's own clock, so
+ * the parent can place every traced GC on the clock of the RTT samples. Without, a no-op.
+ */
+function markGcClock(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  const atMs = performance.now();
+  gc();
+  emit({ event: "gc-mark", atEpochMs: performance.timeOrigin + atMs });
 }
 
 // ---- raw TCP echo ----------------------------------------------------------------------------

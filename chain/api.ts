@@ -66,6 +66,19 @@ export interface StateMachine {
   apply(view: StateView, block: Block, opts?: { signaturesVerified?: boolean }): StateWrites;
 }
 
+/** One block for `applyBlocks`. */
+export interface ApplyItem {
+  cb: CommittedBlock;
+  /** The bytes to store; must be exactly `cb`'s encoding (checked unless `workerHash` is set). */
+  encoded: Uint8Array;
+  /**
+   * Only from a verify worker that decoded `cb` from exactly `encoded`, checked its payload
+   * root and hashed its header (sync/verify_worker.ts): the chain then skips those three. Named
+   * apart from any `hash` field so that no caller opts in by accident.
+   */
+  workerHash?: Uint8Array;
+}
+
 export interface ChainApi {
   readonly genesis: Genesis;
   readonly genesisHash: Uint8Array;
@@ -96,7 +109,7 @@ export interface ChainApi {
    * invalid block: the blocks before it stay applied, and the error is returned, not thrown.
    */
   applyBlocks(
-    items: readonly { cb: CommittedBlock; encoded: Uint8Array }[],
+    items: readonly ApplyItem[],
     opts?: { signaturesVerified?: boolean },
   ): { applied: number; error?: InvalidBlockError };
   onBlockApplied(handler: (cb: CommittedBlock, hash: Uint8Array) => void): void;

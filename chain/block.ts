@@ -153,17 +153,28 @@ export function writeHeader(w: ByteWriter, h: BlockHeader): void {
     .fixed(h.validatorSetHash, HASH_LENGTH);
 }
 
-export function readHeader(r: ByteReader): BlockHeader {
+/**
+ * How decoders hand out byte fields: `copy` (the default) gives each field its own buffer, so
+ * a frame buffer that is reused later cannot change a decoded block; `view` leaves them as
+ * views into the input, for a caller that owns the input for good (a verify worker's batch).
+ */
+export type ByteFields = "copy" | "view";
+
+function take(bytes: Uint8Array, fields: ByteFields): Uint8Array {
+  return fields === "copy" ? bytes.slice() : bytes;
+}
+
+export function readHeader(r: ByteReader, fields: ByteFields = "copy"): BlockHeader {
   return {
     version: r.u32(),
-    chainId: r.fixed(HASH_LENGTH).slice(),
+    chainId: take(r.fixed(HASH_LENGTH), fields),
     height: r.u64(),
-    prevHash: r.fixed(HASH_LENGTH).slice(),
+    prevHash: take(r.fixed(HASH_LENGTH), fields),
     timestamp: r.u64(),
-    proposer: r.fixed(PUBLIC_KEY_LENGTH).slice(),
+    proposer: take(r.fixed(PUBLIC_KEY_LENGTH), fields),
     round: r.u32(),
-    payloadRoot: r.fixed(HASH_LENGTH).slice(),
-    validatorSetHash: r.fixed(HASH_LENGTH).slice(),
+    payloadRoot: take(r.fixed(HASH_LENGTH), fields),
+    validatorSetHash: take(r.fixed(HASH_LENGTH), fields),
   };
 }
 
@@ -260,16 +271,16 @@ export function writeBlock(w: ByteWriter, b: Block): void {
   }
 }
 
-export function readBlock(r: ByteReader): Block {
+export function readBlock(r: ByteReader, fields: ByteFields = "copy"): Block {
   const start = r.position;
-  const header = readHeader(r);
+  const header = readHeader(r, fields);
   const records = r.list(CHAIN_LIMITS.maxRecords, (r) => ({
     type: r.u8(),
-    data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice(),
+    data: take(r.bytes(CHAIN_LIMITS.maxRecordBytes), fields),
   }));
   const transactions = r.list(
     CHAIN_LIMITS.maxTransactions,
-    (r) => r.bytes(CHAIN_LIMITS.maxTransactionBytes).slice(),
+    (r) => take(r.bytes(CHAIN_LIMITS.maxTransactionBytes), fields),
   );
   if (r.position - start > CHAIN_LIMITS.maxBodyBytes + 256) {
     throw new DecodeError("block body exceeds maxBodyBytes");
@@ -279,7 +290,7 @@ export function readBlock(r: ByteReader): Block {
     ? { header, records, transactions }
     : { header, records };
   const flag = r.u8();
-  if (flag === LAST_COMMIT_PRESENT) block.lastCommit = readLastCommit(r);
+  if (flag === LAST_COMMIT_PRESENT) block.lastCommit = readLastCommit(r, fields);
   else if (flag !== LAST_COMMIT_ABSENT) throw new DecodeError(`invalid last commit flag ${flag}`);
   return block;
 }
@@ -288,8 +299,8 @@ export function readBlock(r: ByteReader): Block {
  * A certificate whose signers are strictly increasing by node id: sorted and unique, so a
  * `lastCommit` has one encoding and no signer is repeated (count bounded by `readCertificate`).
  */
-function readLastCommit(r: ByteReader): Certificate {
-  const c = readCertificate(r);
+function readLastCommit(r: ByteReader, fields: ByteFields): Certificate {
+  const c = readCertificate(r, fields);
   for (let i = 1; i < c.signatures.length; i++) {
     if (compareBytes(c.signatures[i - 1].validator, c.signatures[i].validator) >= 0) {
       throw new DecodeError("last commit signers are not sorted and unique");
@@ -305,14 +316,14 @@ export function writeCertificate(w: ByteWriter, c: Certificate): void {
   });
 }
 
-export function readCertificate(r: ByteReader): Certificate {
+export function readCertificate(r: ByteReader, fields: ByteFields = "copy"): Certificate {
   return {
     height: r.u64(),
     round: r.u32(),
-    blockHash: r.fixed(HASH_LENGTH).slice(),
+    blockHash: take(r.fixed(HASH_LENGTH), fields),
     signatures: r.list(CHAIN_LIMITS.maxValidators, (r) => ({
-      validator: r.fixed(PUBLIC_KEY_LENGTH).slice(),
-      signature: r.fixed(SIGNATURE_LENGTH).slice(),
+      validator: take(r.fixed(PUBLIC_KEY_LENGTH), fields),
+      signature: take(r.fixed(SIGNATURE_LENGTH), fields),
     })),
   };
 }
@@ -350,10 +361,13 @@ export function encodeCommittedBlock(cb: CommittedBlock): Uint8Array {
   return w.finish();
 }
 
-export function decodeCommittedBlock(bytes: Uint8Array): CommittedBlock {
+export function decodeCommittedBlock(
+  bytes: Uint8Array,
+  fields: ByteFields = "copy",
+): CommittedBlock {
   const r = new ByteReader(bytes);
-  const block = readBlock(r);
-  const certificate = readCertificate(r);
+  const block = readBlock(r, fields);
+  const certificate = readCertificate(r, fields);
   r.end();
   return { block, certificate };
 }

@@ -19,6 +19,7 @@ import {
 import { type Genesis, genesisHash } from "./genesis.ts";
 import type { ValidatorSet } from "./validators.ts";
 import {
+  type ApplyItem,
   type ChainApi,
   type ChainTip,
   InvalidBlockError,
@@ -134,7 +135,7 @@ export class Chain implements ChainApi {
   }
 
   applyBlocks(
-    items: readonly { cb: CommittedBlock; encoded: Uint8Array }[],
+    items: readonly ApplyItem[],
     opts?: { signaturesVerified?: boolean },
   ): { applied: number; error?: InvalidBlockError } {
     return this.#apply(items, opts?.signaturesVerified ?? false);
@@ -155,7 +156,7 @@ export class Chain implements ChainApi {
   }
 
   #apply(
-    items: readonly { cb: CommittedBlock; encoded?: Uint8Array }[],
+    items: readonly { cb: CommittedBlock; encoded?: Uint8Array; workerHash?: Uint8Array }[],
     signaturesVerified: boolean,
   ): { applied: number; error?: InvalidBlockError } {
     let applied = 0;
@@ -177,6 +178,8 @@ export class Chain implements ChainApi {
         i++
       ) {
         const { cb, encoded } = items[i];
+        // A worker's hash vouches that `cb` was decoded from exactly `encoded` (ApplyItem).
+        const workerHash = encoded && items[i].workerHash;
         try {
           const hash = checkBlock(tip, cb, {
             genesisHash: this.genesisHash,
@@ -185,8 +188,9 @@ export class Chain implements ChainApi {
             nowMs,
             maxFutureDriftMs: MAX_FUTURE_DRIFT_MS,
             signaturesVerified,
+            workerHash,
           });
-          const stored = this.#encodingOf(cb, encoded);
+          const stored = workerHash ? encoded : this.#encodingOf(cb, encoded);
           const writes = this.#runStateMachine(view, cb, signaturesVerified);
           view.merge(writes);
           entries.push({

@@ -11,8 +11,8 @@
  * workers, applying is chunked), or apply a block out of order.
  */
 import { getLogger } from "@logtape/logtape";
-import type { ChainApi } from "../chain/api.ts";
-import { type CommittedBlock, decodeCommittedBlock } from "../chain/block.ts";
+import type { ApplyItem, ChainApi } from "../chain/api.ts";
+import { decodeCommittedBlock } from "../chain/block.ts";
 import type { NetworkApi } from "../network/api.ts";
 import { type Blocks, type GetBlocks, MESSAGE_LIMITS } from "../network/messages.ts";
 import type { SyncMetrics } from "../metrics/definitions.ts";
@@ -42,7 +42,7 @@ import {
   type ServeStats,
 } from "./serve_limiter.ts";
 import { VerifyPool } from "./verify_pool.ts";
-import { type BatchCheck, checkEncodedBlocks } from "./verify_worker.ts";
+import { type BatchCheck, type CheckedBlock, checkEncodedBlocks } from "./verify_worker.ts";
 
 const log = getLogger(["timenode", "sync"]);
 
@@ -98,8 +98,11 @@ export class SyncService {
   readonly #scheduler: SyncScheduler;
   readonly #limiter: ServeLimiter;
   readonly #progress = new SyncProgress();
-  /** Verified encoded blocks by height, waiting for their turn to be applied. */
-  readonly #ready = new Map<number, Uint8Array>();
+  /**
+   * Verified blocks by height, waiting for their turn to be applied. Their bytes belong to sync
+   * (a worker's returned batch, or a message's own copy), so decoding may point into them.
+   */
+  readonly #ready = new Map<number, CheckedBlock>();
   #pool: VerifyPool | null = null;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -428,7 +431,7 @@ export class SyncService {
     if (this.#closed) return;
     const tip = this.#chain.tip().height;
     for (let i = 0; i < check.okCount; i++) {
-      if (from + i > tip) this.#ready.set(from + i, blocks[i]);
+      if (from + i > tip) this.#ready.set(from + i, check.blocks[i]);
     }
     if (check.failure) {
       const height = from + check.failure.index;
@@ -467,12 +470,15 @@ export class SyncService {
     try {
       const tip = this.#chain.tip().height;
       const chunk = this.#applyChunk();
-      const items: { cb: CommittedBlock; encoded: Uint8Array }[] = [];
+      // Hashed and checked by the workers: the main thread decodes (as views into the bytes,
+      // which are its own), validates against the tip, runs the state machine and stores.
+      const items: ApplyItem[] = [];
       for (let h = tip + 1; items.length < chunk; h++) {
-        const encoded = this.#ready.get(h);
-        if (!encoded) break;
+        const checked = this.#ready.get(h);
+        if (!checked) break;
         try {
-          items.push({ cb: decodeCommittedBlock(encoded), encoded });
+          const cb = decodeCommittedBlock(checked.encoded, "view");
+          items.push({ cb, encoded: checked.encoded, workerHash: checked.hash });
         } catch {
           // The worker decoded it already; this only guards against a worker/main mismatch.
           this.#ready.delete(h);

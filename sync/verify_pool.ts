@@ -10,10 +10,12 @@
 import { MAX_VERIFY_WORKERS, MIN_VERIFY_WORKERS, VERIFY_CHUNK_BLOCKS } from "./constants.ts";
 import {
   type BatchCheck,
+  type CheckedBlock,
   type SignerContext,
   signerContextFor,
   type TxVerifyJob,
   type TxVerifyReply,
+  unpack,
   type VerifyJob,
   type VerifyReply,
 } from "./verify_worker.ts";
@@ -78,8 +80,10 @@ export class VerifyPool {
   }
 
   /**
-   * Checks blocks expected at `fromHeight`, ... The blocks are copied (packed) before transfer,
-   * so the caller keeps its arrays. Rejects if the pool is closed or a worker crashes.
+   * Checks blocks expected at `fromHeight`, ... The blocks are copied (packed, one buffer per
+   * chunk) before transfer, so the caller keeps its arrays; the passing blocks come back as
+   * views into that buffer, which the worker returns. Rejects if the pool is closed or a worker
+   * crashes.
    */
   async verify(fromHeight: number, blocks: readonly Uint8Array[]): Promise<BatchCheck> {
     if (this.#closed) throw new Error("verify pool is closed");
@@ -93,12 +97,16 @@ export class VerifyPool {
       chunks.push(this.#dispatch(fromHeight + i, blocks.slice(i, i + this.#chunkBlocks), part));
     }
     const replies = await Promise.all(chunks);
-    const hashes: Uint8Array[] = [];
+    const checked: CheckedBlock[] = [];
     let offset = 0;
     for (const reply of replies) {
-      const packed = new Uint8Array(reply.hashes);
+      const hashes = new Uint8Array(reply.hashes);
+      const encoded = unpack(reply.packed, reply.lengths);
       for (let k = 0; k < reply.okCount; k++) {
-        hashes.push(packed.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH));
+        checked.push({
+          encoded: encoded[k],
+          hash: hashes.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH),
+        });
       }
       if (reply.failureReason !== null) {
         const index = offset + reply.failureIndex;
@@ -107,11 +115,11 @@ export class VerifyPool {
         const failure = fault
           ? { index, reason: reply.failureReason, fault }
           : { index, reason: reply.failureReason };
-        return { okCount: index, hashes, failure };
+        return { okCount: index, blocks: checked, failure };
       }
       offset += reply.okCount;
     }
-    return { okCount: offset, hashes };
+    return { okCount: offset, blocks: checked };
   }
 
   /**

@@ -4,17 +4,20 @@
  * pool's fallback when a worker fails.
  *
  * Owns: the checks that need no chain state beyond the validator sets the caller passes:
- * strict decoding, the expected height, the chain id, the certificate naming this very block,
- * the certificate's signers (count, duplicates, membership with power, quorum where the set is
- * exactly known), and only then every certificate signature (docs/security.md), and every
- * transaction signature (so applying the block skips them: `signaturesVerified`).
+ * strict decoding, the expected height, the chain id, the payload root, the certificate naming
+ * this very block, the certificate's signers (count, duplicates, membership with power, quorum
+ * where the set is exactly known), and only then every certificate signature
+ * (docs/security.md), and every transaction signature (so applying the block skips them:
+ * `signaturesVerified`). It hands back each passing block's bytes with its hash, so the main
+ * thread neither hashes it nor checks its payload root again (`ApplyItem.workerHash`).
  * Must never: verify a signature of a certificate that fails a cheap check; decide anything that
- * needs the tip (link, timestamp, payload root): the chain checks those, and the quorum of the
- * real set, in order on the main thread. Never throws on hostile bytes: every failure becomes
- * a verdict.
+ * needs the tip (link, timestamp): the chain checks those, and the quorum of the real set, in
+ * order on the main thread. Never throws on hostile bytes: every failure becomes a verdict.
  */
 import {
   blockHash,
+  blockPayloadRoot,
+  type ByteFields,
   type Certificate,
   decodeCommittedBlock,
   transactionsOf,
@@ -34,14 +37,29 @@ import type { RejectReason } from "../chain/api.ts";
 
 export type CheckFailure = Extract<
   RejectReason,
-  "decode" | "bad-height" | "wrong-chain" | "bad-certificate" | "bad-signature" | "bad-transactions"
+  | "decode"
+  | "bad-height"
+  | "wrong-chain"
+  | "bad-payload-root"
+  | "bad-certificate"
+  | "bad-signature"
+  | "bad-transactions"
 >;
+
+/**
+ * A block that passed: `encoded` decodes, matches its payload root, and its header hashes to
+ * `hash`. Decoding it again is deterministic, so these hold for the main thread's decoding too.
+ */
+export interface CheckedBlock {
+  encoded: Uint8Array;
+  hash: Uint8Array;
+}
 
 export interface BatchCheck {
   /** Blocks that passed, from the start of the batch; checking stops at the first failure. */
   okCount: number;
-  /** Hash of each passing block. */
-  hashes: Uint8Array[];
+  /** Each passing block, in order (`okCount` of them). */
+  blocks: CheckedBlock[];
   /**
    * The first failing block, if any; `fault` says why its certificate was refused before any of
    * its signatures was verified.
@@ -141,6 +159,17 @@ function distinctSigners(cert: Certificate): boolean {
   return true;
 }
 
+/** How `checkEncodedBlocks` is run: the defaults are the node's (copies, the real verifier). */
+export interface CheckOptions {
+  /**
+   * `view` when the caller owns the encoded blocks (a worker's transferred batch): decoding then
+   * points into them instead of copying every field, which costs more than the rest of decoding.
+   */
+  fields?: ByteFields;
+  /** The signature check; tests inject a counting one. */
+  verify?: SignatureVerifier;
+}
+
 /**
  * Checks blocks expected at `fromHeight`, `fromHeight + 1`, ... With `signers` (always, in the
  * node), every certificate's signers are checked against its set before any signature is
@@ -149,38 +178,42 @@ function distinctSigners(cert: Certificate): boolean {
 export function checkEncodedBlocks(
   genesisHash: Uint8Array,
   fromHeight: number,
-  blocks: readonly Uint8Array[],
+  encoded: readonly Uint8Array[],
   signers?: SignerContext,
-  verify?: SignatureVerifier,
+  opts: CheckOptions = {},
 ): BatchCheck {
-  const hashes: Uint8Array[] = [];
+  const blocks: CheckedBlock[] = [];
   const sets = signers?.sets.map(fromWire) ?? [];
-  for (let i = 0; i < blocks.length; i++) {
+  for (let i = 0; i < encoded.length; i++) {
     const at = signers?.perBlock[i];
     const set = at && at.set >= 0 ? { set: sets[at.set], exact: at.exact } : null;
-    const verdict = checkOne(genesisHash, fromHeight + i, blocks[i], hashes, set, verify);
-    if (verdict) return { okCount: i, hashes, failure: { index: i, ...verdict } };
+    const verdict = checkOne(genesisHash, fromHeight + i, encoded[i], set, opts);
+    if ("reason" in verdict) return { okCount: i, blocks, failure: { index: i, ...verdict } };
+    blocks.push(verdict);
   }
-  return { okCount: blocks.length, hashes };
+  return { okCount: encoded.length, blocks };
 }
 
 function checkOne(
   genesisHash: Uint8Array,
   height: number,
   encoded: Uint8Array,
-  hashes: Uint8Array[],
   signers: { set: SignerSet; exact: boolean } | null,
-  verify: SignatureVerifier | undefined,
-): { reason: CheckFailure; fault?: CertificateFault } | null {
+  opts: CheckOptions,
+): CheckedBlock | { reason: CheckFailure; fault?: CertificateFault } {
   let cb;
   try {
-    cb = decodeCommittedBlock(encoded);
+    cb = decodeCommittedBlock(encoded, opts.fields);
   } catch {
     return { reason: "decode" };
   }
   const header = cb.block.header;
   if (header.height !== height) return { reason: "bad-height" };
   if (!bytesEqual(header.chainId, genesisHash)) return { reason: "wrong-chain" };
+  // Tip-independent, and a hash per record: cheaper here than on the main thread.
+  if (!bytesEqual(header.payloadRoot, blockPayloadRoot(cb.block))) {
+    return { reason: "bad-payload-root" };
+  }
   const hash = blockHash(header);
   const cert = cb.certificate;
   if (cert.height !== height || !bytesEqual(cert.blockHash, hash)) {
@@ -192,7 +225,9 @@ function checkOne(
   } else if (!distinctSigners(cert)) {
     return { reason: "bad-certificate", fault: "duplicate-signer" };
   }
-  if (!verifyCertificateSignatures(genesisHash, cert, verify)) return { reason: "bad-signature" };
+  if (!verifyCertificateSignatures(genesisHash, cert, opts.verify)) {
+    return { reason: "bad-signature" };
+  }
   for (const bytes of transactionsOf(cb.block)) {
     let ok = false;
     try {
@@ -203,8 +238,7 @@ function checkOne(
     }
     if (!ok) return { reason: "bad-transactions" };
   }
-  hashes.push(hash);
-  return null;
+  return { encoded, hash };
 }
 
 // ---- worker protocol ---------------------------------------------------------------------
@@ -215,22 +249,29 @@ export interface VerifyJob {
   genesisHash: Uint8Array;
   fromHeight: number;
   packed: ArrayBuffer;
-  lengths: Uint32Array;
+  lengths: Uint32Array<ArrayBuffer>;
   /** The sets of the chunk's heights; absent only when the pool was given no set lookup. */
   signers?: SignerContext;
 }
 
-/** Worker → main. `hashes` packs `okCount` hashes of 32 bytes. */
+/**
+ * Worker → main. The job's `packed` buffer comes back (transferred, not copied), so the main
+ * thread can decode the passing blocks as views into it; `hashes` packs the hashes of the
+ * `okCount` passing blocks, 32 bytes each. Decoded blocks do not travel: cloning their objects
+ * cost the main thread more than decoding the bytes as views (docs/sync.md#performance).
+ */
 export interface VerifyReply {
   id: number;
   okCount: number;
+  packed: ArrayBuffer;
+  lengths: Uint32Array<ArrayBuffer>;
   hashes: ArrayBuffer;
   failureIndex: number;
   failureReason: CheckFailure | null;
   failureFault: CertificateFault | null;
 }
 
-export function unpack(packed: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+export function unpack(packed: ArrayBuffer, lengths: Uint32Array<ArrayBuffer>): Uint8Array[] {
   const out: Uint8Array[] = new Array(lengths.length);
   let offset = 0;
   for (let i = 0; i < lengths.length; i++) {
@@ -240,18 +281,22 @@ export function unpack(packed: ArrayBuffer, lengths: Uint32Array): Uint8Array[] 
   return out;
 }
 
-function runJob(job: VerifyJob): VerifyReply {
+export function runJob(job: VerifyJob): VerifyReply {
   const check = checkEncodedBlocks(
     job.genesisHash,
     job.fromHeight,
     unpack(job.packed, job.lengths),
     job.signers,
+    // The batch was transferred here: decoding may point into it.
+    { fields: "view" },
   );
-  const hashes = new Uint8Array(check.hashes.length * HASH_LENGTH);
-  check.hashes.forEach((h, i) => hashes.set(h, i * HASH_LENGTH));
+  const hashes = new Uint8Array(check.blocks.length * HASH_LENGTH);
+  check.blocks.forEach((b, i) => hashes.set(b.hash, i * HASH_LENGTH));
   return {
     id: job.id,
     okCount: check.okCount,
+    packed: job.packed,
+    lengths: job.lengths,
     hashes: hashes.buffer,
     failureIndex: check.failure?.index ?? -1,
     failureReason: check.failure?.reason ?? null,
@@ -265,7 +310,7 @@ export interface TxVerifyJob {
   kind: "txs";
   genesisHash: Uint8Array;
   packed: ArrayBuffer;
-  lengths: Uint32Array;
+  lengths: Uint32Array<ArrayBuffer>;
 }
 
 /** Worker → main: one byte per transaction, 1 when it decodes and its signature verifies. */
@@ -307,6 +352,6 @@ if (typeof (globalThis as Record<string, unknown>).WorkerGlobalScope === "functi
       return;
     }
     const reply = runJob(job as VerifyJob);
-    scope.postMessage(reply, [reply.hashes]);
+    scope.postMessage(reply, [reply.packed, reply.lengths.buffer, reply.hashes]);
   };
 }

@@ -31,6 +31,8 @@ export interface MakeChainOptions {
   dir: string;
   blocks: number;
   validators?: number;
+  /** Signatures per certificate (the first `signers` of the set); default every validator. */
+  signers?: number;
   bodyBytes?: number;
   network?: string;
   blockIntervalMs?: number;
@@ -81,7 +83,9 @@ export async function makeChain(opts: MakeChainOptions): Promise<MakeChainSummar
   });
   try {
     for (let done = 0; done < opts.blocks;) {
-      const batch = builder.build(Math.min(BLOCKS_PER_STEP, opts.blocks - done));
+      const batch = builder.build(Math.min(BLOCKS_PER_STEP, opts.blocks - done), {
+        signers: opts.signers,
+      });
       // The builder signed these itself; skipping re-verification keeps big chains fast, while
       // every other check still runs.
       const { applied, error } = chain.applyBlocks(batch, { signaturesVerified: true });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { VerifyPool } from "../../../sync/verify_pool.ts";
 import { checkEncodedBlocks } from "../../../sync/verify_worker.ts";
+import { blockHash, decodeCommittedBlock } from "../../../chain/block.ts";
 import { chainFixture, corruptAt } from "../../support/fake_chain.ts";
 
 const f = chainFixture(400);
@@ -11,7 +12,7 @@ Deno.test("verify pool: a valid batch passes with every block's hash, across wor
     const check = await pool.verify(1, f.encoded);
     assert.equal(check.okCount, 400);
     assert.equal(check.failure, undefined);
-    assert.deepEqual(check.hashes, f.hashes);
+    assert.deepEqual(check.blocks.map((b) => b.hash), f.hashes);
   } finally {
     pool.close();
   }
@@ -32,7 +33,7 @@ Deno.test("verify pool: stops at the first bad block and says why", async () => 
       const check = await pool.verify(1, blocks);
       assert.equal(check.okCount, c.index, c.reason);
       assert.deepEqual(check.failure, { index: c.index, reason: c.reason });
-      assert.deepEqual(check.hashes, f.hashes.slice(0, c.index));
+      assert.deepEqual(check.blocks.map((b) => b.hash), f.hashes.slice(0, c.index));
     }
     // A batch presented at the wrong height fails on its first block.
     const shifted = await pool.verify(2, f.encoded.slice(0, 10));
@@ -53,12 +54,48 @@ Deno.test("verify pool: blocks of another network fail as wrong-chain", async ()
   }
 });
 
-Deno.test("verify pool: re-signed blocks pass here; the chain's in-order checks catch them", () => {
+Deno.test("verify pool: re-signed blocks with a bad link pass here; the chain's in-order checks catch them", () => {
+  const check = checkEncodedBlocks(f.genesisHash, 10, [corruptAt(f, 10, "bad-link")]);
+  assert.equal(check.okCount, 1);
+});
+
+Deno.test("verify pool: a re-signed block whose body does not match its payload root fails here", () => {
   const check = checkEncodedBlocks(f.genesisHash, 10, [
-    corruptAt(f, 10, "bad-link"),
+    f.encoded[9],
     corruptAt(f, 11, "bad-payload-root"),
   ]);
-  assert.equal(check.okCount, 2);
+  assert.deepEqual(check.failure, { index: 1, reason: "bad-payload-root" });
+  assert.equal(check.okCount, 1);
+});
+
+Deno.test("verify pool: passing blocks come back as their bytes and hashes, in one buffer per chunk", async () => {
+  const pool = new VerifyPool({ genesisHash: f.genesisHash, workers: 2, chunkBlocks: 7 });
+  try {
+    const check = await pool.verify(1, f.encoded.slice(0, 30));
+    assert.equal(check.blocks.length, 30);
+    check.blocks.forEach((b, i) => {
+      assert.deepEqual(b.encoded, f.encoded[i]);
+      assert.deepEqual(b.hash, blockHash(decodeCommittedBlock(b.encoded).block.header));
+    });
+    // No per-block copies on the way back: a chunk's blocks are views into the buffer the
+    // worker returned, which is not the caller's.
+    const first = check.blocks[0];
+    assert.equal(check.blocks[6].encoded.buffer, first.encoded.buffer);
+    assert.notEqual(check.blocks[7].encoded.buffer, first.encoded.buffer);
+    assert.notEqual(first.encoded.buffer, f.encoded[0].buffer);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("verify pool: decoding as views points into the bytes, and decodes the same block", () => {
+  const bytes = f.encoded[3].slice();
+  const viewed = decodeCommittedBlock(bytes, "view");
+  assert.equal(viewed.block.header.chainId.buffer, bytes.buffer);
+  assert.equal(viewed.certificate.signatures[0].signature.buffer, bytes.buffer);
+  const copied = decodeCommittedBlock(bytes);
+  assert.notEqual(copied.block.header.chainId.buffer, bytes.buffer);
+  assert.deepEqual(viewed, copied);
 });
 
 Deno.test("verify pool: the caller keeps its arrays (a copy is transferred)", async () => {

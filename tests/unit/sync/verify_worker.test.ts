@@ -64,7 +64,7 @@ for (const [kind, fault, size] of CASES) {
       1,
       batch,
       signerContextFor(lookupUpTo(3), 1, batch.length),
-      counter.verify,
+      { verify: counter.verify },
     );
     // Block 6 is above the known sets (3): the superset rule still refuses everything but
     // too little power, which waits for the in-order check with the real set.
@@ -75,7 +75,7 @@ for (const [kind, fault, size] of CASES) {
         1,
         batch,
         signerContextFor(lookupUpTo(20), 1, batch.length),
-        countingVerifier().verify,
+        { verify: countingVerifier().verify },
       );
       assert.deepEqual(exact.failure, { index: 5, reason: "bad-certificate", fault });
       return;
@@ -89,7 +89,9 @@ for (const [kind, fault, size] of CASES) {
 Deno.test("verify worker: without sets, duplicate signers are still refused before verifying", () => {
   const batch = hostileAt(0, "copies-of-one");
   const counter = countingVerifier();
-  const check = checkEncodedBlocks(builder.genesisHash, 1, batch, undefined, counter.verify);
+  const check = checkEncodedBlocks(builder.genesisHash, 1, batch, undefined, {
+    verify: counter.verify,
+  });
   assert.deepEqual(check.failure, {
     index: 0,
     reason: "bad-certificate",
