@@ -241,6 +241,7 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
             key,
             stateMachine,
             startedAt,
+            stall: stallStatus,
             requestStop: () => stopRequest.resolve(),
           }),
           ...ledgerRpcMethods({ chain, stateMachine, txs }),
@@ -342,6 +343,15 @@ class HealthCheck {
   }
 }
 
+/** The stall verdict as `getblockchaininfo` shows it (seconds; threshold 0 = watch off). */
+function stallJson(s: StallStatus) {
+  return {
+    stalled: s.stalled,
+    quietSeconds: Math.round(s.quietMs / 1000),
+    thresholdSeconds: s.thresholdMs / 1000,
+  };
+}
+
 /** One line on a stall, for /health and the log: how long, how many peers, whose votes lack. */
 function stallText(stall: StallStatus, peers: number, missing: string[]): string {
   const votes = missing.length === 0
@@ -421,6 +431,8 @@ interface RpcDeps {
   stateMachine: ReturnType<typeof createStateMachine>;
   /** When this process started (ms), for `uptime`. */
   startedAt: number;
+  /** The node's own stall verdict (`--stall-blocks`), the one /health uses. */
+  stall: () => StallStatus;
   /** Asks the process to stop cleanly (the `stop` method). */
   requestStop: () => void;
 }
@@ -583,6 +595,7 @@ function rpcMethods(d: RpcDeps): MethodTable {
           syncState: s.state,
           targetHeight: s.targetHeight,
           progress: s.progress,
+          stall: stallJson(d.stall()),
         };
       },
     },

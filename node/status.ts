@@ -3,14 +3,11 @@
  * view: what to fetch over RPC, and how to render it as lines a human reads at a glance.
  *
  * Owns: the status snapshot, its rendering, and the warnings (no peers, chain stalled, clock
- * skew, consensus stuck in rounds).
+ * skew, consensus stuck in rounds). Whether the chain is stalled is the node's own verdict (the
+ * one /health gives, `--stall-blocks`), never a second rule of this screen's.
  * Must never: print or exit (callers do), or call anything but read-only RPC methods.
  */
 
-/** A chain is stalled when no block came for this many block intervals… */
-const STALL_INTERVALS = 10;
-/** …and at least this long: short intervals have rounds that time out in seconds anyway. */
-const STALL_MIN_MS = 20_000;
 /** A block stamped this far ahead of our clock means one of the two clocks is off. */
 const CLOCK_SKEW_WARN_MS = 2_000;
 /** Rounds at one height beyond this mean the validators cannot agree (or reach each other). */
@@ -29,6 +26,8 @@ export interface StatusSnapshot {
     syncState: string;
     targetHeight: number;
     progress: number;
+    /** The node's own verdict (node/stall_watch.ts, `--stall-blocks`): the one /health uses. */
+    stall: { stalled: boolean; quietSeconds: number; thresholdSeconds: number };
   };
   peers: { direction: string; bestHeight: number; key: string }[];
   consensus: {
@@ -117,13 +116,9 @@ export function statusWarnings(s: StatusSnapshot): string[] {
   const out: string[] = [];
   const c = s.chain;
   if (s.peers.length === 0) out.push("no peers: check --peer, the firewall and the other nodes");
-  const ageMs = s.at - c.bestTime;
-  const stallMs = Math.max(STALL_INTERVALS * c.blockIntervalMs, STALL_MIN_MS);
-  if (c.height > 0 && ageMs > stallMs && c.syncState !== "syncing") {
+  if (c.stall.stalled) {
     out.push(
-      `chain stalled: no block for ${seconds(ageMs)} (block interval ${
-        seconds(c.blockIntervalMs)
-      }); are more than 2/3 of the validators online?`,
+      `chain stalled: no block for ${c.stall.quietSeconds} s while connected (threshold ${c.stall.thresholdSeconds} s, --stall-blocks); are more than 2/3 of the validators online?`,
     );
   }
   // A block's time is its proposer's clock; one from our future means a clock is off.

@@ -7,9 +7,10 @@ import { generateKeyPair, signBytes } from "../../crypto/ed25519.ts";
 import { genesisHash, loadGenesisFile } from "../../chain/genesis.ts";
 import { encodeFrame, FrameDecoder } from "../../network/frame.ts";
 import { handshakeSignBytes } from "../../network/handshake.ts";
-import { decodePayload, type Hello, kindOf, PROTOCOL_VERSION } from "../../network/messages.ts";
+import { decodePayload, type Hello, kindOf } from "../../network/messages.ts";
 import { freePort, metricValue, NodeProcess, tempDir, withTimeout } from "../support/cluster.ts";
 import { makeChain } from "../support/make_chain.ts";
+import { helloAsPeer } from "../support/raw_peer.ts";
 
 const BLOCKS = 2_000;
 const BODY_BYTES = 4_000;
@@ -44,18 +45,7 @@ Deno.test("a peer that stops reading is dropped by the send queue bound; memory 
     conn = await Deno.connect({ hostname: "127.0.0.1", port: node.opts.p2pPort });
     const localPort = (conn.localAddr as Deno.NetAddr).port;
     const key = generateKeyPair();
-    const hello: Hello = {
-      kind: "hello",
-      protocolVersion: PROTOCOL_VERSION,
-      magic: genesis.magic,
-      genesisHash: gHash,
-      nodeId: key.publicKey,
-      listenAddress: "",
-      bestHeight: 0,
-      bestHash: gHash,
-      userAgent: "slow-reader",
-      nonce: crypto.getRandomValues(new Uint8Array(32)),
-    };
+    const hello = helloAsPeer(genesis, key, "slow-reader");
     await conn.write(encodeFrame(genesis.magic, hello));
 
     // Read the node's hello and ack, answer its challenge, then ask for far more than fits.

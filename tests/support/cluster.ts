@@ -12,7 +12,7 @@ import { RUN_PERMISSIONS } from "../../node/devnet.ts";
 import { withTimeout } from "./deadline.ts";
 
 export { withTimeout };
-import { cookieAuthorization } from "../../node/rpc_client.ts";
+import { postJsonRpc } from "./rpc_batch.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Upper bound between re-checks of RPC state when nothing is logged. */
@@ -193,21 +193,11 @@ export class NodeProcess {
     what: string,
     timeoutMs = 30_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError = "";
-    while (Date.now() < deadline) {
-      try {
-        const v = await check();
-        if (v) return v;
-      } catch (e) {
-        lastError = (e as Error).message;
-      }
-      await this.#nextActivity(Math.min(POLL_MS, deadline - Date.now()));
-    }
-    throw new Error(
-      `timed out after ${timeoutMs} ms waiting for ${this.name}: ${what}${
-        lastError ? ` (${lastError})` : ""
-      }`,
+    return await pollUntil(
+      check,
+      `${this.name}: ${what}`,
+      timeoutMs,
+      (ms) => this.#nextActivity(ms),
     );
   }
 
@@ -336,6 +326,8 @@ export async function pollUntil<T>(
   check: () => Promise<T | undefined | false | null>,
   what: string,
   timeoutMs = 30_000,
+  /** How to wait between checks, at most `ms`; a fixed POLL_MS pause unless told otherwise. */
+  pause: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError = "";
@@ -346,7 +338,7 @@ export async function pollUntil<T>(
     } catch (e) {
       lastError = (e as Error).message;
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await pause(Math.max(0, Math.min(POLL_MS, deadline - Date.now())));
   }
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (${lastError})` : ""}`,
@@ -362,17 +354,9 @@ export async function rpcCall<T = unknown>(
   method: string,
   params: unknown[] = [],
 ): Promise<T> {
-  const authorization = await cookieAuthorization(node.dataDir);
-  const res = await fetch(node.rpc, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      ...(authorization ? { authorization } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    signal: AbortSignal.timeout(5_000),
-  });
-  const body = await res.json();
+  const { body } = await postJsonRpc(node, { jsonrpc: "2.0", id: 1, method, params }, 5_000) as {
+    body: { result?: T; error?: { message: string } };
+  };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
 }

@@ -8,12 +8,29 @@
 import { generateKeyPair, type KeyPair } from "../../crypto/ed25519.ts";
 import { type Genesis, genesisHash } from "../../chain/genesis.ts";
 import { encodeFrame, FrameDecoder } from "../../network/frame.ts";
-import { type Message, PROTOCOL_VERSION } from "../../network/messages.ts";
+import { type Hello, type Message, PROTOCOL_VERSION } from "../../network/messages.ts";
 import { type PeerAction, PeerState } from "../../network/peer.ts";
 
 export interface RawPeer {
   send(m: Message): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The hello of a fresh peer at height 0 that listens nowhere. */
+export function helloAsPeer(genesis: Genesis, key: KeyPair, userAgent: string): Hello {
+  const gHash = genesisHash(genesis);
+  return {
+    kind: "hello",
+    protocolVersion: PROTOCOL_VERSION,
+    magic: genesis.magic,
+    genesisHash: gHash,
+    nodeId: key.publicKey,
+    listenAddress: "",
+    bestHeight: 0,
+    bestHash: gHash,
+    userAgent,
+    nonce: crypto.getRandomValues(new Uint8Array(32)),
+  };
 }
 
 /** One handshaken outbound connection to a node, speaking as a fresh peer key. */
@@ -28,18 +45,7 @@ export async function dialAsPeer(
   const peer = new PeerState({
     direction: "outbound",
     local: { key, magic: genesis.magic, genesisHash: gHash },
-    hello: {
-      kind: "hello",
-      protocolVersion: PROTOCOL_VERSION,
-      magic: genesis.magic,
-      genesisHash: gHash,
-      nodeId: key.publicKey,
-      listenAddress: "",
-      bestHeight: 0,
-      bestHash: gHash,
-      userAgent: "raw-peer",
-      nonce: crypto.getRandomValues(new Uint8Array(32)),
-    },
+    hello: helloAsPeer(genesis, key, "raw-peer"),
     pingIntervalMs: 60_000,
     pongTimeoutMs: 600_000,
     localTip: () => ({ height: 0, hash: gHash }),

@@ -1,5 +1,6 @@
 /**
- * One JSON-RPC 2.0 batch to a node's RPC URL, for tests and benchmarks that send many calls.
+ * JSON-RPC 2.0 to a node's RPC URL for tests and benchmarks: one batch of many calls, and the
+ * authenticated POST that single calls (tests/support/cluster.ts `rpcCall`) share.
  *
  * Owns: the request shape (logged in with the node's cookie) and putting the answers back in
  * call order. Must never: retry.
@@ -18,6 +19,27 @@ export async function rpcBatch<T>(
   calls: [string, unknown[]][],
   timeoutMs = 30_000,
 ): Promise<T[]> {
+  const { status, body } = await postJsonRpc(
+    node,
+    calls.map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params })),
+    timeoutMs,
+  );
+  if (!Array.isArray(body)) {
+    throw new Error(`RPC ${status}: ${JSON.stringify(body).slice(0, 200)}`);
+  }
+  const answers = body as { id: number; result?: T; error?: { message: string } }[];
+  return answers.sort((a, b) => a.id - b.id).map((r) => {
+    if (r.error) throw new Error(r.error.message);
+    return r.result as T;
+  });
+}
+
+/** POSTs one JSON-RPC body (a call or a batch) with the node's cookie; the parsed answer. */
+export async function postJsonRpc(
+  node: { rpc: string; dataDir: string },
+  request: unknown,
+  timeoutMs: number,
+): Promise<{ status: number; body: unknown }> {
   const authorization = await cookieAuthorization(node.dataDir);
   const res = await fetch(node.rpc, {
     method: "POST",
@@ -25,17 +47,8 @@ export async function rpcBatch<T>(
       "content-type": "application/json",
       ...(authorization ? { authorization } : {}),
     },
-    body: JSON.stringify(
-      calls.map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params })),
-    ),
+    body: JSON.stringify(request),
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const body = await res.json() as { id: number; result?: T; error?: { message: string } }[];
-  if (!Array.isArray(body)) {
-    throw new Error(`RPC ${res.status}: ${JSON.stringify(body).slice(0, 200)}`);
-  }
-  return body.sort((a, b) => a.id - b.id).map((r) => {
-    if (r.error) throw new Error(r.error.message);
-    return r.result as T;
-  });
+  return { status: res.status, body: await res.json() };
 }
