@@ -28,6 +28,8 @@ export type RejectReason =
   | "bad-payload-root"
   | "bad-validator-set"
   | "bad-certificate"
+  /** The previous height's commit the block carries is missing, misplaced or short of quorum. */
+  | "bad-last-commit"
   | "bad-signature"
   | "bad-proposer"
   | "bad-records"

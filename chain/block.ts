@@ -7,12 +7,21 @@
  * Must never: do I/O, check signatures against a validator set (see `chain/verify.ts`) or
  * accept a value that exceeds a bound in `CHAIN_LIMITS`.
  */
-import { ByteReader, ByteWriter, DecodeError, writeList } from "../encoding/binary.ts";
-import { HASH_LENGTH, merkleRoot, sha256 } from "../crypto/hash.ts";
+import {
+  ByteReader,
+  ByteWriter,
+  compareBytes,
+  DecodeError,
+  writeList,
+} from "../encoding/binary.ts";
+import { HASH_LENGTH, merkleRoot, sha256, ZERO_HASH } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
 
-/** 2: the body carries transactions after the records, and `payloadRoot` covers both. */
-export const BLOCK_VERSION = 2;
+/**
+ * 2: the body carries transactions after the records, and `payloadRoot` covers both.
+ * 3: the body ends with the previous height's commit (`lastCommit`), also under `payloadRoot`.
+ */
+export const BLOCK_VERSION = 3;
 
 export const CHAIN_LIMITS = {
   /** Records per block: generous for a masternode chain, small enough to verify in one tick. */
@@ -62,11 +71,11 @@ export interface Block {
    */
   transactions?: Uint8Array[];
   /**
-   * The commit of the previous height (block h carries the certificate of block h - 1), chosen
-   * by this block's proposer after a short collection window; it is what downtime accounting
+   * The commit of the previous height (block h carries precommits for block h - 1), chosen by
+   * this block's proposer after a short collection window; it is what downtime accounting
    * reads, because a block's own certificate differs between nodes and cannot drive state.
-   * Absent at height 1 and in blocks written before the stake rules (issue 11, work in
-   * progress: encoding and validation land with the consensus change).
+   * Required from height 2 on, absent at height 1 (chain/verify.ts). Signers are sorted by
+   * node id, each once (`readBlock` refuses anything else; build it with `sortedCommit`).
    */
   lastCommit?: Certificate;
 }
@@ -175,17 +184,49 @@ export function encodeRecord(rec: BlockRecord): Uint8Array {
   return new ByteWriter(rec.data.length + 8).u8(rec.type).bytes(rec.data).finish();
 }
 
-const PAYLOAD_DOMAIN = new TextEncoder().encode("timenode/payload/v2");
+const PAYLOAD_DOMAIN = new TextEncoder().encode("timenode/payload/v3");
+const LAST_COMMIT_DOMAIN = new TextEncoder().encode("timenode/last-commit/v1");
 
 /**
- * The header's `payloadRoot`: SHA-256(domain | records root | transactions root). The domain
- * prefix keeps it distinct from any Merkle node, whose preimages start with 0x00 or 0x01.
+ * The header's `payloadRoot`: SHA-256(domain | records root | transactions root | last commit
+ * digest), so the block hash commits to the whole body. The domain prefix keeps it distinct
+ * from any Merkle node, whose preimages start with 0x00 or 0x01.
  */
 export function payloadRoot(
   records: readonly BlockRecord[],
   transactions: readonly Uint8Array[] = NO_TRANSACTIONS,
+  lastCommit?: Certificate,
 ): Uint8Array {
-  return sha256(PAYLOAD_DOMAIN, recordsRoot(records), merkleRoot(transactions));
+  return sha256(
+    PAYLOAD_DOMAIN,
+    recordsRoot(records),
+    merkleRoot(transactions),
+    lastCommitDigest(lastCommit),
+  );
+}
+
+/** `payloadRoot` of a whole block body. */
+export function blockPayloadRoot(b: Block): Uint8Array {
+  return payloadRoot(b.records, transactionsOf(b), b.lastCommit);
+}
+
+/** SHA-256(domain | canonical certificate encoding); all zero when there is no last commit. */
+export function lastCommitDigest(lastCommit: Certificate | undefined): Uint8Array {
+  if (lastCommit === undefined) return ZERO_HASH;
+  return sha256(LAST_COMMIT_DOMAIN, encodeCertificate(lastCommit));
+}
+
+/**
+ * A copy of `c` with its signatures in the canonical order of a `lastCommit`: by node id,
+ * ascending (a set of signers has exactly one encoding, so one payload root).
+ */
+export function sortedCommit(c: Certificate): Certificate {
+  return {
+    height: c.height,
+    round: c.round,
+    blockHash: c.blockHash,
+    signatures: [...c.signatures].sort((a, b) => compareBytes(a.validator, b.validator)),
+  };
 }
 
 /** Merkle root over the canonical encodings of the records (`encodeRecord`). */
@@ -203,10 +244,20 @@ function recordsRoot(records: readonly BlockRecord[]): Uint8Array {
   return merkleRoot(ends.map((end, i) => all.subarray(i === 0 ? 0 : ends[i - 1], end)));
 }
 
+/** The body's last byte before the commit: 0 = no last commit, 1 = a certificate follows. */
+const LAST_COMMIT_ABSENT = 0;
+const LAST_COMMIT_PRESENT = 1;
+
 export function writeBlock(w: ByteWriter, b: Block): void {
   writeHeader(w, b.header);
   writeList(w, b.records, (w, rec) => w.u8(rec.type).bytes(rec.data));
   writeList(w, transactionsOf(b), (w, tx) => w.bytes(tx));
+  if (b.lastCommit === undefined) {
+    w.u8(LAST_COMMIT_ABSENT);
+  } else {
+    w.u8(LAST_COMMIT_PRESENT);
+    writeCertificate(w, b.lastCommit);
+  }
 }
 
 export function readBlock(r: ByteReader): Block {
@@ -224,7 +275,27 @@ export function readBlock(r: ByteReader): Block {
     throw new DecodeError("block body exceeds maxBodyBytes");
   }
   // Absent when empty, so a block without transfers decodes to what was built (round trips).
-  return transactions.length > 0 ? { header, records, transactions } : { header, records };
+  const block: Block = transactions.length > 0
+    ? { header, records, transactions }
+    : { header, records };
+  const flag = r.u8();
+  if (flag === LAST_COMMIT_PRESENT) block.lastCommit = readLastCommit(r);
+  else if (flag !== LAST_COMMIT_ABSENT) throw new DecodeError(`invalid last commit flag ${flag}`);
+  return block;
+}
+
+/**
+ * A certificate whose signers are strictly increasing by node id: sorted and unique, so a
+ * `lastCommit` has one encoding and no signer is repeated (count bounded by `readCertificate`).
+ */
+function readLastCommit(r: ByteReader): Certificate {
+  const c = readCertificate(r);
+  for (let i = 1; i < c.signatures.length; i++) {
+    if (compareBytes(c.signatures[i - 1].validator, c.signatures[i].validator) >= 0) {
+      throw new DecodeError("last commit signers are not sorted and unique");
+    }
+  }
+  return c;
 }
 
 export function writeCertificate(w: ByteWriter, c: Certificate): void {

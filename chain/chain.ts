@@ -181,6 +181,7 @@ export class Chain implements ChainApi {
           const hash = checkBlock(tip, cb, {
             genesisHash: this.genesisHash,
             validatorSet: this.#stateMachine.validatorSetFor(view, tip.height, tip.height + 1),
+            lastCommitSet: this.#stateMachine.validatorSetFor(view, tip.height, tip.height),
             nowMs,
             maxFutureDriftMs: MAX_FUTURE_DRIFT_MS,
             signaturesVerified,

@@ -21,8 +21,10 @@ export const CHAIN_DB_FILE = "chain.db";
 /**
  * Bumped when the table layout changes; an older file is refused rather than misread.
  * 2: the `txs` index of included transfers.
+ * 3: blocks of version 3 (the body carries the previous height's commit); older blocks are not
+ *    decoded any more, so an older file is refused instead of failing at its first block.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * How long a statement waits for a lock held by another connection (an operator's sqlite3
@@ -258,7 +260,7 @@ export class ChainStore {
       if (
         !bytesEqual(
           cb.block.header.payloadRoot,
-          payloadRoot(cb.block.records, cb.block.transactions),
+          payloadRoot(cb.block.records, cb.block.transactions, cb.block.lastCommit),
         )
       ) {
         corrupt(`block ${h} body does not match its payload root`);

@@ -6,12 +6,13 @@
  * Must never: do I/O, read a clock (the caller passes `nowMs`), look up state (the caller passes
  * the validator set) or accept a block on any check it skipped. Pure: same inputs, same verdict.
  */
-import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { bytesEqual, compareBytes, toHex } from "../encoding/binary.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../crypto/ed25519.ts";
 import {
   BLOCK_VERSION,
   blockHash,
+  type Certificate,
   CHAIN_LIMITS,
   type CommittedBlock,
   payloadRoot,
@@ -19,7 +20,9 @@ import {
 } from "./block.ts";
 import {
   checkCertificateQuorum,
+  type QuorumCheck,
   type SignatureVerifier,
+  type SignerSet,
   verifyCertificateSignatures,
 } from "./certificate.ts";
 import { type ChainTip, InvalidBlockError } from "./api.ts";
@@ -57,6 +60,11 @@ export interface CheckContext {
   genesisHash: Uint8Array;
   /** The set that must certify height `prev.height + 1`; undefined when not yet determined. */
   validatorSet: ValidatorSet | undefined;
+  /**
+   * The set of height `prev.height` (the block's `lastCommit` signers must hold > 2/3 of it);
+   * unused at height 1.
+   */
+  lastCommitSet?: SignerSet;
   nowMs: number;
   maxFutureDriftMs: number;
   /** True only when `verifyCertificateSignatures` already passed for this certificate. */
@@ -67,6 +75,79 @@ export interface CheckContext {
 
 function reject(reason: ConstructorParameters<typeof InvalidBlockError>[0], msg: string): never {
   throw new InvalidBlockError(reason, msg);
+}
+
+/**
+ * The shape rules of a block's `lastCommit` that need no validator set: absent at height 1,
+ * present above it, for block `height - 1` (`prevHash`), with well-formed fields and signers
+ * sorted by node id, each once, at most `CHAIN_LIMITS.maxValidators`. Returns the commit to
+ * check against the set (null at height 1); throws `InvalidBlockError("bad-last-commit")`.
+ */
+export function checkLastCommitPlacement(
+  lastCommit: Certificate | undefined,
+  height: number,
+  prevHash: Uint8Array,
+): Certificate | null {
+  if (height === 1) {
+    if (lastCommit !== undefined) reject("bad-last-commit", "block 1 carries a last commit");
+    return null;
+  }
+  if (lastCommit === undefined) {
+    reject("bad-last-commit", `block ${height} carries no last commit`);
+  }
+  if (lastCommit.height !== height - 1) {
+    reject("bad-last-commit", `last commit is for height ${lastCommit.height}, not ${height - 1}`);
+  }
+  if (
+    !Number.isInteger(lastCommit.round) || lastCommit.round < 0 || lastCommit.round > 0xffffffff
+  ) {
+    reject("bad-last-commit", "last commit round out of range");
+  }
+  if (lastCommit.blockHash.length !== HASH_LENGTH || !bytesEqual(lastCommit.blockHash, prevHash)) {
+    reject("bad-last-commit", "last commit is for another block than prevHash");
+  }
+  const sigs = lastCommit.signatures;
+  if (sigs.length > CHAIN_LIMITS.maxValidators) {
+    reject("bad-last-commit", `${sigs.length} last commit signatures exceed the bound`);
+  }
+  for (let i = 0; i < sigs.length; i++) {
+    const s = sigs[i];
+    if (s.validator.length !== PUBLIC_KEY_LENGTH || s.signature.length !== SIGNATURE_LENGTH) {
+      reject("bad-last-commit", "last commit signature entry has the wrong length");
+    }
+    if (i > 0 && compareBytes(sigs[i - 1].validator, s.validator) >= 0) {
+      reject("bad-last-commit", "last commit signers are not sorted by node id and unique");
+    }
+  }
+  return lastCommit;
+}
+
+/**
+ * The whole check of a proposed block's `lastCommit`, for consensus: placement, signers of
+ * the set of `height - 1` with > 2/3 of its power, and (only then) every signature. A syncing
+ * node skips the signatures (`checkBlock`); a validator judging a proposal must not.
+ */
+export function checkProposedLastCommit(
+  genesisHash: Uint8Array,
+  lastCommit: Certificate | undefined,
+  height: number,
+  prevHash: Uint8Array,
+  set: SignerSet,
+  verify?: SignatureVerifier,
+): QuorumCheck {
+  let placed: Certificate | null;
+  try {
+    placed = checkLastCommitPlacement(lastCommit, height, prevHash);
+  } catch (e) {
+    return { ok: false, fault: "wrong-block", why: (e as Error).message };
+  }
+  if (placed === null) return { ok: true };
+  const signers = checkCertificateQuorum(placed, height - 1, prevHash, set);
+  if (!signers.ok) return signers;
+  if (!verifyCertificateSignatures(genesisHash, placed, verify)) {
+    return { ok: false, fault: "bad-signature", why: "a last commit signature does not verify" };
+  }
+  return { ok: true };
 }
 
 /**
@@ -142,8 +223,18 @@ export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext
   if (bodyBytes > CHAIN_LIMITS.maxBodyBytes) {
     reject("bad-records", `body of ${bodyBytes} bytes exceeds ${CHAIN_LIMITS.maxBodyBytes}`);
   }
-  if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions))) {
+  if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions, cb.block.lastCommit))) {
     reject("bad-payload-root", "payload root does not match the records");
+  }
+  const lastCommit = checkLastCommitPlacement(cb.block.lastCommit, expectedHeight, prev.hash);
+  if (lastCommit !== null) {
+    if (ctx.lastCommitSet === undefined) {
+      reject("bad-validator-set", `validator set for height ${prev.height} is not known`);
+    }
+    // Signers only: the block's own certificate, from > 2/3 of the set of this height who
+    // validated the whole proposal, vouches for the signatures (docs/consensus.md §12).
+    const signers = checkCertificateQuorum(lastCommit, prev.height, prev.hash, ctx.lastCommitSet);
+    if (!signers.ok) reject("bad-last-commit", `last commit: ${signers.why}`);
   }
 
   const set = ctx.validatorSet;

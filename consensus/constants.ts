@@ -98,6 +98,23 @@ export const MAX_NEXT_HEIGHT_PROPOSALS = 4;
  */
 export const STALL_RESENDS = 5;
 
+/**
+ * The last-commit collection window's ceiling (docs/consensus.md §12). After committing height
+ * h a node keeps collecting precommits for h, and a proposer of h + 1 builds no sooner than
+ * min(block interval, this) after that commit, so a member online but slower than the quorum
+ * (one extra network delay: a few hundred ms between continents) is named in the next block's
+ * `lastCommit` and never counted as down. The pacing gap is a whole block interval already, so
+ * the window costs no throughput; the ceiling keeps a long interval from meaning a long wait
+ * should the pacing ever shrink: a member later than a second is not slow for that height.
+ */
+export const LAST_COMMIT_WINDOW_MAX_MS = 1_000;
+
+/**
+ * Verdicts on proposed blocks' last commits kept, so a proposal re-sent each round (and once
+ * per peer) is verified once. A height sees a proposal per round; 64 rounds is far past any.
+ */
+export const MAX_LAST_COMMIT_VERDICTS = 64;
+
 /** Safety net for the rule fixpoint loop; each pass fires one rule, a height needs few. */
 export const MAX_RULE_PASSES = 1_000;
 

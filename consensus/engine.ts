@@ -265,6 +265,26 @@ function blockShapeError(b: Block): string | null {
       return "record out of range";
     }
   }
+  return b.lastCommit === undefined ? null : lastCommitShapeError(b.lastCommit);
+}
+
+/** Why a block's last commit cannot even be hashed, or null. Its rules are the shell's. */
+function lastCommitShapeError(c: Certificate): string | null {
+  if (typeof c !== "object" || c === null) return "last commit is not an object";
+  if (!isU64(c.height) || !isU32(c.round) || !isBytes(c.blockHash, HASH_LENGTH)) {
+    return "last commit field out of range";
+  }
+  if (!Array.isArray(c.signatures) || c.signatures.length > CHAIN_LIMITS.maxValidators) {
+    return "last commit signatures missing or too many";
+  }
+  for (const s of c.signatures) {
+    if (
+      typeof s !== "object" || s === null || !isBytes(s.validator, PUBLIC_KEY_LENGTH) ||
+      !isBytes(s.signature, SIGNATURE_LENGTH)
+    ) {
+      return "last commit signature out of range";
+    }
+  }
   return null;
 }
 
@@ -575,8 +595,8 @@ export class ConsensusEngine {
     }
     // The signature covers the header only; records are bound by payloadRoot. A mismatch
     // means whoever relayed it swapped the records.
-    const { header, records, transactions } = proposal.block;
-    if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions))) {
+    const { header, records, transactions, lastCommit } = proposal.block;
+    if (!bytesEqual(header.payloadRoot, payloadRoot(records, transactions, lastCommit))) {
       return this.#reject(out, from, "bad-records", "payload root does not match the records");
     }
     if (

@@ -19,6 +19,9 @@ import { type KeyPair, signBytes } from "../crypto/ed25519.ts";
 import {
   type Block,
   BLOCK_VERSION,
+  type BlockHeader,
+  type Certificate,
+  lastCommitDigest,
   payloadRoot,
   type Proposal,
   type Vote,
@@ -27,7 +30,8 @@ import {
 import type { ChainApi, StateMachine } from "../chain/api.ts";
 import type { Genesis } from "../chain/genesis.ts";
 import type { ValidatorSet } from "../chain/validators.ts";
-import { MAX_FUTURE_DRIFT_MS } from "../chain/verify.ts";
+import { checkProposedLastCommit, MAX_FUTURE_DRIFT_MS } from "../chain/verify.ts";
+import { verifySignature } from "../crypto/ed25519.ts";
 import type { NetworkApi } from "../network/api.ts";
 import type { ConsensusMetrics } from "../metrics/definitions.ts";
 import {
@@ -35,8 +39,10 @@ import {
   type ConsensusEngine as Engine,
   type EngineAction,
   type EngineEvent,
+  type Evidence,
 } from "./engine.ts";
-import { DEFAULT_TIMEOUTS, type TimeoutConfig } from "./constants.ts";
+import { DEFAULT_TIMEOUTS, MAX_LAST_COMMIT_VERDICTS, type TimeoutConfig } from "./constants.ts";
+import { LastCommitCollector, lastCommitWindowMs, windowRemainingMs } from "./last_commit.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
@@ -65,6 +71,17 @@ const INVALID_RECORD_PENALTY = 20;
 export const EVIDENCE_FILE = "evidence.jsonl";
 /** Equivocation evidence kept in memory for RPC; the full record is in the log. */
 const MAX_EVIDENCE = 100;
+/** Double signs remembered so each is handed to the evidence sink once. */
+const MAX_EVIDENCE_SUBMITTED = 4_096;
+
+/**
+ * Where the node turns a detected double sign into an evidence record for a block (the record
+ * pool). Called once per double sign (one signer, height, round and step), after it is logged
+ * and written to `evidence.jsonl`; it must not throw (a throw is logged and ignored).
+ */
+export interface EvidenceSink {
+  submit(evidence: Evidence): void;
+}
 
 export interface ConsensusServiceOptions {
   network: NetworkApi;
@@ -94,6 +111,15 @@ export interface ConsensusServiceOptions {
    * must shut down and exit non-zero. Signing has already stopped.
    */
   onFatal?: (error: Error) => void;
+  /**
+   * Verifies every signature of `certificate`, the commit of the block with `header`, off the
+   * event loop (the node's verify pool). The signers were already checked against the set. A
+   * rejection means the checker is unavailable: the signatures are then verified here.
+   * Default: here, on the event loop.
+   */
+  verifyCommit?: (header: BlockHeader, certificate: Certificate) => Promise<boolean>;
+  /** Receives each double sign once (see `EvidenceSink`). */
+  evidenceSink?: EvidenceSink;
 }
 
 export interface ConsensusInfo {
@@ -137,11 +163,20 @@ export class ConsensusService {
   readonly #votePresence = new VotePresence();
   /** Membership of the current height's set; null before the first height. */
   #isMember: boolean | null = null;
+  /** Precommits for the last applied block, for the next block's `lastCommit`. */
+  readonly #collector: LastCommitCollector;
+  /** Proposed last commits judged so far (digest hex → every signature verified). */
+  readonly #lastCommitVerdicts = new Map<string, boolean>();
+  /** Header of the block being collected: what the verify pool checks a last commit against. */
+  #collectedHeader: BlockHeader | null = null;
+  /** Double signs already given to the evidence sink. */
+  readonly #evidenceSubmitted = new Set<string>();
 
   constructor(o: ConsensusServiceOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
     this.#selfId = toHex(o.key.publicKey);
+    this.#collector = new LastCommitCollector(o.genesisHash, verifySignature);
   }
 
   async start(): Promise<void> {
@@ -158,10 +193,12 @@ export class ConsensusService {
       const deliver = () =>
         this.#onMessage({ kind: "proposal", proposal: m.proposal, from }, m.proposal.height, from);
       // Only for the height being decided: a forged proposal costs its sender a penalty there.
-      const prepared = m.proposal.height === this.#engine?.height
-        ? this.#o.prepareBlock?.(m.proposal.block)
-        : undefined;
-      if (prepared) prepared.then(deliver, deliver);
+      const current = m.proposal.height === this.#engine?.height;
+      const prepared = current
+        ? [this.#o.prepareBlock?.(m.proposal.block), this.#prepareLastCommit(m.proposal.block)]
+          .filter((p) => p !== undefined)
+        : [];
+      if (prepared.length > 0) Promise.all(prepared).then(deliver, deliver);
       else deliver();
     });
     net.onMessage(
@@ -171,8 +208,16 @@ export class ConsensusService {
     net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
     this.#o.chain.onBlockApplied((cb) => {
       this.#pool.revalidate(cb.block.records, this.#checkRecords);
+      this.#collectFrom(cb.block.header, cb.certificate, this.#now());
       this.#onBlockApplied(cb.block.header.height);
     });
+    const tip = this.#o.chain.tip();
+    // After a restart the stored certificate is all there is: late signers seen before the
+    // stop are lost for this one height (docs/consensus.md §12).
+    if (tip.height > 0) {
+      const stored = this.#o.chain.getBlock(tip.height);
+      if (stored) this.#collectFrom(stored.block.header, stored.certificate, 0);
+    }
     const m = this.#o.metrics;
     m.consensusHeight.collectFrom(() => this.#engine?.height ?? this.#o.chain.tip().height + 1);
     m.consensusRound.collectFrom(() => this.#engine?.round ?? 0);
@@ -306,6 +351,11 @@ export class ConsensusService {
     const tip = this.#o.chain.tip();
     const height = tip.height + 1;
     if (this.#engine && this.#engine.height === height && !this.#engine.decision) return;
+    const wait = this.#lastCommitWait(tip.height);
+    if (wait > 0) {
+      this.#scheduleHeight(wait);
+      return;
+    }
     const set = this.#o.chain.validatorSetFor(height);
     if (!set) {
       log.warn("no validator set known for height {height}; retrying", { height });
@@ -446,6 +496,7 @@ export class ConsensusService {
   #onMessage(event: EngineEvent, height: number, from: string): void {
     const engine = this.#engine;
     if (!engine || this.#stopped) return;
+    if (event.kind === "vote" && this.#offerLatePrecommit(event.vote, engine, from)) return;
     if (height === engine.height || height === engine.height + 1) {
       if (event.kind === "vote" && height === engine.height) {
         const id = toHex(event.vote.validator);
@@ -566,6 +617,7 @@ export class ConsensusService {
             "\n",
           { append: true },
         ).catch((e) => log.warn("cannot save evidence: {error}", { error: (e as Error).message }));
+        this.#submitEvidence(a.evidence);
         return;
       case "rejected":
         if (a.from) {
@@ -631,6 +683,8 @@ export class ConsensusService {
   #buildBlock(height: number, round: number, set: ValidatorSet): Block | null {
     const tip = this.#o.chain.tip();
     if (tip.height + 1 !== height) return null;
+    const lastCommit = height >= 2 ? this.#lastCommitToPropose(tip.height) : undefined;
+    if (height >= 2 && !lastCommit) return null;
     const records = this.#pool.select(this.#checkRecords);
     const transactions = this.#o.selectTransactions?.(height, records) ?? [];
     return {
@@ -642,11 +696,12 @@ export class ConsensusService {
         timestamp: Math.max(this.#now(), tip.timestamp + 1),
         proposer: this.#o.key.publicKey,
         round,
-        payloadRoot: payloadRoot(records, transactions),
+        payloadRoot: payloadRoot(records, transactions, lastCommit),
         validatorSetHash: set.hash,
       },
       records,
       ...(transactions.length > 0 ? { transactions } : {}),
+      ...(lastCommit ? { lastCommit } : {}),
     };
   }
 
@@ -657,6 +712,7 @@ export class ConsensusService {
     if (h.timestamp <= tip.timestamp || h.timestamp > this.#now() + MAX_FUTURE_DRIFT_MS) {
       return false;
     }
+    if (!this.#lastCommitValid(block)) return false;
     try {
       this.#o.stateMachine.apply(this.#o.chain.stateView(), block);
       return true;
@@ -666,6 +722,158 @@ export class ConsensusService {
         error: (e as Error).message,
       });
       return false;
+    }
+  }
+
+  // ---- the last commit (docs/consensus.md §12) ----------------------------------------------
+
+  /** Collects for the block with `header` from its certificate (merged if already collecting). */
+  #collectFrom(header: BlockHeader, certificate: Certificate, committedAt: number): void {
+    const set = this.#o.chain.validatorSetFor(certificate.height);
+    if (!set) return;
+    this.#collector.reset(certificate, set, committedAt);
+    this.#collectedHeader = header;
+  }
+
+  /** How long the height after `tipHeight` must still wait for the collection window. */
+  #lastCommitWait(tipHeight: number): number {
+    if (tipHeight === 0 || this.#collector.height !== tipHeight) return 0;
+    const window = lastCommitWindowMs(this.#o.genesis.blockIntervalMs);
+    return windowRemainingMs(this.#collector.committedAt, this.#now(), window);
+  }
+
+  /**
+   * Hands a precommit for the collected height, arriving after its commit, to the collector.
+   * True when the vote was refused and its sender penalized; otherwise it goes on as before
+   * (to a decided engine that ignores it, or to the catch-up hint for a lagging sender).
+   */
+  #offerLatePrecommit(vote: Vote, engine: Engine, from: string): boolean {
+    const height = this.#collector.height;
+    if (vote.height !== height || vote.type !== VoteType.Precommit) return false;
+    // While the engine still decides that height, the vote is the engine's.
+    if (engine.height === height && !engine.decision) return false;
+    const result = this.#collector.offer(vote);
+    if (result === "added") {
+      log.debug("late precommit for height {height} from {validator}: {signers} signers", {
+        height,
+        validator: toHex(vote.validator).slice(0, 12),
+        signers: this.#collector.size,
+      });
+      // First sight of a verified message: relayed once, like the engine relays votes.
+      this.#o.network.broadcast({ kind: "vote", vote }, from);
+    } else if (result === "not-member" || result === "bad-signature") {
+      const reason = result === "not-member" ? "not-validator" : "bad-signature";
+      this.#o.network.penalize(
+        from,
+        INVALID_MESSAGE_PENALTY,
+        `consensus-${reason}`,
+        `late precommit for height ${height}`,
+      );
+      return true;
+    }
+    return false;
+  }
+
+  /** The commit for the block after `tipHeight`: every signer collected for block `tipHeight`. */
+  #lastCommitToPropose(tipHeight: number): Certificate | undefined {
+    let certificate = this.#collector.certificateFor(tipHeight);
+    if (!certificate) {
+      const stored = this.#o.chain.getBlock(tipHeight);
+      if (stored) this.#collectFrom(stored.block.header, stored.certificate, 0);
+      certificate = this.#collector.certificateFor(tipHeight);
+    }
+    if (!certificate) return undefined;
+    // Each collected signature was verified (the stored ones when their block was applied).
+    this.#rememberLastCommitVerdict(toHex(lastCommitDigest(certificate)), true);
+    return certificate;
+  }
+
+  /**
+   * Verifies a proposed block's last commit before the engine judges it: the cheap checks here,
+   * the signatures through `verifyCommit` off the event loop. Only the verdict is kept; the
+   * engine's validity check (`#lastCommitValid`) uses it, or verifies on the loop without one.
+   */
+  async #prepareLastCommit(block: Block): Promise<void> {
+    const lastCommit = block.lastCommit;
+    const verifyCommit = this.#o.verifyCommit;
+    const header = this.#collectedHeader;
+    const tip = this.#o.chain.tip();
+    if (!lastCommit || !verifyCommit || !header || header.height !== tip.height) return;
+    const key = digestHex(lastCommit);
+    if (key === null || this.#lastCommitVerdicts.has(key)) return;
+    const set = this.#o.chain.validatorSetFor(tip.height);
+    if (!set || block.header.height !== tip.height + 1) return;
+    // Cheap checks only (every signature "verifies"): what fails one is refused for free later.
+    const cheap = checkProposedLastCommit(
+      this.#o.genesisHash,
+      lastCommit,
+      tip.height + 1,
+      tip.hash,
+      set,
+      () => true,
+    );
+    if (!cheap.ok) return;
+    try {
+      this.#rememberLastCommitVerdict(key, await verifyCommit(header, lastCommit));
+    } catch (e) {
+      log.debug("last commit not verified off the loop: {error}", {
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  /** A proposed block's last commit is right for our tip: placement, signers, signatures. */
+  #lastCommitValid(block: Block): boolean {
+    const tip = this.#o.chain.tip();
+    const lastCommit = block.lastCommit;
+    const key = lastCommit ? digestHex(lastCommit) : null;
+    if (lastCommit && key === null) return false;
+    const set = tip.height > 0 ? this.#o.chain.validatorSetFor(tip.height) : undefined;
+    if (tip.height > 0 && !set) return false;
+    const known = key !== null ? this.#lastCommitVerdicts.get(key) : undefined;
+    const verdict = checkProposedLastCommit(
+      this.#o.genesisHash,
+      lastCommit,
+      tip.height + 1,
+      tip.hash,
+      // Unused at height 1, where the only valid last commit is none.
+      set ?? { totalPower: 0, voting: [], powerOf: () => 0 },
+      known === undefined ? undefined : () => known,
+    );
+    if (key !== null && known === undefined && (verdict.ok || verdict.fault === "bad-signature")) {
+      this.#rememberLastCommitVerdict(key, verdict.ok);
+    }
+    if (!verdict.ok) {
+      log.debug("proposed block {height} has an invalid last commit: {why}", {
+        height: block.header.height,
+        why: verdict.why,
+      });
+    }
+    return verdict.ok;
+  }
+
+  #rememberLastCommitVerdict(key: string, ok: boolean): void {
+    this.#lastCommitVerdicts.delete(key);
+    this.#lastCommitVerdicts.set(key, ok);
+    if (this.#lastCommitVerdicts.size > MAX_LAST_COMMIT_VERDICTS) {
+      this.#lastCommitVerdicts.delete(this.#lastCommitVerdicts.keys().next().value as string);
+    }
+  }
+
+  // ---- evidence out --------------------------------------------------------------------------
+
+  /** Hands a double sign to the evidence sink, once per signer, height, round and step. */
+  #submitEvidence(evidence: Evidence): void {
+    const sink = this.#o.evidenceSink;
+    if (!sink) return;
+    const key = evidenceKey(evidence);
+    if (this.#evidenceSubmitted.has(key)) return;
+    if (this.#evidenceSubmitted.size >= MAX_EVIDENCE_SUBMITTED) this.#evidenceSubmitted.clear();
+    this.#evidenceSubmitted.add(key);
+    try {
+      sink.submit(evidence);
+    } catch (e) {
+      log.warn("evidence sink failed: {error}", { error: (e as Error).message });
     }
   }
 }
@@ -678,4 +886,23 @@ function hexReplacer(_key: string, value: unknown): unknown {
 
 function evidenceSigner(e: { kind: string; first: Vote | Proposal }): Uint8Array {
   return "validator" in e.first ? e.first.validator : e.first.block.header.proposer;
+}
+
+/** One double sign: signer, height, round and step (a proposal is the propose step). */
+function evidenceKey(e: Evidence): string {
+  if (e.kind === "duplicateVote") {
+    const v = e.first;
+    return `vote/${toHex(v.validator)}/${v.height}/${v.round}/${v.type}`;
+  }
+  const p = e.first;
+  return `proposal/${toHex(evidenceSigner(e))}/${p.height}/${p.round}`;
+}
+
+/** Hex digest of a last commit, or null when its fields cannot even be encoded. */
+function digestHex(lastCommit: Certificate): string | null {
+  try {
+    return toHex(lastCommitDigest(lastCommit));
+  } catch {
+    return null;
+  }
 }

@@ -21,6 +21,7 @@ import {
   type CommittedBlock,
   encodeCommittedBlock,
   payloadRoot,
+  sortedCommit,
   voteSignBytes,
   VoteType,
 } from "../../chain/block.ts";
@@ -75,6 +76,11 @@ export interface NextOptions {
    * boundary tests pick a subset whose power lands exactly on 2/3 this way.
    */
   signers?: number | readonly number[];
+  /**
+   * The block's `lastCommit`: by default the previous block's certificate (none at height 1);
+   * null leaves it out, a certificate replaces it (tests of the last-commit rules).
+   */
+  lastCommit?: Certificate | null;
 }
 
 export const CORRUPTIONS = {
@@ -89,6 +95,7 @@ export const CORRUPTIONS = {
   "bad-cert-round": "bad-certificate",
   "bad-signature": "bad-signature",
   "bad-records": "bad-records",
+  "bad-last-commit": "bad-last-commit",
   "wrong-chain": "wrong-chain",
   "bad-version": "decode",
 } as const satisfies Record<string, RejectReason>;
@@ -112,6 +119,8 @@ export class ChainBuilder {
   /** Timestamp by height (index 0 is the genesis time): corruptions need the parent's. */
   readonly #timestamps: number[];
   #tip: ChainTip;
+  /** Certificate of the tip block: the next block's default `lastCommit`. */
+  #tipCertificate: Certificate | undefined;
   #fillerPool: Uint8Array | undefined;
 
   private constructor(genesis: Genesis, keys: KeyPair[], opts: ChainBuilderOptions) {
@@ -153,6 +162,9 @@ export class ChainBuilder {
     const set = this.stateMachine.validatorSetFor(this.#view, this.#tip.height, height);
     if (!set) throw new Error(`state machine has no validator set for height ${height}`);
     const records = opts.records ?? this.#filler(height, opts.bodyBytes ?? this.#bodyBytes);
+    const lastCommit = opts.lastCommit === null
+      ? undefined
+      : opts.lastCommit ?? (this.#tipCertificate && sortedCommit(this.#tipCertificate));
     const header: BlockHeader = {
       version: BLOCK_VERSION,
       chainId: this.genesisHash,
@@ -161,7 +173,7 @@ export class ChainBuilder {
       timestamp: opts.timestamp ?? this.#tip.timestamp + this.#intervalMs,
       proposer: set.validators[height % set.validators.length].nodeId,
       round: opts.round ?? 0,
-      payloadRoot: payloadRoot(records),
+      payloadRoot: payloadRoot(records, [], lastCommit),
       validatorSetHash: set.hash,
     };
     const signers = typeof opts.signers === "object"
@@ -170,12 +182,16 @@ export class ChainBuilder {
         .map((v) => this.#keyById.get(toHex(v.nodeId)))
         .filter((k): k is KeyPair => k !== undefined)
         .slice(0, opts.signers ?? Infinity);
-    const built = this.#certify({ header, records }, signers);
+    const built = this.#certify(
+      lastCommit ? { header, records, lastCommit } : { header, records },
+      signers,
+    );
     for (const [k, v] of this.stateMachine.apply(this.#view, built.cb.block)) {
       if (v === null) this.#state.delete(k);
       else this.#state.set(k, v);
     }
     this.#tip = { height, hash: built.hash, timestamp: header.timestamp };
+    this.#tipCertificate = built.cb.certificate;
     this.#timestamps.push(header.timestamp);
     return built;
   }
@@ -193,6 +209,7 @@ export class ChainBuilder {
   corrupt(item: BuiltBlock, how: Corruption): BuiltBlock {
     const header = { ...item.cb.block.header };
     let records = item.cb.block.records;
+    let lastCommit = item.cb.block.lastCommit;
     const signers = item.cb.certificate.signatures.map((s) =>
       this.#keyById.get(toHex(s.validator))!
     );
@@ -235,7 +252,13 @@ export class ChainBuilder {
           type: FILLER_RECORD_TYPE,
           data: new Uint8Array(CHAIN_LIMITS.maxRecordBytes + 1),
         }];
-        header.payloadRoot = payloadRoot(records);
+        header.payloadRoot = payloadRoot(records, [], lastCommit);
+        break;
+      case "bad-last-commit":
+        // One signer of several equal-power validators is never more than 2/3.
+        if (!lastCommit) throw new Error("block 1 has no last commit to corrupt");
+        lastCommit = { ...lastCommit, signatures: lastCommit.signatures.slice(0, 1) };
+        header.payloadRoot = payloadRoot(records, [], lastCommit);
         break;
       case "wrong-chain":
         header.chainId = other("chain");
@@ -257,7 +280,8 @@ export class ChainBuilder {
         return { cb, encoded: encodeCommittedBlock(cb), hash: item.hash };
       }
     }
-    return this.#certify({ header, records }, signers, round);
+    const block = lastCommit ? { header, records, lastCommit } : { header, records };
+    return this.#certify(block, signers, round);
   }
 
   /** Signs a precommit for `block` with each of `signers` and assembles the committed block. */

@@ -26,12 +26,14 @@ import {
   payloadRoot,
   type Proposal,
   proposalSignBytes,
+  sortedCommit,
   type Vote,
   voteSignBytes,
   VoteType,
 } from "../../chain/block.ts";
 import { makeValidatorSet, type ValidatorSet } from "../../chain/validators.ts";
 import { checkCertificateQuorum, verifyCertificateSignatures } from "../../chain/certificate.ts";
+import { checkProposedLastCommit } from "../../chain/verify.ts";
 import {
   comparePositions,
   type LockState,
@@ -99,6 +101,8 @@ export interface BlockSpec {
   timestamp?: number;
   records?: BlockRecord[];
   genesisHash?: Uint8Array;
+  /** The commit of height − 1 the block carries (none at height 1). */
+  lastCommit?: Certificate;
 }
 
 export function buildBlock(spec: BlockSpec): Block {
@@ -112,10 +116,11 @@ export function buildBlock(spec: BlockSpec): Block {
       timestamp: spec.timestamp ?? spec.previous.timestamp + 1_000,
       proposer: spec.proposer ?? proposerAt(spec.set, spec.height, spec.round).nodeId,
       round: spec.round,
-      payloadRoot: payloadRoot(records),
+      payloadRoot: payloadRoot(records, [], spec.lastCommit),
       validatorSetHash: spec.set.hash,
     },
     records,
+    ...(spec.lastCommit ? { lastCommit: spec.lastCommit } : {}),
   };
 }
 
@@ -319,6 +324,11 @@ export interface SimResult {
   forks: { height: number; hashes: string[] }[];
   /** Commits whose certificate failed quorum or signature checks: must be 0. */
   badCertificates: number;
+  /**
+   * Commits of a block above height 1 without a valid last commit (the previous block's
+   * precommits, > 2/3 of its set, signatures good): must be 0.
+   */
+  badLastCommits: number;
   /** Commits of a block naming another validator set than its height's: must be 0. */
   wrongSetBlocks: number;
   /** Valid-looking messages an honest engine refused: must be 0 (nobody forges here). */
@@ -464,6 +474,7 @@ class Simulation {
     this.#result = {
       forks: [],
       badCertificates: 0,
+      badLastCommits: 0,
       wrongSetBlocks: 0,
       rejected: 0,
       heights: [],
@@ -586,7 +597,16 @@ class Simulation {
       signer: guardedSigner(node.key, node.byzantine ? null : node.guard),
       timeouts: this.#timeouts,
       getValue: (h, round) => this.#buildValue(node, h, round, previous),
-      isValid: (block) => block.records.length === 1 && block.records[0].type === 7,
+      isValid: (block) =>
+        block.records.length === 1 && block.records[0].type === 7 &&
+        checkProposedLastCommit(
+          TEST_GENESIS_HASH,
+          block.lastCommit,
+          height,
+          previous.hash,
+          this.#setFor(Math.max(1, height - 1)),
+          memoVerify,
+        ).ok,
       verify: memoVerify,
       restore: {
         lastSigned: node.guard.lastSigned,
@@ -617,6 +637,8 @@ class Simulation {
       proposer: node.key.publicKey,
       timestamp: Math.max(this.#queue.now, previous.timestamp + 1),
       records: [{ type: 7, data }],
+      // What the shell proposes: the certificate of the block below, as committed here.
+      lastCommit: height >= 2 ? sortedCommit(node.chain[height - 2].certificate) : undefined,
     });
   }
 
@@ -717,6 +739,16 @@ class Simulation {
       this.#result.badCertificates++;
       return false;
     }
+    const below = height >= 2 ? blockHash(node.chain[height - 2].block.header) : null;
+    const lastCommit = checkProposedLastCommit(
+      TEST_GENESIS_HASH,
+      committed.block.lastCommit,
+      height,
+      below ?? TEST_GENESIS_HASH,
+      this.#setFor(Math.max(1, height - 1)),
+      memoVerify,
+    );
+    if (!lastCommit.ok) this.#result.badLastCommits++;
     node.chain.push(committed);
     if (!node.byzantine) {
       let hashes = this.#committed.get(height);
@@ -772,6 +804,7 @@ class Simulation {
         proposer: fakeValidRound >= 0 ? undefined : node.key.publicKey,
         timestamp: p.block.header.timestamp + 1,
         records,
+        lastCommit: p.block.lastCommit,
       });
       if (this.#o.byzantineStaleSet) {
         // The set of the height before: differs from the right one exactly at a set change.

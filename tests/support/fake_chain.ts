@@ -4,7 +4,7 @@
  * `chainFixture` is a chain made by the one chain builder (support/chain_builder.ts): 4 equal
  * validators, about 1 KB bodies, cached per (length, seed) because signing dominates small
  * tests. `FakeChain` validates like the real chain (height, chain id, link, timestamp, payload
- * root, validator set, certificate quorum and, unless told they were checked, signatures) but
+ * root, last commit, validator set, certificate quorum and, unless told they were checked, signatures) but
  * keeps blocks in memory and tells waiting tests when a height is reached.
  *
  * Owns: nothing production uses. Must never: accept a block the real chain would refuse for
@@ -12,10 +12,10 @@
  */
 import {
   blockHash,
+  blockPayloadRoot,
   type CommittedBlock,
   decodeCommittedBlock,
   encodeCommittedBlock,
-  payloadRoot,
 } from "../../chain/block.ts";
 import {
   type ChainApi,
@@ -25,6 +25,7 @@ import {
 } from "../../chain/api.ts";
 import { checkCertificateQuorum, verifyCertificateSignatures } from "../../chain/certificate.ts";
 import type { Genesis } from "../../chain/genesis.ts";
+import { checkLastCommitPlacement } from "../../chain/verify.ts";
 import type { ValidatorSet } from "../../chain/validators.ts";
 import { bytesEqual } from "../../encoding/binary.ts";
 import {
@@ -158,8 +159,13 @@ export class FakeChain implements ChainApi {
     if (!bytesEqual(h.chainId, this.genesisHash)) fail("wrong-chain", "chain id");
     if (!bytesEqual(h.prevHash, tip.hash)) fail("bad-link", "prevHash");
     if (h.timestamp <= tip.timestamp) fail("bad-timestamp", "timestamp");
-    if (!bytesEqual(h.payloadRoot, payloadRoot(cb.block.records))) {
+    if (!bytesEqual(h.payloadRoot, blockPayloadRoot(cb.block))) {
       fail("bad-payload-root", "payload root");
+    }
+    const lastCommit = checkLastCommitPlacement(cb.block.lastCommit, h.height, tip.hash);
+    if (lastCommit) {
+      const lq = checkCertificateQuorum(lastCommit, tip.height, tip.hash, this.#set);
+      if (!lq.ok) fail("bad-last-commit", lq.why);
     }
     if (!bytesEqual(h.validatorSetHash, this.#set.hash)) fail("bad-validator-set", "set");
     const hash = blockHash(h);

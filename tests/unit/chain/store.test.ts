@@ -96,14 +96,15 @@ Deno.test("store: range reads stop at count, tip and byte budget, but return at 
     const store = ChainStore.open(dir, b.genesisHash);
     try {
       store.appendBlocks(blocks.map((x) => entry(x)));
-      const size = blocks[0].encoded.length;
+      // Blocks from 2 on carry a last commit of the same size, so they are all equally long.
+      const size = blocks[1].encoded.length;
       assert.deepEqual(
         store.getEncodedRange(3, 4, 1 << 20),
         blocks.slice(2, 6).map((x) => x.encoded),
       );
       assert.equal(store.getEncodedRange(8, 100, 1 << 20).length, 3, "stops at the tip");
-      assert.equal(store.getEncodedRange(1, 10, size * 3).length, 3, "fits the byte budget");
-      assert.equal(store.getEncodedRange(1, 10, size * 3 - 1).length, 2);
+      assert.equal(store.getEncodedRange(2, 10, size * 3).length, 3, "fits the byte budget");
+      assert.equal(store.getEncodedRange(2, 10, size * 3 - 1).length, 2);
       assert.equal(store.getEncodedRange(1, 10, 1).length, 1, "always one block");
       assert.equal(store.getEncodedRange(1, 10, NaN).length, 1, "NaN is no budget");
       assert.deepEqual(store.getEncodedRange(11, 10, 1 << 20), []);

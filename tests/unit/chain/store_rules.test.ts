@@ -300,7 +300,7 @@ Deno.test("store rules: a schema version of the wrong length or missing is refus
     tamper(dir, "UPDATE meta SET value = ? WHERE key = 'schema_version'", new Uint8Array([1, 0]));
     assert.throws(
       () => ChainStore.open(dir, b.genesisHash),
-      /has chain schema 0100, this build reads schema 2;/,
+      /has chain schema 0100, this build reads schema 3;/,
     );
     tamper(dir, "DELETE FROM meta WHERE key = 'schema_version'");
     assert.throws(() => ChainStore.open(dir, b.genesisHash), /has chain schema none/);

@@ -31,6 +31,7 @@ function ctx(overrides: Partial<CheckContext> = {}): CheckContext {
   return {
     genesisHash: builder.genesisHash,
     validatorSet: set,
+    lastCommitSet: set,
     nowMs: second.cb.block.header.timestamp,
     maxFutureDriftMs: MAX_FUTURE_DRIFT_MS,
     ...overrides,

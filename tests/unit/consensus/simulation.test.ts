@@ -114,6 +114,7 @@ function describe(s: Scenario, r: SimResult): string {
 function assertSafe(s: Scenario, r: SimResult): void {
   assert.deepEqual(r.forks, [], `fork: ${describe(s, r)}`);
   assert.equal(r.badCertificates, 0, `bad certificate: ${describe(s, r)}`);
+  assert.equal(r.badLastCommits, 0, `a block without a valid last commit: ${describe(s, r)}`);
   assert.equal(r.wrongSetBlocks, 0, `a block names another height's set: ${describe(s, r)}`);
   assert.equal(r.rejected, 0, `an honest engine refused a valid message: ${describe(s, r)}`);
 }
