@@ -34,7 +34,11 @@ export interface DevnetNodeInfo {
   rpc: string;
   dataDir: string;
   log: string;
-  /** The node's wallet file, funded in genesis; also its reward address. */
+  /**
+   * The node's wallet file, funded in genesis; also its reward address and the owner of its
+   * collateral (makeDevnetGenesis adds the collateral to this wallet's allocation and block 1
+   * locks it).
+   */
   wallet?: string;
   /** The wallet's address. */
   address?: string;

@@ -1,49 +1,110 @@
 /**
- * Accounts and the transfer rule: balance and nonce per address, and what a transfer does to
- * them (docs/state.md#accounts, #transfer-transactions).
+ * Accounts and the transfer rule: spendable balance, nonce, locked collateral and unbonding
+ * entries per address, and what a transfer does to them (docs/state.md#accounts,
+ * #transfer-transactions, #collateral).
  *
  * Owns: the account key family (`acct/<address>`) and its value encoding, the stateful
- * validity rules of a transfer (expiry, nonce, overflow, balance) and their order, and the
- * per-block working set that makes earlier transactions of a block count for later ones.
- * Must never: read anything but the `StateView`, let a balance leave [0, 2^128), or write
- * storage itself (state/state.ts returns the writes with the block's).
+ * validity rules of a transfer (expiry, nonce, overflow, balance) and their order, the moves
+ * between spendable, locked and unbonding, and the per-block working set that makes earlier
+ * transactions and records of a block count for later ones.
+ * Must never: read anything but the `StateView`, let any part of an account leave [0, 2^128),
+ * let a transfer spend locked or unbonding coins, or write storage itself (state/state.ts
+ * returns the writes with the block's).
  */
-import { ByteReader, ByteWriter } from "../encoding/binary.ts";
+import { ByteReader, ByteWriter, fromHex, toHex } from "../encoding/binary.ts";
+import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
 import type { StateView, StateWrites } from "../chain/api.ts";
 import { MAX_AMOUNT } from "./amount.ts";
 import { type Transaction, TxInvalidError } from "./transaction.ts";
 
+/** What a transfer reads: the spendable balance and the nonce. */
 export interface Account {
+  /** Spendable balance: what transfers may move. */
   balance: bigint;
   /** Transfers this address has sent: the nonce its next transfer must carry. */
   nonce: number;
 }
 
+/** Collateral that left `locked` and becomes spendable when `releaseHeight` is applied. */
+export interface UnbondingEntry {
+  /** Hex node id of the member whose collateral this was. */
+  nodeId: string;
+  amount: bigint;
+  releaseHeight: number;
+}
+
+/** A whole account: what a transfer reads plus the stake parts. */
+export interface StakeAccount extends Account {
+  /** Collateral of the members this address backs. */
+  locked: bigint;
+  /** In the order they were made. */
+  unbonding: readonly UnbondingEntry[];
+}
+
 const U64_MASK = (1n << 64n) - 1n;
-const EMPTY: Account = Object.freeze({ balance: 0n, nonce: 0 });
+/** Unbonding entries per account: one per node it ever backed at once; the set cap bounds it. */
+const MAX_UNBONDING_ENTRIES = 1_000;
+const EMPTY: StakeAccount = Object.freeze({
+  balance: 0n,
+  nonce: 0,
+  locked: 0n,
+  unbonding: Object.freeze([]),
+});
 
 /** The state key of an account. The "acct/" family is owned here; state/state.ts lists it. */
 export function accountKey(address: string): string {
   return `acct/${address}`;
 }
 
-export function encodeAccount(a: Account): Uint8Array {
-  if (a.balance < 0n || a.balance > MAX_AMOUNT) throw new RangeError(`balance out of range`);
-  return new ByteWriter(24).u64big(a.balance & U64_MASK).u64big(a.balance >> 64n).u64(a.nonce)
-    .finish();
+function writeU128(w: ByteWriter, v: bigint, what: string): void {
+  if (v < 0n || v > MAX_AMOUNT) throw new RangeError(`${what} out of range`);
+  w.u64big(v & U64_MASK).u64big(v >> 64n);
 }
 
-export function decodeAccount(bytes: Uint8Array): Account {
-  const r = new ByteReader(bytes);
+function readU128(r: ByteReader): bigint {
   const lo = r.u64big();
-  const hi = r.u64big();
-  const nonce = r.u64();
-  r.end();
-  return { balance: (hi << 64n) | lo, nonce };
+  return (r.u64big() << 64n) | lo;
 }
 
-/** The account of `address` at the tip; an address never seen has balance 0, nonce 0. */
-export function accountOf(view: StateView, address: string): Account {
+/**
+ * Balance and nonce; the stake tail (locked, unbonding) only when the account has stake, so an
+ * account that never bonded keeps the 24-byte encoding it had before the stake rules.
+ */
+export function encodeAccount(a: Account | StakeAccount): Uint8Array {
+  const w = new ByteWriter(24);
+  writeU128(w, a.balance, "balance");
+  w.u64(a.nonce);
+  const locked = "locked" in a ? a.locked : 0n;
+  const unbonding = "unbonding" in a ? a.unbonding : [];
+  if (locked > 0n || unbonding.length > 0) {
+    writeU128(w, locked, "locked");
+    w.u32(unbonding.length);
+    for (const e of unbonding) {
+      w.fixed(fromHex(e.nodeId), PUBLIC_KEY_LENGTH);
+      writeU128(w, e.amount, "unbonding amount");
+      w.u64(e.releaseHeight);
+    }
+  }
+  return w.finish();
+}
+
+export function decodeAccount(bytes: Uint8Array): StakeAccount {
+  const r = new ByteReader(bytes);
+  const balance = readU128(r);
+  const nonce = r.u64();
+  if (r.remaining === 0) return { balance, nonce, locked: 0n, unbonding: [] };
+  const locked = readU128(r);
+  const unbonding = r.list(MAX_UNBONDING_ENTRIES, (r): UnbondingEntry => ({
+    nodeId: toHex(r.fixed(PUBLIC_KEY_LENGTH)),
+    amount: readU128(r),
+    releaseHeight: r.u64(),
+  }));
+  r.end();
+  return { balance, nonce, locked, unbonding };
+}
+
+/** The account of `address` at the tip; an address never seen has everything 0 and empty. */
+export function accountOf(view: StateView, address: string): StakeAccount {
   const bytes = view.get(accountKey(address));
   if (bytes === undefined) return EMPTY;
   try {
@@ -88,28 +149,89 @@ export function checkTransfer(
 
 /** Accounts touched by one block, on top of the view; `flush` turns them into writes. */
 export class AccountWorkingSet {
-  readonly #changed = new Map<string, Account>();
+  readonly #changed = new Map<string, StakeAccount>();
   constructor(private readonly view: StateView) {}
 
-  get(address: string): Account {
+  get(address: string): StakeAccount {
     return this.#changed.get(address) ?? accountOf(this.view, address);
+  }
+
+  #set(address: string, a: StakeAccount): void {
+    if (a.balance < 0n || a.locked < 0n) throw new Error(`account ${address} would go negative`);
+    // Unreachable within the supply (rewards ≤ 10^15 per block) but never stored wrapped.
+    if (a.balance > MAX_AMOUNT || a.locked > MAX_AMOUNT) {
+      throw new Error(`account ${address} would exceed u128`);
+    }
+    this.#changed.set(address, a);
   }
 
   credit(address: string, units: bigint): void {
     if (units === 0n) return;
     const a = this.get(address);
-    const balance = a.balance + units;
-    // Unreachable within the supply (rewards ≤ 10^15 per block) but never stored wrapped.
-    if (balance > MAX_AMOUNT) throw new Error(`balance of ${address} would exceed u128`);
-    this.#changed.set(address, { balance, nonce: a.nonce });
+    this.#set(address, { ...a, balance: a.balance + units });
   }
 
   /** Applies a transfer that passed `checkTransfer`. */
   transfer(tx: Transaction, from: string, to: string): void {
     const s = this.get(from);
-    this.#changed.set(from, { balance: s.balance - tx.amount - tx.fee, nonce: s.nonce + 1 });
+    this.#set(from, { ...s, balance: s.balance - tx.amount - tx.fee, nonce: s.nonce + 1 });
     const r = this.get(to);
-    this.#changed.set(to, { balance: r.balance + tx.amount, nonce: r.nonce });
+    this.#set(to, { ...r, balance: r.balance + tx.amount });
+  }
+
+  /** Spendable → locked. False (nothing changed) when the spendable balance is short. */
+  lock(address: string, units: bigint): boolean {
+    const a = this.get(address);
+    if (a.balance < units) return false;
+    this.#set(address, { ...a, balance: a.balance - units, locked: a.locked + units });
+    return true;
+  }
+
+  /**
+   * Locked → an unbonding entry released by block `releaseHeight`. Throws when less is locked:
+   * the caller only unbonds collateral it locked, so that would be a bug or corrupt state.
+   */
+  unbond(address: string, nodeId: string, units: bigint, releaseHeight: number): void {
+    const a = this.get(address);
+    if (a.locked < units) throw new Error(`account ${address} has less locked than ${units}`);
+    this.#set(address, {
+      ...a,
+      locked: a.locked - units,
+      unbonding: [...a.unbonding, { nodeId, amount: units, releaseHeight }],
+    });
+  }
+
+  /** Moves the entries released at `height` to the spendable balance; returns their node ids. */
+  release(address: string, height: number): string[] {
+    const a = this.get(address);
+    const due = a.unbonding.filter((e) => e.releaseHeight === height);
+    if (due.length === 0) return [];
+    const units = due.reduce((sum, e) => sum + e.amount, 0n);
+    this.#set(address, {
+      ...a,
+      balance: a.balance + units,
+      unbonding: a.unbonding.filter((e) => e.releaseHeight !== height),
+    });
+    return due.map((e) => e.nodeId);
+  }
+
+  /** Destroys `units` of locked collateral (a slash): credited to nobody. */
+  burnLocked(address: string, units: bigint): void {
+    const a = this.get(address);
+    this.#set(address, { ...a, locked: a.locked - units });
+  }
+
+  /** Destroys `units` of the unbonding entry of `nodeId` (a slash after the node left). */
+  burnUnbonding(address: string, nodeId: string, units: bigint): void {
+    const a = this.get(address);
+    this.#set(address, {
+      ...a,
+      unbonding: a.unbonding.map((e) => {
+        if (e.nodeId !== nodeId) return e;
+        if (e.amount < units) throw new Error(`unbonding of ${nodeId} is below ${units}`);
+        return { ...e, amount: e.amount - units };
+      }),
+    });
   }
 
   /** Adds the changed accounts to `writes`, in address order (deterministic). */

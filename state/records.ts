@@ -41,6 +41,12 @@ export const RecordType = {
    * It is what carries payload until transactions get their own record types.
    */
   Data: 3,
+  /** A bronze, silver or gold registration that locks the owner's collateral; two signatures. */
+  CollateralRegistration: 4,
+  /** A jailed member asks for its power back (node key). */
+  Unjail: 5,
+  /** Two conflicting signatures of one member (state/evidence.ts); not signed by a submitter. */
+  Evidence: 6,
 } as const;
 export type RecordType = typeof RecordType[keyof typeof RecordType];
 
@@ -67,15 +73,41 @@ export interface Deregistration extends SignedRecordFields {
   type: typeof RecordType.Deregistration;
 }
 
-export type MasternodeRecord = Registration | Deregistration;
+/**
+ * A paid-tier registration: the node key signs it (`signature`) and so does the owner's wallet
+ * key (`ownerSignature`), over the same bytes; `ownerKey` must hash to `owner`.
+ */
+export interface CollateralRegistration extends SignedRecordFields {
+  type: typeof RecordType.CollateralRegistration;
+  tier: Exclude<Tier, "free">;
+  rewardAddress: string;
+  address: string;
+  /** The address whose spendable balance the collateral is locked from. */
+  owner: string;
+  /** The owner's wallet public key. */
+  ownerKey: Uint8Array;
+  ownerSignature: Uint8Array;
+}
 
-type Unsigned<R> = Omit<R, "signature">;
+export interface Unjail extends SignedRecordFields {
+  type: typeof RecordType.Unjail;
+}
 
-/** One entry of the type table: the body layout of one record type (everything but the signature). */
+export type MasternodeRecord = Registration | Deregistration | CollateralRegistration | Unjail;
+
+/** A record without its signatures: what the keys sign. */
+export type Unsigned<R> = Omit<R, "signature" | "ownerSignature">;
+
+/** One entry of the type table: the body layout of one record type (everything but the signatures). */
 interface RecordCodec<R extends MasternodeRecord> {
   readonly name: string;
   writeBody(w: ByteWriter, r: Unsigned<R>): void;
   readBody(r: ByteReader): Unsigned<R>;
+}
+
+/** Record types signed by the owner key as well as the node key. */
+function hasOwnerSignature(type: number): boolean {
+  return type === RecordType.CollateralRegistration;
 }
 
 // Reward addresses and p2p addresses are shown by RPC and written to logs; control characters in
@@ -126,6 +158,40 @@ const deregistrationCodec: RecordCodec<Deregistration> = {
   },
 };
 
+const collateralRegistrationCodec: RecordCodec<CollateralRegistration> = {
+  name: "collateral registration",
+  writeBody(w, r) {
+    writeAuth(w, r);
+    w.u8(TIERS.indexOf(r.tier)).string(r.rewardAddress).string(r.address).string(r.owner)
+      .fixed(r.ownerKey, PUBLIC_KEY_LENGTH);
+  },
+  readBody(r) {
+    const auth = readAuth(r);
+    const tierIndex = r.u8();
+    // A free node registers with type 1: collateral of 0 would be a registration by another name.
+    if (tierIndex === 0 || tierIndex >= TIERS.length) {
+      throw new DecodeError(`tier ${tierIndex} is not a paid tier`);
+    }
+    return {
+      type: RecordType.CollateralRegistration,
+      ...auth,
+      tier: TIERS[tierIndex] as Exclude<Tier, "free">,
+      rewardAddress: readText(r, RECORD_LIMITS.maxRewardAddressBytes, "reward address"),
+      address: readText(r, RECORD_LIMITS.maxAddressBytes, "address"),
+      owner: readText(r, RECORD_LIMITS.maxRewardAddressBytes, "owner"),
+      ownerKey: r.fixed(PUBLIC_KEY_LENGTH).slice(),
+    };
+  },
+};
+
+const unjailCodec: RecordCodec<Unjail> = {
+  name: "unjail",
+  writeBody: writeAuth,
+  readBody(r) {
+    return { type: RecordType.Unjail, ...readAuth(r) };
+  },
+};
+
 /** Record types that carry a signed masternode record (everything but opaque data). */
 type MasternodeRecordType = MasternodeRecord["type"];
 
@@ -134,6 +200,8 @@ const CODECS: {
 } = {
   [RecordType.Registration]: registrationCodec,
   [RecordType.Deregistration]: deregistrationCodec,
+  [RecordType.CollateralRegistration]: collateralRegistrationCodec,
+  [RecordType.Unjail]: unjailCodec,
 };
 
 function codecFor(type: number): RecordCodec<MasternodeRecord> | undefined {
@@ -145,6 +213,7 @@ function codecFor(type: number): RecordCodec<MasternodeRecord> | undefined {
 /** Human name of a record type, for logs and error messages. */
 export function recordTypeName(type: number): string {
   if (type === RecordType.Data) return "data";
+  if (type === RecordType.Evidence) return "evidence";
   return codecFor(type)?.name ?? `unknown(${type})`;
 }
 
@@ -152,7 +221,7 @@ export function recordTypeName(type: number): string {
 const RECORD_DOMAIN = new TextEncoder().encode("timenode/record/v1");
 
 function bodyBytes(record: Unsigned<MasternodeRecord>): Uint8Array {
-  const w = new ByteWriter(256);
+  const w = new ByteWriter(384);
   (codecFor(record.type) as RecordCodec<MasternodeRecord>).writeBody(w, record);
   return w.finish();
 }
@@ -162,7 +231,7 @@ export function recordSignBytes(
   genesisHash: Uint8Array,
   record: Unsigned<MasternodeRecord>,
 ): Uint8Array {
-  return new ByteWriter(320)
+  return new ByteWriter(448)
     .raw(RECORD_DOMAIN)
     .fixed(genesisHash, HASH_LENGTH)
     .u8(record.type)
@@ -172,9 +241,12 @@ export function recordSignBytes(
 
 /** The block-body form of a record: `data` is the body followed by the signature. */
 export function encodeRecord(record: MasternodeRecord): BlockRecord {
-  const w = new ByteWriter(320);
+  const w = new ByteWriter(512);
   (codecFor(record.type) as RecordCodec<MasternodeRecord>).writeBody(w, record);
   w.fixed(record.signature, SIGNATURE_LENGTH);
+  if (record.type === RecordType.CollateralRegistration) {
+    w.fixed(record.ownerSignature, SIGNATURE_LENGTH);
+  }
   const encoded = { type: record.type, data: w.finish() };
   // Refuse to produce what every node would refuse to decode (an empty or oversized address):
   // the mistake surfaces at the signer, not as a rejected block.
@@ -193,13 +265,28 @@ export function decodeRecord(record: BlockRecord): MasternodeRecord {
   const r = new ByteReader(record.data);
   const body = codec.readBody(r);
   const signature = r.fixed(SIGNATURE_LENGTH).slice();
+  const ownerSignature = hasOwnerSignature(record.type)
+    ? { ownerSignature: r.fixed(SIGNATURE_LENGTH).slice() }
+    : {};
   r.end();
-  return { ...body, signature } as MasternodeRecord;
+  return { ...body, signature, ...ownerSignature } as MasternodeRecord;
 }
 
 /** True when the record is signed by the node it names, for this chain. */
 export function verifyRecordSignature(genesisHash: Uint8Array, record: MasternodeRecord): boolean {
   return verifySignature(record.nodeId, recordSignBytes(genesisHash, record), record.signature);
+}
+
+/** True when a collateral registration is signed by the owner key it carries, for this chain. */
+export function verifyOwnerSignature(
+  genesisHash: Uint8Array,
+  record: CollateralRegistration,
+): boolean {
+  return verifySignature(
+    record.ownerKey,
+    recordSignBytes(genesisHash, record),
+    record.ownerSignature,
+  );
 }
 
 /** What a registration needs besides the key; `tier` defaults to "free". */
@@ -249,4 +336,84 @@ export function signDeregistration(key: KeyPair, p: DeregistrationParams): Block
     nonce: p.nonce,
     expiresAt: p.expiresAt,
   });
+}
+
+/** A unjail record of `key`'s node (same fields as a deregistration). */
+export function signUnjail(key: KeyPair, p: DeregistrationParams): BlockRecord {
+  return sign<Unjail>(key, p.genesisHash, {
+    type: RecordType.Unjail,
+    nodeId: key.publicKey,
+    nonce: p.nonce,
+    expiresAt: p.expiresAt,
+  });
+}
+
+/** What a collateral registration needs besides the keys. */
+export interface CollateralRegistrationParams {
+  genesisHash: Uint8Array;
+  /** The node's record count on the chain so far (`recordNonceOf`). */
+  nonce: number;
+  expiresAt: number;
+  tier: Exclude<Tier, "free">;
+  rewardAddress: string;
+  address: string;
+  /** The owner's address: `addressOf(network, ownerKey)`. */
+  owner: string;
+  /** The owner's wallet public key. */
+  ownerKey: Uint8Array;
+  /** The node id (public key) of the node being registered. */
+  nodeId: Uint8Array;
+}
+
+function unsignedCollateralRegistration(
+  p: CollateralRegistrationParams,
+): Unsigned<CollateralRegistration> {
+  return {
+    type: RecordType.CollateralRegistration,
+    nodeId: p.nodeId,
+    nonce: p.nonce,
+    expiresAt: p.expiresAt,
+    tier: p.tier,
+    rewardAddress: p.rewardAddress,
+    address: p.address,
+    owner: p.owner,
+    ownerKey: p.ownerKey,
+  };
+}
+
+/**
+ * The bytes both keys sign for a collateral registration. Step one of the two-step form: the
+ * wallet signs them with the owner key, the node signs them with its node key (possibly through
+ * its own RPC), and `assembleCollateralRegistration` joins the two signatures.
+ */
+export function collateralRegistrationSignBytes(p: CollateralRegistrationParams): Uint8Array {
+  return recordSignBytes(p.genesisHash, unsignedCollateralRegistration(p));
+}
+
+/** Step two: the block record from the parameters and the two signatures. */
+export function assembleCollateralRegistration(
+  p: CollateralRegistrationParams,
+  nodeSignature: Uint8Array,
+  ownerSignature: Uint8Array,
+): BlockRecord {
+  return encodeRecord({
+    ...unsignedCollateralRegistration(p),
+    signature: nodeSignature,
+    ownerSignature,
+  });
+}
+
+/** A collateral registration signed by both keys in one step. */
+export function signCollateralRegistration(
+  nodeKey: KeyPair,
+  ownerKey: KeyPair,
+  p: Omit<CollateralRegistrationParams, "nodeId" | "ownerKey">,
+): BlockRecord {
+  const params = { ...p, nodeId: nodeKey.publicKey, ownerKey: ownerKey.publicKey };
+  const bytes = collateralRegistrationSignBytes(params);
+  return assembleCollateralRegistration(
+    params,
+    signBytes(nodeKey, bytes),
+    signBytes(ownerKey, bytes),
+  );
 }

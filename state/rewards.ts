@@ -2,31 +2,35 @@
  * The block reward rule: how one block's reward is split across reward addresses.
  *
  * Owns: the arithmetic only (see docs/state.md, "Rewards"). The proposer's reward address gets
- * `proposerSharePercent` of the reward (rounded down); the rest is split across the validator
- * set that certifies the block, in proportion to voting power (each share rounded down; a
- * member without power, such as a free-tier one, earns nothing); what rounding leaves over goes
- * to the proposer too. The credits always sum to exactly the reward.
- * Must never: use floating point, depend on iteration order of anything but the sorted set, or
- * read or write state (state/state.ts turns credits into balance writes).
+ * `proposerSharePercent` of the reward (rounded down); the rest is split across the earners
+ * (chosen by state/state.ts: the members that signed the previous height, or the set), in
+ * proportion to reward weight (each share rounded down; an earner of weight 0 gets nothing);
+ * what rounding leaves over goes to the proposer too. The credits always sum to exactly the
+ * reward.
+ * Must never: use floating point, depend on iteration order of anything but the earners as
+ * given, or read or write state (state/state.ts turns credits into balance writes).
  */
-import { toHex } from "../encoding/binary.ts";
 import type { Genesis } from "../chain/genesis.ts";
-import type { ValidatorSet } from "../chain/validators.ts";
 
 export interface RewardCredit {
   rewardAddress: string;
   amount: bigint;
 }
 
+/** One member that earns from this block, with its tier's reward weight. */
+export interface Earner {
+  rewardAddress: string;
+  weight: number;
+}
+
 /**
  * Credits of one block, one entry per distinct reward address with a non-zero amount, sorted by
- * address (UTF-16 code unit order) so every node produces them in the same order.
- * Throws if the proposer is not a member of `set` with voting power: the caller must have
- * refused the block.
+ * address (UTF-16 code unit order) so every node produces them in the same order. When the
+ * earners' weights sum to 0 the whole reward goes to the proposer.
  */
 export function splitBlockReward(
-  set: ValidatorSet,
-  proposerNodeId: Uint8Array,
+  earners: readonly Earner[],
+  proposerRewardAddress: string,
   rewards: Genesis["rewards"],
 ): RewardCredit[] {
   const { blockReward, proposerSharePercent } = rewards;
@@ -39,28 +43,26 @@ export function splitBlockReward(
   ) {
     throw new RangeError(`invalid proposerSharePercent ${proposerSharePercent}`);
   }
-  const proposer = set.get(toHex(proposerNodeId));
-  if (!proposer || proposer.power === 0) {
-    throw new Error("block proposer is not a voting member of the validator set");
-  }
 
-  // BigInt: reward (up to 1e15) times power (up to 1e9 in total) overflows 2^53.
+  // BigInt: reward (up to 1e15) times weight (up to 1e9 in total) overflows 2^53.
   const reward = BigInt(blockReward);
   const proposerShare = reward * BigInt(proposerSharePercent) / 100n;
   const pool = reward - proposerShare;
-  const totalPower = BigInt(set.totalPower);
+  const totalWeight = earners.reduce((sum, e) => sum + BigInt(e.weight), 0n);
 
   const credits = new Map<string, bigint>();
   const add = (address: string, amount: bigint) => {
     credits.set(address, (credits.get(address) ?? 0n) + amount);
   };
   let distributed = 0n;
-  for (const v of set.validators) {
-    const share = pool * BigInt(v.power) / totalPower;
-    add(v.rewardAddress, share);
-    distributed += share;
+  if (totalWeight > 0n) {
+    for (const e of earners) {
+      const share = pool * BigInt(e.weight) / totalWeight;
+      add(e.rewardAddress, share);
+      distributed += share;
+    }
   }
-  add(proposer.rewardAddress, proposerShare + (pool - distributed));
+  add(proposerRewardAddress, proposerShare + (pool - distributed));
 
   return [...credits]
     .filter(([, amount]) => amount > 0n)

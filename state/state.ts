@@ -3,13 +3,15 @@
  *
  * Owns: the state key layout and value encodings, the validity rules of masternode records,
  * the validator set of every height (genesis set, then changes that take effect exactly
- * ACTIVATION_DELAY blocks after the block that carries them), the order of a block's effects
- * (records, genesis allocations at height 1, transfers, rewards and fees), and crediting
- * block rewards. Account values and the transfer rules are state/accounts.ts's.
- * Voting power is the tier's power; free-tier members (the only tier a record can register
- * until collateral exists) have power 0: listed, but never proposing, counting toward quorum,
- * signing or earning a reward. Only genesis members hold paid tiers.
- * The rules are written down in docs/state.md.
+ * ACTIVATION_DELAY blocks after the block that makes them), the stake rules (collateral locked
+ * by registrations, unbonding and its release, downtime jailing from `lastCommit`, unjail,
+ * slashing and tombstones by evidence), the order of a block's effects (genesis allocations
+ * and collateral at height 1, releases, downtime, records, transfers, rewards and fees), and
+ * crediting block rewards by reward weight. Account values and the transfer rules are
+ * state/accounts.ts's; the miss bitmap is state/liveness.ts's; evidence bytes state/evidence.ts's.
+ * Voting power is the tier's power unless jailed; free-tier members have power 0: listed, but
+ * never proposing, counting toward quorum or signing. The rules are written down in
+ * docs/state.md.
  * Must never: read anything but the `StateView` and the block it is given (no clock, no
  * network, no local configuration): every node must derive the same set and the same state
  * bytes from the same chain (docs/lessons.md#14). It never writes storage itself; `apply`
@@ -38,10 +40,15 @@ import {
   genesisHash as computeGenesisHash,
   ledgerOf,
   type LedgerParams,
+  stakeOf,
+  type StakeParams,
   type Tier,
   TIERS,
 } from "../chain/genesis.ts";
-import { type Account, accountOf, AccountWorkingSet, checkTransfer } from "./accounts.ts";
+import { accountOf, AccountWorkingSet, checkTransfer, type StakeAccount } from "./accounts.ts";
+import { formatAmount } from "./amount.ts";
+import { countHeight, decodeLiveness, livenessKey } from "./liveness.ts";
+import { decodeEvidence, type Evidence, verifyEvidenceSignatures } from "./evidence.ts";
 import { addressOf, checkAddress, encodeAddress } from "./address.ts";
 import {
   checkTxFormat,
@@ -58,9 +65,10 @@ import {
   RECORD_LIMITS,
   RecordType,
   recordTypeName,
+  verifyOwnerSignature,
   verifyRecordSignature,
 } from "./records.ts";
-import { splitBlockReward } from "./rewards.ts";
+import { type Earner, splitBlockReward } from "./rewards.ts";
 
 /**
  * A record in block h changes the set from height h + 2. Two blocks give every node time to
@@ -87,7 +95,14 @@ const KEY = {
   setData: (contentHashHex: string) => `vs/set/${contentHashHex}`,
   /** u64: how many records of this node the chain holds; the next record must carry it. */
   nonce: (nodeIdHex: string) => `mn/nonce/${nodeIdHex}`,
-  // "acct/<address>": an account (balance u128, nonce u64), owned by state/accounts.ts.
+  /** u64: the height whose block tombstoned the node (double signing); it never returns. */
+  tomb: (nodeIdHex: string) => `mn/tomb/${nodeIdHex}`,
+  /** The node's collateral that is unbonding: owner, amount, release height (slashable). */
+  unbond: (nodeIdHex: string) => `mn/unbond/${nodeIdHex}`,
+  /** Addresses with an unbonding entry released by block `height`. */
+  unbondAt: (height: number) => `unbond/at/${height}`,
+  // "acct/<address>": an account, owned by state/accounts.ts.
+  // "mn/live/<nodeHex>": a member's misses in the window, owned by state/liveness.ts.
 } as const;
 
 /** The "previous snapshot" of the first stored snapshot: the genesis set. */
@@ -104,6 +119,10 @@ interface Member {
   address: string;
   /** First height whose set contains this membership. */
   activeFrom: number;
+  /** The address whose collateral backs it; "" for none (free tier). */
+  owner: string;
+  /** 0 when not jailed; else the first block height whose unjail record is valid. */
+  jailedUntil: number;
 }
 
 interface Snapshot {
@@ -112,7 +131,9 @@ interface Snapshot {
   contentHash: Uint8Array;
 }
 
-/** One masternode as RPC shows it (`masternodelist`). */
+export type MasternodeStatus = "active" | "pending" | "jailed" | "unbonding" | "tombstoned";
+
+/** One masternode as RPC shows it (`masternodelist`); JSON-safe (amounts are strings). */
 export interface MasternodeInfo {
   /** Hex node id. */
   nodeId: string;
@@ -122,8 +143,26 @@ export interface MasternodeInfo {
   address: string;
   /** First height this member certifies; above the tip while the registration is pending. */
   activeFrom: number;
-  /** First height it no longer certifies, when its deregistration is already on the chain. */
+  /** First height it no longer certifies, when its departure is already on the chain. */
   leavingFrom: number | null;
+  /** The address whose collateral backs it; null for free tier (or an unowned genesis member). */
+  owner: string | null;
+  /** Locked collateral in TIME (decimal string) and in base units. */
+  collateral: string;
+  collateralUnits: string;
+  rewardWeight: number;
+  status: MasternodeStatus;
+  /** Heights missed within the last `signedBlocksWindow`. */
+  missedBlocks: number;
+  /** First height an unjail record is valid; null when not jailed. */
+  jailedUntil: number | null;
+}
+
+/** The node's collateral that is unbonding (kept per node so evidence can still slash it). */
+interface Unbond {
+  owner: string;
+  amount: bigint;
+  releaseHeight: number;
 }
 
 /** The chain's state machine plus the read-only queries RPC and record signers need. */
@@ -132,10 +171,13 @@ export interface MasternodeStateMachine extends StateMachine {
   readonly genesisHash: Uint8Array;
   masternodeList(view: StateView, tipHeight: number): MasternodeInfo[];
   balanceOf(view: StateView, address: string): bigint;
-  accountOf(view: StateView, address: string): Account;
+  /** Spendable balance, nonce, locked collateral and unbonding entries. */
+  accountOf(view: StateView, address: string): StakeAccount;
   recordNonceOf(view: StateView, nodeId: Uint8Array): number;
   /** The ledger parameters of the genesis (fees, block size, allocations). */
   readonly ledger: LedgerParams;
+  /** The stake parameters of the genesis (collateral, weights, periods, slash). */
+  readonly stake: StakeParams;
   /** The stateless transaction rules of this chain. */
   readonly txRules: TxRules;
 }
@@ -161,7 +203,7 @@ function encodeMembers(members: readonly Member[]): Uint8Array {
   const w = new ByteWriter(64 + members.length * 128);
   writeList(w, members, (w, m) => {
     w.fixed(m.nodeId, PUBLIC_KEY_LENGTH).u8(TIERS.indexOf(m.tier)).string(m.rewardAddress)
-      .string(m.address).u64(m.activeFrom);
+      .string(m.address).u64(m.activeFrom).string(m.owner).u64(m.jailedUntil);
   });
   return w.finish();
 }
@@ -178,6 +220,8 @@ function decodeMembers(bytes: Uint8Array): Member[] {
       rewardAddress: r.string(RECORD_LIMITS.maxRewardAddressBytes),
       address: r.string(RECORD_LIMITS.maxAddressBytes),
       activeFrom: r.u64(),
+      owner: r.string(RECORD_LIMITS.maxRewardAddressBytes),
+      jailedUntil: r.u64(),
     };
   });
   r.end();
@@ -215,6 +259,37 @@ function decodePointer(bytes: Uint8Array): SnapshotPointer {
   const p = { prev: r.u64(), contentHash: r.fixed(32).slice() };
   r.end();
   return p;
+}
+
+function writeU128(w: ByteWriter, v: bigint): ByteWriter {
+  return w.u64big(v & ((1n << 64n) - 1n)).u64big(v >> 64n);
+}
+
+function encodeUnbond(u: Unbond): Uint8Array {
+  return writeU128(new ByteWriter(48).string(u.owner), u.amount).u64(u.releaseHeight).finish();
+}
+
+function decodeUnbond(bytes: Uint8Array): Unbond {
+  const r = new ByteReader(bytes);
+  const owner = r.string(RECORD_LIMITS.maxRewardAddressBytes);
+  const lo = r.u64big();
+  const u = { owner, amount: (r.u64big() << 64n) | lo, releaseHeight: r.u64() };
+  r.end();
+  return u;
+}
+
+/** At most one entry per member that can unbond at one height: the set bound. */
+function decodeAddressList(bytes: Uint8Array): string[] {
+  const r = new ByteReader(bytes);
+  const list = r.list(CHAIN_LIMITS.maxValidators * 2, (r) => r.string(128));
+  r.end();
+  return list;
+}
+
+function encodeAddressList(list: readonly string[]): Uint8Array {
+  const w = new ByteWriter(64);
+  writeList(w, list, (w, a) => w.string(a));
+  return w.finish();
 }
 
 function corrupt(what: string, cause: unknown): never {
@@ -257,6 +332,8 @@ function genesisMembers(genesis: Genesis): Member[] {
     rewardAddress: m.rewardAddress,
     address: m.address,
     activeFrom: GENESIS_ACTIVE_FROM,
+    owner: m.owner ?? "",
+    jailedUntil: 0,
   })).sort((a, b) => (toHex(a.nodeId) < toHex(b.nodeId) ? -1 : 1));
 }
 
@@ -272,8 +349,12 @@ export function createStateMachine(
   const chainId = computeGenesisHash(genesis);
   const ledger = ledgerOf(genesis);
   const txRules: TxRules = { genesisHash: chainId, minFeePerByte: ledger.minFeePerByte };
-  // parseGenesis holds tierPower.free at 0: a free member is listed but has no voting power.
-  const powerOf = (m: { tier: Tier }): number => genesis.tierPower[m.tier];
+  const stake = stakeOf(genesis);
+  // parseGenesis holds tierPower.free at 0: a free member is listed but has no voting power;
+  // a jailed member keeps its seat (and its locked collateral) without power.
+  const powerOf = (m: Member): number => (m.jailedUntil > 0 ? 0 : genesis.tierPower[m.tier]);
+  /** What a member has locked: its tier's collateral when an owner backs it. */
+  const collateralOf = (m: Member): bigint => (m.owner ? stake.tierCollateral[m.tier] : 0n);
   const toValidator = (m: Member): Validator => ({
     nodeId: m.nodeId,
     tier: m.tier,
@@ -345,9 +426,9 @@ export function createStateMachine(
     if (!isHeight(height) || height < 1) {
       throw new InvalidBlockError("bad-height", `block height ${height} cannot be applied`);
     }
-    const certifying = snapshotAt(view, height).set;
-    // A member without voting power (free tier) never proposes: it is listed, nothing more.
-    if (certifying.powerOf(toHex(block.header.proposer)) === 0) {
+    const certifying = snapshotAt(view, height);
+    // A member without voting power (free tier, jailed) never proposes: it is listed, nothing more.
+    if (certifying.set.powerOf(toHex(block.header.proposer)) === 0) {
       throw new InvalidBlockError(
         "bad-proposer",
         `proposer ${
@@ -364,18 +445,80 @@ export function createStateMachine(
       );
     }
     const writes: StateWrites = new Map();
-    applyRecords(view, block, writes);
+    // Reads of this block's own earlier writes see them (a release, then a slash, ...).
+    const current = (key: string): Uint8Array | undefined =>
+      writes.has(key) ? writes.get(key) ?? undefined : view.get(key);
     const accounts = new AccountWorkingSet(view);
-    if (height === 1) { for (const a of ledger.alloc) accounts.credit(a.address, a.units); }
+    if (height === 1) {
+      for (const a of ledger.alloc) accounts.credit(a.address, a.units);
+      lockGenesisCollateral(accounts);
+    }
+    releaseUnbonding(current, height, accounts, writes);
+    applySetChanges(view, current, block, accounts, writes);
     const fees = applyTransactions(
       accounts,
       transactions,
       height,
       applyOpts?.signaturesVerified ?? false,
     );
-    creditRewards(accounts, certifying, block, fees);
+    creditRewards(view, accounts, certifying, block, fees);
     accounts.flush(writes);
     return writes;
+  };
+
+  /** Block 1 locks the genesis members' collateral out of their owners' allocations. */
+  const lockGenesisCollateral = (accounts: AccountWorkingSet): void => {
+    for (const m of genesisMemberList) {
+      if (!m.owner) continue;
+      // parseGenesis refuses a genesis whose alloc does not cover this: a code-built one may not.
+      if (!accounts.lock(m.owner, collateralOf(m))) {
+        throw new Error(`genesis alloc of ${m.owner} does not cover its members' collateral`);
+      }
+    }
+  };
+
+  /** Moves the unbonding entries released at `height` to their owners' spendable balances. */
+  const releaseUnbonding = (
+    current: (key: string) => Uint8Array | undefined,
+    height: number,
+    accounts: AccountWorkingSet,
+    writes: StateWrites,
+  ): void => {
+    const key = KEY.unbondAt(height);
+    const bytes = current(key);
+    if (bytes === undefined) return;
+    let owners: string[];
+    try {
+      owners = decodeAddressList(bytes);
+    } catch (e) {
+      return corrupt(key, e);
+    }
+    for (const owner of owners) {
+      for (const nodeId of accounts.release(owner, height)) writes.set(KEY.unbond(nodeId), null);
+    }
+    writes.set(key, null);
+  };
+
+  /** Starts unbonding `units` of `nodeId`'s collateral, released by block height + unbonding. */
+  const startUnbonding = (
+    current: (key: string) => Uint8Array | undefined,
+    accounts: AccountWorkingSet,
+    writes: StateWrites,
+    nodeId: string,
+    owner: string,
+    units: bigint,
+    height: number,
+  ): void => {
+    if (units === 0n) return;
+    const releaseHeight = height + stake.unbondingBlocks;
+    accounts.unbond(owner, nodeId, units, releaseHeight);
+    writes.set(KEY.unbond(nodeId), encodeUnbond({ owner, amount: units, releaseHeight }));
+    const indexKey = KEY.unbondAt(releaseHeight);
+    const bytes = current(indexKey);
+    const owners = bytes === undefined ? [] : decodeAddressList(bytes);
+    if (!owners.includes(owner)) {
+      writes.set(indexKey, encodeAddressList([...owners, owner].sort()));
+    }
   };
 
   const applyTransactions = (
@@ -413,28 +556,135 @@ export function createStateMachine(
     return fees;
   };
 
-  const applyRecords = (view: StateView, block: Block, writes: StateWrites): void => {
+  /** Signers of height - 1 from the block's `lastCommit`, or null when it carries none. */
+  const lastCommitSigners = (block: Block): Set<string> | null => {
+    const commit = block.lastCommit;
+    if (!commit || commit.height !== block.header.height - 1) return null;
+    return new Set(commit.signatures.map((s) => toHex(s.validator)));
+  };
+
+  /**
+   * Everything that changes the set from height + ACTIVATION_DELAY: downtime jails, then the
+   * records in block order, all checked against the working set (the set of height + 1, already
+   * fixed by earlier blocks, changed by what came before in this block).
+   */
+  const applySetChanges = (
+    view: StateView,
+    current: (key: string) => Uint8Array | undefined,
+    block: Block,
+    accounts: AccountWorkingSet,
+    writes: StateWrites,
+  ): void => {
     const height = block.header.height;
-    if (block.records.length === 0) return;
-    const bad = (index: number, why: string): never => {
-      throw new InvalidBlockError("bad-records", `record ${index}: ${why}`);
-    };
     if (block.records.length > CHAIN_LIMITS.maxRecords) {
       throw new InvalidBlockError("bad-records", `${block.records.length} records exceed bound`);
     }
-    // Data records change no consensus state: a block of only those skips the member-set work.
-    if (block.records.every((r) => r.type === RecordType.Data)) return;
-
-    // Records are checked against the set as it will be at height + ACTIVATION_DELAY: the set
-    // of height + ACTIVATION_DELAY - 1 (already fixed by earlier blocks) changed by the
-    // records before this one in the same block.
     const effectiveAt = height + ACTIVATION_DELAY;
     const base = snapshotAt(view, effectiveAt - 1);
     const working = new Map(base.members.map((m) => [toHex(m.nodeId), m]));
+    let changed = false;
+    const totalPower = () => [...working.values()].reduce((sum, m) => sum + powerOf(m), 0);
+
+    changed = countDowntime(view, current, block, working, writes, totalPower) || changed;
+    // Data records change no consensus state: a block of only those skips the record work.
+    if (!block.records.every((r) => r.type === RecordType.Data)) {
+      changed = applyRecords(view, current, block, accounts, writes, working, totalPower) ||
+        changed;
+    }
+    if (!changed) return;
+
+    const members = [...working.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, m]) => m);
+    const content = encodeMembers(members);
+    const contentHash = sha256(content);
+    if (toHex(contentHash) === toHex(base.contentHash)) return;
+
+    const head = headOf(view);
+    if (head >= effectiveAt) {
+      throw new Error(`state head ${head} is already at or past ${effectiveAt}: applied twice?`);
+    }
+    const dataKey = KEY.setData(toHex(contentHash));
+    if (view.get(dataKey) === undefined) writes.set(dataKey, content);
+    writes.set(KEY.setAt(effectiveAt), encodePointer({ prev: head, contentHash }));
+    writes.set(KEY.setHead, encodeU64(effectiveAt));
+  };
+
+  /**
+   * Counts height - 1 for every voting member of its set that is still in the working set, and
+   * jails (from height + 2) each one above `missedBlocksMax`, never leaving the set without
+   * power. Returns whether the working set changed.
+   */
+  const countDowntime = (
+    view: StateView,
+    current: (key: string) => Uint8Array | undefined,
+    block: Block,
+    working: Map<string, Member>,
+    writes: StateWrites,
+    totalPower: () => number,
+  ): boolean => {
+    const height = block.header.height;
+    if (height < 2) return false;
+    const counted = height - 1;
+    const signers = lastCommitSigners(block);
+    let changed = false;
+    for (const m of snapshotAt(view, counted).members) {
+      if (powerOf(m) === 0) continue;
+      const id = toHex(m.nodeId);
+      const member = working.get(id);
+      // A member on its way out (or already jailed) is no longer counted.
+      if (!member || member.jailedUntil > 0) continue;
+      const key = livenessKey(id);
+      const stored = readOrCorrupt(
+        { get: current },
+        key,
+        (b) => decodeLiveness(b, stake.signedBlocksWindow),
+      );
+      const missed = signers !== null && !signers.has(id);
+      const next = countHeight(stored, stake.signedBlocksWindow, counted, missed);
+      if (next.value !== undefined) writes.set(key, next.value);
+      if (next.missedInWindow <= stake.missedBlocksMax) continue;
+      if (totalPower() - powerOf(member) === 0) continue; // never an empty active set
+      working.set(id, { ...member, jailedUntil: height + stake.jailBlocks });
+      changed = true;
+    }
+    return changed;
+  };
+
+  const applyRecords = (
+    view: StateView,
+    current: (key: string) => Uint8Array | undefined,
+    block: Block,
+    accounts: AccountWorkingSet,
+    writes: StateWrites,
+    working: Map<string, Member>,
+    totalPower: () => number,
+  ): boolean => {
+    const height = block.header.height;
+    const effectiveAt = height + ACTIVATION_DELAY;
+    const bad = (index: number, why: string): never => {
+      throw new InvalidBlockError("bad-records", `record ${index}: ${why}`);
+    };
     const nonces = new Map<string, number>();
+    const isTombstoned = (id: string) => current(KEY.tomb(id)) !== undefined;
+    const unbondOf = (id: string) => readOrCorrupt({ get: current }, KEY.unbond(id), decodeUnbond);
+    const join = (index: number, what: string, id: string, m: Member) => {
+      if (isTombstoned(id)) bad(index, `${what}: tombstoned for double signing`);
+      if (working.has(id)) bad(index, `${what}: already a member`);
+      if (working.size >= CHAIN_LIMITS.maxValidators) bad(index, `${what}: the set is full`);
+      working.set(id, m);
+      // A new membership starts with a clean window.
+      if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
+    };
+    const checkRewardAddress = (index: number, what: string, rewardAddress: string) => {
+      const check = checkAddress(genesis.network, rewardAddress);
+      if (!check.ok) bad(index, `${what}: reward address ${rewardAddress}: ${check.why}`);
+    };
 
     block.records.forEach((raw, index) => {
       if (raw.type === RecordType.Data) return;
+      if (raw.type === RecordType.Evidence) {
+        applyEvidence(index, raw, height, current, accounts, writes, working, totalPower, bad);
+        return;
+      }
       let record: MasternodeRecord;
       try {
         record = decodeRecord(raw);
@@ -453,32 +703,82 @@ export function createStateMachine(
 
       switch (record.type) {
         case RecordType.Registration:
-          {
-            const check = checkAddress(genesis.network, record.rewardAddress);
-            if (!check.ok) {
-              bad(index, `${what}: reward address ${record.rewardAddress}: ${check.why}`);
-            }
-          }
+          checkRewardAddress(index, what, record.rewardAddress);
           if (record.tier !== "free") {
-            bad(index, `${what}: ${record.tier} tier needs collateral; only genesis has it`);
+            bad(index, `${what}: ${record.tier} tier needs a collateral registration (type 4)`);
           }
-          if (working.has(id)) bad(index, `${what}: already a member`);
-          if (working.size >= CHAIN_LIMITS.maxValidators) bad(index, `${what}: the set is full`);
-          working.set(id, {
+          join(index, what, id, {
             nodeId: record.nodeId,
             tier: record.tier,
             rewardAddress: record.rewardAddress,
             address: record.address,
             activeFrom: effectiveAt,
+            owner: "",
+            jailedUntil: 0,
           });
           break;
+        case RecordType.CollateralRegistration: {
+          checkRewardAddress(index, what, record.rewardAddress);
+          const ownerCheck = checkAddress(genesis.network, record.owner);
+          if (!ownerCheck.ok) bad(index, `${what}: owner ${record.owner}: ${ownerCheck.why}`);
+          if (addressOf(genesis.network, record.ownerKey) !== record.owner) {
+            bad(index, `${what}: owner key does not match owner address ${record.owner}`);
+          }
+          if (!verifyOwnerSignature(chainId, record)) bad(index, `${what}: bad owner signature`);
+          const pending = unbondOf(id);
+          if (pending) {
+            bad(index, `${what}: its collateral is still unbonding until ${pending.releaseHeight}`);
+          }
+          const collateral = stake.tierCollateral[record.tier];
+          const member: Member = {
+            nodeId: record.nodeId,
+            tier: record.tier,
+            rewardAddress: record.rewardAddress,
+            address: record.address,
+            activeFrom: effectiveAt,
+            owner: record.owner,
+            jailedUntil: 0,
+          };
+          join(index, what, id, member);
+          if (!accounts.lock(record.owner, collateral)) {
+            bad(
+              index,
+              `${what}: insufficient spendable balance: ${record.owner} has ${
+                formatAmount(accounts.get(record.owner).balance)
+              } TIME, ${record.tier} collateral is ${formatAmount(collateral)} TIME`,
+            );
+          }
+          break;
+        }
         case RecordType.Deregistration: {
           const leaving = working.get(id);
           if (!leaving) bad(index, `${what}: not a member`);
-          const powerLeft = [...working.values()].reduce((sum, m) => sum + powerOf(m), 0) -
-            powerOf(leaving!);
-          if (powerLeft === 0) bad(index, `${what}: would leave the set without voting power`);
+          if (totalPower() - powerOf(leaving!) === 0) {
+            bad(index, `${what}: would leave the set without voting power`);
+          }
           working.delete(id);
+          if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
+          if (leaving!.owner) {
+            startUnbonding(
+              current,
+              accounts,
+              writes,
+              id,
+              leaving!.owner,
+              collateralOf(leaving!),
+              height,
+            );
+          }
+          break;
+        }
+        case RecordType.Unjail: {
+          const jailed = working.get(id);
+          if (!jailed || jailed.jailedUntil === 0) bad(index, `${what}: not jailed`);
+          if (height < jailed!.jailedUntil) {
+            bad(index, `${what}: jailed until ${jailed!.jailedUntil}`);
+          }
+          working.set(id, { ...jailed!, jailedUntil: 0 });
+          if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
           break;
         }
         default: {
@@ -492,34 +792,102 @@ export function createStateMachine(
     for (const [id, nonce] of [...nonces].sort(([a], [b]) => (a < b ? -1 : 1))) {
       writes.set(KEY.nonce(id), encodeU64(nonce));
     }
-
-    const members = [...working.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, m]) => m);
-    const content = encodeMembers(members);
-    const contentHash = sha256(content);
-    if (toHex(contentHash) === toHex(base.contentHash)) return;
-
-    const head = headOf(view);
-    if (head >= effectiveAt) {
-      throw new Error(`state head ${head} is already at or past ${effectiveAt}: applied twice?`);
-    }
-    const dataKey = KEY.setData(toHex(contentHash));
-    if (view.get(dataKey) === undefined) writes.set(dataKey, content);
-    writes.set(KEY.setAt(effectiveAt), encodePointer({ prev: head, contentHash }));
-    writes.set(KEY.setHead, encodeU64(effectiveAt));
+    // Every record but data changes the working set or is refused; a nonce-only change cannot
+    // happen, so "some signed record or evidence applied" is "the set changed".
+    return block.records.some((r) => r.type !== RecordType.Data);
   };
 
-  const creditRewards = (
+  /** Double-sign evidence: slash, tombstone, remove (docs/state.md#double-signing). */
+  const applyEvidence = (
+    index: number,
+    raw: { type: number; data: Uint8Array },
+    height: number,
+    current: (key: string) => Uint8Array | undefined,
     accounts: AccountWorkingSet,
-    certifying: ValidatorSet,
+    writes: StateWrites,
+    working: Map<string, Member>,
+    totalPower: () => number,
+    bad: (index: number, why: string) => never,
+  ): void => {
+    let evidence: Evidence;
+    try {
+      evidence = decodeEvidence(raw);
+    } catch (e) {
+      if (e instanceof DecodeError) bad(index, `evidence: ${e.message}`);
+      throw e;
+    }
+    const id = toHex(evidence.validator);
+    const what = `evidence against ${id.slice(0, 12)} at height ${evidence.height}`;
+    if (evidence.height > height) bad(index, `${what}: a future height`);
+    if (height - evidence.height > stake.evidenceMaxAge) {
+      bad(index, `${what}: too old (evidenceMaxAge ${stake.evidenceMaxAge})`);
+    }
+    if (snapshotAt({ get: current }, evidence.height).set.powerOf(id) === 0) {
+      bad(index, `${what}: not a voting member of that height's set`);
+    }
+    if (current(KEY.tomb(id)) !== undefined) bad(index, `${what}: duplicate, already tombstoned`);
+    if (!verifyEvidenceSignatures(chainId, evidence)) bad(index, `${what}: bad signature`);
+
+    const member = working.get(id);
+    if (member) {
+      if (totalPower() - powerOf(member) === 0) {
+        bad(index, `${what}: would leave the set without voting power`);
+      }
+      working.delete(id);
+      const collateral = collateralOf(member);
+      if (collateral > 0n) {
+        const slash = collateral * BigInt(stake.slashPercent) / 100n;
+        accounts.burnLocked(member.owner, slash);
+        startUnbonding(
+          current,
+          accounts,
+          writes,
+          id,
+          member.owner,
+          collateral - slash,
+          height,
+        );
+      }
+    } else {
+      const unbond = readOrCorrupt({ get: current }, KEY.unbond(id), decodeUnbond);
+      if (unbond) {
+        const slash = unbond.amount * BigInt(stake.slashPercent) / 100n;
+        accounts.burnUnbonding(unbond.owner, id, slash);
+        writes.set(KEY.unbond(id), encodeUnbond({ ...unbond, amount: unbond.amount - slash }));
+      }
+    }
+    writes.set(KEY.tomb(id), encodeU64(height));
+    if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
+  };
+
+  /**
+   * Block rewards to the members that signed height - 1 (its `lastCommit`), plus the voteless
+   * unjailed ones, by reward weight; without a `lastCommit`, to the unjailed members of the
+   * certifying set. Fees go to the proposer (docs/state.md#rewards).
+   */
+  const creditRewards = (
+    view: StateView,
+    accounts: AccountWorkingSet,
+    certifying: Snapshot,
     block: Block,
     fees: bigint,
   ): void => {
-    for (const credit of splitBlockReward(certifying, block.header.proposer, genesis.rewards)) {
+    const height = block.header.height;
+    const signers = height >= 2 ? lastCommitSigners(block) : null;
+    const earners: Earner[] = [];
+    const members = signers ? snapshotAt(view, height - 1).members : certifying.members;
+    for (const m of members) {
+      if (m.jailedUntil > 0) continue;
+      if (signers && powerOf(m) > 0 && !signers.has(toHex(m.nodeId))) continue;
+      earners.push({ rewardAddress: m.rewardAddress, weight: stake.tierRewardWeight[m.tier] });
+    }
+    // `apply` checked that the proposer has power in the certifying set.
+    const proposer = certifying.set.get(toHex(block.header.proposer))!;
+    for (const credit of splitBlockReward(earners, proposer.rewardAddress, genesis.rewards)) {
       accounts.credit(credit.rewardAddress, credit.amount);
     }
     // Fees go to the proposer, in the same step as its reward (docs/state.md#fees-and-block-space).
-    const proposer = certifying.get(toHex(block.header.proposer));
-    if (proposer && fees > 0n) accounts.credit(proposer.rewardAddress, fees);
+    if (fees > 0n) accounts.credit(proposer.rewardAddress, fees);
   };
 
   const masternodeList = (view: StateView, tipHeight: number): MasternodeInfo[] => {
@@ -541,15 +909,42 @@ export function createStateMachine(
       // The later membership wins: a member that left and rejoined shows its new activeFrom.
       if (!byId.has(id) || latest.set.get(id)) byId.set(id, m);
     }
-    return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, m]) => ({
-      nodeId: id,
-      tier: m.tier,
-      power: powerOf(m),
-      rewardAddress: m.rewardAddress,
-      address: m.address,
-      activeFrom: m.activeFrom,
-      leavingFrom: leaving.get(id) ?? null,
-    }));
+    const nextById = new Map(next.members.map((m) => [toHex(m.nodeId), m]));
+    return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, m]) => {
+      const jailedUntil = m.jailedUntil || nextById.get(id)?.jailedUntil || 0;
+      const liveness = readOrCorrupt(
+        view,
+        livenessKey(id),
+        (b) => decodeLiveness(b, stake.signedBlocksWindow),
+      );
+      const status: MasternodeStatus = view.get(KEY.tomb(id)) !== undefined
+        ? "tombstoned"
+        : jailedUntil > 0
+        ? "jailed"
+        : leaving.has(id)
+        ? "unbonding"
+        : m.activeFrom > tipHeight + 1
+        ? "pending"
+        : "active";
+      const collateral = collateralOf(m);
+      return {
+        nodeId: id,
+        tier: m.tier,
+        // The power it certifies the next block with; a pending member's future power.
+        power: powerOf(nextById.get(id) ?? m),
+        rewardAddress: m.rewardAddress,
+        address: m.address,
+        activeFrom: m.activeFrom,
+        leavingFrom: leaving.get(id) ?? null,
+        owner: m.owner || null,
+        collateral: formatAmount(collateral),
+        collateralUnits: collateral.toString(),
+        rewardWeight: stake.tierRewardWeight[m.tier],
+        status,
+        missedBlocks: liveness?.missed ?? 0,
+        jailedUntil: jailedUntil > 0 ? jailedUntil : null,
+      };
+    });
   };
 
   return {
@@ -562,6 +957,7 @@ export function createStateMachine(
     accountOf,
     recordNonceOf,
     ledger,
+    stake,
     txRules,
   };
 }

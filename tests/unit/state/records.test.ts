@@ -1,16 +1,27 @@
 import assert from "node:assert/strict";
-import { keyPairFromSeed } from "../../../crypto/ed25519.ts";
+import { keyPairFromSeed, signBytes } from "../../../crypto/ed25519.ts";
 import { sha256 } from "../../../crypto/hash.ts";
 import { ByteWriter, DecodeError } from "../../../encoding/binary.ts";
+import { voteSignBytes, VoteType } from "../../../chain/block.ts";
 import {
+  assembleCollateralRegistration,
+  collateralRegistrationSignBytes,
   decodeRecord,
   RecordType,
   recordTypeName,
   type Registration,
+  signCollateralRegistration,
   signDeregistration,
   signRegistration,
+  signUnjail,
+  verifyOwnerSignature,
   verifyRecordSignature,
 } from "../../../state/records.ts";
+import {
+  decodeEvidence,
+  evidenceRecord,
+  verifyEvidenceSignatures,
+} from "../../../state/evidence.ts";
 
 const text = new TextEncoder();
 const key = keyPairFromSeed(sha256(text.encode("records-test/key")));
@@ -135,4 +146,80 @@ Deno.test("signers refuse to produce undecodable records", () => {
   assert.throws(() => registration({ rewardAddress: "" }), RangeError);
   assert.throws(() => registration({ address: "x".repeat(65) }), RangeError);
   assert.throws(() => registration({ nonce: -1 }), RangeError);
+});
+
+Deno.test("records: a collateral registration signed in two steps equals the one-step form", () => {
+  const node = keyPairFromSeed(new Uint8Array(32).fill(0x41));
+  const owner = keyPairFromSeed(new Uint8Array(32).fill(0x42));
+  const genesisHash = new Uint8Array(32).fill(9);
+  const p = {
+    genesisHash,
+    nonce: 3,
+    expiresAt: 50,
+    tier: "silver" as const,
+    rewardAddress: "reward",
+    address: "10.0.0.1:1",
+    owner: "owner-address",
+  };
+  const oneStep = signCollateralRegistration(node, owner, p);
+  const full = { ...p, nodeId: node.publicKey, ownerKey: owner.publicKey };
+  const bytes = collateralRegistrationSignBytes(full);
+  const twoStep = assembleCollateralRegistration(
+    full,
+    signBytes(node, bytes),
+    signBytes(owner, bytes),
+  );
+  assert.deepEqual(twoStep, oneStep);
+  assert.equal(oneStep.type, RecordType.CollateralRegistration);
+  const decoded = decodeRecord(oneStep);
+  assert.equal(decoded.type, RecordType.CollateralRegistration);
+  if (decoded.type !== RecordType.CollateralRegistration) return;
+  assert.equal(decoded.tier, "silver");
+  assert.equal(decoded.owner, "owner-address");
+  assert.ok(verifyRecordSignature(genesisHash, decoded));
+  assert.ok(verifyOwnerSignature(genesisHash, decoded));
+  assert.ok(!verifyOwnerSignature(new Uint8Array(32), decoded), "bound to the chain");
+  // Strict: free tier, a missing owner signature, trailing bytes.
+  const tierAt = 32 + 8 + 8;
+  const free = oneStep.data.slice();
+  free[tierAt] = 0;
+  assert.throws(() => decodeRecord({ type: 4, data: free }), /not a paid tier/);
+  assert.throws(() => decodeRecord({ type: 4, data: oneStep.data.subarray(0, -64) }));
+  const longer = new Uint8Array(oneStep.data.length + 1);
+  longer.set(oneStep.data);
+  assert.throws(() => decodeRecord({ type: 4, data: longer }));
+});
+
+Deno.test("records: unjail round-trips; evidence has one canonical encoding", () => {
+  const node = keyPairFromSeed(new Uint8Array(32).fill(0x43));
+  const genesisHash = new Uint8Array(32).fill(9);
+  const unjail = signUnjail(node, { genesisHash, nonce: 1, expiresAt: 9 });
+  assert.equal(recordTypeName(unjail.type), "unjail");
+  assert.ok(verifyRecordSignature(genesisHash, decodeRecord(unjail)));
+  const vote = (byte: number) => {
+    const blockHash = new Uint8Array(32).fill(byte);
+    return {
+      type: VoteType.Prevote,
+      height: 4,
+      round: 1,
+      blockHash,
+      validator: node.publicKey,
+      signature: signBytes(node, voteSignBytes(genesisHash, VoteType.Prevote, 4, 1, blockHash)),
+    };
+  };
+  const ab = evidenceRecord(vote(1), vote(2));
+  const ba = evidenceRecord(vote(2), vote(1));
+  assert.deepEqual(ab, ba);
+  assert.equal(recordTypeName(ab.type), "evidence");
+  const decoded = decodeEvidence(ab);
+  assert.ok(verifyEvidenceSignatures(genesisHash, decoded));
+  assert.ok(!verifyEvidenceSignatures(new Uint8Array(32), decoded));
+  // Swapped halves on the wire are refused, so one offence can't be included twice as two records.
+  const halfStart = 1 + 32 + 8 + 4 + 1;
+  const half = 32 + 64;
+  const swapped = ab.data.slice();
+  swapped.set(ab.data.subarray(halfStart + half, halfStart + 2 * half), halfStart);
+  swapped.set(ab.data.subarray(halfStart, halfStart + half), halfStart + half);
+  assert.throws(() => decodeEvidence({ type: 6, data: swapped }), /ascending/);
+  assert.throws(() => decodeRecord(ab), /unknown record type 6/);
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
-import { splitBlockReward } from "../../../state/rewards.ts";
-import { makeValidatorSet, type Validator } from "../../../chain/validators.ts";
-import type { Tier } from "../../../chain/genesis.ts";
+import { splitBlockReward as splitByWeight } from "../../../state/rewards.ts";
+import { makeValidatorSet, type Validator, type ValidatorSet } from "../../../chain/validators.ts";
+import type { Genesis, Tier } from "../../../chain/genesis.ts";
+import { toHex } from "../../../encoding/binary.ts";
+
+/** The split with each member of `set` earning by a weight equal to its power. */
+function splitBlockReward(set: ValidatorSet, proposer: Uint8Array, rewards: Genesis["rewards"]) {
+  const earners = set.validators.map((v) => ({ rewardAddress: v.rewardAddress, weight: v.power }));
+  return splitByWeight(earners, set.get(toHex(proposer))!.rewardAddress, rewards);
+}
 
 function nodeId(i: number): Uint8Array {
   const id = new Uint8Array(32);
@@ -22,7 +29,7 @@ function creditOf(credits: { rewardAddress: string; amount: bigint }[], address:
   return credits.find((c) => c.rewardAddress === address)?.amount ?? 0n;
 }
 
-Deno.test("proposer share first, then the rest split by voting power", () => {
+Deno.test("proposer share first, then the rest split by reward weight", () => {
   const set = makeValidatorSet([validator(1, 1), validator(2, 100), validator(3, 1000)]);
   // Pool of 1,101,000 divides exactly by the total power 1,101.
   const credits = splitBlockReward(set, nodeId(1), {
@@ -103,15 +110,24 @@ Deno.test("credits sum exactly to the reward for many sets and rewards, without 
   }
 });
 
-Deno.test("a proposer outside the set and invalid parameters are refused", () => {
-  const set = makeValidatorSet([validator(1, 1)]);
-  assert.throws(() =>
-    splitBlockReward(set, nodeId(9), { blockReward: 10, proposerSharePercent: 0 })
+Deno.test("earners of weight 0 get nothing; with no weight at all the proposer gets it all", () => {
+  const rewards = { blockReward: 1_000, proposerSharePercent: 10 };
+  assert.deepEqual(
+    splitByWeight(
+      [{ rewardAddress: "zero", weight: 0 }, { rewardAddress: "one", weight: 1 }],
+      "prop",
+      rewards,
+    ),
+    [{ rewardAddress: "one", amount: 900n }, { rewardAddress: "prop", amount: 100n }],
   );
-  assert.throws(() =>
-    splitBlockReward(set, nodeId(1), { blockReward: -1, proposerSharePercent: 0 })
-  );
-  assert.throws(() =>
-    splitBlockReward(set, nodeId(1), { blockReward: 1, proposerSharePercent: 101 })
-  );
+  assert.deepEqual(splitByWeight([{ rewardAddress: "zero", weight: 0 }], "prop", rewards), [
+    { rewardAddress: "prop", amount: 1_000n },
+  ]);
+  assert.deepEqual(splitByWeight([], "prop", rewards), [{ rewardAddress: "prop", amount: 1_000n }]);
+});
+
+Deno.test("invalid parameters are refused", () => {
+  const one = [{ rewardAddress: "a", weight: 1 }];
+  assert.throws(() => splitByWeight(one, "a", { blockReward: -1, proposerSharePercent: 0 }));
+  assert.throws(() => splitByWeight(one, "a", { blockReward: 1, proposerSharePercent: 101 }));
 });

@@ -118,7 +118,7 @@ Deno.test("state rules: each bad record is refused with its exact reason", () =>
       [s.reg(joiner, { tier: "bronze" })],
       `record 0: registration of ${
         short(joiner)
-      }: bronze tier needs collateral; only genesis has it`,
+      }: bronze tier needs a collateral registration (type 4)`,
     ],
     [[s.reg(g1)], `record 0: registration of ${short(g1)}: already a member`],
     [[s.dereg(joiner)], `record 0: deregistration of ${short(joiner)}: not a member`],
@@ -238,6 +238,8 @@ Deno.test("state rules: balances above 2^64 keep their high half", () => {
   assert.deepEqual(decodeAccount(s.state.get(accountKey(REWARD_0))!), {
     balance: 2n ** 64n + 999n,
     nonce: 3,
+    locked: 0n,
+    unbonding: [],
   });
   assert.equal(balanceOf(s.view, "nobody"), 0n);
 });
