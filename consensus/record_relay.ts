@@ -9,20 +9,45 @@
  * Must never: read chain state, or throw on hostile bytes.
  */
 import type { BlockRecord } from "../chain/block.ts";
-import { decodeRecord, verifyRecordSignature } from "../state/records.ts";
+import {
+  decodeRecord,
+  RecordType,
+  verifyOwnerSignature,
+  verifyRecordSignature,
+} from "../state/records.ts";
+import { decodeEvidence, verifyEvidenceSignatures } from "../state/evidence.ts";
 
 /** Why `record` is invalid at every height (malformed, bad signature, another chain), or null. */
 export function recordFaultAtEveryHeight(
   genesisHash: Uint8Array,
   record: BlockRecord,
 ): string | null {
+  if (record.type === RecordType.Evidence) {
+    // Unsigned by its submitter: the two halves carry the offender's signatures.
+    let evidence;
+    try {
+      evidence = decodeEvidence(record);
+    } catch (e) {
+      return `malformed evidence: ${(e as Error).message}`;
+    }
+    return verifyEvidenceSignatures(genesisHash, evidence)
+      ? null
+      : "evidence signatures do not verify for this chain";
+  }
   let decoded;
   try {
     decoded = decodeRecord(record);
   } catch (e) {
     return `malformed record: ${(e as Error).message}`;
   }
-  return verifyRecordSignature(genesisHash, decoded)
-    ? null
-    : "record signature does not verify for this chain";
+  if (!verifyRecordSignature(genesisHash, decoded)) {
+    return "record signature does not verify for this chain";
+  }
+  if (
+    decoded.type === RecordType.CollateralRegistration &&
+    !verifyOwnerSignature(genesisHash, decoded)
+  ) {
+    return "owner signature does not verify for this chain";
+  }
+  return null;
 }

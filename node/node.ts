@@ -32,6 +32,9 @@ import { bodySize } from "../chain/verify.ts";
 import { VerifyPool } from "../sync/verify_pool.ts";
 import { TxService } from "../mempool/service.ts";
 import { ledgerRpcMethods, transactionJson } from "./ledger_rpc.ts";
+import { stakeRpcMethods } from "./stake_rpc.ts";
+import { ownStakeStatus } from "./stake_status.ts";
+import { submitEvidence, wireStakeMetrics } from "./stake_wiring.ts";
 import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
@@ -172,7 +175,16 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     selectTransactions: (height, records) =>
       txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
     prepareBlock: (block) => txs.prepareBlock(block),
+    // A double sign seen here goes to the record pool as evidence, and on to every proposer.
+    evidenceSink: { submit: (e) => submitEvidence(e, (r) => consensus.submitRecord(r, null)) },
   });
+  const stakeMetrics = wireStakeMetrics(metrics, {
+    nodeId,
+    list: () => stateMachine.masternodeList(chain.stateView(), chain.tip().height),
+    downtime: stateMachine.stake,
+    tierPower: genesis.tierPower,
+  });
+  chain.onBlockApplied((cb) => stakeMetrics.countBlock(cb));
 
   try {
     await network.start();
@@ -245,6 +257,13 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
             requestStop: () => stopRequest.resolve(),
           }),
           ...ledgerRpcMethods({ chain, stateMachine, txs }),
+          ...stakeRpcMethods({
+            chain,
+            consensus,
+            genesis,
+            key,
+            listenAddress: () => network.listenAddress || null,
+          }),
         }),
         metrics: () => metrics.registry.render(),
         health: () => health.report(),
@@ -660,10 +679,18 @@ function rpcMethods(d: RpcDeps): MethodTable {
     },
     getconsensusinfo: {
       category: "Consensus",
-      summary: "The consensus engine's height, round and step, and the validator set.",
+      summary: "The consensus engine's height, round and step, the validator set, and this " +
+        "node's own stake standing (self).",
       params: none,
       result: "object",
-      handler: () => d.consensus.info(),
+      handler: () => ({
+        ...d.consensus.info(),
+        self: ownStakeStatus(
+          d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
+          toHex(d.key.publicKey),
+          d.stateMachine.stake,
+        ),
+      }),
     },
     getrecordpool: {
       category: "Consensus",

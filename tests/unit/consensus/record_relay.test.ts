@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../../../crypto/ed25519.ts";
-import { signRegistration } from "../../../state/records.ts";
+import { signCollateralRegistration, signRegistration } from "../../../state/records.ts";
+import { evidenceRecord } from "../../../state/evidence.ts";
+import { addressOf } from "../../../state/address.ts";
+import { signedPrecommit } from "../../support/double_sign.ts";
 import { recordFaultAtEveryHeight } from "../../../consensus/record_relay.ts";
 
 const chainA = new Uint8Array(32).fill(1);
@@ -30,5 +33,35 @@ Deno.test("record relay: only faults at every height count against the sender", 
   assert.match(
     recordFaultAtEveryHeight(chainA, { type: r.type, data: new Uint8Array(3) })!,
     /malformed/,
+  );
+});
+
+Deno.test("record relay: a collateral registration needs both signatures, evidence both halves", () => {
+  const node = generateKeyPair();
+  const owner = generateKeyPair();
+  const reg = signCollateralRegistration(node, owner, {
+    genesisHash: chainA,
+    nonce: 0,
+    expiresAt: 1_000,
+    tier: "bronze",
+    rewardAddress: addressOf("devnet", owner.publicKey),
+    address: "203.0.113.5:24100",
+    owner: addressOf("devnet", owner.publicKey),
+  });
+  assert.equal(recordFaultAtEveryHeight(chainA, reg), null);
+  // The owner signature is the last 64 bytes.
+  const badOwner = { type: reg.type, data: reg.data.slice() };
+  badOwner.data[badOwner.data.length - 1] ^= 1;
+  assert.match(recordFaultAtEveryHeight(chainA, badOwner)!, /owner signature/);
+
+  const key = generateKeyPair();
+  const a = signedPrecommit(chainA, key, 5, 0, new Uint8Array(32).fill(1));
+  const b = signedPrecommit(chainA, key, 5, 0, new Uint8Array(32).fill(2));
+  const ev = evidenceRecord(a, b);
+  assert.equal(recordFaultAtEveryHeight(chainA, ev), null);
+  assert.match(recordFaultAtEveryHeight(chainB, ev)!, /evidence signatures/);
+  assert.match(
+    recordFaultAtEveryHeight(chainA, { type: ev.type, data: ev.data.slice(0, 10) })!,
+    /malformed evidence/,
   );
 });
