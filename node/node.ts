@@ -481,6 +481,15 @@ function blockJson(cb: CommittedBlock, height: number, network: string) {
       })),
       encoded: toHex(encodeCertificate(cb.certificate)),
     },
+    // The previous height's signers as this block carries them (the downtime rule reads these).
+    lastCommit: cb.block.lastCommit
+      ? {
+        height: cb.block.lastCommit.height,
+        round: cb.block.lastCommit.round,
+        blockHash: toHex(cb.block.lastCommit.blockHash),
+        signers: cb.block.lastCommit.signatures.map((s) => toHex(s.validator)),
+      }
+      : null,
   };
 }
 
