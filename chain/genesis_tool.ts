@@ -69,8 +69,16 @@ export interface DevnetGenesisOptions {
   genesisTime?: number;
   /** Address → amount in TIME ("12.5"): funded by block 1. */
   alloc?: Record<string, string>;
-  /** Stake values to use instead of `DEVNET_STAKE` (collateral in TIME strings). */
+  /** Stake values to use instead of `stakeDefaultsFor(network)` (collateral in TIME strings). */
   stake?: Partial<ReturnType<typeof stakeFieldsOf>>;
+}
+
+/**
+ * The stake values a new genesis of `network` gets: TIME Coin's for a network named mainnet or
+ * testnet (an operator writing one means the real thing), the small devnet values otherwise.
+ */
+export function stakeDefaultsFor(network: string): typeof STAKE_DEFAULTS | typeof DEVNET_STAKE {
+  return network === "mainnet" || network === "testnet" ? STAKE_DEFAULTS : DEVNET_STAKE;
 }
 
 /**
@@ -108,7 +116,7 @@ export function makeDevnetGenesis(opts: DevnetGenesisOptions): Genesis {
       ...(tier === "free" ? {} : { owner: n.owner ?? rewardAddress }),
     };
   });
-  const stake = { ...stakeFieldsOf(DEVNET_STAKE), ...opts.stake };
+  const stake = { ...stakeFieldsOf(stakeDefaultsFor(opts.network)), ...opts.stake };
   // Fund each owner with its members' collateral on top of what it was given.
   const units = new Map(
     Object.entries(opts.alloc ?? {}).map(([a, amount]) => [a, parseAmount(amount)]),

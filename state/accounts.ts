@@ -16,6 +16,7 @@ import { PUBLIC_KEY_LENGTH } from "../crypto/ed25519.ts";
 import type { StateView, StateWrites } from "../chain/api.ts";
 import { MAX_AMOUNT } from "./amount.ts";
 import { type Transaction, TxInvalidError } from "./transaction.ts";
+import { readOrCorrupt, readU128, writeU128 } from "./stored.ts";
 
 /** What a transfer reads: the spendable balance and the nonce. */
 export interface Account {
@@ -41,9 +42,13 @@ export interface StakeAccount extends Account {
   unbonding: readonly UnbondingEntry[];
 }
 
-const U64_MASK = (1n << 64n) - 1n;
-/** Unbonding entries per account: one per node it ever backed at once; the set cap bounds it. */
-const MAX_UNBONDING_ENTRIES = 1_000;
+/**
+ * Unbonding entries one account may hold. A collateral registration is refused while its owner
+ * holds `MAX_UNBONDING_ENTRIES / 2` or more (state/state.ts), and an owner backs at most
+ * `CHAIN_LIMITS.maxValidators` (1,000) members that could all leave, so the count stays below
+ * this bound and a stored account always decodes.
+ */
+export const MAX_UNBONDING_ENTRIES = 2_000;
 const EMPTY: StakeAccount = Object.freeze({
   balance: 0n,
   nonce: 0,
@@ -56,14 +61,9 @@ export function accountKey(address: string): string {
   return `acct/${address}`;
 }
 
-function writeU128(w: ByteWriter, v: bigint, what: string): void {
+function writeAmount(w: ByteWriter, v: bigint, what: string): void {
   if (v < 0n || v > MAX_AMOUNT) throw new RangeError(`${what} out of range`);
-  w.u64big(v & U64_MASK).u64big(v >> 64n);
-}
-
-function readU128(r: ByteReader): bigint {
-  const lo = r.u64big();
-  return (r.u64big() << 64n) | lo;
+  writeU128(w, v);
 }
 
 /**
@@ -72,16 +72,16 @@ function readU128(r: ByteReader): bigint {
  */
 export function encodeAccount(a: Account | StakeAccount): Uint8Array {
   const w = new ByteWriter(24);
-  writeU128(w, a.balance, "balance");
+  writeAmount(w, a.balance, "balance");
   w.u64(a.nonce);
   const locked = "locked" in a ? a.locked : 0n;
   const unbonding = "unbonding" in a ? a.unbonding : [];
   if (locked > 0n || unbonding.length > 0) {
-    writeU128(w, locked, "locked");
+    writeAmount(w, locked, "locked");
     w.u32(unbonding.length);
     for (const e of unbonding) {
       w.fixed(fromHex(e.nodeId), PUBLIC_KEY_LENGTH);
-      writeU128(w, e.amount, "unbonding amount");
+      writeAmount(w, e.amount, "unbonding amount");
       w.u64(e.releaseHeight);
     }
   }
@@ -105,13 +105,7 @@ export function decodeAccount(bytes: Uint8Array): StakeAccount {
 
 /** The account of `address` at the tip; an address never seen has everything 0 and empty. */
 export function accountOf(view: StateView, address: string): StakeAccount {
-  const bytes = view.get(accountKey(address));
-  if (bytes === undefined) return EMPTY;
-  try {
-    return decodeAccount(bytes);
-  } catch (e) {
-    throw new Error(`consensus state is corrupt (${accountKey(address)}): ${(e as Error).message}`);
-  }
+  return readOrCorrupt(view, accountKey(address), decodeAccount) ?? EMPTY;
 }
 
 /**

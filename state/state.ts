@@ -8,7 +8,8 @@
  * slashing and tombstones by evidence), the order of a block's effects (genesis allocations
  * and collateral at height 1, releases, downtime, records, transfers, rewards and fees), and
  * crediting block rewards by reward weight. Account values and the transfer rules are
- * state/accounts.ts's; the miss bitmap is state/liveness.ts's; evidence bytes state/evidence.ts's.
+ * state/accounts.ts's; the miss bitmap is state/liveness.ts's; evidence bytes state/evidence.ts's;
+ * unbonding, release and tombstone keys state/bonds.ts's.
  * Voting power is the tier's power unless jailed; free-tier members have power 0: listed, but
  * never proposing, counting toward quorum or signing. The rules are written down in
  * docs/state.md.
@@ -45,7 +46,13 @@ import {
   type Tier,
   TIERS,
 } from "../chain/genesis.ts";
-import { accountOf, AccountWorkingSet, checkTransfer, type StakeAccount } from "./accounts.ts";
+import {
+  accountOf,
+  AccountWorkingSet,
+  checkTransfer,
+  MAX_UNBONDING_ENTRIES,
+  type StakeAccount,
+} from "./accounts.ts";
 import { formatAmount } from "./amount.ts";
 import { countHeight, decodeLiveness, livenessKey } from "./liveness.ts";
 import { decodeEvidence, type Evidence, verifyEvidenceSignatures } from "./evidence.ts";
@@ -68,6 +75,15 @@ import {
   verifyOwnerSignature,
   verifyRecordSignature,
 } from "./records.ts";
+import {
+  isTombstoned,
+  releaseDue,
+  slashUnbonding,
+  startUnbonding,
+  tombstone,
+  unbondOf,
+} from "./bonds.ts";
+import { corrupt, decodeU64, encodeU64, readOrCorrupt, type StateRead } from "./stored.ts";
 import { type Earner, splitBlockReward } from "./rewards.ts";
 
 /**
@@ -95,12 +111,7 @@ const KEY = {
   setData: (contentHashHex: string) => `vs/set/${contentHashHex}`,
   /** u64: how many records of this node the chain holds; the next record must carry it. */
   nonce: (nodeIdHex: string) => `mn/nonce/${nodeIdHex}`,
-  /** u64: the height whose block tombstoned the node (double signing); it never returns. */
-  tomb: (nodeIdHex: string) => `mn/tomb/${nodeIdHex}`,
-  /** The node's collateral that is unbonding: owner, amount, release height (slashable). */
-  unbond: (nodeIdHex: string) => `mn/unbond/${nodeIdHex}`,
-  /** Addresses with an unbonding entry released by block `height`. */
-  unbondAt: (height: number) => `unbond/at/${height}`,
+  // "mn/unbond/", "unbond/at/", "mn/tomb/": collateral after it leaves, owned by state/bonds.ts.
   // "acct/<address>": an account, owned by state/accounts.ts.
   // "mn/live/<nodeHex>": a member's misses in the window, owned by state/liveness.ts.
 } as const;
@@ -156,13 +167,6 @@ export interface MasternodeInfo {
   missedBlocks: number;
   /** First height an unjail record is valid; null when not jailed. */
   jailedUntil: number | null;
-}
-
-/** The node's collateral that is unbonding (kept per node so evidence can still slash it). */
-interface Unbond {
-  owner: string;
-  amount: bigint;
-  releaseHeight: number;
 }
 
 /** The chain's state machine plus the read-only queries RPC and record signers need. */
@@ -233,17 +237,6 @@ function decodeMembers(bytes: Uint8Array): Member[] {
   return members;
 }
 
-function encodeU64(v: number): Uint8Array {
-  return new ByteWriter(8).u64(v).finish();
-}
-
-function decodeU64(bytes: Uint8Array): number {
-  const r = new ByteReader(bytes);
-  const v = r.u64();
-  r.end();
-  return v;
-}
-
 interface SnapshotPointer {
   /** Height of the snapshot before this one; GENESIS_SNAPSHOT_HEIGHT for the genesis set. */
   prev: number;
@@ -259,55 +252,6 @@ function decodePointer(bytes: Uint8Array): SnapshotPointer {
   const p = { prev: r.u64(), contentHash: r.fixed(32).slice() };
   r.end();
   return p;
-}
-
-function writeU128(w: ByteWriter, v: bigint): ByteWriter {
-  return w.u64big(v & ((1n << 64n) - 1n)).u64big(v >> 64n);
-}
-
-function encodeUnbond(u: Unbond): Uint8Array {
-  return writeU128(new ByteWriter(48).string(u.owner), u.amount).u64(u.releaseHeight).finish();
-}
-
-function decodeUnbond(bytes: Uint8Array): Unbond {
-  const r = new ByteReader(bytes);
-  const owner = r.string(RECORD_LIMITS.maxRewardAddressBytes);
-  const lo = r.u64big();
-  const u = { owner, amount: (r.u64big() << 64n) | lo, releaseHeight: r.u64() };
-  r.end();
-  return u;
-}
-
-/** At most one entry per member that can unbond at one height: the set bound. */
-function decodeAddressList(bytes: Uint8Array): string[] {
-  const r = new ByteReader(bytes);
-  const list = r.list(CHAIN_LIMITS.maxValidators * 2, (r) => r.string(128));
-  r.end();
-  return list;
-}
-
-function encodeAddressList(list: readonly string[]): Uint8Array {
-  const w = new ByteWriter(64);
-  writeList(w, list, (w, a) => w.string(a));
-  return w.finish();
-}
-
-function corrupt(what: string, cause: unknown): never {
-  throw new Error(`consensus state is corrupt (${what}): ${(cause as Error).message}`);
-}
-
-function readOrCorrupt<T>(
-  view: StateView,
-  key: string,
-  decode: (b: Uint8Array) => T,
-): T | undefined {
-  const bytes = view.get(key);
-  if (bytes === undefined) return undefined;
-  try {
-    return decode(bytes);
-  } catch (e) {
-    return corrupt(key, e);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,7 +397,7 @@ export function createStateMachine(
       for (const a of ledger.alloc) accounts.credit(a.address, a.units);
       lockGenesisCollateral(accounts);
     }
-    releaseUnbonding(current, height, accounts, writes);
+    releaseDue(current, accounts, writes, height);
     applySetChanges(view, current, block, accounts, writes);
     const fees = applyTransactions(
       accounts,
@@ -477,49 +421,22 @@ export function createStateMachine(
     }
   };
 
-  /** Moves the unbonding entries released at `height` to their owners' spendable balances. */
-  const releaseUnbonding = (
-    current: (key: string) => Uint8Array | undefined,
-    height: number,
-    accounts: AccountWorkingSet,
-    writes: StateWrites,
-  ): void => {
-    const key = KEY.unbondAt(height);
-    const bytes = current(key);
-    if (bytes === undefined) return;
-    let owners: string[];
-    try {
-      owners = decodeAddressList(bytes);
-    } catch (e) {
-      return corrupt(key, e);
-    }
-    for (const owner of owners) {
-      for (const nodeId of accounts.release(owner, height)) writes.set(KEY.unbond(nodeId), null);
-    }
-    writes.set(key, null);
-  };
-
-  /** Starts unbonding `units` of `nodeId`'s collateral, released by block height + unbonding. */
-  const startUnbonding = (
-    current: (key: string) => Uint8Array | undefined,
+  /** Starts unbonding a departing member's collateral, released `unbondingBlocks` later. */
+  const unbondMember = (
+    current: StateRead,
     accounts: AccountWorkingSet,
     writes: StateWrites,
     nodeId: string,
     owner: string,
     units: bigint,
     height: number,
-  ): void => {
-    if (units === 0n) return;
-    const releaseHeight = height + stake.unbondingBlocks;
-    accounts.unbond(owner, nodeId, units, releaseHeight);
-    writes.set(KEY.unbond(nodeId), encodeUnbond({ owner, amount: units, releaseHeight }));
-    const indexKey = KEY.unbondAt(releaseHeight);
-    const bytes = current(indexKey);
-    const owners = bytes === undefined ? [] : decodeAddressList(bytes);
-    if (!owners.includes(owner)) {
-      writes.set(indexKey, encodeAddressList([...owners, owner].sort()));
-    }
-  };
+  ): void =>
+    startUnbonding(current, accounts, writes, {
+      nodeId,
+      owner,
+      units,
+      releaseHeight: height + stake.unbondingBlocks,
+    });
 
   const applyTransactions = (
     accounts: AccountWorkingSet,
@@ -570,7 +487,7 @@ export function createStateMachine(
    */
   const applySetChanges = (
     view: StateView,
-    current: (key: string) => Uint8Array | undefined,
+    current: StateRead,
     block: Block,
     accounts: AccountWorkingSet,
     writes: StateWrites,
@@ -615,7 +532,7 @@ export function createStateMachine(
    */
   const countDowntime = (
     view: StateView,
-    current: (key: string) => Uint8Array | undefined,
+    current: StateRead,
     block: Block,
     working: Map<string, Member>,
     writes: StateWrites,
@@ -634,7 +551,7 @@ export function createStateMachine(
       if (!member || member.jailedUntil > 0) continue;
       const key = livenessKey(id);
       const stored = readOrCorrupt(
-        { get: current },
+        current,
         key,
         (b) => decodeLiveness(b, stake.signedBlocksWindow),
       );
@@ -651,7 +568,7 @@ export function createStateMachine(
 
   const applyRecords = (
     view: StateView,
-    current: (key: string) => Uint8Array | undefined,
+    current: StateRead,
     block: Block,
     accounts: AccountWorkingSet,
     writes: StateWrites,
@@ -664,10 +581,8 @@ export function createStateMachine(
       throw new InvalidBlockError("bad-records", `record ${index}: ${why}`);
     };
     const nonces = new Map<string, number>();
-    const isTombstoned = (id: string) => current(KEY.tomb(id)) !== undefined;
-    const unbondOf = (id: string) => readOrCorrupt({ get: current }, KEY.unbond(id), decodeUnbond);
     const join = (index: number, what: string, id: string, m: Member) => {
-      if (isTombstoned(id)) bad(index, `${what}: tombstoned for double signing`);
+      if (isTombstoned(current, id)) bad(index, `${what}: tombstoned for double signing`);
       if (working.has(id)) bad(index, `${what}: already a member`);
       if (working.size >= CHAIN_LIMITS.maxValidators) bad(index, `${what}: the set is full`);
       working.set(id, m);
@@ -725,9 +640,14 @@ export function createStateMachine(
             bad(index, `${what}: owner key does not match owner address ${record.owner}`);
           }
           if (!verifyOwnerSignature(chainId, record)) bad(index, `${what}: bad owner signature`);
-          const pending = unbondOf(id);
+          const pending = unbondOf(current, id);
           if (pending) {
             bad(index, `${what}: its collateral is still unbonding until ${pending.releaseHeight}`);
+          }
+          // Bounds the entries of one account (see MAX_UNBONDING_ENTRIES).
+          const entries = accounts.get(record.owner).unbonding.length;
+          if (entries >= MAX_UNBONDING_ENTRIES / 2) {
+            bad(index, `${what}: owner ${record.owner} has ${entries} unbonding entries`);
           }
           const collateral = stake.tierCollateral[record.tier];
           const member: Member = {
@@ -759,7 +679,7 @@ export function createStateMachine(
           working.delete(id);
           if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
           if (leaving!.owner) {
-            startUnbonding(
+            unbondMember(
               current,
               accounts,
               writes,
@@ -802,7 +722,7 @@ export function createStateMachine(
     index: number,
     raw: { type: number; data: Uint8Array },
     height: number,
-    current: (key: string) => Uint8Array | undefined,
+    current: StateRead,
     accounts: AccountWorkingSet,
     writes: StateWrites,
     working: Map<string, Member>,
@@ -825,7 +745,7 @@ export function createStateMachine(
     if (snapshotAt({ get: current }, evidence.height).set.powerOf(id) === 0) {
       bad(index, `${what}: not a voting member of that height's set`);
     }
-    if (current(KEY.tomb(id)) !== undefined) bad(index, `${what}: duplicate, already tombstoned`);
+    if (isTombstoned(current, id)) bad(index, `${what}: duplicate, already tombstoned`);
     if (!verifyEvidenceSignatures(chainId, evidence)) bad(index, `${what}: bad signature`);
 
     const member = working.get(id);
@@ -838,25 +758,12 @@ export function createStateMachine(
       if (collateral > 0n) {
         const slash = collateral * BigInt(stake.slashPercent) / 100n;
         accounts.burnLocked(member.owner, slash);
-        startUnbonding(
-          current,
-          accounts,
-          writes,
-          id,
-          member.owner,
-          collateral - slash,
-          height,
-        );
+        unbondMember(current, accounts, writes, id, member.owner, collateral - slash, height);
       }
     } else {
-      const unbond = readOrCorrupt({ get: current }, KEY.unbond(id), decodeUnbond);
-      if (unbond) {
-        const slash = unbond.amount * BigInt(stake.slashPercent) / 100n;
-        accounts.burnUnbonding(unbond.owner, id, slash);
-        writes.set(KEY.unbond(id), encodeUnbond({ ...unbond, amount: unbond.amount - slash }));
-      }
+      slashUnbonding(current, accounts, writes, id, stake.slashPercent);
     }
-    writes.set(KEY.tomb(id), encodeU64(height));
+    tombstone(writes, id, height);
     if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
   };
 
@@ -917,7 +824,7 @@ export function createStateMachine(
         livenessKey(id),
         (b) => decodeLiveness(b, stake.signedBlocksWindow),
       );
-      const status: MasternodeStatus = view.get(KEY.tomb(id)) !== undefined
+      const status: MasternodeStatus = isTombstoned((k) => view.get(k), id)
         ? "tombstoned"
         : jailedUntil > 0
         ? "jailed"

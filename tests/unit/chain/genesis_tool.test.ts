@@ -285,3 +285,17 @@ Deno.test("genesis: the built-in networks lock TIME Coin's collateral of their m
   assert.equal(g.tierPower.gold, 100);
   for (const m of g.masternodes) assert.equal(g.alloc![m.owner!], "1000");
 });
+
+Deno.test("genesis tool: mainnet and testnet get TIME Coin's stake values, other networks small ones", () => {
+  const make = (network: string) =>
+    makeDevnetGenesis({ network, nodes, blockIntervalMs: 1_000, genesisTime: T });
+  for (const network of ["mainnet", "testnet"]) {
+    const g = make(network);
+    assert.equal(g.tierCollateral!.bronze, "1000", network);
+    assert.equal(g.signedBlocksWindow, STAKE_DEFAULTS.signedBlocksWindow, network);
+    assert.equal(g.alloc![g.masternodes[0].owner!], "1000", network);
+  }
+  const dev = make("devnet");
+  assert.equal(dev.tierCollateral!.bronze, DEVNET_STAKE.tierCollateral.bronze);
+  assert.equal(dev.signedBlocksWindow, DEVNET_STAKE.signedBlocksWindow);
+});

@@ -7,7 +7,7 @@ import {
   signRegistration,
 } from "../../../state/records.ts";
 import { evidenceRecord, proposalEvidenceRecord } from "../../../state/evidence.ts";
-import { accountOf } from "../../../state/accounts.ts";
+import { accountKey, accountOf, encodeAccount } from "../../../state/accounts.ts";
 import { addr, idOf, key, StakeChain, stakeGenesis, TIME } from "./stake_support.ts";
 
 const FEE = 10_000n;
@@ -359,4 +359,41 @@ Deno.test("stake: the same blocks give the same state bytes on every node", () =
       .map(([k, v]) => `${k}=${[...v].join(",")}`).join("\n");
   };
   assert.equal(run(), run());
+});
+
+Deno.test("stake: an owner with 1,000 unbonding entries cannot bond more until some release", () => {
+  const c = new StakeChain();
+  c.apply();
+  const alice = c.account("alice");
+  const entries = Array.from({ length: 1_000 }, (_, i) => ({
+    nodeId: i.toString(16).padStart(64, "0"),
+    amount: 1n,
+    releaseHeight: 50,
+  }));
+  c.entries.set(accountKey(addr("alice")), encodeAccount({ ...alice, unbonding: entries }));
+  assert.match(c.refusal({ records: [c.bond("n1", "alice")] }), /has 1000 unbonding entries/);
+  c.entries.set(
+    accountKey(addr("alice")),
+    encodeAccount({ ...alice, unbonding: entries.slice(1) }),
+  );
+  assert.equal(c.refusal({ records: [c.bond("n1", "alice")] }), "accepted");
+});
+
+Deno.test("stake: a jailed member earns nothing, even when listed as a signer or without lastCommit", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.run(4, ["g0", "g1", "g2"]); // block 5 jails g3 from 7
+  c.run(2); // tip 7: g3 is jailed in the set of 7 and 8
+  const reward = () => c.account("reward-g3").balance;
+  const others = () => c.account("reward-g2").balance;
+  let before = [reward(), others()];
+  // A lastCommit naming g3 (it has no power at 7, so it was never asked): still nothing.
+  c.apply({ signers: ["g0", "g1", "g2", "g3"] });
+  assert.equal(reward(), before[0]);
+  assert.ok(others() > before[1]);
+  // Without a lastCommit, rewards go to the set of the block's height: jailed members excluded.
+  before = [reward(), others()];
+  c.apply({ signers: null });
+  assert.equal(reward(), before[0]);
+  assert.ok(others() > before[1]);
 });
