@@ -232,7 +232,7 @@ export function checkBlock(prev: ChainTip, cb: CommittedBlock, ctx: CheckContext
       reject("bad-validator-set", `validator set for height ${prev.height} is not known`);
     }
     // Signers only: the block's own certificate, from > 2/3 of the set of this height who
-    // validated the whole proposal, vouches for the signatures (docs/consensus.md §12).
+    // validated the whole proposal, vouches for the signatures (docs/consensus.md §15).
     const signers = checkCertificateQuorum(lastCommit, prev.height, prev.hash, ctx.lastCommitSet);
     if (!signers.ok) reject("bad-last-commit", `last commit: ${signers.why}`);
   }

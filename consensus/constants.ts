@@ -99,7 +99,7 @@ export const MAX_NEXT_HEIGHT_PROPOSALS = 4;
 export const STALL_RESENDS = 5;
 
 /**
- * The last-commit collection window's ceiling (docs/consensus.md §12). After committing height
+ * The last-commit collection window's ceiling (docs/consensus.md §15). After committing height
  * h a node keeps collecting precommits for h, and a proposer of h + 1 builds no sooner than
  * min(block interval, this) after that commit, so a member online but slower than the quorum
  * (one extra network delay: a few hundred ms between continents) is named in the next block's

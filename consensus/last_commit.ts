@@ -1,7 +1,7 @@
 /**
  * The last commit: every precommit for the block this node last saw committed, gathered after
  * the commit too, so the next block's `lastCommit` names each member that signed, not only the
- * quorum that happened to be first (docs/consensus.md §12). Pure: the shell feeds it the
+ * quorum that happened to be first (docs/consensus.md §15). Pure: the shell feeds it the
  * certificate of each applied block and the late precommits, and reads the certificate back
  * when it builds a proposal.
  *

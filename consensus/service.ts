@@ -19,11 +19,13 @@ import { type KeyPair, signBytes } from "../crypto/ed25519.ts";
 import {
   type Block,
   BLOCK_VERSION,
+  blockHash,
   type BlockHeader,
   type Certificate,
   lastCommitDigest,
   payloadRoot,
   type Proposal,
+  proposalSignBytes,
   type Vote,
   VoteType,
 } from "../chain/block.ts";
@@ -41,7 +43,12 @@ import {
   type EngineEvent,
   type Evidence,
 } from "./engine.ts";
-import { DEFAULT_TIMEOUTS, MAX_LAST_COMMIT_VERDICTS, type TimeoutConfig } from "./constants.ts";
+import {
+  DEFAULT_TIMEOUTS,
+  MAX_LAST_COMMIT_VERDICTS,
+  MAX_ROUND,
+  type TimeoutConfig,
+} from "./constants.ts";
 import { LastCommitCollector, lastCommitWindowMs, windowRemainingMs } from "./last_commit.ts";
 import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
@@ -203,7 +210,7 @@ export class ConsensusService {
       // Only for the height being decided: a forged proposal costs its sender a penalty there.
       const current = m.proposal.height === this.#engine?.height;
       const prepared = current
-        ? [this.#o.prepareBlock?.(m.proposal.block), this.#prepareLastCommit(m.proposal.block)]
+        ? [this.#o.prepareBlock?.(m.proposal.block), this.#prepareLastCommit(m.proposal)]
           .filter((p) => p !== undefined)
         : [];
       if (prepared.length > 0) Promise.all(prepared).then(deliver, deliver);
@@ -215,13 +222,13 @@ export class ConsensusService {
     );
     net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
     this.#o.chain.onBlockApplied((cb) => {
-      this.#pool.revalidate(cb.block.records, this.#checkRecords);
       this.#collectFrom(cb.block.header, cb.certificate, this.#now());
+      this.#pool.revalidate(cb.block.records, this.#checkRecords);
       this.#onBlockApplied(cb.block.header.height);
     });
     const tip = this.#o.chain.tip();
     // After a restart the stored certificate is all there is: late signers seen before the
-    // stop are lost for this one height (docs/consensus.md §12).
+    // stop are lost for this one height (docs/consensus.md §15).
     if (tip.height > 0) {
       const stored = this.#o.chain.getBlock(tip.height);
       if (stored) this.#collectFrom(stored.block.header, stored.certificate, 0);
@@ -284,6 +291,8 @@ export class ConsensusService {
     // Any member with power may propose; one without (free tier) would make the block invalid.
     const first = set?.voting[0];
     if (!set || !first) throw new Error(`no validator set with power for height ${height}`);
+    // The block the records would go into carries a last commit too (state rules read it).
+    const lastCommit = this.#collector.certificateFor(tip.height) ?? undefined;
     this.#o.stateMachine.apply(chain.stateView(), {
       header: {
         version: BLOCK_VERSION,
@@ -293,10 +302,11 @@ export class ConsensusService {
         timestamp: tip.timestamp + 1,
         proposer: first.nodeId,
         round: 0,
-        payloadRoot: payloadRoot(records),
+        payloadRoot: payloadRoot(records, [], lastCommit),
         validatorSetHash: set.hash,
       },
       records: [...records],
+      ...(lastCommit ? { lastCommit } : {}),
     });
   };
 
@@ -733,7 +743,7 @@ export class ConsensusService {
     }
   }
 
-  // ---- the last commit (docs/consensus.md §12) ----------------------------------------------
+  // ---- the last commit (docs/consensus.md §15) ----------------------------------------------
 
   /** Collects for the block with `header` from its certificate (merged if already collecting). */
   #collectFrom(header: BlockHeader, certificate: Certificate, committedAt: number): void {
@@ -801,7 +811,8 @@ export class ConsensusService {
    * the signatures through `verifyCommit` off the event loop. Only the verdict is kept; the
    * engine's validity check (`#lastCommitValid`) uses it, or verifies on the loop without one.
    */
-  async #prepareLastCommit(block: Block): Promise<void> {
+  async #prepareLastCommit(proposal: Proposal): Promise<void> {
+    const block = proposal.block;
     const lastCommit = block.lastCommit;
     const verifyCommit = this.#o.verifyCommit;
     const header = this.#collectedHeader;
@@ -821,6 +832,9 @@ export class ConsensusService {
       () => true,
     );
     if (!cheap.ok) return;
+    // Worker time only for a proposal its proposer really signed: a forger pays for one check,
+    // not for up to 1,000 (the engine then refuses the proposal and penalizes the sender).
+    if (!this.#signedByProposer(proposal)) return;
     try {
       this.#rememberLastCommitVerdict(key, await verifyCommit(header, lastCommit));
     } catch (e) {
@@ -828,6 +842,20 @@ export class ConsensusService {
         error: (e as Error).message,
       });
     }
+  }
+
+  /** The proposal's signature is its round's proposer's (the engine checks it again). */
+  #signedByProposer(p: Proposal): boolean {
+    const set = this.#set;
+    if (!set || shapeless(p)) return false;
+    const message = proposalSignBytes(
+      this.#o.genesisHash,
+      p.height,
+      p.round,
+      p.validRound,
+      blockHash(p.block.header),
+    );
+    return verifySignature(proposerAt(set, p.height, p.round).nodeId, message, p.signature);
   }
 
   /** A proposed block's last commit is right for our tip: placement, signers, signatures. */
@@ -913,4 +941,10 @@ function digestHex(lastCommit: Certificate): string | null {
   } catch {
     return null;
   }
+}
+
+/** A proposal whose fields cannot be hashed or signed over (the engine refuses it with a reason). */
+function shapeless(p: Proposal): boolean {
+  return !Number.isSafeInteger(p.round) || p.round < 0 || p.round > MAX_ROUND ||
+    !Number.isInteger(p.validRound) || p.validRound < -1 || p.validRound > 0x7fffffff;
 }
