@@ -54,7 +54,7 @@ import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
 import { RecordType } from "../state/records.ts";
-import { recordFaultAtEveryHeight } from "./record_relay.ts";
+import { recordFaultAtEveryHeight } from "../state/record_check.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -257,7 +257,9 @@ export class ConsensusService {
     if (!RELAYED_RECORD_TYPES.has(record.type)) {
       return { invalid: `record type ${record.type} is not accepted from the network` };
     }
-    const fault = from ? recordFaultAtEveryHeight(this.#o.genesisHash, record) : null;
+    const fault = from
+      ? recordFaultAtEveryHeight(this.#o.genesisHash, this.#o.genesis.network, record)
+      : null;
     if (fault !== null) {
       this.#o.network.penalize(from!, INVALID_RECORD_PENALTY, "invalid-record", fault);
       return { invalid: fault };
