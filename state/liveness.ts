@@ -40,27 +40,40 @@ export function decodeLiveness(bytes: Uint8Array, window: number): Liveness {
   return { missed, bitmap };
 }
 
+/** The miss count of an encoded value (its first field, u32 little-endian), without decoding. */
+function missedOf(stored: Uint8Array | undefined): number {
+  if (stored === undefined) return 0;
+  return new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0, true);
+}
+
+/** Where the bitmap starts in an encoded value: u32 missed, then the u32 length prefix. */
+const BITMAP_OFFSET = 8;
+
 /**
- * Counts `height` for one member: `missed` or signed. Returns the new encoded value, `null` to
- * delete it (no miss left in the window), or `undefined` when nothing changed. `current` is the
- * stored value (`undefined`: no miss in the window).
+ * Counts `height` for one member: `missed` or signed. `stored` is the encoded value (`undefined`:
+ * no miss in the window). Returns the new encoded value, `null` to delete it (no miss left in
+ * the window), or `undefined` when nothing changed: the common case reads one byte and decodes
+ * nothing, because this runs for every member at every block.
  */
 export function countHeight(
-  current: Liveness | undefined,
+  stored: Uint8Array | undefined,
   window: number,
   height: number,
   missed: boolean,
 ): { value: Uint8Array | null | undefined; missedInWindow: number } {
+  if (stored !== undefined && stored.length !== BITMAP_OFFSET + bitmapBytes(window)) {
+    throw new DecodeError(`liveness value of ${stored.length} bytes for a window of ${window}`);
+  }
   const index = height % window;
   const byte = index >> 3;
   const bit = 1 << (index & 7);
   // The bit at `index` last belonged to `height - window`, which just left the window.
-  const wasSet = current !== undefined && (current.bitmap[byte] & bit) !== 0;
-  const before = current?.missed ?? 0;
-  if (wasSet === missed) return { value: undefined, missedInWindow: before };
-  const bitmap = current?.bitmap.slice() ?? new Uint8Array(bitmapBytes(window));
+  const wasSet = stored !== undefined && (stored[BITMAP_OFFSET + byte] & bit) !== 0;
+  if (wasSet === missed) return { value: undefined, missedInWindow: missedOf(stored) };
+  const current = stored ? decodeLiveness(stored, window) : undefined;
+  const bitmap = current?.bitmap ?? new Uint8Array(bitmapBytes(window));
   bitmap[byte] = missed ? bitmap[byte] | bit : bitmap[byte] & ~bit;
-  const after = before + (missed ? 1 : -1);
+  const after = (current?.missed ?? 0) + (missed ? 1 : -1);
   return {
     value: after === 0 ? null : encodeLiveness({ missed: after, bitmap }),
     missedInWindow: after,

@@ -138,6 +138,8 @@ interface Member {
 
 interface Snapshot {
   members: readonly Member[];
+  /** Hex node ids of `members`, in the same order (computed once per cached set). */
+  ids: readonly string[];
   set: ValidatorSet;
   contentHash: Uint8Array;
 }
@@ -308,6 +310,7 @@ export function createStateMachine(
   });
   const buildSnapshot = (members: readonly Member[], contentHash: Uint8Array): Snapshot => ({
     members,
+    ids: members.map((m) => toHex(m.nodeId)),
     set: makeValidatorSet(members.map(toValidator)),
     contentHash,
   });
@@ -398,14 +401,16 @@ export function createStateMachine(
       lockGenesisCollateral(accounts);
     }
     releaseDue(current, accounts, writes, height);
-    applySetChanges(view, current, block, accounts, writes);
+    // Read once: downtime and rewards both need who signed height - 1.
+    const signers = lastCommitSigners(block);
+    applySetChanges(view, current, block, signers, accounts, writes);
     const fees = applyTransactions(
       accounts,
       transactions,
       height,
       applyOpts?.signaturesVerified ?? false,
     );
-    creditRewards(view, accounts, certifying, block, fees);
+    creditRewards(view, accounts, certifying, block, signers, fees);
     accounts.flush(writes);
     return writes;
   };
@@ -476,7 +481,10 @@ export function createStateMachine(
   /** Signers of height - 1 from the block's `lastCommit`, or null when it carries none. */
   const lastCommitSigners = (block: Block): Set<string> | null => {
     const commit = block.lastCommit;
-    if (!commit || commit.height !== block.header.height - 1) return null;
+    // Height 1 has no previous height to certify.
+    if (!commit || block.header.height < 2 || commit.height !== block.header.height - 1) {
+      return null;
+    }
     return new Set(commit.signatures.map((s) => toHex(s.validator)));
   };
 
@@ -489,6 +497,7 @@ export function createStateMachine(
     view: StateView,
     current: StateRead,
     block: Block,
+    signers: Set<string> | null,
     accounts: AccountWorkingSet,
     writes: StateWrites,
   ): void => {
@@ -498,11 +507,12 @@ export function createStateMachine(
     }
     const effectiveAt = height + ACTIVATION_DELAY;
     const base = snapshotAt(view, effectiveAt - 1);
-    const working = new Map(base.members.map((m) => [toHex(m.nodeId), m]));
+    const working = new Map(base.members.map((m, i) => [base.ids[i], m]));
     let changed = false;
     const totalPower = () => [...working.values()].reduce((sum, m) => sum + powerOf(m), 0);
 
-    changed = countDowntime(view, current, block, working, writes, totalPower) || changed;
+    changed = countDowntime(view, current, block, signers, working, writes, totalPower) ||
+      changed;
     // Data records change no consensus state: a block of only those skips the record work.
     if (!block.records.every((r) => r.type === RecordType.Data)) {
       changed = applyRecords(view, current, block, accounts, writes, working, totalPower) ||
@@ -534,6 +544,7 @@ export function createStateMachine(
     view: StateView,
     current: StateRead,
     block: Block,
+    signers: Set<string> | null,
     working: Map<string, Member>,
     writes: StateWrites,
     totalPower: () => number,
@@ -541,28 +552,28 @@ export function createStateMachine(
     const height = block.header.height;
     if (height < 2) return false;
     const counted = height - 1;
-    const signers = lastCommitSigners(block);
     let changed = false;
-    for (const m of snapshotAt(view, counted).members) {
-      if (powerOf(m) === 0) continue;
-      const id = toHex(m.nodeId);
+    const countedSet = snapshotAt(view, counted);
+    countedSet.members.forEach((m, i) => {
+      if (powerOf(m) === 0) return;
+      const id = countedSet.ids[i];
       const member = working.get(id);
       // A member on its way out (or already jailed) is no longer counted.
-      if (!member || member.jailedUntil > 0) continue;
+      if (!member || member.jailedUntil > 0) return;
       const key = livenessKey(id);
-      const stored = readOrCorrupt(
-        current,
-        key,
-        (b) => decodeLiveness(b, stake.signedBlocksWindow),
-      );
       const missed = signers !== null && !signers.has(id);
-      const next = countHeight(stored, stake.signedBlocksWindow, counted, missed);
+      let next;
+      try {
+        next = countHeight(current(key), stake.signedBlocksWindow, counted, missed);
+      } catch (e) {
+        return corrupt(key, e);
+      }
       if (next.value !== undefined) writes.set(key, next.value);
-      if (next.missedInWindow <= stake.missedBlocksMax) continue;
-      if (totalPower() - powerOf(member) === 0) continue; // never an empty active set
+      if (next.missedInWindow <= stake.missedBlocksMax) return;
+      if (totalPower() - powerOf(member) === 0) return; // never an empty active set
       working.set(id, { ...member, jailedUntil: height + stake.jailBlocks });
       changed = true;
-    }
+    });
     return changed;
   };
 
@@ -749,10 +760,13 @@ export function createStateMachine(
     if (!verifyEvidenceSignatures(chainId, evidence)) bad(index, `${what}: bad signature`);
 
     const member = working.get(id);
+    if (member && totalPower() - powerOf(member) === 0) {
+      bad(index, `${what}: would leave the set without voting power`);
+    }
+    // Collateral of an earlier membership that is still unbonding is slashed too (the node may
+    // have come back as free tier meanwhile). A paid member never has one: see registration.
+    slashUnbonding(current, accounts, writes, id, stake.slashPercent);
     if (member) {
-      if (totalPower() - powerOf(member) === 0) {
-        bad(index, `${what}: would leave the set without voting power`);
-      }
       working.delete(id);
       const collateral = collateralOf(member);
       if (collateral > 0n) {
@@ -760,8 +774,6 @@ export function createStateMachine(
         accounts.burnLocked(member.owner, slash);
         unbondMember(current, accounts, writes, id, member.owner, collateral - slash, height);
       }
-    } else {
-      slashUnbonding(current, accounts, writes, id, stake.slashPercent);
     }
     tombstone(writes, id, height);
     if (current(livenessKey(id)) !== undefined) writes.set(livenessKey(id), null);
@@ -777,17 +789,17 @@ export function createStateMachine(
     accounts: AccountWorkingSet,
     certifying: Snapshot,
     block: Block,
+    signers: Set<string> | null,
     fees: bigint,
   ): void => {
     const height = block.header.height;
-    const signers = height >= 2 ? lastCommitSigners(block) : null;
     const earners: Earner[] = [];
-    const members = signers ? snapshotAt(view, height - 1).members : certifying.members;
-    for (const m of members) {
-      if (m.jailedUntil > 0) continue;
-      if (signers && powerOf(m) > 0 && !signers.has(toHex(m.nodeId))) continue;
+    const from = signers ? snapshotAt(view, height - 1) : certifying;
+    from.members.forEach((m, i) => {
+      if (m.jailedUntil > 0) return;
+      if (signers && powerOf(m) > 0 && !signers.has(from.ids[i])) return;
       earners.push({ rewardAddress: m.rewardAddress, weight: stake.tierRewardWeight[m.tier] });
-    }
+    });
     // `apply` checked that the proposer has power in the certifying set.
     const proposer = certifying.set.get(toHex(block.header.proposer))!;
     for (const credit of splitBlockReward(earners, proposer.rewardAddress, genesis.rewards)) {
@@ -826,10 +838,10 @@ export function createStateMachine(
       );
       const status: MasternodeStatus = isTombstoned((k) => view.get(k), id)
         ? "tombstoned"
-        : jailedUntil > 0
-        ? "jailed"
         : leaving.has(id)
         ? "unbonding"
+        : jailedUntil > 0
+        ? "jailed"
         : m.activeFrom > tipHeight + 1
         ? "pending"
         : "active";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { signBytes } from "../../../crypto/ed25519.ts";
 import { VoteType } from "../../../chain/block.ts";
+import { InvalidBlockError } from "../../../chain/api.ts";
 import {
   assembleCollateralRegistration,
   collateralRegistrationSignBytes,
@@ -396,4 +397,28 @@ Deno.test("stake: a jailed member earns nothing, even when listed as a signer or
   c.apply({ signers: null });
   assert.equal(reward(), before[0]);
   assert.ok(others() > before[1]);
+});
+
+Deno.test("stake: a leaver back as free tier is still slashed from its unbonding collateral", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.apply({ records: [c.dereg("g3")] }); // block 2: 10 TIME unbonding until 8
+  c.apply({ records: [c.freeReg("g3")] }); // block 3: back, free, while unbonding
+  c.apply({ records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))] });
+  assert.deepEqual(c.account("own-g3").unbonding, [
+    { nodeId: idOf("g3"), amount: 9n * TIME, releaseHeight: 8 },
+  ]);
+  assert.equal(c.info("g3")!.status, "tombstoned");
+});
+
+Deno.test("stake: a damaged miss record stops the node with the key named, not the block", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.entries.set(`mn/live/${idOf("g2")}`, new Uint8Array(3));
+  assert.throws(
+    () => c.apply(),
+    (e: Error) =>
+      !(e instanceof InvalidBlockError) &&
+      e.message.startsWith(`consensus state is corrupt (mn/live/${idOf("g2")})`),
+  );
 });
