@@ -437,9 +437,14 @@ export class ConsensusService {
     }
     this.#enqueue(() => engine.start());
     for (const b of buffered) {
-      const event: EngineEvent = b.message.kind === "proposal"
-        ? { kind: "proposal", proposal: b.message.proposal, from: b.from }
-        : { kind: "vote", vote: b.message.vote, from: b.from };
+      if (b.message.kind === "proposal") {
+        const event: EngineEvent = { kind: "proposal", proposal: b.message.proposal, from: b.from };
+        // Like a proposal arriving now: its last commit is verified in the workers first.
+        const deliver = () => this.#enqueue(() => engine.handle(event));
+        this.#prepareLastCommit(b.message.proposal).then(deliver, deliver);
+        continue;
+      }
+      const event: EngineEvent = { kind: "vote", vote: b.message.vote, from: b.from };
       this.#enqueue(() => engine.handle(event));
     }
   }

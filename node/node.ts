@@ -14,7 +14,7 @@ import type { KeyPair } from "../crypto/ed25519.ts";
 import { builtinGenesis, type Genesis, genesisHash, loadGenesisFile } from "../chain/genesis.ts";
 import { ChainStore } from "../chain/store.ts";
 import { Chain } from "../chain/chain.ts";
-import type { CommittedBlock } from "../chain/block.ts";
+import type { Certificate, CommittedBlock } from "../chain/block.ts";
 import { encodeCertificate, encodeCommittedBlock } from "../chain/block.ts";
 import { blockHash } from "../chain/block.ts";
 import { NetworkService } from "../network/service.ts";
@@ -477,25 +477,21 @@ function blockJson(cb: CommittedBlock, height: number, network: string) {
     validatorSetHash: toHex(h.validatorSetHash),
     records: cb.block.records.map((r) => ({ type: r.type, data: toHex(r.data) })),
     transactions: (cb.block.transactions ?? []).map((t) => transactionJson(network, t)),
-    certificate: {
-      height: cb.certificate.height,
-      round: cb.certificate.round,
-      blockHash: toHex(cb.certificate.blockHash),
-      signatures: cb.certificate.signatures.map((s) => ({
-        validator: toHex(s.validator),
-        signature: toHex(s.signature),
-      })),
-      encoded: toHex(encodeCertificate(cb.certificate)),
-    },
-    // The previous height's signers as this block carries them (the downtime rule reads these).
-    lastCommit: cb.block.lastCommit
-      ? {
-        height: cb.block.lastCommit.height,
-        round: cb.block.lastCommit.round,
-        blockHash: toHex(cb.block.lastCommit.blockHash),
-        signers: cb.block.lastCommit.signatures.map((s) => toHex(s.validator)),
-      }
-      : null,
+    lastCommit: cb.block.lastCommit ? certificateJson(cb.block.lastCommit) : null,
+    certificate: certificateJson(cb.certificate),
+  };
+}
+
+function certificateJson(c: Certificate) {
+  return {
+    height: c.height,
+    round: c.round,
+    blockHash: toHex(c.blockHash),
+    signatures: c.signatures.map((s) => ({
+      validator: toHex(s.validator),
+      signature: toHex(s.signature),
+    })),
+    encoded: toHex(encodeCertificate(c)),
   };
 }
 

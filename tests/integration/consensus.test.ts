@@ -32,6 +32,7 @@ interface BlockJson {
   hash: string;
   timestamp: number;
   certificate: { round: number; signatures: { validator: string }[] };
+  lastCommit: { height: number; blockHash: string; signatures: { validator: string }[] } | null;
 }
 
 async function hashesAgree(nodes: NodeProcess[], from: number, to: number): Promise<void> {
@@ -79,6 +80,10 @@ Deno.test("3 masternodes commit 20+ blocks at a 1 s interval, identical everywhe
       assert.ok(blocks[i].timestamp > blocks[i - 1].timestamp);
       // More than 2/3 of 3 equal validators is all 3 (2 would be exactly 2/3: no quorum).
       assert.ok(blocks[i].certificate.signatures.length * 3 > 3 * 2);
+      // Each carries the commit of the block below it (all three signed that one too).
+      assert.equal(blocks[i].lastCommit?.height, blocks[i - 1].height);
+      assert.equal(blocks[i].lastCommit?.blockHash, blocks[i - 1].hash);
+      assert.equal(blocks[i].lastCommit?.signatures.length, 3);
     }
     assert.equal(await equivocations(devnet.nodes), 0);
   } finally {

@@ -91,14 +91,13 @@ export function accountOf(node: NodeProcess, address: string): Promise<AccountJs
 
 /** Node ids that signed `height`, as block `height + 1` carries them (its `lastCommit`). */
 export async function signersOf(node: NodeProcess, height: number): Promise<string[]> {
-  const b = await node.rpc<{ lastCommit: { height: number; signers: string[] } | null }>(
-    "getblock",
-    [height + 1],
-  );
+  const b = await node.rpc<
+    { lastCommit: { height: number; signatures: { validator: string }[] } | null }
+  >("getblock", [height + 1]);
   if (!b.lastCommit || b.lastCommit.height !== height) {
     throw new Error(`block ${height + 1} carries no lastCommit of ${height}`);
   }
-  return b.lastCommit.signers;
+  return b.lastCommit.signatures.map((s) => s.validator);
 }
 
 /** The node id in a data dir's node_key.json. */

@@ -11,6 +11,7 @@ import { sha256, ZERO_HASH } from "../../../crypto/hash.ts";
 import {
   type Block,
   BLOCK_VERSION,
+  blockHash,
   type Certificate,
   payloadRoot,
   sortedCommit,
@@ -189,38 +190,48 @@ Deno.test("consensus service: a precommit later than the quorum is named in the 
 });
 
 /**
- * Block 2 proposed by `builder.keys[1]` in round 0 with `lastCommit`, the proposal signed by
- * `signer` (default: that proposer).
+ * Block `height` on `prevHash`, proposed by `builder.keys[1]` in round 0 with `lastCommit`, the
+ * proposal signed by `signer` (default: that proposer) and delivered.
  */
-function proposeBlock2(s: Setup, lastCommit: Certificate, signer?: KeyPair): Block {
-  const tip = s.chain.tip();
-  const set = s.chain.validatorSetFor(2)!;
+function propose(
+  s: Setup,
+  height: number,
+  prevHash: Uint8Array,
+  timestamp: number,
+  lastCommit?: Certificate,
+  signer?: KeyPair,
+): Block {
+  const set = s.chain.validatorSetFor(height)!;
   const proposer = s.builder.keys[1];
   assert.equal(
-    toHex(proposerAt(set, 2, 0).nodeId),
+    toHex(proposerAt(set, height, 0).nodeId),
     toHex(proposer.publicKey),
-    "the gold member proposes height 2 round 0",
+    `the gold member proposes height ${height} round 0`,
   );
   const block: Block = {
     header: {
       version: BLOCK_VERSION,
       chainId: s.builder.genesisHash,
-      height: 2,
-      prevHash: tip.hash,
-      timestamp: Date.now(),
+      height,
+      prevHash,
+      timestamp,
       proposer: proposer.publicKey,
       round: 0,
       payloadRoot: payloadRoot([], [], lastCommit),
       validatorSetHash: set.hash,
     },
     records: [],
-    lastCommit,
+    ...(lastCommit ? { lastCommit } : {}),
   };
   s.net.deliver("peer-1", {
     kind: "proposal",
-    proposal: signProposal(signer ?? proposer, 2, 0, -1, block, s.builder.genesisHash),
+    proposal: signProposal(signer ?? proposer, height, 0, -1, block, s.builder.genesisHash),
   });
   return block;
+}
+
+function proposeBlock2(s: Setup, lastCommit: Certificate, signer?: KeyPair): Block {
+  return propose(s, 2, s.chain.tip().hash, Date.now(), lastCommit, signer);
 }
 
 /**
@@ -285,6 +296,44 @@ Deno.test("consensus service: a proposal its proposer did not sign costs no last
     );
     assert.deepEqual(s.net.penaltiesOf("peer-1").map((p) => p.code), ["consensus-bad-signature"]);
     assert.equal(s.verified.length, 0, "no signature of its last commit went to the workers");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("consensus service: a proposal buffered for the next height has its last commit checked in the workers", async () => {
+  // At height 1, gold (the test) proposes block 1 and, before committing it, already sends its
+  // proposal for height 2: our node buffers it and judges it once height 2 starts.
+  const s = await setup(["bronze", "gold"], PATIENT, 0);
+  const gold = s.builder.keys[1];
+  try {
+    await pollUntil(
+      () =>
+        Promise.resolve(s.consensus.info().height === 1 && s.consensus.info().step !== "waiting"),
+      "height 1 started",
+    );
+    const now = Date.now();
+    const block1 = propose(s, 1, s.builder.genesisHash, now - 1_000);
+    const hash1 = blockHash(block1.header);
+    const precommit1 = vote(s, gold, VoteType.Precommit, 1, 0, hash1);
+    const lastCommit: Certificate = {
+      height: 1,
+      round: 0,
+      blockHash: hash1,
+      signatures: [{ validator: gold.publicKey, signature: precommit1.signature }],
+    };
+    const block2 = propose(s, 2, hash1, now, lastCommit);
+    s.net.deliver("peer-1", {
+      kind: "vote",
+      vote: vote(s, gold, VoteType.Prevote, 1, 0, hash1),
+    });
+    s.net.deliver("peer-1", { kind: "vote", vote: precommit1 });
+    const prevote = await pollUntil(
+      () => Promise.resolve(sentVotes(s, VoteType.Prevote, 2)[0]),
+      "our prevote at height 2",
+    );
+    assert.deepEqual(prevote.blockHash, blockHash(block2.header));
+    assert.deepEqual(s.verified, [lastCommit], "verified through verifyCommit, once");
   } finally {
     await s.close();
   }
