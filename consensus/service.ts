@@ -54,7 +54,7 @@ import { SIGN_GUARD_FILE, SignGuard } from "./sign_guard.ts";
 import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
 import { RecordType } from "../state/records.ts";
-import { recordFaultAtEveryHeight } from "./record_relay.ts";
+import { recordFaultAtEveryHeight } from "../state/record_check.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -75,6 +75,14 @@ const SYNC_WAIT_RETRY_MS = 500;
  * our tip is dropped without blame (a lagging or leading sender judged it on its own tip).
  */
 const INVALID_RECORD_PENALTY = 20;
+/** Record types accepted from RPC and peers (docs/protocol.md#records). */
+const RELAYED_RECORD_TYPES: ReadonlySet<number> = new Set([
+  RecordType.Registration,
+  RecordType.Deregistration,
+  RecordType.CollateralRegistration,
+  RecordType.Unjail,
+  RecordType.Evidence,
+]);
 /** Equivocation evidence, one JSON object per line, in the data dir. */
 export const EVIDENCE_FILE = "evidence.jsonl";
 /** Equivocation evidence kept in memory for RPC; the full record is in the log. */
@@ -252,12 +260,14 @@ export class ConsensusService {
    * machine, pooled, and relayed once to every peer but the one it came from.
    */
   submitRecord(record: BlockRecord, from: string | null): AddResult {
-    // Only signed masternode records travel: unsigned data records would let anyone fill
-    // every pool and block for free.
-    if (record.type !== RecordType.Registration && record.type !== RecordType.Deregistration) {
+    // Only masternode records travel: signed ones, and evidence (signed twice by its offender).
+    // Unsigned data records would let anyone fill every pool and block for free.
+    if (!RELAYED_RECORD_TYPES.has(record.type)) {
       return { invalid: `record type ${record.type} is not accepted from the network` };
     }
-    const fault = from ? recordFaultAtEveryHeight(this.#o.genesisHash, record) : null;
+    const fault = from
+      ? recordFaultAtEveryHeight(this.#o.genesisHash, this.#o.genesis.network, record)
+      : null;
     if (fault !== null) {
       this.#o.network.penalize(from!, INVALID_RECORD_PENALTY, "invalid-record", fault);
       return { invalid: fault };

@@ -160,6 +160,28 @@ export function createNodeMetrics(registry = new Registry()) {
       "timenode_is_validator",
       "1 while this node is in the validator set of the height it is deciding, else 0.",
     ),
+    // stake (docs/state.md#stake): read from the state at scrape time, counted per applied block
+    stakeMissedBlocks: registry.gauge(
+      "timenode_stake_missed_blocks",
+      "Heights this node missed within the signed-blocks window (jailed above missedBlocksMax).",
+    ),
+    stakeJailed: registry.gauge(
+      "timenode_stake_jailed",
+      "1 while this node is jailed (from the height its jail takes effect), else 0.",
+    ),
+    stakeSetPower: registry.gauge(
+      "timenode_stake_set_power",
+      "Voting power of the set of the next height: kind=total (every listed member's tier " +
+        "power, jailed ones included) or kind=active (what counts toward a quorum).",
+    ),
+    evidenceIncluded: registry.counter(
+      "timenode_evidence_included_total",
+      "Double-sign evidence records in blocks this node applied.",
+    ),
+    slashes: registry.counter(
+      "timenode_slashes_total",
+      "Members slashed and tombstoned by evidence in applied blocks, by member (self or other).",
+    ),
     commitLatency: registry.histogram(
       "timenode_commit_latency_seconds",
       "From receiving a height's proposal to committing it.",

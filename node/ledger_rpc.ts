@@ -93,9 +93,11 @@ export function ledgerRpcMethods(d: LedgerRpcDeps): MethodTable {
   return {
     getaccount: {
       category: "Ledger",
-      summary: "Balance and nonce of an address, and its transfers pending here.",
+      summary: "Spendable balance, nonce, locked and unbonding collateral of an address, and " +
+        "its transfers pending here.",
       params: [addressParam],
-      result: "{address, balance, balanceUnits, nonce, nextNonce, pending, height}",
+      result: "{address, balance, balanceUnits, nonce, nextNonce, pending, height, locked, " +
+        "lockedUnits, unbonding}",
       handler: ({ address }) => {
         const a = checked(address);
         const account = d.stateMachine.accountOf(d.chain.stateView(), a);
@@ -111,6 +113,16 @@ export function ledgerRpcMethods(d: LedgerRpcDeps): MethodTable {
           nextNonce,
           pending: pending.length,
           height: d.chain.tip().height,
+          // Collateral: never spendable while locked; unbonding entries become spendable in
+          // the block of their release height.
+          locked: formatAmount(account.locked),
+          lockedUnits: account.locked.toString(),
+          unbonding: account.unbonding.map((u) => ({
+            nodeId: u.nodeId,
+            amount: formatAmount(u.amount),
+            amountUnits: u.amount.toString(),
+            releaseHeight: u.releaseHeight,
+          })),
         };
       },
     },

@@ -32,6 +32,9 @@ import { bodySize } from "../chain/verify.ts";
 import { VerifyPool } from "../sync/verify_pool.ts";
 import { TxService } from "../mempool/service.ts";
 import { ledgerRpcMethods, transactionJson } from "./ledger_rpc.ts";
+import { stakeRpcMethods } from "./stake_rpc.ts";
+import { ownStakeStatus } from "./stake_status.ts";
+import { submitEvidence, wireStakeMetrics } from "./stake_wiring.ts";
 import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
 import type { BlockRecord } from "../chain/block.ts";
@@ -174,6 +177,8 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
     selectTransactions: (height, records) =>
       txs.selectForBlock(height, stateMachine.ledger.maxBlockBytes - bodySize(records, [])),
     prepareBlock: (block) => txs.prepareBlock(block),
+    // A double sign seen here goes to the record pool as evidence, and on to every proposer.
+    evidenceSink: { submit: (e) => submitEvidence(e, (r) => consensus.submitRecord(r, null)) },
     // A proposal's last commit (up to 1,000 signatures) is verified in the workers; its signers
     // were already checked against the set by the consensus service.
     verifyCommit: async (header, certificate) =>
@@ -181,6 +186,13 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
         encodeCommittedBlock({ block: { header, records: [] }, certificate }),
       ])).okCount === 1,
   });
+  const stakeMetrics = wireStakeMetrics(metrics, {
+    nodeId,
+    list: () => stateMachine.masternodeList(chain.stateView(), chain.tip().height),
+    downtime: stateMachine.stake,
+    tierPower: genesis.tierPower,
+  });
+  chain.onBlockApplied((cb) => stakeMetrics.countBlock(cb));
 
   try {
     await network.start();
@@ -253,6 +265,13 @@ async function startLocked(config: NodeConfig, dirLock: DataDirLock): Promise<Ru
             requestStop: () => stopRequest.resolve(),
           }),
           ...ledgerRpcMethods({ chain, stateMachine, txs }),
+          ...stakeRpcMethods({
+            chain,
+            consensus,
+            genesis,
+            key,
+            listenAddress: () => network.listenAddress || null,
+          }),
         }),
         metrics: () => metrics.registry.render(),
         health: () => health.report(),
@@ -673,10 +692,18 @@ function rpcMethods(d: RpcDeps): MethodTable {
     },
     getconsensusinfo: {
       category: "Consensus",
-      summary: "The consensus engine's height, round and step, and the validator set.",
+      summary: "The consensus engine's height, round and step, the validator set, and this " +
+        "node's own stake standing (self).",
       params: none,
       result: "object",
-      handler: () => d.consensus.info(),
+      handler: () => ({
+        ...d.consensus.info(),
+        self: ownStakeStatus(
+          d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
+          toHex(d.key.publicKey),
+          d.stateMachine.stake,
+        ),
+      }),
     },
     getrecordpool: {
       category: "Consensus",

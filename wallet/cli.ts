@@ -1,5 +1,6 @@
 /**
- * `timenode wallet …`: create a wallet, show its address and balance, send TIME, list history.
+ * `timenode wallet …`: create a wallet, show its address and balance, send TIME, list history,
+ * and bond a masternode (register, deregister, unjail: wallet/stake.ts).
  *
  * Owns: the wallet subcommands and their flags, signing transfers locally, and talking to the
  * node through `WalletRpc` (wallet/rpc.ts). Output is one JSON object per line on stdout.
@@ -17,6 +18,8 @@ import { cookiePath } from "../rpc/auth.ts";
 import { formatHostPort, parseHostPortExplained } from "../network/peer_key.ts";
 import { createWallet, loadWallet, WALLET_FILE, WalletError } from "./file.ts";
 import { httpWalletRpc, type WalletRpc, WalletRpcError } from "./rpc.ts";
+import { PAID_TIERS, type PaidTier, runStakeCommand } from "./stake.ts";
+import { NodeKeyError } from "../crypto/node_key.ts";
 
 /**
  * Blocks a signed transfer stays valid for. Long enough to ride out a congested mempool or a
@@ -38,12 +41,22 @@ Commands:
                           sign a transfer locally and submit it through the node's RPC;
                           prints the transaction id, and with --wait the block height
   history [ADDRESS]       transfers from and to the wallet (or ADDRESS), newest first
+  register --tier bronze --reward-address ADDRESS [--node-key FILE] [--address HOST:PORT] [--wait]
+                          bond a masternode: lock the tier's collateral from this wallet
+                          (the owner); the node key co-signs, from FILE or, without
+                          --node-key, through the node at --rpc (signcollateralregistration)
+  deregister [--node-key FILE] [--wait]
+                          the node leaves from h + 2; its collateral unbonds
+  unjail [--node-key FILE] [--wait]
+                          bring a jailed node back (valid once jailBlocks have passed)
 
 Flags:
   --wallet FILE           the wallet file (default DATA_DIR/wallet.json, mode 0600)
   --network NAME          mainnet, testnet or devnet: default data dir and RPC port
   --data-dir DIR          the node's data dir (its RPC cookie); default ~/.timenode/<network>
   --rpc HOST:PORT         the node's RPC (default 127.0.0.1:24101, testnet 24201, devnet 24301)
+  --node-key FILE         the masternode's node_key.json (register, deregister, unjail);
+                          without it the node at --rpc signs for itself
 `;
 
 const OPTIONS = {
@@ -57,10 +70,25 @@ const OPTIONS = {
   fee: { type: "string" },
   memo: { type: "string" },
   wait: { type: "boolean" },
+  "node-key": { type: "string" },
+  tier: { type: "string" },
+  "reward-address": { type: "string" },
+  address: { type: "string" },
 } as const;
 
+const STAKE_SUBS = ["register", "deregister", "unjail"];
+
 export interface WalletCommand {
-  sub: "new" | "address" | "balance" | "send" | "history" | "help";
+  sub:
+    | "new"
+    | "address"
+    | "balance"
+    | "send"
+    | "history"
+    | "register"
+    | "deregister"
+    | "unjail"
+    | "help";
   walletFile: string;
   network: NetworkName;
   rpcUrl: string;
@@ -72,6 +100,11 @@ export interface WalletCommand {
   fee?: string;
   memo?: string;
   wait: boolean;
+  nodeKeyFile?: string;
+  tier?: PaidTier;
+  rewardAddress?: string;
+  /** `--address`: the host:port the registered node is dialed at. */
+  p2pAddress?: string;
 }
 
 export function parseWalletArgs(args: string[], home: string | undefined): WalletCommand {
@@ -93,7 +126,7 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
       wait: false,
     };
   }
-  if (!["new", "address", "balance", "send", "history"].includes(sub)) {
+  if (!["new", "address", "balance", "send", "history", ...STAKE_SUBS].includes(sub)) {
     throw new UsageError(`wallet: unknown command "${sub}" (see timenode wallet --help)`);
   }
   const network = (v.network ?? "mainnet") as NetworkName;
@@ -119,8 +152,29 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
     if (v.to === undefined) throw new UsageError("--to: required (the recipient's address)");
     if (v.amount === undefined) throw new UsageError("--amount: required (in TIME, e.g. 12.5)");
   } else {
-    for (const f of ["to", "amount", "fee", "memo", "wait"] as const) {
+    for (const f of ["to", "amount", "fee", "memo"] as const) {
       if (v[f] !== undefined) throw new UsageError(`--${f}: only for wallet send`);
+    }
+    if (v.wait !== undefined && !STAKE_SUBS.includes(sub)) {
+      throw new UsageError("--wait: only for wallet send, register, deregister and unjail");
+    }
+  }
+  if (!STAKE_SUBS.includes(sub) && v["node-key"] !== undefined) {
+    throw new UsageError("--node-key: only for wallet register, deregister and unjail");
+  }
+  if (sub === "register") {
+    if (v.tier === undefined || !PAID_TIERS.includes(v.tier as PaidTier)) {
+      throw new UsageError(
+        "--tier: required, one of bronze, silver, gold (a free node registers with " +
+          "timenode rpc registermasternode)",
+      );
+    }
+    if (v["reward-address"] === undefined) {
+      throw new UsageError("--reward-address: required (where the node's rewards go)");
+    }
+  } else {
+    for (const f of ["tier", "reward-address", "address"] as const) {
+      if (v[f] !== undefined) throw new UsageError(`--${f}: only for wallet register`);
     }
   }
   return {
@@ -135,6 +189,10 @@ export function parseWalletArgs(args: string[], home: string | undefined): Walle
     fee: v.fee,
     memo: v.memo,
     wait: v.wait ?? false,
+    nodeKeyFile: v["node-key"],
+    tier: v.tier as PaidTier | undefined,
+    rewardAddress: v["reward-address"],
+    p2pAddress: v.address,
   };
 }
 
@@ -178,9 +236,28 @@ export async function runWalletCommand(
       }
       case "send":
         return await send(cmd, rpc, print);
+      case "register":
+      case "deregister":
+      case "unjail":
+        return await runStakeCommand(
+          {
+            sub: cmd.sub,
+            walletFile: cmd.walletFile,
+            nodeKeyFile: cmd.nodeKeyFile,
+            tier: cmd.tier,
+            rewardAddress: cmd.rewardAddress,
+            address: cmd.p2pAddress,
+            wait: cmd.wait,
+          },
+          rpc,
+          print,
+        );
     }
   } catch (e) {
-    if (e instanceof WalletError || e instanceof WalletRpcError || e instanceof RangeError) {
+    if (
+      e instanceof WalletError || e instanceof WalletRpcError || e instanceof RangeError ||
+      e instanceof NodeKeyError
+    ) {
       console.error(`timenode wallet: ${e.message}`);
       return 1;
     }
