@@ -22,8 +22,13 @@ import {
 /**
  * Wire protocol version. Bumped only when the wire format changes, never per build (docs/lessons.md#7). Peers below `MIN_PROTOCOL_VERSION` are refused at the handshake.
  */
-export const PROTOCOL_VERSION = 1;
-export const MIN_PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/**
+ * 2: blocks are version 3 (they carry the previous height's commit) and the record table gained
+ * types 4–6. A version-1 peer could finish the handshake and then fail to decode every block and
+ * record we send, so it is refused at the handshake with `old-version` instead.
+ */
+export const MIN_PROTOCOL_VERSION = 2;
 
 export const MESSAGE_LIMITS = {
   /** Announced listen address, "host:port"; the longest IPv6 form fits in 64. */
