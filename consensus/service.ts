@@ -658,7 +658,8 @@ export class ConsensusService {
       return false;
     }
     try {
-      this.#o.stateMachine.apply(this.#o.chain.stateView(), block);
+      // The chain keeps the writes, so the commit of this block does not apply it again.
+      this.#o.chain.checkProposal(block);
       return true;
     } catch (e) {
       log.debug("proposed block {height} invalid: {error}", {
