@@ -186,7 +186,9 @@ async function scalingRows(
     (unstable.length ? `; UNSTABLE: ${unstable.join("; ")}` : "") +
     (errors.length ? `; errors: ${errors.join("; ")}` : "");
   const row = (name: string, values: number[], unit: string, target: Target | null = null) =>
-    benchRow(SUITE, `${label}: ${name}`, median(values), unit, target, note(values));
+    values.length === 0
+      ? errorRow(SUITE, `${label}: ${name}`, unit, new Error("no run could read it"), target)
+      : benchRow(SUITE, `${label}: ${name}`, median(values), unit, target, note(values));
   const p50s = measured.map((r) => percentile(r.latencies, 50));
   const costs = measured.map((r) => r.cost).filter((c) => c !== null);
   const rows = [
@@ -367,11 +369,11 @@ export async function runDevnet(
     const startTimeout = Math.max(MIN_START_TIMEOUT_MS, spec.nodes * START_TIMEOUT_PER_NODE_MS);
     await waitAllApplied(nodes, WARM_UP_HEIGHTS, startTimeout, signal);
     progress(`${label}: warmed up, measuring heights ${first}..${last}...`);
-    const before = await readUsage(nodes);
+    const before = await readUsage(nodes, progress);
 
     const budget = spec.heights * (spec.intervalMs + PER_HEIGHT_SLACK_MS);
     const outcome = await measureWindow(nodes, first, last, budget, signal);
-    const after = await readUsage(nodes);
+    const after = await readUsage(nodes, progress);
     const windowHeights = outcome.highestCommon - WARM_UP_HEIGHTS;
     const problems = [...outcome.problems];
     if (outcome.reached.length === nodes.length) {
@@ -633,7 +635,10 @@ function processCpuMs(pid: number): number {
 const VOTES_RECEIVED = /^timenode_messages_received_total\{kind="vote"\} (\d+)/m;
 
 /** Sums every node's CPU time, bytes sent and votes received; null if a node did not answer. */
-async function readUsage(nodes: readonly NodeProcess[]): Promise<Usage | null> {
+async function readUsage(
+  nodes: readonly NodeProcess[],
+  progress: (line: string) => void,
+): Promise<Usage | null> {
   try {
     const parts = await Promise.all(nodes.map(async (n) => {
       const peers = await n.rpc<{ bytesSent: number }[]>("getpeerinfo");
@@ -649,7 +654,8 @@ async function readUsage(nodes: readonly NodeProcess[]): Promise<Usage | null> {
       bytesSent: a.bytesSent + b.bytesSent,
       votesReceived: a.votesReceived + b.votesReceived,
     }));
-  } catch {
+  } catch (e) {
+    progress(`consensus: cannot read the nodes' usage: ${(e as Error).message}`);
     return null;
   }
 }
