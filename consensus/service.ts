@@ -42,6 +42,7 @@ import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
 import { RecordType } from "../state/records.ts";
 import { recordFaultAtEveryHeight } from "./record_relay.ts";
+import { VoteRelay } from "./vote_relay.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -135,6 +136,7 @@ export class ConsensusService {
   readonly #persistentPeers = new Set<string>();
   readonly #pool = new RecordPool();
   readonly #votePresence = new VotePresence();
+  readonly #voteRelay: VoteRelay;
   /** Membership of the current height's set; null before the first height. */
   #isMember: boolean | null = null;
 
@@ -142,6 +144,7 @@ export class ConsensusService {
     this.#o = o;
     this.#now = o.now ?? Date.now;
     this.#selfId = toHex(o.key.publicKey);
+    this.#voteRelay = new VoteRelay(o.network, this.#now);
   }
 
   async start(): Promise<void> {
@@ -164,10 +167,11 @@ export class ConsensusService {
       if (prepared) prepared.then(deliver, deliver);
       else deliver();
     });
-    net.onMessage(
-      "vote",
-      (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),
-    );
+    net.onMessage("vote", (from, m) => {
+      this.#voteRelay.received(from, m.vote);
+      this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from);
+    });
+    this.#voteRelay.start();
     net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
     this.#o.chain.onBlockApplied((cb) => {
       this.#pool.revalidate(cb.block.records, this.#checkRecords);
@@ -184,6 +188,7 @@ export class ConsensusService {
     clearTimeout(this.#heightTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#voteRelay.stop();
     await this.#queue;
   }
 
@@ -347,6 +352,7 @@ export class ConsensusService {
     });
     this.#engine = engine;
     this.#votePresence.startHeight(height);
+    this.#voteRelay.startHeight(height, set.voting.map((v) => toHex(v.nodeId)));
     this.#logMembership(height, isMember, set);
     if (isMember) this.#connectToValidators(set);
     log.debug("height {height} started: {n} validators, power {power}, member={member}", {
@@ -521,11 +527,16 @@ export class ConsensusService {
           });
         } else {
           net.broadcast({ kind: "vote", vote: a.vote });
+          this.#voteRelay.broadcasted(a.vote);
           m.votesSent.inc({ type: a.vote.type === VoteType.Prevote ? "prevote" : "precommit" });
         }
         return;
       }
       case "relay":
+        // A first-seen vote goes only to the peers that lack it (consensus/vote_gossip.ts).
+        if (a.message.kind === "vote" && a.except !== null) {
+          if (this.#voteRelay.relay(a.message.vote, a.except)) return;
+        }
         net.broadcast(a.message, a.except ?? undefined);
         return;
       case "scheduleTimeout": {
@@ -586,6 +597,7 @@ export class ConsensusService {
     clearTimeout(this.#heightTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#voteRelay.stop();
     log.fatal(
       "cannot save the sign guard ({error}); signing stopped: a signature it did not save could " +
         "be double-signed after a restart. Free the disk and restart the node.",
