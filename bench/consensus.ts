@@ -31,6 +31,7 @@ import { prepareDevnet } from "../node/devnet.ts";
 import { type LogEvent, NodeProcess, tempDir, withTimeout } from "../tests/support/cluster.ts";
 import { freePortRange } from "../tests/support/devnet.ts";
 import { generateKeyPair, signBytes, verifySignature } from "../crypto/ed25519.ts";
+import { type PlotPoint, svgLineChart } from "./svg_plot.ts";
 import {
   type BenchOptions,
   type BenchRow,
@@ -66,6 +67,8 @@ const SCALING_HEIGHTS = 20;
 const SCALING_RUNS = 3;
 /** The issue's target for 50 masternodes: proposal → commit p50. */
 const FIFTY_NODE_P50_TARGET_MS = 300;
+/** Where the full suite draws its cost curves (reports/ is not committed). */
+const PLOT_FILE = "reports/consensus_scaling.svg";
 /** Signatures verified to measure the machine's bound in each run (about 0.3 s). */
 const VERIFY_BOUND_SAMPLES = 1_000;
 
@@ -138,11 +141,45 @@ export async function runConsensusBenchmarks(
     }
     return rows;
   }
+  const curves: ScalingPoint[] = [];
   for (const nodes of SCALING_NODE_COUNTS) {
     if (signal.aborted) break;
-    rows.push(...await scalingRows(nodes, signal, progress));
+    const { rows: sizeRows, point } = await scalingRows(nodes, signal, progress);
+    rows.push(...sizeRows);
+    if (point) curves.push(point);
+  }
+  if (curves.length > 0) {
+    await Deno.mkdir("reports", { recursive: true });
+    await Deno.writeTextFile(PLOT_FILE, scalingPlot(curves));
+    progress(`consensus: cost curves drawn in ${PLOT_FILE}`);
   }
   return rows;
+}
+
+/** One set size's medians and spreads, for the plot. */
+export interface ScalingPoint {
+  nodes: number;
+  p50: PlotPoint;
+  cpuMs: PlotPoint;
+  votesReceived: PlotPoint;
+}
+
+/** Per-node cost and latency against the set size, as one SVG chart. */
+export function scalingPlot(points: readonly ScalingPoint[]): string {
+  return svgLineChart({
+    title: "Consensus at a 1 s interval: cost per node per height, and latency",
+    xLabel: "masternodes",
+    yLabel: "ms, or messages",
+    series: [
+      { name: "commit p50, ms", points: points.map((p) => p.p50) },
+      { name: "CPU per node per height, ms", points: points.map((p) => p.cpuMs) },
+      { name: "votes received per node per height", points: points.map((p) => p.votesReceived) },
+    ],
+  });
+}
+
+function plotPoint(x: number, values: number[]): PlotPoint {
+  return { x, y: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 /** The smallest stable interval for 4 and 10 masternodes (the suite before the scaling table). */
@@ -164,7 +201,7 @@ async function scalingRows(
   nodes: number,
   signal: AbortSignal,
   progress: (line: string) => void,
-): Promise<BenchRow[]> {
+): Promise<{ rows: BenchRow[]; point: ScalingPoint | null }> {
   const spec = { nodes, intervalMs: SCALING_INTERVAL_MS, heights: SCALING_HEIGHTS };
   const results: RunResult[] = [];
   const errors: string[] = [];
@@ -178,7 +215,8 @@ async function scalingRows(
   const label = `${nodes} masternodes @1 s`;
   const measured = results.filter((r) => r.latencies.length > 0);
   if (measured.length === 0) {
-    return [errorRow(SUITE, `${label}: commit p50`, "ms", new Error(errors.join("; ") || "none"))];
+    const why = new Error(errors.join("; ") || "none");
+    return { rows: [errorRow(SUITE, `${label}: commit p50`, "ms", why)], point: null };
   }
   const unstable = results.filter((r) => !r.stable).map((r) => r.problems.join(", "));
   const note = (values: number[]) =>
@@ -216,7 +254,13 @@ async function scalingRows(
       `${spread(costs.map((c) => c.cpuMs))} ms; KiB/node/height ` +
       `${spread(costs.map((c) => c.bytesSent / 1024))}`,
   );
-  return rows;
+  const point = costs.length === 0 ? null : {
+    nodes,
+    p50: plotPoint(nodes, p50s),
+    cpuMs: plotPoint(nodes, costs.map((c) => c.cpuMs)),
+    votesReceived: plotPoint(nodes, costs.map((c) => c.votesReceived)),
+  };
+  return { rows, point };
 }
 
 function median(xs: number[]): number {
