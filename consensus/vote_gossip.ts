@@ -25,10 +25,12 @@ import { toHex } from "../encoding/binary.ts";
 import type { Vote, VoteType } from "../chain/block.ts";
 
 /**
- * Collecting announcements for a few ms turns the burst of votes a node accepts in one round
- * step into one bitmap per peer instead of one per vote.
+ * Collecting announcements turns the votes a node accepts in one round step into a bitmap or two
+ * per peer instead of one per vote. At 10 ms a loaded 10-node devnet sent about as many
+ * announcements as the duplicate votes they saved, and each node used more CPU per height than
+ * before; at 50 ms CPU was back at par (docs/benchmarks.md). It must stay well below the hold.
  */
-export const ANNOUNCE_DELAY_MS = 10;
+export const ANNOUNCE_DELAY_MS = 50;
 /**
  * How long an accepted vote waits before it is relayed to peers that have not announced it.
  * Long enough for the peers' announcements to arrive on a loaded machine (event loop delays of
