@@ -1,9 +1,17 @@
 /**
- * The consensus benchmark suite: commit latency of real masternode processes on loopback, with
- * 4 and with 10 masternodes, at the smallest block interval that stays stable.
+ * The consensus benchmark suite: how commit latency and each node's cost grow with the set, on
+ * real masternode processes over loopback.
  *
  *   deno task bench --only consensus [--quick]
  *   deno run -A bench/consensus.ts --nodes 10 --interval 250 [--heights 50]   # one devnet run
+ *   deno run -A bench/consensus.ts --search     # smallest stable interval, 4 and 10 nodes
+ *
+ * The full suite is the scaling table: 4, 10, 25 and 50 masternodes at a 1 s interval,
+ * `SCALING_RUNS` runs each, every figure the median with the runs' min and max. Beside latency
+ * and blocks/s, each run reads every node's CPU time (/proc/<pid>/stat), bytes sent (the sum of
+ * `getpeerinfo` bytesSent) and vote messages received (`timenode_messages_received_total`)
+ * when the window opens and when it closes, and divides by nodes × heights; and it measures
+ * this process's Ed25519 verify rate just before, as the machine's own bound in that run.
  *
  * Each run prepares a devnet exactly as `timenode devnet` does (node/devnet.ts), starts one
  * `main.ts run` process per masternode at log level debug, skips `WARM_UP_HEIGHTS`, then reads
@@ -22,6 +30,8 @@
 import { prepareDevnet } from "../node/devnet.ts";
 import { type LogEvent, NodeProcess, tempDir, withTimeout } from "../tests/support/cluster.ts";
 import { freePortRange } from "../tests/support/devnet.ts";
+import { generateKeyPair, signBytes, verifySignature } from "../crypto/ed25519.ts";
+import { type PlotPoint, svgLineChart } from "./svg_plot.ts";
 import {
   type BenchOptions,
   type BenchRow,
@@ -29,6 +39,7 @@ import {
   errorRow,
   formatNumber,
   percentile,
+  type Target,
 } from "./table.ts";
 
 const SUITE = "consensus";
@@ -44,8 +55,29 @@ const MEASURED_HEIGHTS = 50;
 /** Quick mode: one 4-node run at an interval that is stable there, in about ten seconds. */
 const QUICK = { nodes: 4, intervalMs: 100, heights: 20 };
 
-/** Ten node processes loading the runtime on two cores take several seconds to connect. */
-const START_TIMEOUT_MS = 90_000;
+/**
+ * Set sizes of the scaling table and its interval: the issue's sizes, at a 1 s interval so the
+ * interval is not what limits the larger sets.
+ */
+const SCALING_NODE_COUNTS = [4, 10, 25, 50];
+const SCALING_INTERVAL_MS = 1_000;
+/** Fewer heights than the interval search: 50 processes per run, three runs per size. */
+const SCALING_HEIGHTS = 20;
+/** The issue's rule: every figure a median of at least three runs. */
+const SCALING_RUNS = 3;
+/** The issue's target for 50 masternodes: proposal → commit p50. */
+const FIFTY_NODE_P50_TARGET_MS = 300;
+/** Where the full suite draws its cost curves (reports/ is not committed). */
+const PLOT_FILE = "reports/consensus_scaling.svg";
+/** Signatures verified to measure the machine's bound in each run (about 0.3 s). */
+const VERIFY_BOUND_SAMPLES = 1_000;
+
+/**
+ * Node processes loading the runtime on two shared cores take seconds each to connect (ten
+ * took up to 20 s, 25 more than 90 s under load): the budget grows with the set.
+ */
+const START_TIMEOUT_PER_NODE_MS = 8_000;
+const MIN_START_TIMEOUT_MS = 90_000;
 /**
  * Per measured height beyond the interval. A height decided in round 1 costs a propose timeout
  * (3 s); anything slower than that on average is a stall, not a result worth waiting for.
@@ -81,6 +113,16 @@ export interface RunResult {
   /** Heights decided in each round (the highest round any node committed it in). */
   rounds: Map<number, number>;
   heightsMeasured: number;
+  /** Per node per height over the window; null when a reading failed. */
+  cost: HeightCost | null;
+  /** This process's Ed25519 verifies per second just before the nodes started. */
+  verifyRate: number;
+}
+
+export interface HeightCost {
+  cpuMs: number;
+  bytesSent: number;
+  votesReceived: number;
 }
 
 export async function runConsensusBenchmarks(
@@ -99,11 +141,137 @@ export async function runConsensusBenchmarks(
     }
     return rows;
   }
+  const curves: ScalingPoint[] = [];
+  for (const nodes of SCALING_NODE_COUNTS) {
+    if (signal.aborted) break;
+    const { rows: sizeRows, point } = await scalingRows(nodes, signal, progress);
+    rows.push(...sizeRows);
+    if (point) curves.push(point);
+  }
+  if (curves.length > 0) {
+    await Deno.mkdir("reports", { recursive: true });
+    await Deno.writeTextFile(PLOT_FILE, scalingPlot(curves));
+    progress(`consensus: cost curves drawn in ${PLOT_FILE}`);
+  }
+  return rows;
+}
+
+/** One set size's medians and spreads, for the plot. */
+export interface ScalingPoint {
+  nodes: number;
+  p50: PlotPoint;
+  cpuMs: PlotPoint;
+  votesReceived: PlotPoint;
+}
+
+/** Per-node cost and latency against the set size, as one SVG chart. */
+export function scalingPlot(points: readonly ScalingPoint[]): string {
+  return svgLineChart({
+    title: "Consensus at a 1 s interval: cost per node per height, and latency",
+    xLabel: "masternodes",
+    yLabel: "ms, or messages",
+    series: [
+      { name: "commit p50, ms", points: points.map((p) => p.p50) },
+      { name: "CPU per node per height, ms", points: points.map((p) => p.cpuMs) },
+      { name: "votes received per node per height", points: points.map((p) => p.votesReceived) },
+    ],
+  });
+}
+
+function plotPoint(x: number, values: number[]): PlotPoint {
+  return { x, y: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** The smallest stable interval for 4 and 10 masternodes (the suite before the scaling table). */
+export async function runIntervalSearch(
+  opts: Partial<BenchOptions> = {},
+): Promise<BenchRow[]> {
+  const progress = opts.progress ?? ((line: string) => console.error(line));
+  const signal = opts.signal ?? new AbortController().signal;
+  const rows: BenchRow[] = [];
   for (const nodes of NODE_COUNTS) {
     if (signal.aborted) break;
     rows.push(...await searchStableInterval(nodes, signal, progress));
   }
   return rows;
+}
+
+/** `SCALING_RUNS` runs of one set size at the scaling interval, as median (min–max) rows. */
+async function scalingRows(
+  nodes: number,
+  signal: AbortSignal,
+  progress: (line: string) => void,
+): Promise<{ rows: BenchRow[]; point: ScalingPoint | null }> {
+  const spec = { nodes, intervalMs: SCALING_INTERVAL_MS, heights: SCALING_HEIGHTS };
+  const results: RunResult[] = [];
+  const errors: string[] = [];
+  for (let run = 0; run < SCALING_RUNS && !signal.aborted; run++) {
+    try {
+      results.push(await runDevnet(spec, signal, progress));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  const label = `${nodes} masternodes @1 s`;
+  const measured = results.filter((r) => r.latencies.length > 0);
+  if (measured.length === 0) {
+    const why = new Error(errors.join("; ") || "none");
+    return { rows: [errorRow(SUITE, `${label}: commit p50`, "ms", why)], point: null };
+  }
+  const unstable = results.filter((r) => !r.stable).map((r) => r.problems.join(", "));
+  const note = (values: number[]) =>
+    `${spread(values)} over ${values.length} runs` +
+    (unstable.length ? `; UNSTABLE: ${unstable.join("; ")}` : "") +
+    (errors.length ? `; errors: ${errors.join("; ")}` : "");
+  const row = (name: string, values: number[], unit: string, target: Target | null = null) =>
+    values.length === 0
+      ? errorRow(SUITE, `${label}: ${name}`, unit, new Error("no run could read it"), target)
+      : benchRow(SUITE, `${label}: ${name}`, median(values), unit, target, note(values));
+  const p50s = measured.map((r) => percentile(r.latencies, 50));
+  const costs = measured.map((r) => r.cost).filter((c) => c !== null);
+  const rows = [
+    row(
+      "commit p50 (proposal → commit)",
+      p50s,
+      "ms",
+      nodes === 50 ? { op: "<=", value: FIFTY_NODE_P50_TARGET_MS } : null,
+    ),
+    row("commit p99", measured.map((r) => percentile(r.latencies, 99)), "ms"),
+    row("blocks/s", measured.map((r) => r.blocksPerSec), "blocks/s"),
+    row(
+      "heights decided in round 0",
+      measured.map((r) => (100 * (r.rounds.get(0) ?? 0)) / r.heightsMeasured),
+      "%",
+      nodes === 50 ? { op: ">=", value: 100 } : null,
+    ),
+    row("CPU per node per height", costs.map((c) => c.cpuMs), "ms"),
+    row("bytes sent per node per height", costs.map((c) => c.bytesSent / 1024), "KiB"),
+    row("votes received per node per height", costs.map((c) => c.votesReceived), "msgs"),
+    row("Ed25519 verify, bench process (bound)", results.map((r) => r.verifyRate), "verifies/s"),
+  ];
+  progress(
+    `consensus: ${label}: p50 ${spread(p50s)} ms; CPU/node/height ` +
+      `${spread(costs.map((c) => c.cpuMs))} ms; KiB/node/height ` +
+      `${spread(costs.map((c) => c.bytesSent / 1024))}`,
+  );
+  const point = costs.length === 0 ? null : {
+    nodes,
+    p50: plotPoint(nodes, p50s),
+    cpuMs: plotPoint(nodes, costs.map((c) => c.cpuMs)),
+    votesReceived: plotPoint(nodes, costs.map((c) => c.votesReceived)),
+  };
+  return { rows, point };
+}
+
+function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+/** "median (min–max)" of a few run values. */
+function spread(xs: number[]): string {
+  if (xs.length === 0) return "-";
+  const f = formatNumber;
+  return `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
 }
 
 /** Tries the intervals from the smallest up; rows for the first stable one. */
@@ -236,16 +404,21 @@ export async function runDevnet(
         }),
       );
     }
+    const verifyRate = measureVerifyRate();
     for (const n of nodes) n.start();
     if (signal.aborted) throw new Error("interrupted");
 
     const first = WARM_UP_HEIGHTS + 1;
     const last = WARM_UP_HEIGHTS + spec.heights;
-    await waitAllApplied(nodes, WARM_UP_HEIGHTS, START_TIMEOUT_MS, signal);
+    const startTimeout = Math.max(MIN_START_TIMEOUT_MS, spec.nodes * START_TIMEOUT_PER_NODE_MS);
+    await waitAllApplied(nodes, WARM_UP_HEIGHTS, startTimeout, signal);
     progress(`${label}: warmed up, measuring heights ${first}..${last}...`);
+    const before = await readUsage(nodes, progress);
 
     const budget = spec.heights * (spec.intervalMs + PER_HEIGHT_SLACK_MS);
     const outcome = await measureWindow(nodes, first, last, budget, signal);
+    const after = await readUsage(nodes, progress);
+    const windowHeights = outcome.highestCommon - WARM_UP_HEIGHTS;
     const problems = [...outcome.problems];
     if (outcome.reached.length === nodes.length) {
       const hashes = await Promise.all(nodes.map((n) => n.rpc<string>("getblockhash", [last])));
@@ -258,12 +431,21 @@ export async function runDevnet(
       Math.min(last, outcome.highestCommon),
       problems,
     );
+    result.verifyRate = verifyRate;
+    result.cost = before && after && windowHeights > 0
+      ? perNodeHeight(before, after, nodes.length, windowHeights)
+      : null;
     progress(
       `${label}: ${result.stable ? "stable" : `UNSTABLE (${result.problems.join(", ")})`}; ` +
         (result.latencies.length > 0
           ? `p50 ${formatNumber(percentile(result.latencies, 50))} ms, p99 ` +
             `${formatNumber(percentile(result.latencies, 99))} ms, ` +
-            `${formatNumber(result.blocksPerSec)} blocks/s`
+            `${formatNumber(result.blocksPerSec)} blocks/s` +
+            (result.cost
+              ? `, per node per height ${formatNumber(result.cost.cpuMs)} ms CPU, ` +
+                `${formatNumber(result.cost.bytesSent / 1024)} KiB sent, ` +
+                `${formatNumber(result.cost.votesReceived)} votes received`
+              : "")
           : "no measured heights"),
     );
     return result;
@@ -467,7 +649,78 @@ export function analyze(
     blocksPerSec,
     rounds: roundCount,
     heightsMeasured,
+    cost: null,
+    verifyRate: 0,
   };
+}
+
+// ---- cost of each node -----------------------------------------------------------------------
+
+/** Totals over all nodes at one instant. */
+interface Usage {
+  cpuMs: number;
+  bytesSent: number;
+  votesReceived: number;
+}
+
+/** Linux clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** CPU time (user + system) of a process so far, from /proc/<pid>/stat. */
+function processCpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces; the fields after its ')' are space-separated.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SEC;
+}
+
+const VOTES_RECEIVED = /^timenode_messages_received_total\{kind="vote"\} (\d+)/m;
+
+/** Sums every node's CPU time, bytes sent and votes received; null if a node did not answer. */
+async function readUsage(
+  nodes: readonly NodeProcess[],
+  progress: (line: string) => void,
+): Promise<Usage | null> {
+  try {
+    const parts = await Promise.all(nodes.map(async (n) => {
+      const peers = await n.rpc<{ bytesSent: number }[]>("getpeerinfo");
+      const votes = Number(VOTES_RECEIVED.exec(await n.metrics())?.[1] ?? 0);
+      return {
+        cpuMs: processCpuMs(n.pid!),
+        bytesSent: peers.reduce((sum, p) => sum + p.bytesSent, 0),
+        votesReceived: votes,
+      };
+    }));
+    return parts.reduce((a, b) => ({
+      cpuMs: a.cpuMs + b.cpuMs,
+      bytesSent: a.bytesSent + b.bytesSent,
+      votesReceived: a.votesReceived + b.votesReceived,
+    }));
+  } catch (e) {
+    progress(`consensus: cannot read the nodes' usage: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+function perNodeHeight(before: Usage, after: Usage, nodes: number, heights: number): HeightCost {
+  const per = (a: number, b: number) => (b - a) / (nodes * heights);
+  return {
+    cpuMs: per(before.cpuMs, after.cpuMs),
+    bytesSent: per(before.bytesSent, after.bytesSent),
+    votesReceived: per(before.votesReceived, after.votesReceived),
+  };
+}
+
+/** Ed25519 verifies per second on this process's thread, now: the machine's bound. */
+function measureVerifyRate(): number {
+  const key = generateKeyPair();
+  const message = new Uint8Array(120);
+  const signature = signBytes(key, message);
+  const start = performance.now();
+  for (let i = 0; i < VERIFY_BOUND_SAMPLES; i++) verifySignature(key.publicKey, message, signature);
+  return (VERIFY_BOUND_SAMPLES * 1000) / (performance.now() - start);
 }
 
 /** When one node's log shows it had height `h`: its own commit, else the first sync line. */
@@ -493,6 +746,7 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       quick: { type: "boolean", default: false },
+      search: { type: "boolean", default: false },
       nodes: { type: "string" },
       interval: { type: "string" },
       heights: { type: "string", default: String(MEASURED_HEIGHTS) },
@@ -507,6 +761,8 @@ if (import.meta.main) {
     };
     const r = await runDevnet(spec, new AbortController().signal, console.error);
     rows = resultRows(r, runContext(r));
+  } else if (values.search) {
+    rows = await runIntervalSearch();
   } else {
     rows = await runConsensusBenchmarks({ quick: values.quick });
   }

@@ -93,6 +93,14 @@ export interface ChainApi {
   validatorSetFor(height: number): ValidatorSet | undefined;
   stateView(): StateView;
   /**
+   * Judges a proposed block on top of the tip: it must extend the tip, and its records and
+   * transactions must apply (the state machine runs). Throws `InvalidBlockError`, or another
+   * error for a block the state machine cannot judge. The caller has checked the proposal's
+   * signature and payload root. Keeps the state writes so that `applyBlock` of the same block
+   * on the same tip stores them instead of running the state machine again.
+   */
+  checkProposal(block: Block): void;
+  /**
    * Validates `cb` fully against the tip (height, link, timestamp, payload root, validator set
    * hash, certificate quorum and signatures, records) and stores it with its state writes in
    * one transaction. Throws `InvalidBlockError`; nothing is stored then. Pass

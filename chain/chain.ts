@@ -3,7 +3,8 @@
  * Implements `ChainApi` for sync, consensus and RPC.
  *
  * Owns: the in-memory tip, the apply path (validate with chain/verify.ts, run the state machine,
- * store with chain/store.ts) and the `onBlockApplied` notifications.
+ * store with chain/store.ts), the judging of proposals (`checkProposal`, whose state writes
+ * chain/apply_cache.ts keeps for the commit) and the `onBlockApplied` notifications.
  * Must never: store a block that failed any check, let a batch validate differently from the
  * same blocks applied one by one, move the tip before the store committed, or let a throwing
  * subscriber undo or interrupt an applied block.
@@ -11,6 +12,8 @@
 import { getLogger } from "@logtape/logtape";
 import { bytesEqual, ByteWriter, DecodeError, toHex } from "../encoding/binary.ts";
 import {
+  type Block,
+  blockHash,
   type CommittedBlock,
   decodeCommittedBlock,
   writeBlock,
@@ -28,6 +31,7 @@ import {
   type StateWrites,
 } from "./api.ts";
 import { checkBlock, MAX_FUTURE_DRIFT_MS } from "./verify.ts";
+import { ApplyCache } from "./apply_cache.ts";
 import type { ChainStore, IndexedTx, StoreEntry } from "./store.ts";
 import { transactionsOf } from "./block.ts";
 import { addressOf, encodeAddress } from "../state/address.ts";
@@ -76,6 +80,8 @@ export class Chain implements ChainApi {
   readonly #committedView: StateView;
   /** Reused to compare a caller's `encoded` bytes with the block without allocating. */
   readonly #writer = new ByteWriter(4096);
+  /** State writes of proposals judged on the current tip, for their commit. */
+  readonly #applyCache = new ApplyCache();
   #tip: ChainTip;
 
   constructor(opts: ChainOptions) {
@@ -119,6 +125,21 @@ export class Chain implements ChainApi {
 
   stateView(): StateView {
     return this.#committedView;
+  }
+
+  checkProposal(block: Block): void {
+    const tip = this.#tip;
+    const h = block.header;
+    if (h.height !== tip.height + 1 || !bytesEqual(h.prevHash, tip.hash)) {
+      throw new InvalidBlockError("bad-link", `block ${h.height} does not extend the tip`);
+    }
+    const writes = this.#runStateMachine(this.#committedView, block, false);
+    this.#applyCache.put(toHex(tip.hash), toHex(blockHash(h)), block, writes);
+  }
+
+  /** Commits that reused a proposal's writes, and lookups that found none (bench, tests). */
+  get applyCacheStats(): { hits: number; misses: number } {
+    return this.#applyCache.stats;
   }
 
   onBlockApplied(handler: AppliedHandler): void {
@@ -191,7 +212,11 @@ export class Chain implements ChainApi {
             workerHash,
           });
           const stored = workerHash ? encoded : this.#encodingOf(cb, encoded);
-          const writes = this.#runStateMachine(view, cb, signaturesVerified);
+          // Sync's long batches never judged their blocks as proposals: skip the hex keys then.
+          const cached = this.#applyCache.size === 0
+            ? undefined
+            : this.#applyCache.take(toHex(tip.hash), toHex(hash), cb.block);
+          const writes = cached ?? this.#runStateMachine(view, cb.block, signaturesVerified);
           view.merge(writes);
           entries.push({
             height: cb.block.header.height,
@@ -214,6 +239,9 @@ export class Chain implements ChainApi {
       // The tip moves only once the store has committed; a disk error throws before that.
       this.#store.appendBlocks(entries);
       this.#tip = Object.freeze(tip);
+      if (this.#applyCache.size > 0 && entries.length > 0) {
+        this.#applyCache.retainParent(toHex(tip.hash));
+      }
       applied += entries.length;
       this.#notify(blocks, entries);
       if (error) return { applied, error };
@@ -234,10 +262,10 @@ export class Chain implements ChainApi {
     return encoded;
   }
 
-  #runStateMachine(view: StateView, cb: CommittedBlock, signaturesVerified: boolean): StateWrites {
+  #runStateMachine(view: StateView, block: Block, signaturesVerified: boolean): StateWrites {
     try {
       // A worker that checked the certificate (sync) checked the transaction signatures too.
-      return this.#stateMachine.apply(view, cb.block, { signaturesVerified });
+      return this.#stateMachine.apply(view, block, { signaturesVerified });
     } catch (e) {
       // Records are hostile input: a record the state machine cannot even parse is a bad block,
       // not a node failure.

@@ -55,6 +55,7 @@ import { loadLockEvidence, saveLockEvidence } from "./lock_evidence.ts";
 import { type AddResult, RecordPool, type RecordsCheck } from "../state/record_pool.ts";
 import { RecordType } from "../state/records.ts";
 import { recordFaultAtEveryHeight } from "../state/record_check.ts";
+import { VoteRelay } from "./vote_relay.ts";
 import type { BlockRecord } from "../chain/block.ts";
 import type { LockEvidence } from "./engine.ts";
 import { proposerAt } from "./proposer.ts";
@@ -184,6 +185,7 @@ export class ConsensusService {
   readonly #persistentPeers = new Set<string>();
   readonly #pool = new RecordPool();
   readonly #votePresence = new VotePresence();
+  readonly #voteRelay: VoteRelay;
   /** Membership of the current height's set; null before the first height. */
   #isMember: boolean | null = null;
   /** Precommits for the last applied block, for the next block's `lastCommit`. */
@@ -200,6 +202,7 @@ export class ConsensusService {
     this.#now = o.now ?? Date.now;
     this.#selfId = toHex(o.key.publicKey);
     this.#collector = new LastCommitCollector(o.genesisHash, verifySignature);
+    this.#voteRelay = new VoteRelay(o.network, this.#now);
   }
 
   async start(): Promise<void> {
@@ -224,10 +227,11 @@ export class ConsensusService {
       if (prepared.length > 0) Promise.all(prepared).then(deliver, deliver);
       else deliver();
     });
-    net.onMessage(
-      "vote",
-      (from, m) => this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from),
-    );
+    net.onMessage("vote", (from, m) => {
+      this.#voteRelay.received(from, m.vote);
+      this.#onMessage({ kind: "vote", vote: m.vote, from }, m.vote.height, from);
+    });
+    this.#voteRelay.start();
     net.onMessage("record", (from, m) => this.submitRecord(m.record, from));
     this.#o.chain.onBlockApplied((cb) => {
       this.#collectFrom(cb.block.header, cb.certificate, this.#now());
@@ -252,6 +256,7 @@ export class ConsensusService {
     clearTimeout(this.#heightTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#voteRelay.stop();
     await this.#queue;
   }
 
@@ -425,6 +430,7 @@ export class ConsensusService {
     });
     this.#engine = engine;
     this.#votePresence.startHeight(height);
+    this.#voteRelay.startHeight(height, set.voting.map((v) => toHex(v.nodeId)));
     this.#logMembership(height, isMember, set);
     if (isMember) this.#connectToValidators(set);
     log.debug("height {height} started: {n} validators, power {power}, member={member}", {
@@ -626,11 +632,16 @@ export class ConsensusService {
           });
         } else {
           net.broadcast({ kind: "vote", vote: a.vote });
+          this.#voteRelay.broadcasted(a.vote);
           m.votesSent.inc({ type: a.vote.type === VoteType.Prevote ? "prevote" : "precommit" });
         }
         return;
       }
       case "relay":
+        // A first-seen vote goes only to the peers that lack it (consensus/vote_gossip.ts).
+        if (a.message.kind === "vote" && a.except !== null) {
+          if (this.#voteRelay.relay(a.message.vote, a.except)) return;
+        }
         net.broadcast(a.message, a.except ?? undefined);
         return;
       case "scheduleTimeout": {
@@ -692,6 +703,7 @@ export class ConsensusService {
     clearTimeout(this.#heightTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#voteRelay.stop();
     log.fatal(
       "cannot save the sign guard ({error}); signing stopped: a signature it did not save could " +
         "be double-signed after a restart. Free the disk and restart the node.",
@@ -768,7 +780,8 @@ export class ConsensusService {
     }
     if (!this.#lastCommitValid(block)) return false;
     try {
-      this.#o.stateMachine.apply(this.#o.chain.stateView(), block);
+      // The chain keeps the writes, so the commit of this block does not apply it again.
+      this.#o.chain.checkProposal(block);
       return true;
     } catch (e) {
       log.debug("proposed block {height} invalid: {error}", {

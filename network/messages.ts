@@ -15,6 +15,7 @@ import {
   readProposal,
   readVote,
   type Vote,
+  VoteType,
   writeProposal,
   writeVote,
 } from "../chain/block.ts";
@@ -50,6 +51,9 @@ export const MESSAGE_LIMITS = {
 
 export const HANDSHAKE_NONCE_LENGTH = 32;
 
+/** One bit per voter of the largest validator set a block may carry. */
+export const MAX_HAVE_VOTES_BITMAP_BYTES = Math.ceil(CHAIN_LIMITS.maxValidators / 8);
+
 /** Numeric ids on the wire. Never reuse a retired id. */
 export const MessageId = {
   hello: 1,
@@ -68,6 +72,7 @@ export const MessageId = {
   txAnnounce: 35,
   getTxs: 36,
   txs: 37,
+  haveVotes: 38,
 } as const;
 export type MessageKind = keyof typeof MessageId;
 
@@ -164,6 +169,19 @@ export interface VoteMessage {
   vote: Vote;
 }
 
+/**
+ * Which votes of one (height, round, type) the sender has: bit i (LSB first) is the i-th member
+ * of the height's voting set, in set order (consensus/vote_gossip.ts). Peers use it to relay
+ * each vote only to nodes that lack it.
+ */
+export interface HaveVotesMessage {
+  kind: "haveVotes";
+  height: number;
+  round: number;
+  type: VoteType;
+  bitmap: Uint8Array;
+}
+
 /** A record (e.g. a masternode registration) offered for inclusion in a block. */
 export interface RecordMessage {
   kind: "record";
@@ -201,6 +219,7 @@ export type Message =
   | BlockAnnounce
   | ProposalMessage
   | VoteMessage
+  | HaveVotesMessage
   | RecordMessage
   | TxAnnounce
   | GetTxs
@@ -231,6 +250,7 @@ export const MAX_PAYLOAD_BYTES: Record<MessageKind, number> = {
   blockAnnounce: 8 + HASH_LENGTH,
   proposal: 8 * 1024 * 1024,
   vote: 1 + 8 + 4 + HASH_LENGTH + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH,
+  haveVotes: 8 + 4 + 1 + 4 + MAX_HAVE_VOTES_BITMAP_BYTES,
   record: 1 + 4 + CHAIN_LIMITS.maxRecordBytes,
   txAnnounce: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
   getTxs: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
@@ -275,6 +295,9 @@ export function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "vote":
       writeVote(w, m.vote);
+      return;
+    case "haveVotes":
+      w.u64(m.height).u32(m.round).u8(m.type).bytes(m.bitmap);
       return;
     case "record":
       w.u8(m.record.type).bytes(m.record.data);
@@ -358,6 +381,15 @@ function readPayload(kind: MessageKind, r: ByteReader): Message {
       return { kind, proposal: readProposal(r) };
     case "vote":
       return { kind, vote: readVote(r) };
+    case "haveVotes": {
+      const height = r.u64();
+      const round = r.u32();
+      const type = r.u8();
+      if (type !== VoteType.Prevote && type !== VoteType.Precommit) {
+        throw new DecodeError(`unknown vote type ${type}`);
+      }
+      return { kind, height, round, type, bitmap: r.bytes(MAX_HAVE_VOTES_BITMAP_BYTES).slice() };
+    }
     case "record":
       return { kind, record: { type: r.u8(), data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice() } };
     case "txAnnounce":

@@ -85,6 +85,11 @@ export class NodeProcess {
     return this.#child !== null;
   }
 
+  /** The node process's id while it runs (benches read its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   args(): string[] {
     const o = this.opts;
     return [

@@ -11,6 +11,7 @@
  * one of the reasons above.
  */
 import {
+  type Block,
   blockHash,
   blockPayloadRoot,
   type CommittedBlock,
@@ -147,6 +148,11 @@ export class FakeChain implements ChainApi {
 
   stateView(): StateView {
     return { get: () => undefined };
+  }
+
+  /** Sync never judges proposals; consensus tests use the real chain. */
+  checkProposal(_block: Block): void {
+    throw new Error("FakeChain does not judge proposals");
   }
 
   applyBlock(cb: CommittedBlock, encoded?: Uint8Array, opts?: { signaturesVerified?: boolean }) {

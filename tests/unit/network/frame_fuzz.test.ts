@@ -175,6 +175,14 @@ function randomMessage(r: R, kind: MessageKind): Message {
           signature: r.bytes(64),
         },
       };
+    case "haveVotes":
+      return {
+        kind,
+        height: randomSafeU64(r),
+        round: randomU32(r),
+        type: pick(r, [VoteType.Prevote, VoteType.Precommit]),
+        bitmap: r.bytes(int(r, 126)),
+      };
     case "record":
       return { kind, record: { type: int(r, 256), data: r.bytes(int(r, 100)) } };
     case "txAnnounce":

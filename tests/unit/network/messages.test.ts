@@ -27,6 +27,7 @@ import {
   decodePayload,
   encodePayload,
   kindOf,
+  MAX_HAVE_VOTES_BITMAP_BYTES,
   MAX_PAYLOAD_BYTES,
   type Message,
   MESSAGE_LIMITS,
@@ -205,6 +206,17 @@ const SAMPLES: { [K in MessageKind]: MessageOf<K>[] } = {
     { kind: "vote", vote: makeVote(VoteType.Prevote, 7, 1, HASH_7, 0) },
     { kind: "vote", vote: makeVote(VoteType.Precommit, 7, 1, HASH_7, 1) },
     { kind: "vote", vote: makeVote(VoteType.Prevote, 7, 2, ZERO_HASH, 2) }, // nil vote
+  ],
+  haveVotes: [
+    { kind: "haveVotes", height: 7, round: 0, type: VoteType.Prevote, bitmap: Uint8Array.of(5) },
+    {
+      kind: "haveVotes",
+      height: 2 ** 40,
+      round: 3,
+      type: VoteType.Precommit,
+      bitmap: new Uint8Array(MAX_HAVE_VOTES_BITMAP_BYTES).fill(0xff),
+    },
+    { kind: "haveVotes", height: 1, round: 0, type: VoteType.Prevote, bitmap: new Uint8Array(0) },
   ],
   record: [
     { kind: "record", record: { type: 1, data: new Uint8Array([1, 2, 3, 4]) } },
@@ -534,7 +546,15 @@ Deno.test("messages: non-canonical booleans and out-of-range numbers are rejecte
     const vote = encodePayload(SAMPLES.vote[0]);
     vote[0] = type;
     rejects("vote", vote, `vote type ${type}`);
+    const have = encodePayload(SAMPLES.haveVotes[0]);
+    have[12] = type;
+    rejects("haveVotes", have, `haveVotes vote type ${type}`);
   }
+  rejects(
+    "haveVotes",
+    raw((w) => w.u64(1).u32(0).u8(1).bytes(new Uint8Array(MAX_HAVE_VOTES_BITMAP_BYTES + 1))),
+    "a bitmap longer than the largest set",
+  );
   // validRound below -1.
   const proposal = encodePayload(SAMPLES.proposal[0]);
   new DataView(proposal.buffer).setInt32(12, -2, true);
