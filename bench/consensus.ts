@@ -31,7 +31,7 @@ import { prepareDevnet } from "../node/devnet.ts";
 import { type LogEvent, NodeProcess, tempDir, withTimeout } from "../tests/support/cluster.ts";
 import { freePortRange } from "../tests/support/devnet.ts";
 import { generateKeyPair, signBytes, verifySignature } from "../crypto/ed25519.ts";
-import { type PlotPoint, svgLineChart } from "./svg_plot.ts";
+import { lineChart, type PlotPoint } from "./plot.ts";
 import {
   type BenchOptions,
   type BenchRow,
@@ -166,7 +166,7 @@ export interface ScalingPoint {
 
 /** Per-node cost and latency against the set size, as one SVG chart. */
 export function scalingPlot(points: readonly ScalingPoint[]): string {
-  return svgLineChart({
+  return lineChart({
     title: "Consensus at a 1 s interval: cost per node per height, and latency",
     xLabel: "masternodes",
     yLabel: "ms, or messages",
