@@ -71,6 +71,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
   "chain/store.ts": [
     "tests/unit/chain/store.test.ts",
     "tests/unit/chain/store_rules.test.ts",
+    "tests/unit/chain/store_txs_rules.test.ts",
   ],
   "state/records.ts": [
     "tests/unit/state/records.test.ts",

@@ -215,3 +215,19 @@ Deno.test("transaction rules: a transfer without a memo carries an empty one", (
   assert.equal(tx.version, 1);
   assert.equal(tx.expiresAt, 1_000);
 });
+
+Deno.test("transaction rules: only a decoding failure is a malformed transaction", () => {
+  // A refusal is named for logs and metrics; anything else (a bug on our side, not the peer's
+  // fault) propagates as it is instead of being charged to the sender as "malformed".
+  try {
+    checkTxFormat(RULES, new Uint8Array([1]));
+    assert.fail("refused");
+  } catch (e) {
+    assert.ok(e instanceof TxInvalidError);
+    assert.equal(e.name, "TxInvalidError");
+  }
+  assert.throws(
+    () => checkTxFormat(RULES, undefined as unknown as Uint8Array),
+    (e) => e instanceof TypeError,
+  );
+});
