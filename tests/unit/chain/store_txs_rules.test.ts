@@ -138,6 +138,16 @@ Deno.test("store txs rules: the index came with schema 2; a schema-1 file is ref
       () => ChainStore.open(dir, CHAIN.genesisHash),
       /has chain schema 01, this build reads schema 2; use another --data-dir/,
     );
+    // The right first byte in a value of the wrong length is no schema 2 either.
+    const db2 = new DatabaseSync(chainDbPath(dir));
+    try {
+      db2.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(
+        new Uint8Array([2, 0]),
+      );
+    } finally {
+      db2.close();
+    }
+    assert.throws(() => ChainStore.open(dir, CHAIN.genesisHash), /has chain schema 0200, /);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
