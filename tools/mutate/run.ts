@@ -62,12 +62,15 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/consensus/engine_inputs.test.ts",
     "tests/unit/consensus/lock_evidence.test.ts",
     "tests/unit/consensus/engine_rules.test.ts",
+    "tests/unit/consensus/engine_quorum.test.ts",
+    "tests/unit/consensus/engine_pins.test.ts",
   ],
   // The apply path through chain/chain.ts is chain.test.ts's, but the store's own tests pin
   // every store rule and run in half the time.
   "chain/store.ts": [
     "tests/unit/chain/store.test.ts",
     "tests/unit/chain/store_rules.test.ts",
+    "tests/unit/chain/store_txs_rules.test.ts",
   ],
   "state/records.ts": [
     "tests/unit/state/records.test.ts",
@@ -79,6 +82,18 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/state/rewards.test.ts",
     "tests/unit/state/state_rules.test.ts",
     "tests/unit/state/transfers.test.ts",
+  ],
+  // The transaction codec and signature rules; the mempool and the state machine use them.
+  "state/transaction.ts": [
+    "tests/unit/state/transaction.test.ts",
+    "tests/unit/state/transaction_rules.test.ts",
+  ],
+  // The balance and nonce rules of one transfer, directly and through the mempool and the state.
+  "state/accounts.ts": [
+    "tests/unit/state/transaction.test.ts",
+    "tests/unit/state/transfers.test.ts",
+    "tests/unit/mempool/pool.test.ts",
+    "tests/unit/state/accounts_rules.test.ts",
   ],
 };
 

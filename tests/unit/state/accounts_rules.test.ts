@@ -1,0 +1,206 @@
+/**
+ * The account rules at their exact edges (state/accounts.ts): the stored value's layout and
+ * bounds, a missing or corrupt account, each stateful transfer rule at its boundary (and one
+ * past it) with its reason and detail, the order of the rules, and what the per-block working
+ * set writes. Pure: a Map stands in for the chain's state view. Written because mutation
+ * testing found these unpinned (docs/testing.md).
+ */
+import assert from "node:assert/strict";
+import type { StateView, StateWrites } from "../../../chain/api.ts";
+import {
+  type Account,
+  accountKey,
+  accountOf,
+  AccountWorkingSet,
+  checkTransfer,
+  decodeAccount,
+  encodeAccount,
+} from "../../../state/accounts.ts";
+import { decodeTransaction, type Transaction, TxInvalidError } from "../../../state/transaction.ts";
+import { transfer } from "./ledger_support.ts";
+
+const U128_MAX = 340_282_366_920_938_463_463_374_607_431_768_211_455n;
+
+function viewOf(accounts: Record<string, Account>): StateView {
+  const entries = new Map<string, Uint8Array>();
+  for (const [address, a] of Object.entries(accounts)) {
+    entries.set(accountKey(address), encodeAccount(a));
+  }
+  return { get: (k) => entries.get(k) };
+}
+
+function tx(change: Partial<Transaction> = {}): Transaction {
+  return { ...decodeTransaction(transfer("alice", "bob")), ...change };
+}
+
+/** The refusal of `checkTransfer` as "reason: detail", or "ok". */
+function check(
+  t: Transaction,
+  height: number,
+  sender: Account,
+  recipientBalance = 0n,
+  selfTransfer = false,
+): string {
+  try {
+    checkTransfer(t, height, sender, recipientBalance, selfTransfer);
+    return "ok";
+  } catch (e) {
+    if (e instanceof TxInvalidError) return e.message;
+    throw e;
+  }
+}
+
+Deno.test("accounts rules: the key and the 24-byte value layout", () => {
+  assert.equal(accountKey("time1abc"), "acct/time1abc");
+  const a = { balance: (7n << 64n) | 0x0102n, nonce: 0x0304 };
+  const bytes = encodeAccount(a);
+  assert.deepEqual(
+    bytes,
+    new Uint8Array([2, 1, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 4, 3, 0, 0, 0, 0, 0, 0]),
+  );
+  assert.deepEqual(decodeAccount(bytes), a);
+  assert.deepEqual(decodeAccount(encodeAccount({ balance: U128_MAX, nonce: 0 })), {
+    balance: U128_MAX,
+    nonce: 0,
+  });
+  assert.deepEqual(decodeAccount(encodeAccount({ balance: 0n, nonce: 9 })), {
+    balance: 0n,
+    nonce: 9,
+  });
+});
+
+Deno.test("accounts rules: a balance outside [0, 2^128) is never encoded", () => {
+  assert.throws(() => encodeAccount({ balance: U128_MAX + 1n, nonce: 0 }), /balance out of range/);
+  assert.throws(() => encodeAccount({ balance: -1n, nonce: 0 }), /balance out of range/);
+  assert.doesNotThrow(() => encodeAccount({ balance: 0n, nonce: 0 }));
+});
+
+Deno.test("accounts rules: a stored value of another length is refused", () => {
+  const good = encodeAccount({ balance: 1n, nonce: 1 });
+  assert.throws(() => decodeAccount(good.subarray(0, 23)));
+  assert.throws(() => decodeAccount(new Uint8Array([...good, 0])), /1 trailing bytes/);
+});
+
+Deno.test("accounts rules: an unknown address has balance 0 and nonce 0, shared read-only", () => {
+  const view = viewOf({});
+  const a = accountOf(view, "nobody");
+  assert.deepEqual(a, { balance: 0n, nonce: 0 });
+  assert.throws(() => {
+    (a as { balance: bigint }).balance = 5n;
+  }, TypeError);
+  assert.deepEqual(accountOf(view, "somebody else"), { balance: 0n, nonce: 0 });
+});
+
+Deno.test("accounts rules: a corrupt stored account stops with the key in the message", () => {
+  const view: StateView = { get: (k) => (k === "acct/x" ? new Uint8Array(5) : undefined) };
+  assert.throws(() => accountOf(view, "x"), /^Error: consensus state is corrupt \(acct\/x\): /);
+  assert.deepEqual(accountOf(viewOf({ y: { balance: 3n, nonce: 2 } }), "y"), {
+    balance: 3n,
+    nonce: 2,
+  });
+});
+
+Deno.test("accounts rules: expiry: valid at its expiry height, expired one after", () => {
+  const t = tx({ expiresAt: 10, amount: 1n, fee: 1n });
+  const sender = { balance: 10n, nonce: 0 };
+  assert.equal(check(t, 10, sender), "ok");
+  assert.equal(check(t, 11, sender), "expired: expired at height 10, now 11");
+});
+
+Deno.test("accounts rules: the nonce must equal the account's, below is used, above a gap", () => {
+  const t = tx({ nonce: 5, amount: 1n, fee: 1n });
+  assert.equal(check(t, 1, { balance: 10n, nonce: 5 }), "ok");
+  assert.equal(
+    check(t, 1, { balance: 10n, nonce: 6 }),
+    "nonce-used: nonce 5 already used (next 6)",
+  );
+  assert.equal(check(t, 1, { balance: 10n, nonce: 4 }), "nonce-gap: nonce 5, expected 4");
+});
+
+Deno.test("accounts rules: amount plus fee, and the recipient's balance, stay within u128", () => {
+  const rich = { balance: U128_MAX, nonce: 0 };
+  assert.equal(check(tx({ amount: U128_MAX - 7n, fee: 7n }), 1, rich), "ok");
+  assert.match(check(tx({ amount: U128_MAX - 7n, fee: 8n }), 1, rich), /^amount-overflow: /);
+  assert.equal(
+    check(tx({ amount: U128_MAX - 7n, fee: 8n }), 1, rich),
+    `amount-overflow: amount ${U128_MAX - 7n} + fee overflows u128`,
+  );
+  const sender = { balance: 100n, nonce: 0 };
+  const amount = tx({ amount: 10n, fee: 1n });
+  assert.equal(check(amount, 1, sender, U128_MAX - 10n), "ok");
+  assert.match(check(amount, 1, sender, U128_MAX - 9n), /^amount-overflow: /);
+  // To oneself the balance only loses the fee: the recipient bound does not apply.
+  assert.equal(check(amount, 1, sender, U128_MAX - 9n, true), "ok");
+  assert.match(check(tx({ amount: U128_MAX, fee: 1n }), 1, rich, 0n, true), /^amount-overflow/);
+});
+
+Deno.test("accounts rules: the balance must cover amount plus fee exactly", () => {
+  const t = tx({ amount: 60n, fee: 40n });
+  assert.equal(check(t, 1, { balance: 100n, nonce: 0 }), "ok");
+  assert.equal(
+    check(t, 1, { balance: 99n, nonce: 0 }),
+    "insufficient-balance: balance 99 < amount 60 + fee 40",
+  );
+});
+
+Deno.test("accounts rules: the rules apply in order: expiry, nonce, overflow, balance", () => {
+  const broke = { balance: 0n, nonce: 3 };
+  const all = tx({ expiresAt: 1, nonce: 1, amount: U128_MAX, fee: 1n });
+  assert.match(check(all, 2, broke), /^expired/);
+  assert.match(check(all, 1, broke), /^nonce-used/);
+  assert.match(check({ ...all, nonce: 4 }, 1, broke), /^nonce-gap/);
+  assert.match(check({ ...all, nonce: 3 }, 1, broke), /^amount-overflow/);
+  assert.match(check({ ...all, nonce: 3, amount: 5n }, 1, broke), /^insufficient-balance/);
+});
+
+function written(set: AccountWorkingSet): [string, Account | null][] {
+  const writes: StateWrites = new Map();
+  set.flush(writes);
+  return [...writes].map(([k, v]) => [k, v === null ? null : decodeAccount(v)]);
+}
+
+Deno.test("accounts rules: a transfer moves amount and fee, bumps the sender's nonce only", () => {
+  const set = new AccountWorkingSet(
+    viewOf({ alice: { balance: 100n, nonce: 3 }, bob: { balance: 5n, nonce: 8 } }),
+  );
+  set.transfer(tx({ amount: 60n, fee: 7n }), "alice", "bob");
+  assert.deepEqual(set.get("alice"), { balance: 33n, nonce: 4 });
+  assert.deepEqual(set.get("bob"), { balance: 65n, nonce: 8 });
+  // Earlier transfers of the block count for later ones.
+  set.transfer(tx({ amount: 3n, fee: 0n }), "bob", "carol");
+  assert.deepEqual(set.get("bob"), { balance: 62n, nonce: 9 });
+  assert.deepEqual(written(set), [
+    ["acct/alice", { balance: 33n, nonce: 4 }],
+    ["acct/bob", { balance: 62n, nonce: 9 }],
+    ["acct/carol", { balance: 3n, nonce: 0 }],
+  ]);
+});
+
+Deno.test("accounts rules: a transfer to oneself costs only the fee", () => {
+  const set = new AccountWorkingSet(viewOf({ alice: { balance: 100n, nonce: 0 } }));
+  set.transfer(tx({ amount: 60n, fee: 7n }), "alice", "alice");
+  assert.deepEqual(set.get("alice"), { balance: 93n, nonce: 1 });
+});
+
+Deno.test("accounts rules: credits add up, a zero credit writes nothing, u128 is never passed", () => {
+  const set = new AccountWorkingSet(viewOf({ mn: { balance: 10n, nonce: 2 } }));
+  set.credit("idle", 0n);
+  assert.deepEqual(written(set), [], "a zero credit touches no account");
+  set.credit("mn", 5n);
+  set.credit("mn", 6n);
+  assert.deepEqual(set.get("mn"), { balance: 21n, nonce: 2 });
+  set.credit("top", U128_MAX);
+  assert.equal(set.get("top").balance, U128_MAX);
+  assert.throws(() => set.credit("top", 1n), /^Error: balance of top would exceed u128$/);
+  assert.equal(set.get("top").balance, U128_MAX, "the refused credit changed nothing");
+});
+
+Deno.test("accounts rules: flush writes in address order whatever the order of changes", () => {
+  const set = new AccountWorkingSet(viewOf({}));
+  for (const a of ["zed", "amy", "max"]) set.credit(a, 1n);
+  assert.deepEqual(written(set).map(([k]) => k), ["acct/amy", "acct/max", "acct/zed"]);
+  // Unchanged accounts of the view are not written.
+  const untouched = new AccountWorkingSet(viewOf({ amy: { balance: 1n, nonce: 0 } }));
+  assert.deepEqual(untouched.get("amy"), { balance: 1n, nonce: 0 });
+  assert.deepEqual(written(untouched), []);
+});
