@@ -162,7 +162,10 @@ export class AccountWorkingSet {
   credit(address: string, units: bigint): void {
     if (units === 0n) return;
     const a = this.get(address);
-    this.#set(address, { ...a, balance: a.balance + units });
+    const balance = a.balance + units;
+    // Unreachable within the supply (rewards ≤ 10^15 per block) but never stored wrapped.
+    if (balance > MAX_AMOUNT) throw new Error(`balance of ${address} would exceed u128`);
+    this.#set(address, { ...a, balance });
   }
 
   /** Applies a transfer that passed `checkTransfer`. */

@@ -118,7 +118,7 @@ Deno.test("store txs rules: a failed batch indexes none of its transfers", () =>
     }
   }));
 
-Deno.test("store txs rules: the index came with schema 2; a schema-1 file is refused", () => {
+Deno.test("store txs rules: this build writes schema 3 (the index came with 2); an older file is refused", () => {
   const dir = Deno.makeTempDirSync({ prefix: "timenode-store-txs-" });
   try {
     ChainStore.open(dir, CHAIN.genesisHash).close();
@@ -127,27 +127,27 @@ Deno.test("store txs rules: the index came with schema 2; a schema-1 file is ref
       const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as {
         value: Uint8Array;
       };
-      assert.deepEqual(row.value, new Uint8Array([2]));
+      assert.deepEqual(row.value, new Uint8Array([3]));
       db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(
-        new Uint8Array([1]),
+        new Uint8Array([2]),
       );
     } finally {
       db.close();
     }
     assert.throws(
       () => ChainStore.open(dir, CHAIN.genesisHash),
-      /has chain schema 01, this build reads schema 2; use another --data-dir/,
+      /has chain schema 02, this build reads schema 3; use another --data-dir/,
     );
-    // The right first byte in a value of the wrong length is no schema 2 either.
+    // The right first byte in a value of the wrong length is no schema 3 either.
     const db2 = new DatabaseSync(chainDbPath(dir));
     try {
       db2.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(
-        new Uint8Array([2, 0]),
+        new Uint8Array([3, 0]),
       );
     } finally {
       db2.close();
     }
-    assert.throws(() => ChainStore.open(dir, CHAIN.genesisHash), /has chain schema 0200, /);
+    assert.throws(() => ChainStore.open(dir, CHAIN.genesisHash), /has chain schema 0300, /);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -15,11 +15,17 @@ import {
   checkTransfer,
   decodeAccount,
   encodeAccount,
+  type StakeAccount,
 } from "../../../state/accounts.ts";
 import { decodeTransaction, type Transaction, TxInvalidError } from "../../../state/transaction.ts";
 import { transfer } from "./ledger_support.ts";
 
 const U128_MAX = 340_282_366_920_938_463_463_374_607_431_768_211_455n;
+
+/** An account as the rules read it back: one that never bonded has nothing locked or unbonding. */
+function acct(balance: bigint, nonce: number): StakeAccount {
+  return { balance, nonce, locked: 0n, unbonding: [] };
+}
 
 function viewOf(accounts: Record<string, Account>): StateView {
   const entries = new Map<string, Uint8Array>();
@@ -58,15 +64,12 @@ Deno.test("accounts rules: the key and the 24-byte value layout", () => {
     bytes,
     new Uint8Array([2, 1, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 4, 3, 0, 0, 0, 0, 0, 0]),
   );
-  assert.deepEqual(decodeAccount(bytes), a);
-  assert.deepEqual(decodeAccount(encodeAccount({ balance: U128_MAX, nonce: 0 })), {
-    balance: U128_MAX,
-    nonce: 0,
-  });
-  assert.deepEqual(decodeAccount(encodeAccount({ balance: 0n, nonce: 9 })), {
-    balance: 0n,
-    nonce: 9,
-  });
+  assert.deepEqual(decodeAccount(bytes), acct(a.balance, a.nonce));
+  assert.deepEqual(
+    decodeAccount(encodeAccount({ balance: U128_MAX, nonce: 0 })),
+    acct(U128_MAX, 0),
+  );
+  assert.deepEqual(decodeAccount(encodeAccount({ balance: 0n, nonce: 9 })), acct(0n, 9));
 });
 
 Deno.test("accounts rules: a balance outside [0, 2^128) is never encoded", () => {
@@ -78,26 +81,25 @@ Deno.test("accounts rules: a balance outside [0, 2^128) is never encoded", () =>
 Deno.test("accounts rules: a stored value of another length is refused", () => {
   const good = encodeAccount({ balance: 1n, nonce: 1 });
   assert.throws(() => decodeAccount(good.subarray(0, 23)));
-  assert.throws(() => decodeAccount(new Uint8Array([...good, 0])), /1 trailing bytes/);
+  // A longer value is a stake account (24 bytes, then locked and the unbonding list): one extra
+  // byte is a truncated stake tail.
+  assert.throws(() => decodeAccount(new Uint8Array([...good, 0])), /truncated/);
 });
 
 Deno.test("accounts rules: an unknown address has balance 0 and nonce 0, shared read-only", () => {
   const view = viewOf({});
   const a = accountOf(view, "nobody");
-  assert.deepEqual(a, { balance: 0n, nonce: 0 });
+  assert.deepEqual(a, acct(0n, 0));
   assert.throws(() => {
     (a as { balance: bigint }).balance = 5n;
   }, TypeError);
-  assert.deepEqual(accountOf(view, "somebody else"), { balance: 0n, nonce: 0 });
+  assert.deepEqual(accountOf(view, "somebody else"), acct(0n, 0));
 });
 
 Deno.test("accounts rules: a corrupt stored account stops with the key in the message", () => {
   const view: StateView = { get: (k) => (k === "acct/x" ? new Uint8Array(5) : undefined) };
   assert.throws(() => accountOf(view, "x"), /^Error: consensus state is corrupt \(acct\/x\): /);
-  assert.deepEqual(accountOf(viewOf({ y: { balance: 3n, nonce: 2 } }), "y"), {
-    balance: 3n,
-    nonce: 2,
-  });
+  assert.deepEqual(accountOf(viewOf({ y: { balance: 3n, nonce: 2 } }), "y"), acct(3n, 2));
 });
 
 Deno.test("accounts rules: expiry: valid at its expiry height, expired one after", () => {
@@ -164,22 +166,22 @@ Deno.test("accounts rules: a transfer moves amount and fee, bumps the sender's n
     viewOf({ alice: { balance: 100n, nonce: 3 }, bob: { balance: 5n, nonce: 8 } }),
   );
   set.transfer(tx({ amount: 60n, fee: 7n }), "alice", "bob");
-  assert.deepEqual(set.get("alice"), { balance: 33n, nonce: 4 });
-  assert.deepEqual(set.get("bob"), { balance: 65n, nonce: 8 });
+  assert.deepEqual(set.get("alice"), acct(33n, 4));
+  assert.deepEqual(set.get("bob"), acct(65n, 8));
   // Earlier transfers of the block count for later ones.
   set.transfer(tx({ amount: 3n, fee: 0n }), "bob", "carol");
-  assert.deepEqual(set.get("bob"), { balance: 62n, nonce: 9 });
+  assert.deepEqual(set.get("bob"), acct(62n, 9));
   assert.deepEqual(written(set), [
-    ["acct/alice", { balance: 33n, nonce: 4 }],
-    ["acct/bob", { balance: 62n, nonce: 9 }],
-    ["acct/carol", { balance: 3n, nonce: 0 }],
+    ["acct/alice", acct(33n, 4)],
+    ["acct/bob", acct(62n, 9)],
+    ["acct/carol", acct(3n, 0)],
   ]);
 });
 
 Deno.test("accounts rules: a transfer to oneself costs only the fee", () => {
   const set = new AccountWorkingSet(viewOf({ alice: { balance: 100n, nonce: 0 } }));
   set.transfer(tx({ amount: 60n, fee: 7n }), "alice", "alice");
-  assert.deepEqual(set.get("alice"), { balance: 93n, nonce: 1 });
+  assert.deepEqual(set.get("alice"), acct(93n, 1));
 });
 
 Deno.test("accounts rules: credits add up, a zero credit writes nothing, u128 is never passed", () => {
@@ -188,7 +190,7 @@ Deno.test("accounts rules: credits add up, a zero credit writes nothing, u128 is
   assert.deepEqual(written(set), [], "a zero credit touches no account");
   set.credit("mn", 5n);
   set.credit("mn", 6n);
-  assert.deepEqual(set.get("mn"), { balance: 21n, nonce: 2 });
+  assert.deepEqual(set.get("mn"), acct(21n, 2));
   set.credit("top", U128_MAX);
   assert.equal(set.get("top").balance, U128_MAX);
   assert.throws(() => set.credit("top", 1n), /^Error: balance of top would exceed u128$/);
@@ -201,6 +203,6 @@ Deno.test("accounts rules: flush writes in address order whatever the order of c
   assert.deepEqual(written(set).map(([k]) => k), ["acct/amy", "acct/max", "acct/zed"]);
   // Unchanged accounts of the view are not written.
   const untouched = new AccountWorkingSet(viewOf({ amy: { balance: 1n, nonce: 0 } }));
-  assert.deepEqual(untouched.get("amy"), { balance: 1n, nonce: 0 });
+  assert.deepEqual(untouched.get("amy"), acct(1n, 0));
   assert.deepEqual(written(untouched), []);
 });
