@@ -31,7 +31,8 @@ const PROXY = new URL("../support/delay_proxy.ts", import.meta.url).pathname;
 /** Above the 300 ms delay: the last-commit window is the block interval (docs/consensus.md). */
 const INTERVAL_MS = 500;
 const EXTRA_LATENCY_MS = 300;
-const HEIGHTS = 60;
+/** Three signed-blocks windows of 20 by default; at least that many when set. */
+const HEIGHTS = Math.max(60, Number(Deno.env.get("STAKE_LATENCY_HEIGHTS") ?? 60) || 60);
 
 /** A node whose p2p port listens on every address of its host (RPC stays on its IP). */
 class AllAddressesNode extends NodeProcess {
@@ -115,7 +116,7 @@ Deno.test("stake: a member behind 300 ms of extra latency is never jailed", asyn
 
     for (const n of nodes) n.start();
     const slowId = toHex(keys[3].publicKey);
-    await waitAllAtHeight(nodes, HEIGHTS, 240_000);
+    await waitAllAtHeight(nodes, HEIGHTS, 240_000 + HEIGHTS * 2 * INTERVAL_MS);
     const [mn0] = nodes;
     const entry = await entryOf(mn0, slowId);
     assert.equal(entry?.status, "active");
