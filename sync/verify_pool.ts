@@ -11,6 +11,7 @@ import { MAX_VERIFY_WORKERS, MIN_VERIFY_WORKERS, VERIFY_CHUNK_BLOCKS } from "./c
 import {
   type BatchCheck,
   type CheckedBlock,
+  type CommitVerifyJob,
   type SignerContext,
   signerContextFor,
   type TxVerifyJob,
@@ -20,6 +21,13 @@ import {
   type VerifyReply,
 } from "./verify_worker.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
+import { ByteWriter } from "../encoding/binary.ts";
+import {
+  type BlockHeader,
+  type Certificate,
+  writeCertificate,
+  writeHeader,
+} from "../chain/block.ts";
 import type { ValidatorSet } from "../chain/validators.ts";
 import type { CertificateMetrics } from "../metrics/definitions.ts";
 
@@ -156,6 +164,30 @@ export class VerifyPool {
       slot.worker.postMessage(job, [packed.buffer, lengths.buffer]);
     });
     return [...new Uint8Array(reply.ok)].map((b) => b === 1);
+  }
+
+  /**
+   * Verifies every signature of `certificate`, a commit of the block with `header`, in one
+   * worker (a proposal's `lastCommit`; its signers were checked against the set already). False
+   * when any signature fails or the certificate names another block. Rejects if the pool is
+   * closed or the worker crashes.
+   */
+  async verifyCommit(header: BlockHeader, certificate: Certificate): Promise<boolean> {
+    if (this.#closed) throw new Error("verify pool is closed");
+    const slot = this.#leastLoaded();
+    const w = new ByteWriter(256 + certificate.signatures.length * 96);
+    writeHeader(w, header);
+    writeCertificate(w, certificate);
+    const packed = w.finish().slice().buffer;
+    const id = this.#nextJobId++;
+    const job: CommitVerifyJob = { id, kind: "commit", genesisHash: this.#genesisHash, packed };
+    // As much work as one block's certificate check.
+    const reply = await new Promise<TxVerifyReply>((resolve, reject) => {
+      slot.jobs.set(id, { resolve, reject, blocks: 1 });
+      slot.load += 1;
+      slot.worker.postMessage(job, [packed]);
+    });
+    return new Uint8Array(reply.ok)[0] === 1;
   }
 
   #leastLoaded(): Slot {

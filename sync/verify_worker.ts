@@ -20,6 +20,8 @@ import {
   type ByteFields,
   type Certificate,
   decodeCommittedBlock,
+  readCertificate,
+  readHeader,
   transactionsOf,
 } from "../chain/block.ts";
 import { decodeTransaction, verifyTxSignature } from "../state/transaction.ts";
@@ -31,7 +33,7 @@ import {
   verifyCertificateSignatures,
 } from "../chain/certificate.ts";
 import type { ValidatorSet } from "../chain/validators.ts";
-import { bytesEqual, toHex } from "../encoding/binary.ts";
+import { ByteReader, bytesEqual, toHex } from "../encoding/binary.ts";
 import { HASH_LENGTH } from "../crypto/hash.ts";
 import type { RejectReason } from "../chain/api.ts";
 
@@ -319,6 +321,34 @@ export interface TxVerifyReply {
   ok: ArrayBuffer;
 }
 
+/**
+ * Main → worker: one block's commit (its header, for the hash the votes sign, and a certificate)
+ * whose signers the caller already checked against the set: a proposal's `lastCommit`. The
+ * body is not sent, so nothing else of the block is checked here.
+ */
+export interface CommitVerifyJob {
+  id: number;
+  kind: "commit";
+  genesisHash: Uint8Array;
+  /** `encodeHeader` bytes followed by `encodeCertificate` bytes. */
+  packed: ArrayBuffer;
+}
+
+/** Whether every signature of the commit packed in `bytes` verifies for its header's hash. */
+export function checkCommitSignatures(genesisHash: Uint8Array, bytes: Uint8Array): boolean {
+  let header, cert;
+  try {
+    const r = new ByteReader(bytes);
+    header = readHeader(r);
+    cert = readCertificate(r);
+    r.end();
+  } catch {
+    return false;
+  }
+  if (!bytesEqual(cert.blockHash, blockHash(header)) || !distinctSigners(cert)) return false;
+  return verifyCertificateSignatures(genesisHash, cert);
+}
+
 /** 1 per transaction that decodes and whose signature verifies for this chain, else 0. */
 export function checkTransactionSignatures(
   genesisHash: Uint8Array,
@@ -337,7 +367,7 @@ export function checkTransactionSignatures(
 
 /** The slice of a worker's global scope this module uses (Deno types `self` as a window). */
 interface WorkerScope {
-  onmessage: ((e: MessageEvent<VerifyJob | TxVerifyJob>) => void) | null;
+  onmessage: ((e: MessageEvent<VerifyJob | TxVerifyJob | CommitVerifyJob>) => void) | null;
   postMessage(message: VerifyReply | TxVerifyReply, transfer: Transferable[]): void;
 }
 
@@ -346,6 +376,13 @@ if (typeof (globalThis as Record<string, unknown>).WorkerGlobalScope === "functi
   const scope = self as unknown as WorkerScope;
   scope.onmessage = (e) => {
     const job = e.data;
+    if ("kind" in job && job.kind === "commit") {
+      const ok = new Uint8Array([
+        checkCommitSignatures(job.genesisHash, new Uint8Array(job.packed)) ? 1 : 0,
+      ]);
+      scope.postMessage({ id: job.id, ok: ok.buffer }, [ok.buffer]);
+      return;
+    }
     if ("kind" in job && job.kind === "txs") {
       const ok = checkTransactionSignatures(job.genesisHash, unpack(job.packed, job.lengths));
       scope.postMessage({ id: job.id, ok: ok.buffer }, [ok.buffer]);

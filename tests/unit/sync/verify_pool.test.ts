@@ -119,3 +119,24 @@ Deno.test("verify pool: close rejects pending work and later calls", async () =>
   await assert.rejects(pool.verify(1, f.encoded.slice(0, 1)), /closed/);
   pool.close(); // idempotent
 });
+
+Deno.test("verify pool: a commit is verified from its header alone, whatever the block's body", async () => {
+  const pool = new VerifyPool({ genesisHash: f.genesisHash, workers: 1 });
+  try {
+    // Block 5 has a body (and a last commit): the worker must not ask for it, only the hash
+    // its votes sign (the regression: a header with an empty body failed its payload root).
+    const cb = decodeCommittedBlock(f.encoded[4]);
+    assert.ok(cb.block.lastCommit, "the fixture's blocks carry a last commit");
+    assert.equal(await pool.verifyCommit(cb.block.header, cb.certificate), true);
+    const forged = structuredClone(cb.certificate);
+    forged.signatures[0].signature[0] ^= 1;
+    assert.equal(await pool.verifyCommit(cb.block.header, forged), false);
+    const other = decodeCommittedBlock(f.encoded[5]);
+    assert.equal(await pool.verifyCommit(other.block.header, cb.certificate), false);
+    const twice = structuredClone(cb.certificate);
+    twice.signatures.push(twice.signatures[0]);
+    assert.equal(await pool.verifyCommit(cb.block.header, twice), false);
+  } finally {
+    pool.close();
+  }
+});
