@@ -126,7 +126,9 @@ Deno.test("stake: a member behind 300 ms of extra latency is never jailed", asyn
     // The delay is real: mn0's round trips to the slow member take the 300 ms, to mn1 not.
     const peers = await mn0.rpc<{ nodeId: string; minRttMs: number | null }[]>("getpeerinfo");
     const rtt = (id: string) => peers.find((p) => p.nodeId === id)?.minRttMs ?? null;
-    assert.ok((rtt(slowId) ?? 0) >= EXTRA_LATENCY_MS, `rtt to the slow member ${rtt(slowId)}`);
+    // The proxy's timer may fire a fraction of a millisecond early (299.97 ms was seen).
+    const slowRtt = rtt(slowId) ?? 0;
+    assert.ok(slowRtt >= EXTRA_LATENCY_MS - 5, `rtt to the slow member ${slowRtt}`);
     const fast = rtt(toHex(keys[1].publicKey));
     assert.ok(fast !== null && fast < EXTRA_LATENCY_MS, `rtt to mn1 ${fast}`);
     // Late, but counted: named as a signer in most recent heights.
