@@ -50,13 +50,14 @@ interface PendingJob {
   // Each job's own promise knows its reply type (block batch or transactions).
   resolve: (reply: VerifyReply & TxVerifyReply) => void;
   reject: (error: Error) => void;
-  blocks: number;
+  /** Units of load this job adds to its worker until it is answered. */
+  load: number;
 }
 
 interface Slot {
   worker: Worker;
   jobs: Map<number, PendingJob>;
-  /** Blocks queued on this worker; new chunks go to the least loaded one. */
+  /** Work queued on this worker (in blocks); a new job goes to the least loaded one. */
   load: number;
 }
 
@@ -145,11 +146,9 @@ export class VerifyPool {
   async verifyTransactions(txs: readonly Uint8Array[]): Promise<boolean[]> {
     if (this.#closed) throw new Error("verify pool is closed");
     if (txs.length === 0) return [];
-    const slot = this.#leastLoaded();
     const { packed, lengths } = pack(txs);
-    const id = this.#nextJobId++;
     const job: TxVerifyJob = {
-      id,
+      id: this.#nextJobId++,
       kind: "txs",
       genesisHash: this.#genesisHash,
       packed: packed.buffer,
@@ -158,11 +157,7 @@ export class VerifyPool {
     // A transaction costs about one block's certificate check divided by the set size: count
     // it as one unit of load per 64, so block batches and transactions share workers fairly.
     const load = Math.ceil(txs.length / 64);
-    const reply = await new Promise<TxVerifyReply>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject, blocks: load });
-      slot.load += load;
-      slot.worker.postMessage(job, [packed.buffer, lengths.buffer]);
-    });
+    const reply = await this.#post<TxVerifyReply>(job, [packed.buffer, lengths.buffer], load);
     return [...new Uint8Array(reply.ok)].map((b) => b === 1);
   }
 
@@ -174,19 +169,18 @@ export class VerifyPool {
    */
   async verifyCommit(header: BlockHeader, certificate: Certificate): Promise<boolean> {
     if (this.#closed) throw new Error("verify pool is closed");
-    const slot = this.#leastLoaded();
     const w = new ByteWriter(256 + certificate.signatures.length * 96);
     writeHeader(w, header);
     writeCertificate(w, certificate);
     const packed = w.finish().slice().buffer;
-    const id = this.#nextJobId++;
-    const job: CommitVerifyJob = { id, kind: "commit", genesisHash: this.#genesisHash, packed };
+    const job: CommitVerifyJob = {
+      id: this.#nextJobId++,
+      kind: "commit",
+      genesisHash: this.#genesisHash,
+      packed,
+    };
     // As much work as one block's certificate check.
-    const reply = await new Promise<TxVerifyReply>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject, blocks: 1 });
-      slot.load += 1;
-      slot.worker.postMessage(job, [packed]);
-    });
+    const reply = await this.#post<TxVerifyReply>(job, [packed], 1);
     return new Uint8Array(reply.ok)[0] === 1;
   }
 
@@ -211,21 +205,33 @@ export class VerifyPool {
     blocks: readonly Uint8Array[],
     signers: SignerContext | undefined,
   ): Promise<VerifyReply> {
-    const slot = this.#leastLoaded();
     const { packed, lengths } = pack(blocks);
-    const id = this.#nextJobId++;
     const job: VerifyJob = {
-      id,
+      id: this.#nextJobId++,
       genesisHash: this.#genesisHash,
       fromHeight,
       packed: packed.buffer,
       lengths,
       signers,
     };
-    return new Promise<VerifyReply>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject, blocks: blocks.length });
-      slot.load += blocks.length;
-      slot.worker.postMessage(job, [packed.buffer, lengths.buffer]);
+    return this.#post<VerifyReply>(job, [packed.buffer, lengths.buffer], blocks.length);
+  }
+
+  /**
+   * Hands `job` to the least loaded worker, moving `transfer` to it, and resolves with that
+   * worker's reply to the job's id. The one place a job is registered and posted.
+   */
+  #post<R>(
+    job: VerifyJob | TxVerifyJob | CommitVerifyJob,
+    transfer: Transferable[],
+    load: number,
+  ): Promise<R> {
+    const slot = this.#leastLoaded();
+    return new Promise<R>((resolve, reject) => {
+      // Each caller names the reply type its job gets back.
+      slot.jobs.set(job.id, { resolve: resolve as PendingJob["resolve"], reject, load });
+      slot.load += load;
+      slot.worker.postMessage(job, transfer);
     });
   }
 
@@ -238,7 +244,7 @@ export class VerifyPool {
       const job = slot.jobs.get(e.data.id);
       if (!job) return;
       slot.jobs.delete(e.data.id);
-      slot.load -= job.blocks;
+      slot.load -= job.load;
       job.resolve(e.data);
     };
     const crashed = (e: Event) => {
