@@ -85,6 +85,16 @@ Deno.test("3 masternodes commit 20+ blocks at a 1 s interval, identical everywhe
       assert.equal(blocks[i].lastCommit?.blockHash, blocks[i - 1].hash);
       assert.equal(blocks[i].lastCommit?.signatures.length, 3);
     }
+    // Healthy and fully connected, heights are decided in their first round. A proposal every
+    // node wrongly refuses (as when its last commit was once judged against an empty body) costs
+    // each height a propose timeout and shows here as round 1 or later everywhere; a rare late
+    // proposal on a loaded machine does not fail the test.
+    const firstRound = blocks.filter((b) => b.certificate.round === 0).length;
+    assert.ok(
+      firstRound >= Math.ceil(blocks.length * 0.8),
+      `only ${firstRound} of ${blocks.length} heights decided in round 0: ` +
+        blocks.map((b) => `${b.height}:r${b.certificate.round}`).join(" "),
+    );
     assert.equal(await equivocations(devnet.nodes), 0);
   } finally {
     await follower?.stop();
