@@ -34,6 +34,7 @@ import { TxService } from "../mempool/service.ts";
 import { ledgerRpcMethods, transactionJson } from "./ledger_rpc.ts";
 import { stakeRpcMethods } from "./stake_rpc.ts";
 import { ownStakeStatus } from "./stake_status.ts";
+import { isTombstoned } from "../state/bonds.ts";
 import { submitEvidence, wireStakeMetrics } from "./stake_wiring.ts";
 import { signDeregistration, signRegistration } from "../state/records.ts";
 import { recordId } from "../state/record_pool.ts";
@@ -695,11 +696,13 @@ function rpcMethods(d: RpcDeps): MethodTable {
       result: "object",
       handler: () => ({
         ...d.consensus.info(),
-        self: ownStakeStatus(
-          d.stateMachine.masternodeList(d.chain.stateView(), d.chain.tip().height),
-          toHex(d.key.publicKey),
-          d.stateMachine.stake,
-        ),
+        self: ((view) =>
+          ownStakeStatus(
+            d.stateMachine.masternodeList(view, d.chain.tip().height),
+            toHex(d.key.publicKey),
+            d.stateMachine.stake,
+            isTombstoned((k) => view.get(k), toHex(d.key.publicKey)),
+          ))(d.chain.stateView()),
       }),
     },
     getrecordpool: {

@@ -30,8 +30,14 @@ export interface DowntimeParams {
  */
 export const NEAR_JAIL_FRACTION = 0.5;
 
+const TOMBSTONED_WARNING =
+  "this node double-signed: its id is tombstoned and can never register again";
+
 export interface OwnStakeStatus {
-  /** `masternodelist` status, or "none" when this node is not listed. */
+  /**
+   * `masternodelist` status; when this node is not listed, "tombstoned" if it was slashed,
+   * else "none".
+   */
   status: string;
   tier: string | null;
   power: number;
@@ -43,10 +49,15 @@ export interface OwnStakeStatus {
   warning: string | null;
 }
 
+/**
+ * `tombstoned` says whether the state holds this node's tombstone: a slashed node leaves the set
+ * (and so the list) two blocks after its evidence, and its operator must still be told why.
+ */
 export function ownStakeStatus(
   list: readonly MasternodeEntry[],
   nodeId: string,
   params: DowntimeParams,
+  tombstoned = false,
 ): OwnStakeStatus {
   const me = list.find((m) => m.nodeId === nodeId);
   const base = {
@@ -56,12 +67,12 @@ export function ownStakeStatus(
   if (!me) {
     return {
       ...base,
-      status: "none",
+      status: tombstoned ? "tombstoned" : "none",
       tier: null,
       power: 0,
       missedBlocks: 0,
       jailedUntil: null,
-      warning: null,
+      warning: tombstoned ? TOMBSTONED_WARNING : null,
     };
   }
   return {
@@ -76,9 +87,7 @@ export function ownStakeStatus(
 }
 
 function warningFor(me: MasternodeEntry, p: DowntimeParams): string | null {
-  if (me.status === "tombstoned") {
-    return "this node double-signed: its id is tombstoned and can never register again";
-  }
+  if (me.status === "tombstoned") return TOMBSTONED_WARNING;
   if (me.status === "jailed") {
     return `this node is jailed: no power, no rewards; send timenode wallet unjail from height ` +
       `${me.jailedUntil ?? "?"} on`;

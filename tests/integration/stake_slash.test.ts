@@ -52,6 +52,14 @@ Deno.test("stake: a double-signing member is slashed and tombstoned by evidence"
         (await entryOf(mn0, info3.id)) === undefined;
     }, "mn3 out of the set");
 
+    // Out of the list, the slashed node still tells its operator why.
+    await mn3.waitFor(async () => {
+      const c = await mn3.rpc<{ self: { status: string; warning: string | null } }>(
+        "getconsensusinfo",
+      );
+      return c.self.status === "tombstoned" && /tombstoned/.test(c.self.warning ?? "");
+    }, "mn3's own status reads tombstoned");
+
     const after = await accountOf(mn0, owner);
     assert.equal(after.lockedUnits, "0");
     assert.equal(after.unbonding.length, 1);

@@ -20,6 +20,13 @@ Deno.test("own status: a node that is not listed has status none and no warning"
   assert.equal(s.missedBlocksMax, 10);
 });
 
+Deno.test("own status: a slashed node out of the list reads tombstoned, with the reason", () => {
+  const s = ownStakeStatus([entry({ nodeId: "bb" })], "aa", PARAMS, true);
+  assert.equal(s.status, "tombstoned");
+  assert.equal(s.power, 0);
+  assert.match(s.warning ?? "", /double-signed: its id is tombstoned/);
+});
+
 Deno.test("own status: warns only past half of the allowed misses", () => {
   assert.equal(ownStakeStatus([entry({ missedBlocks: 5 })], "aa", PARAMS).warning, null);
   const near = ownStakeStatus([entry({ missedBlocks: 6 })], "aa", PARAMS);
