@@ -593,7 +593,6 @@ export function createStateMachine(
     };
     const nonces = new Map<string, number>();
     const join = (index: number, what: string, id: string, m: Member) => {
-      if (isTombstoned(current, id)) bad(index, `${what}: tombstoned for double signing`);
       if (working.has(id)) bad(index, `${what}: already a member`);
       if (working.size >= CHAIN_LIMITS.maxValidators) bad(index, `${what}: the set is full`);
       working.set(id, m);
@@ -626,6 +625,13 @@ export function createStateMachine(
         bad(index, `${what} has nonce ${record.nonce}, expected ${expectedNonce}`);
       }
       if (!verifyRecordSignature(chainId, record)) bad(index, `${what} has a bad signature`);
+      // Before any other reason a registration could be refused: for a slashed node this is
+      // the one that never goes away (not, say, its collateral still unbonding).
+      const joining = record.type === RecordType.Registration ||
+        record.type === RecordType.CollateralRegistration;
+      if (joining && isTombstoned(current, id)) {
+        bad(index, `${what}: tombstoned for double signing`);
+      }
 
       switch (record.type) {
         case RecordType.Registration:

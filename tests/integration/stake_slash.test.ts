@@ -75,8 +75,11 @@ Deno.test("stake: a double-signing member is slashed and tombstoned by evidence"
       "mn3 counts its own slash",
     );
 
-    // The chain goes on with three, and the tombstoned id can never bond again, even once its
-    // collateral is released (before that, "still unbonding" refuses it first).
+    // The chain goes on with three, and the tombstoned id can never bond again: refused as
+    // tombstoned while its collateral still unbonds, and once it is released.
+    const early = await runWallet(mn3, ["register", "--tier", "bronze", "--reward-address", owner]);
+    assert.equal(early.code, 1);
+    assert.match(early.err, /tombstoned/);
     await waitAllAtHeight(devnet.nodes, after.unbonding[0].releaseHeight);
     assert.equal((await accountOf(mn0, owner)).unbonding.length, 0);
     const again = await runWallet(mn3, [

@@ -272,6 +272,8 @@ Deno.test("stake: double-sign evidence slashes (burns), tombstones and removes f
   c.apply();
   // Tombstoned: never again, with or without collateral.
   assert.match(c.refusal({ records: [c.freeReg("g3")] }), /tombstoned for double signing/);
+  // While its collateral still unbonds, tombstoned is the reason given (it outlasts the other).
+  assert.match(c.refusal({ records: [c.bond("g3", "alice")] }), /tombstoned for double signing/);
   c.run(5); // blocks 5..9: block 9 releases the rest
   assert.equal(c.account("own-g3").balance, 9n * TIME);
   assert.match(c.refusal({ records: [c.bond("g3", "alice")] }), /tombstoned for double signing/);
