@@ -70,7 +70,7 @@ export class VoteRelay {
   /** We broadcast `vote` ourselves: every connected peer has it now. */
   broadcasted(vote: Vote): void {
     if (!this.#gossip.handles(vote)) return;
-    this.#gossip.sentTo(this.#net.peers().map((p) => p.key), vote);
+    this.#gossip.sentTo(this.#net.peerIds().map((p) => p.key), vote);
     this.#gossip.accept(vote, null, this.#now());
     this.#schedule();
   }
@@ -93,7 +93,7 @@ export class VoteRelay {
    */
   relayProposal(proposal: Proposal, proposer: string, from: string | null): boolean {
     if (proposal.height !== this.#gossip.height) return false;
-    const peers = this.#net.peers().map((p) => ({ key: p.key, nodeId: p.nodeId }));
+    const peers = this.#net.peerIds();
     for (const key of this.#gossip.proposalTargets(proposal, proposer, from, peers)) {
       this.#net.send(key, { kind: "proposal", proposal });
     }
@@ -119,7 +119,7 @@ export class VoteRelay {
   /** Sends our links to every peer when they changed, else to the peers new since last time. */
   #flushLinks(): void {
     if (this.#stopped) return;
-    const ids = this.#net.peers().map((p) => p.nodeId);
+    const ids = this.#net.peerIds().map((p) => p.nodeId);
     ids.push(this.#selfId);
     const changed = this.#gossip.setSelfLinks(ids);
     const links: VoterLinks | null = changed ?? this.#gossip.selfLinks();
@@ -153,7 +153,7 @@ export class VoteRelay {
   #flushAnnouncements(): void {
     const { all, unlinked } = this.#gossip.takeAnnouncements();
     if (all.length === 0) return;
-    for (const p of this.#net.peers()) {
+    for (const p of this.#net.peerIds()) {
       for (const a of this.#gossip.knowsLinks(p.key) ? unlinked : all) {
         this.#net.send(p.key, { kind: "haveVotes", ...a });
       }
@@ -164,7 +164,7 @@ export class VoteRelay {
     this.#dueAt = null;
     this.#dueTimer = undefined;
     if (this.#stopped) return;
-    const peers = this.#net.peers().map((p) => ({ key: p.key, nodeId: p.nodeId }));
+    const peers = this.#net.peerIds();
     for (const { peer, vote } of this.#gossip.takeDue(this.#now(), peers)) {
       if (this.#net.send(peer, { kind: "vote", vote })) this.relayed++;
     }
