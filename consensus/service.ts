@@ -625,6 +625,7 @@ export class ConsensusService {
         }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
+          this.#voteRelay.proposed(a.proposal);
           m.votesSent.inc({ type: "proposal" });
           log.debug("proposed height {height} round {round}", {
             height: a.proposal.height,

@@ -201,6 +201,32 @@ export class VoteGossip {
     return { votes, proposals };
   }
 
+  /**
+   * What `signer` (hex id; our own id) accepted or proposed at this height and `peer` is not
+   * known to have: sent to a peer that just connected, which will soon tell everyone it is
+   * connected to us, so nobody relays our messages to it any more. Each vote is marked as sent.
+   */
+  ownFor(peer: string, signer: string): { votes: Vote[]; proposals: Proposal[] } {
+    const votes: Vote[] = [];
+    const index = this.#index.get(signer);
+    if (index === undefined) return { votes, proposals: [] };
+    for (const vote of this.#accepted[index] ?? []) {
+      const slot = slotOf(vote.round, vote.type);
+      if (this.#has(peer, slot, index)) continue;
+      this.#mark(peer, slot, index);
+      votes.push(vote);
+    }
+    const proposals = this.#proposals.filter((p) => p.index === index).map((p) => p.proposal);
+    return { votes, proposals };
+  }
+
+  /** Our own proposal (`proposer`: our hex id), kept for peers that connect later. */
+  keepProposal(proposal: Proposal, proposer: string): void {
+    const index = this.#index.get(proposer);
+    if (index === undefined || proposal.height !== this.#height) return;
+    if (this.#proposals.length < MAX_KEPT_PROPOSALS) this.#proposals.push({ index, proposal });
+  }
+
   /** A peer disconnected: its links are no longer known. */
   peerGone(peer: string): void {
     this.#peerLinks.delete(peer);

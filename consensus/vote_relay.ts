@@ -41,6 +41,11 @@ export class VoteRelay {
     this.#net.onPeerReady((p) => {
       this.#newPeers.add(p.key);
       this.#scheduleLinks();
+      // It will tell everyone it is connected to us, so nobody relays our messages to it: what
+      // we signed at this height before the connection existed goes to it now.
+      const own = this.#gossip.ownFor(p.key, this.#selfId);
+      for (const proposal of own.proposals) this.#net.send(p.key, { kind: "proposal", proposal });
+      for (const vote of own.votes) this.#net.send(p.key, { kind: "vote", vote });
     });
     this.#net.onPeerGone((key) => {
       this.#gossip.peerGone(key);
@@ -73,6 +78,11 @@ export class VoteRelay {
     this.#gossip.sentTo(this.#net.peerIds().map((p) => p.key), vote);
     this.#gossip.accept(vote, null, this.#now());
     this.#schedule();
+  }
+
+  /** We broadcast our own `proposal`: kept for peers that connect during this height. */
+  proposed(proposal: Proposal): void {
+    this.#gossip.keepProposal(proposal, this.#selfId);
   }
 
   /**

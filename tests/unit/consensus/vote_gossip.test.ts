@@ -135,6 +135,26 @@ Deno.test("vote gossip: no relay to a peer connected to the signer; a lost link 
   assert.equal(g.knowsLinks("p4"), false);
 });
 
+Deno.test("vote gossip: a peer that connects later gets our own votes and proposal of the height", () => {
+  const g = gossipOf(6);
+  const proposal = { height: HEIGHT, round: 0 } as unknown as Parameters<
+    VoteGossip["keepProposal"]
+  >[0];
+  g.keepProposal(proposal, hexId(2));
+  g.keepProposal({ ...proposal, height: HEIGHT + 1 }, hexId(2));
+  g.sentTo(["p1"], vote(2));
+  g.accept(vote(2), null, 0);
+  g.accept(vote(2, VoteType.Precommit), null, 0);
+  g.accept(vote(4), "p4", 0);
+  // p1 had our prevote already; p5 connects now and has nothing.
+  const forP1 = g.ownFor("p1", hexId(2));
+  assert.deepEqual(forP1.votes.map((v) => v.type), [VoteType.Precommit]);
+  assert.deepEqual(forP1.proposals, [proposal]);
+  assert.deepEqual(g.ownFor("p5", hexId(2)).votes.length, 2);
+  assert.deepEqual(g.ownFor("p5", hexId(2)).votes, [], "once");
+  assert.deepEqual(g.ownFor("p5", "stranger"), { votes: [], proposals: [] });
+});
+
 Deno.test("vote gossip: a proposal goes to the peers not connected to its proposer, again on a lost link", () => {
   const g = gossipOf(6);
   const peers = [1, 2, 3, 4, 5].map(peer);
