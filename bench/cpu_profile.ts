@@ -4,10 +4,11 @@
  * function (the time with that function anywhere on the stack), each as ms and as a share of
  * the busy (non-idle) time.
  *
- *   deno run -A bench/cpu_profile.ts FILE.cpuprofile [--last SECONDS] [--top N] [--json]
+ *   deno run -A bench/cpu_profile.ts FILE.cpuprofile [--last S | --first S] [--top N] [--json]
  *
- * `--last` keeps only the samples of the profile's last SECONDS (a benchmark's measured window
- * after a long start-up). The bench that wrote the profile says how long its window was.
+ * `--last` keeps only the samples of the profile's last S seconds (a benchmark's measured window
+ * after a long start-up; the bench that wrote the profile says how long its window was), and
+ * `--first` only those of its first S seconds (the start-up).
  *
  * Owns: reading the profile format and those sums. Must never: write anything, or guess: a
  * sample is charged to the frame V8 recorded, and the shares are of the samples kept.
@@ -67,8 +68,11 @@ function functionKey(node: ProfileNode): string {
   return f.url === "" ? name : `${name} ${fileOf(f.url)}:${f.lineNumber + 1}`;
 }
 
-/** Sums a profile, keeping the samples of its last `lastMs` ms when given. */
-export function summarize(profile: CpuProfile, lastMs?: number): ProfileSummary {
+/** Which samples to keep: the last or the first seconds of the profile; all when absent. */
+export type ProfileSpan = { last: number } | { first: number };
+
+/** Sums a profile, keeping the samples of `span` when given. */
+export function summarize(profile: CpuProfile, span?: ProfileSpan): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -76,14 +80,15 @@ export function summarize(profile: CpuProfile, lastMs?: number): ProfileSummary 
   const times: number[] = [];
   let t = profile.startTime;
   for (const d of profile.timeDeltas) times.push(t += d);
-  const from = lastMs === undefined ? -Infinity : profile.endTime - lastMs * 1000;
+  const from = span && "last" in span ? profile.endTime - span.last * 1e6 : -Infinity;
+  const to = span && "first" in span ? profile.startTime + span.first * 1e6 : Infinity;
   const self = new Map<string, number>();
   const file = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let spanUs = 0;
   let busyUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    if (times[i] < from) continue;
+    if (times[i] < from || times[i] > to) continue;
     const durationUs = i + 1 < times.length
       ? times[i + 1] - times[i]
       : (profile.endTime - profile.startTime) / Math.max(1, profile.samples.length);
@@ -142,6 +147,7 @@ if (import.meta.main) {
     allowPositionals: true,
     options: {
       last: { type: "string" },
+      first: { type: "string" },
       top: { type: "string", default: "30" },
       json: { type: "boolean", default: false },
     },
@@ -153,8 +159,12 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const profile = JSON.parse(await Deno.readTextFile(positionals[0])) as CpuProfile;
-  const lastMs = values.last === undefined ? undefined : Number(values.last) * 1000;
-  const summary = summarize(profile, lastMs);
+  const span = values.last !== undefined
+    ? { last: Number(values.last) }
+    : values.first !== undefined
+    ? { first: Number(values.first) }
+    : undefined;
+  const summary = summarize(profile, span);
   console.log(
     values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, Number(values.top)),
   );
