@@ -725,7 +725,9 @@ export class ConsensusService {
     const now = this.#now();
     if (chain.tip().height >= height) return; // sync got there first
     try {
-      chain.applyBlock({ block, certificate });
+      // Every precommit of the certificate was verified once, when the engine counted it: the
+      // chain checks the signers, their power and the quorum, and verifies no signature again.
+      chain.applyBlock({ block, certificate }, undefined, { signaturesVerified: true });
     } catch (e) {
       // The engine only commits with a valid > 2/3 certificate, so this is a bug or a
       // disagreement between engine and chain validity: loud, and sync will recover.

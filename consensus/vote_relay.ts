@@ -63,6 +63,9 @@ export class VoteRelay {
 
   /** A new height with its voting set (hex ids in set order) and the set's hash. */
   startHeight(height: number, voters: readonly string[], setHash: Uint8Array): void {
+    // Relays still held go now, to whoever lacks them: a late precommit accepted just before
+    // the next height must still reach the peers without a link to its signer.
+    if (height !== this.#gossip.height) this.#sendDue(Infinity);
     this.#gossip.startHeight(height, voters, toHex(setHash));
     this.#flushLinks();
   }
@@ -174,10 +177,14 @@ export class VoteRelay {
     this.#dueAt = null;
     this.#dueTimer = undefined;
     if (this.#stopped) return;
-    const peers = this.#net.peerIds();
-    for (const { peer, vote } of this.#gossip.takeDue(this.#now(), peers)) {
+    this.#sendDue(this.#now());
+    this.#schedule();
+  }
+
+  #sendDue(now: number): void {
+    if (this.#stopped) return;
+    for (const { peer, vote } of this.#gossip.takeDue(now, this.#net.peerIds())) {
       if (this.#net.send(peer, { kind: "vote", vote })) this.relayed++;
     }
-    this.#schedule();
   }
 }
