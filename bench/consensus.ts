@@ -88,6 +88,8 @@ const MIN_START_TIMEOUT_MS = 90_000;
 const PER_HEIGHT_SLACK_MS = 3_000;
 /** How long the other nodes may trail the first one to reach the last height. */
 const LAG_GRACE_MS = 5_000;
+/** How often the start-up wait looks for node processes that exited by themselves. */
+const DEAD_NODE_CHECK_MS = 2_000;
 /** A clean stop takes well under a second; after this the node is killed. */
 const STOP_GRACE_MS = 10_000;
 /** Highest round a stable run may decide a height in. */
@@ -478,7 +480,16 @@ async function waitAllApplied(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<void> {
-  await Promise.all(nodes.map(async (n) => {
+  // A node that exits by itself (a busy port, a crash) would otherwise only show as the whole
+  // start budget running out: checked every DEAD_NODE_CHECK_MS, named with its last words.
+  let watch: ReturnType<typeof setInterval> | undefined;
+  const dead = new Promise<never>((_, reject) => {
+    watch = setInterval(() => {
+      const gone = deadNodes(nodes);
+      if (gone.length > 0) reject(new Error(gone.join("; ")));
+    }, DEAD_NODE_CHECK_MS);
+  });
+  const all = Promise.all(nodes.map(async (n) => {
     const e = await n.waitForLog(
       (e) => appliedHeight(e) >= height || e.level === "EXIT",
       `height ${height}`,
@@ -488,6 +499,31 @@ async function waitAllApplied(
       throw new Error(signal.aborted ? "interrupted" : `${n.name} exited`);
     }
   }));
+  all.catch(() => {});
+  try {
+    await Promise.race([all, dead]);
+  } finally {
+    clearInterval(watch);
+  }
+}
+
+/** Nodes whose process is gone though nobody stopped it, each with its last error line. */
+function deadNodes(nodes: readonly NodeProcess[]): string[] {
+  const alive = (pid: number) => {
+    try {
+      // A zombie ("Z" after the command name) has exited too.
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  return nodes.filter((n) => n.running && n.pid !== undefined && !alive(n.pid)).map((n) => {
+    const last = [...n.logs].reverse().find((e) => e.level === "ERROR" || e.level === "FATAL") ??
+      n.logs.at(-1);
+    const words = last ? `${last.message} ${JSON.stringify(last.properties)}` : "no log line";
+    return `${n.name} exited: ${words.slice(0, 300)}`;
+  });
 }
 
 interface WindowOutcome {
