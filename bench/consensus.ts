@@ -5,6 +5,9 @@
  *   deno task bench --only consensus [--quick]
  *   deno run -A bench/consensus.ts --nodes 10 --interval 250 [--heights 50]   # one devnet run
  *   deno run -A bench/consensus.ts --search     # smallest stable interval, 4 and 10 nodes
+ *   deno run -A bench/consensus.ts --nodes 25 --interval 1000 --heights 20 \
+ *     --profile-node 3 --profile-dir reports/prof   # node 3 writes a V8 CPU profile there
+ *   deno run -A bench/cpu_profile.ts reports/prof/mn3.cpuprofile   # where its time went
  *
  * The full suite is the scaling table: 4, 10, 25 and 50 masternodes at a 1 s interval,
  * `SCALING_RUNS` runs each, every figure the median with the runs' min and max. Beside latency
@@ -85,6 +88,8 @@ const MIN_START_TIMEOUT_MS = 90_000;
 const PER_HEIGHT_SLACK_MS = 3_000;
 /** How long the other nodes may trail the first one to reach the last height. */
 const LAG_GRACE_MS = 5_000;
+/** How often the start-up wait looks for node processes that exited by themselves. */
+const DEAD_NODE_CHECK_MS = 2_000;
 /** A clean stop takes well under a second; after this the node is killed. */
 const STOP_GRACE_MS = 10_000;
 /** Highest round a stable run may decide a height in. */
@@ -94,6 +99,8 @@ export interface RunSpec {
   nodes: number;
   intervalMs: number;
   heights: number;
+  /** Node `index` writes a V8 CPU profile (`--cpu-prof`) into `dir` when it stops. */
+  profile?: { index: number; dir: string };
 }
 
 /** What one devnet run measured over its measured heights. */
@@ -246,7 +253,12 @@ async function scalingRows(
     ),
     row("CPU per node per height", costs.map((c) => c.cpuMs), "ms"),
     row("bytes sent per node per height", costs.map((c) => c.bytesSent / 1024), "KiB"),
-    row("votes received per node per height", costs.map((c) => c.votesReceived), "msgs"),
+    row(
+      // The signers' own sends: a prevote and a precommit from each other member.
+      `votes received per node per height (floor ${2 * (nodes - 1)})`,
+      costs.map((c) => c.votesReceived),
+      "msgs",
+    ),
     row("Ed25519 verify, bench process (bound)", results.map((r) => r.verifyRate), "verifies/s"),
   ];
   progress(
@@ -391,8 +403,9 @@ export async function runDevnet(
       blockIntervalMs: spec.intervalMs,
     });
     for (const [i, n] of manifest.nodes.entries()) {
+      const profileDir = spec.profile?.index === i ? spec.profile.dir : null;
       nodes.push(
-        new NodeProcess({
+        new BenchNode(profileDir, {
           name: `mn${i}`,
           dataDir: n.dataDir,
           p2pPort: Number(n.p2p.split(":")[1]),
@@ -416,8 +429,13 @@ export async function runDevnet(
     const before = await readUsage(nodes, progress);
 
     const budget = spec.heights * (spec.intervalMs + PER_HEIGHT_SLACK_MS);
+    const windowStart = performance.now();
     const outcome = await measureWindow(nodes, first, last, budget, signal);
     const after = await readUsage(nodes, progress);
+    // For `bench/cpu_profile.ts --last`: the profile ends a moment after this, at the stop.
+    progress(
+      `${label}: the window took ${formatNumber((performance.now() - windowStart) / 1000)} s`,
+    );
     const windowHeights = outcome.highestCommon - WARM_UP_HEIGHTS;
     const problems = [...outcome.problems];
     if (outcome.reached.length === nodes.length) {
@@ -462,7 +480,16 @@ async function waitAllApplied(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<void> {
-  await Promise.all(nodes.map(async (n) => {
+  // A node that exits by itself (a busy port, a crash) would otherwise only show as the whole
+  // start budget running out: checked every DEAD_NODE_CHECK_MS, named with its last words.
+  let watch: ReturnType<typeof setInterval> | undefined;
+  const dead = new Promise<never>((_, reject) => {
+    watch = setInterval(() => {
+      const gone = deadNodes(nodes);
+      if (gone.length > 0) reject(new Error(gone.join("; ")));
+    }, DEAD_NODE_CHECK_MS);
+  });
+  const all = Promise.all(nodes.map(async (n) => {
     const e = await n.waitForLog(
       (e) => appliedHeight(e) >= height || e.level === "EXIT",
       `height ${height}`,
@@ -472,6 +499,31 @@ async function waitAllApplied(
       throw new Error(signal.aborted ? "interrupted" : `${n.name} exited`);
     }
   }));
+  all.catch(() => {});
+  try {
+    await Promise.race([all, dead]);
+  } finally {
+    clearInterval(watch);
+  }
+}
+
+/** Nodes whose process is gone though nobody stopped it, each with its last error line. */
+function deadNodes(nodes: readonly NodeProcess[]): string[] {
+  const alive = (pid: number) => {
+    try {
+      // A zombie ("Z" after the command name) has exited too.
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  return nodes.filter((n) => n.running && n.pid !== undefined && !alive(n.pid)).map((n) => {
+    const last = [...n.logs].reverse().find((e) => e.level === "ERROR" || e.level === "FATAL") ??
+      n.logs.at(-1);
+    const words = last ? `${last.message} ${JSON.stringify(last.properties)}` : "no log line";
+    return `${n.name} exited: ${words.slice(0, 300)}`;
+  });
 }
 
 interface WindowOutcome {
@@ -734,6 +786,31 @@ function appliedAt(logs: readonly LogEvent[], h: number): { at: number; bySync: 
   return bySync === null ? null : { at: bySync, bySync: true };
 }
 
+/** A node process that can write a V8 CPU profile of itself (deno's `--cpu-prof`). */
+class BenchNode extends NodeProcess {
+  readonly #profileDir: string | null;
+
+  constructor(profileDir: string | null, opts: ConstructorParameters<typeof NodeProcess>[0]) {
+    super(opts);
+    this.#profileDir = profileDir;
+  }
+
+  override args(): string[] {
+    const args = super.args();
+    // args[0] is deno's own "run": its flags go right after it, before the script.
+    if (this.#profileDir !== null) {
+      args.splice(
+        1,
+        0,
+        "--cpu-prof",
+        `--cpu-prof-dir=${this.#profileDir}`,
+        `--cpu-prof-name=${this.name}.cpuprofile`,
+      );
+    }
+    return args;
+  }
+}
+
 async function stopNode(node: NodeProcess): Promise<void> {
   if (!node.running) return;
   await withTimeout(node.stop(), STOP_GRACE_MS, `${node.name} to stop`).catch(() => node.kill9());
@@ -750,6 +827,8 @@ if (import.meta.main) {
       nodes: { type: "string" },
       interval: { type: "string" },
       heights: { type: "string", default: String(MEASURED_HEIGHTS) },
+      "profile-node": { type: "string" },
+      "profile-dir": { type: "string", default: "reports/prof" },
     },
   });
   let rows: BenchRow[];
@@ -758,7 +837,11 @@ if (import.meta.main) {
       nodes: Number(values.nodes ?? 4),
       intervalMs: Number(values.interval ?? 100),
       heights: Number(values.heights),
+      ...(values["profile-node"] !== undefined
+        ? { profile: { index: Number(values["profile-node"]), dir: values["profile-dir"] } }
+        : {}),
     };
+    if (spec.profile) await Deno.mkdir(spec.profile.dir, { recursive: true });
     const r = await runDevnet(spec, new AbortController().signal, console.error);
     rows = resultRows(r, runContext(r));
   } else if (values.search) {

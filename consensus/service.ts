@@ -202,7 +202,7 @@ export class ConsensusService {
     this.#now = o.now ?? Date.now;
     this.#selfId = toHex(o.key.publicKey);
     this.#collector = new LastCommitCollector(o.genesisHash, verifySignature);
-    this.#voteRelay = new VoteRelay(o.network, this.#now);
+    this.#voteRelay = new VoteRelay(o.network, this.#now, this.#selfId);
   }
 
   async start(): Promise<void> {
@@ -430,7 +430,7 @@ export class ConsensusService {
     });
     this.#engine = engine;
     this.#votePresence.startHeight(height);
-    this.#voteRelay.startHeight(height, set.voting.map((v) => toHex(v.nodeId)));
+    this.#voteRelay.startHeight(height, set.voting.map((v) => toHex(v.nodeId)), set.hash);
     this.#logMembership(height, isMember, set);
     if (isMember) this.#connectToValidators(set);
     log.debug("height {height} started: {n} validators, power {power}, member={member}", {
@@ -625,6 +625,7 @@ export class ConsensusService {
         }
         if (a.kind === "broadcastProposal") {
           net.broadcast({ kind: "proposal", proposal: a.proposal });
+          this.#voteRelay.proposed(a.proposal);
           m.votesSent.inc({ type: "proposal" });
           log.debug("proposed height {height} round {round}", {
             height: a.proposal.height,
@@ -638,9 +639,15 @@ export class ConsensusService {
         return;
       }
       case "relay":
-        // A first-seen vote goes only to the peers that lack it (consensus/vote_gossip.ts).
+        // A first-seen vote goes only to the peers that lack it, a first-seen proposal only to
+        // the peers not connected to its proposer (consensus/vote_gossip.ts).
         if (a.message.kind === "vote" && a.except !== null) {
           if (this.#voteRelay.relay(a.message.vote, a.except)) return;
+        }
+        if (a.message.kind === "proposal" && a.except !== null && this.#set) {
+          const p = a.message.proposal;
+          const proposer = toHex(proposerAt(this.#set, p.height, p.round).nodeId);
+          if (this.#voteRelay.relayProposal(p, proposer, a.except)) return;
         }
         net.broadcast(a.message, a.except ?? undefined);
         return;
@@ -718,7 +725,9 @@ export class ConsensusService {
     const now = this.#now();
     if (chain.tip().height >= height) return; // sync got there first
     try {
-      chain.applyBlock({ block, certificate });
+      // Every precommit of the certificate was verified once, when the engine counted it: the
+      // chain checks the signers, their power and the quorum, and verifies no signature again.
+      chain.applyBlock({ block, certificate }, undefined, { signaturesVerified: true });
     } catch (e) {
       // The engine only commits with a valid > 2/3 certificate, so this is a bug or a
       // disagreement between engine and chain validity: loud, and sync will recover.
@@ -826,8 +835,11 @@ export class ConsensusService {
         validator: toHex(vote.validator).slice(0, 12),
         signers: this.#collector.size,
       });
-      // First sight of a verified message: relayed once, like the engine relays votes.
-      this.#o.network.broadcast({ kind: "vote", vote }, from);
+      // First sight of a verified message: relayed once, like the engine relays votes, and
+      // like them only to the peers that lack it (on a full mesh: none).
+      if (!this.#voteRelay.relay(vote, from)) {
+        this.#o.network.broadcast({ kind: "vote", vote }, from);
+      }
     } else if (result === "not-member" || result === "bad-signature") {
       const reason = result === "not-member" ? "not-validator" : "bad-signature";
       this.#o.network.penalize(

@@ -125,6 +125,11 @@ export interface NetworkApi {
   penalize(peerKey: string, score: number, code: MisbehaviorCode, detail?: string): void;
   /** Live connections only: never a separate bookkeeping count (docs/lessons.md#4). */
   peers(): PeerSnapshot[];
+  /**
+   * The registry key and hex node id of each live, ready connection: what a per-message fan-out
+   * needs, without building whole snapshots (consensus relays call it several times a height).
+   */
+  peerIds(): { key: string; nodeId: string }[];
   peer(peerKey: string): PeerSnapshot | undefined;
   /** Our tip, as announced in hello, ping and pong. */
   setLocalTip(height: number, hash: Uint8Array): void;

@@ -73,6 +73,7 @@ export const MessageId = {
   getTxs: 36,
   txs: 37,
   haveVotes: 38,
+  voterLinks: 39,
 } as const;
 export type MessageKind = keyof typeof MessageId;
 
@@ -182,6 +183,17 @@ export interface HaveVotesMessage {
   bitmap: Uint8Array;
 }
 
+/**
+ * Which voters of the voting set with hash `setHash` the sender has a live connection to: bit i
+ * (LSB first) is the i-th member of that set, in set order (consensus/vote_gossip.ts). Peers
+ * never relay a vote to a node connected to its signer.
+ */
+export interface VoterLinksMessage {
+  kind: "voterLinks";
+  setHash: Uint8Array;
+  bitmap: Uint8Array;
+}
+
 /** A record (e.g. a masternode registration) offered for inclusion in a block. */
 export interface RecordMessage {
   kind: "record";
@@ -220,6 +232,7 @@ export type Message =
   | ProposalMessage
   | VoteMessage
   | HaveVotesMessage
+  | VoterLinksMessage
   | RecordMessage
   | TxAnnounce
   | GetTxs
@@ -251,6 +264,7 @@ export const MAX_PAYLOAD_BYTES: Record<MessageKind, number> = {
   proposal: 8 * 1024 * 1024,
   vote: 1 + 8 + 4 + HASH_LENGTH + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH,
   haveVotes: 8 + 4 + 1 + 4 + MAX_HAVE_VOTES_BITMAP_BYTES,
+  voterLinks: HASH_LENGTH + 4 + MAX_HAVE_VOTES_BITMAP_BYTES,
   record: 1 + 4 + CHAIN_LIMITS.maxRecordBytes,
   txAnnounce: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
   getTxs: 4 + MESSAGE_LIMITS.maxTxsPerMessage * HASH_LENGTH,
@@ -298,6 +312,9 @@ export function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "haveVotes":
       w.u64(m.height).u32(m.round).u8(m.type).bytes(m.bitmap);
+      return;
+    case "voterLinks":
+      w.fixed(m.setHash, HASH_LENGTH).bytes(m.bitmap);
       return;
     case "record":
       w.u8(m.record.type).bytes(m.record.data);
@@ -390,6 +407,12 @@ function readPayload(kind: MessageKind, r: ByteReader): Message {
       }
       return { kind, height, round, type, bitmap: r.bytes(MAX_HAVE_VOTES_BITMAP_BYTES).slice() };
     }
+    case "voterLinks":
+      return {
+        kind,
+        setHash: r.fixed(HASH_LENGTH).slice(),
+        bitmap: r.bytes(MAX_HAVE_VOTES_BITMAP_BYTES).slice(),
+      };
     case "record":
       return { kind, record: { type: r.u8(), data: r.bytes(CHAIN_LIMITS.maxRecordBytes).slice() } };
     case "txAnnounce":

@@ -280,6 +280,14 @@ export class NetworkService implements NetworkApi {
     return [...this.#registry.values()].filter((c) => c.isReady).map((c) => this.#snapshot(c));
   }
 
+  peerIds(): { key: string; nodeId: string }[] {
+    const out: { key: string; nodeId: string }[] = [];
+    for (const c of this.#registry.values()) {
+      if (c.isReady) out.push({ key: c.key, nodeId: c.nodeId });
+    }
+    return out;
+  }
+
   peer(peerKey: string): PeerSnapshot | undefined {
     const c = this.#registry.get(peerKey);
     return c && c.isReady ? this.#snapshot(c) : undefined;

@@ -130,6 +130,13 @@ export class FakeNetwork implements NetworkApi {
     return [...this.#peers.values()].map((p) => ({ ...p.snapshot }));
   }
 
+  peerIds(): { key: string; nodeId: string }[] {
+    return [...this.#peers.values()].map((p) => ({
+      key: p.snapshot.key,
+      nodeId: p.snapshot.nodeId,
+    }));
+  }
+
   peer(peerKey: string): PeerSnapshot | undefined {
     const p = this.#peers.get(peerKey);
     return p ? { ...p.snapshot } : undefined;

@@ -266,6 +266,25 @@ async function prevoteOnProposal(forge: boolean): Promise<{ prevote: Vote; s: Se
   return { prevote, s };
 }
 
+Deno.test("consensus service: a commit's precommits are verified once, by the engine, not again by the chain", async () => {
+  const s = await setup(["gold", "bronze"], FAST);
+  const claims: (boolean | undefined)[] = [];
+  const apply = s.chain.applyBlock.bind(s.chain);
+  s.chain.applyBlock = (cb, encoded, opts) => {
+    claims.push(opts?.signaturesVerified);
+    // What the claim skips holds: every signature of the certificate verifies.
+    assert.ok(verifyCertificateSignatures(s.builder.genesisHash, cb.certificate));
+    apply(cb, encoded, opts);
+  };
+  try {
+    await pollUntil(() => Promise.resolve(s.chain.tip().height >= 2), "block 2", 20_000);
+    assert.ok(claims.length >= 2);
+    assert.ok(claims.every((c) => c === true), "each commit skips the second verification");
+  } finally {
+    await s.close();
+  }
+});
+
 Deno.test("consensus service: a proposal whose last commit has a forged signature gets a nil prevote", async () => {
   const { prevote, s } = await prevoteOnProposal(true);
   try {

@@ -183,6 +183,8 @@ function randomMessage(r: R, kind: MessageKind): Message {
         type: pick(r, [VoteType.Prevote, VoteType.Precommit]),
         bitmap: r.bytes(int(r, 126)),
       };
+    case "voterLinks":
+      return { kind, setHash: r.bytes(32), bitmap: r.bytes(int(r, 126)) };
     case "record":
       return { kind, record: { type: int(r, 256), data: r.bytes(int(r, 100)) } };
     case "txAnnounce":

@@ -218,6 +218,15 @@ const SAMPLES: { [K in MessageKind]: MessageOf<K>[] } = {
     },
     { kind: "haveVotes", height: 1, round: 0, type: VoteType.Prevote, bitmap: new Uint8Array(0) },
   ],
+  voterLinks: [
+    { kind: "voterLinks", setHash: HASH_7, bitmap: Uint8Array.of(0b1011) },
+    {
+      kind: "voterLinks",
+      setHash: ZERO_HASH,
+      bitmap: new Uint8Array(MAX_HAVE_VOTES_BITMAP_BYTES).fill(0xff),
+    },
+    { kind: "voterLinks", setHash: HASH_7, bitmap: new Uint8Array(0) },
+  ],
   record: [
     { kind: "record", record: { type: 1, data: new Uint8Array([1, 2, 3, 4]) } },
     { kind: "record", record: { type: 3, data: new Uint8Array(0) } },
@@ -555,6 +564,12 @@ Deno.test("messages: non-canonical booleans and out-of-range numbers are rejecte
     raw((w) => w.u64(1).u32(0).u8(1).bytes(new Uint8Array(MAX_HAVE_VOTES_BITMAP_BYTES + 1))),
     "a bitmap longer than the largest set",
   );
+  rejects(
+    "voterLinks",
+    raw((w) => w.fixed(HASH_7, 32).bytes(new Uint8Array(MAX_HAVE_VOTES_BITMAP_BYTES + 1))),
+    "a links bitmap longer than the largest set",
+  );
+  rejects("voterLinks", HASH_7.slice(0, 31), "a links message cut inside its set hash");
   // validRound below -1.
   const proposal = encodePayload(SAMPLES.proposal[0]);
   new DataView(proposal.buffer).setInt32(12, -2, true);

@@ -123,6 +123,7 @@ function sampleBlock(): Block {
 const samples: Record<MessageKind, Message> = {
   record: { kind: "record", record: { type: 1, data: new Uint8Array([7]) } },
   haveVotes: { kind: "haveVotes", height: 1, round: 0, type: VoteType.Precommit, bitmap: ZERO32 },
+  voterLinks: { kind: "voterLinks", setHash: ZERO32, bitmap: ZERO32 },
   txAnnounce: { kind: "txAnnounce", ids: [ZERO32] },
   getTxs: { kind: "getTxs", ids: [ZERO32] },
   txs: { kind: "txs", txs: [new Uint8Array([1, 2, 3])] },
