@@ -15,7 +15,7 @@ import { genesisToJson, makeDevnetGenesis } from "../chain/genesis_tool.ts";
 import { encodeKeyFile, NODE_KEY_FILE } from "../crypto/node_key.ts";
 import { addressHash, addressOf } from "../state/address.ts";
 import { signTransfer, transactionIdHex } from "../state/transaction.ts";
-import { NodeProcess, tempDir } from "../tests/support/cluster.ts";
+import { type NodeOptions, NodeProcess, tempDir } from "../tests/support/cluster.ts";
 import { freePortRange } from "../tests/support/devnet.ts";
 import { rpcBatch as batchCall } from "../tests/support/rpc_batch.ts";
 import { type BenchOptions, type BenchRow, benchRow, errorRow, percentile } from "./table.ts";
@@ -33,6 +33,22 @@ const SENDERS = 400;
 const ADMISSION_SENDERS = 500;
 const ADMISSION_PER_SENDER = 60;
 const FEE_UNITS = 2_000n;
+/**
+ * When set, masternode 1 (a validator that is not the first to propose) runs with
+ * `--cpu-prof` and writes its profile there on exit; `bench/cpu_profile.ts` summarises it.
+ */
+const PROFILE_DIR = Deno.env.get("LEDGER_PROFILE_DIR");
+
+/** A node process whose Deno runs with the V8 CPU profiler, written to `dir` on exit. */
+class ProfiledNode extends NodeProcess {
+  constructor(opts: NodeOptions, private readonly dir: string) {
+    super(opts);
+  }
+  override args(): string[] {
+    const [run, ...rest] = super.args();
+    return [run, "--cpu-prof", `--cpu-prof-dir=${this.dir}`, ...rest];
+  }
+}
 
 interface Net {
   dir: string;
@@ -65,7 +81,7 @@ async function startNet(count: number, intervalMs: number, senders: number): Pro
     const dataDir = `${dir}/node-${i}`;
     Deno.mkdirSync(dataDir, { recursive: true });
     Deno.writeTextFileSync(`${dataDir}/${NODE_KEY_FILE}`, encodeKeyFile(k), { mode: 0o600 });
-    return new NodeProcess({
+    const opts: NodeOptions = {
       name: `mn${i}`,
       dataDir,
       p2pPort: basePort + 2 * i,
@@ -73,7 +89,10 @@ async function startNet(count: number, intervalMs: number, senders: number): Pro
       genesis: genesisFile,
       peers: keys.map((_, j) => `127.0.0.1:${basePort + 2 * j}`).filter((_, j) => j !== i),
       logLevel: "warning",
-    });
+    };
+    return PROFILE_DIR && i === 1 && count > 1
+      ? new ProfiledNode(opts, PROFILE_DIR)
+      : new NodeProcess(opts);
   });
   for (const n of nodes) n.start();
   return {
