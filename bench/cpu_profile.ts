@@ -3,7 +3,10 @@
  * `LEDGER_PROFILE_DIR`) and prints where the time went: self time by function and by file, and
  * inclusive time by function (a function's own time plus its callees', counted once per sample).
  *
- *   deno run --allow-read bench/cpu_profile.ts FILE.cpuprofile [--top 40]
+ *   deno run --allow-read bench/cpu_profile.ts FILE.cpuprofile [--top 40] [--under TEXT]
+ *
+ * `--under TEXT` keeps only the samples with a function whose label contains TEXT on the stack
+ * (`--under "#apply chain/chain.ts"`): where that function's time went.
  *
  * Owns: that summary. Must never: be imported by the node or by tests.
  */
@@ -44,7 +47,7 @@ function label(n: ProfileNode): string {
   return `${f.functionName || "(anonymous)"} ${shortFile(f.url)}:${f.lineNumber + 1}`;
 }
 
-export function summarize(p: CpuProfile): ProfileSummary {
+export function summarize(p: CpuProfile, under?: string): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -56,14 +59,15 @@ export function summarize(p: CpuProfile): ProfileSummary {
   p.samples.forEach((id, i) => {
     // A sample's delta is the time since the previous one: it belongs to this sample's stack.
     const ms = (p.timeDeltas[i] ?? 0) / 1000;
-    totalMs += ms;
-    const top = byId.get(id)!;
-    add(selfByFunction, label(top), ms);
-    add(selfByFile, shortFile(top.callFrame.url), ms);
     const onStack = new Set<string>();
     for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
       onStack.add(label(byId.get(n)!));
     }
+    if (under !== undefined && ![...onStack].some((k) => k.includes(under))) return;
+    totalMs += ms;
+    const top = byId.get(id)!;
+    add(selfByFunction, label(top), ms);
+    add(selfByFile, shortFile(top.callFrame.url), ms);
     for (const k of onStack) add(inclusiveByFunction, k, ms);
   });
   return { totalMs, selfByFunction, selfByFile, inclusiveByFunction };
@@ -82,14 +86,14 @@ function table(title: string, m: Map<string, number>, totalMs: number, top: numb
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
     args: Deno.args,
-    options: { top: { type: "string", default: "40" } },
+    options: { top: { type: "string", default: "40" }, under: { type: "string" } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) {
     console.error("usage: deno run --allow-read bench/cpu_profile.ts FILE.cpuprofile [--top N]");
     Deno.exit(2);
   }
-  const s = summarize(JSON.parse(await Deno.readTextFile(positionals[0])));
+  const s = summarize(JSON.parse(await Deno.readTextFile(positionals[0])), values.under);
   const top = Number(values.top);
   console.log(`sampled ${s.totalMs.toFixed(0)} ms`);
   console.log(table("self time by file", s.selfByFile, s.totalMs, top));

@@ -62,6 +62,10 @@ export class Mempool {
   readonly maxPerSender: number;
   readonly #byId = new Map<string, PoolEntry>();
   readonly #bySender = new Map<string, Map<number, PoolEntry>>();
+  /** Pooled ids by expiry height: `revalidate` finds what expires without a full scan. */
+  readonly #byExpiry = new Map<number, Set<string>>();
+  /** Senders whose pending transfers were added or replaced since the last `revalidate`. */
+  readonly #dirty = new Set<string>();
   #bytes = 0;
 
   constructor(opts: MempoolOptions = {}) {
@@ -205,19 +209,41 @@ export class Mempool {
    * After a block: drops the included ids and every transfer that no longer fits the tip
    * (nonce used, expired for `nextHeight`, or no longer covered by the balance). Returns the
    * dropped ids that were not included.
+   *
+   * With `changed` (the addresses whose account the block may have lowered or whose nonce it
+   * moved: the senders of its transfers), only those senders are checked, with the senders of
+   * transfers that expire now and those whose pending transfers changed since the last call (an
+   * earlier nonce that arrived later can leave a later one uncovered): every other sender's
+   * transfers fit an account the block did not touch, exactly as after the last call. Without
+   * it, every sender is checked (a block whose records lock balances, or a caller that cannot
+   * tell).
    */
-  revalidate(included: Iterable<string>, accountOf: AccountLookup, nextHeight: number): string[] {
-    const touched = new Set<string>();
+  revalidate(
+    included: Iterable<string>,
+    accountOf: AccountLookup,
+    nextHeight: number,
+    changed?: Iterable<string>,
+  ): string[] {
+    const check = new Set<string>(changed === undefined ? this.#bySender.keys() : changed);
     for (const id of included) {
       const e = this.#byId.get(id);
       if (e) {
-        touched.add(e.sender);
+        check.add(e.sender);
         this.#remove(id);
       }
     }
+    if (changed !== undefined) {
+      for (const sender of this.#dirty) check.add(sender);
+      for (const [expiresAt, ids] of this.#byExpiry) {
+        if (nextHeight <= expiresAt) continue;
+        for (const id of ids) check.add(this.#byId.get(id)!.sender);
+      }
+    }
+    this.#dirty.clear();
     const dropped: string[] = [];
-    // Only senders with pooled transfers are checked; all of them, since expiry moves for all.
-    for (const [sender, byNonce] of [...this.#bySender]) {
+    for (const sender of check) {
+      const byNonce = this.#bySender.get(sender);
+      if (byNonce === undefined) continue;
       const account = accountOf(sender);
       let committed = 0n;
       for (const e of [...byNonce.values()].sort((a, b) => a.tx.nonce - b.tx.nonce)) {
@@ -248,6 +274,10 @@ export class Mempool {
     if (!m) this.#bySender.set(e.sender, m = new Map());
     m.set(e.tx.nonce, e);
     this.#bytes += e.bytes.length;
+    let expiring = this.#byExpiry.get(e.tx.expiresAt);
+    if (!expiring) this.#byExpiry.set(e.tx.expiresAt, expiring = new Set());
+    expiring.add(e.id);
+    this.#dirty.add(e.sender);
   }
 
   #remove(id: string): void {
@@ -256,8 +286,14 @@ export class Mempool {
     this.#byId.delete(id);
     const m = this.#bySender.get(e.sender)!;
     m.delete(e.tx.nonce);
-    if (m.size === 0) this.#bySender.delete(e.sender);
+    if (m.size === 0) {
+      this.#bySender.delete(e.sender);
+      this.#dirty.delete(e.sender);
+    }
     this.#bytes -= e.bytes.length;
+    const expiring = this.#byExpiry.get(e.tx.expiresAt)!;
+    expiring.delete(e.id);
+    if (expiring.size === 0) this.#byExpiry.delete(e.tx.expiresAt);
   }
 
   /** Removes `victim` and the sender's later nonces, which could no longer apply. */

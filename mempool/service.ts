@@ -23,6 +23,7 @@ import {
   STATELESS_REASONS,
   type Transaction,
   transactionIdHex,
+  transactionIdsOf,
   TxInvalidError,
   type TxRejectReason,
 } from "../state/transaction.ts";
@@ -244,16 +245,19 @@ export class TxService {
     // were hashed and verified the first time.
     const root = toHex(block.header.payloadRoot);
     if (this.#prepared.has(root)) return;
-    const unknown = transactionsOf(block).filter((t) => !this.has(transactionIdHex(t)));
+    const txs = transactionsOf(block);
+    // Hashed once here; judging and committing the same block object reuse the ids.
+    const ids = transactionIdsOf(txs);
+    const unknown = txs.flatMap((t, i) => this.has(ids[i]) ? [] : [{ t, id: ids[i] }]);
     if (unknown.length === 0 || this.#stopped) return;
-    const chunks: Uint8Array[][] = [];
+    const chunks: { t: Uint8Array; id: string }[][] = [];
     for (let i = 0; i < unknown.length; i += PREPARE_BATCH) {
       chunks.push(unknown.slice(i, i + PREPARE_BATCH));
     }
     await Promise.all(chunks.map(async (chunk) => {
-      const ok = await this.#o.verifier.verifyTransactions(chunk);
-      chunk.forEach((t, i) => {
-        if (ok[i]) this.add(transactionIdHex(t));
+      const ok = await this.#o.verifier.verifyTransactions(chunk.map((c) => c.t));
+      chunk.forEach((c, i) => {
+        if (ok[i]) this.add(c.id);
       });
     }));
     this.#prepared.add(root);
@@ -448,15 +452,21 @@ export class TxService {
     const txs = transactionsOf(cb.block);
     const m = this.#o.metrics;
     m.blockTransactions.observe(txs.length);
-    const ids: string[] = [];
+    // Hashed when the block was prepared and judged: the same list object.
+    const ids = transactionIdsOf(txs);
+    // The senders of the block's transfers: the only accounts a block without records lowers.
+    const senders = new Set<string>();
     if (txs.length > 0) {
       let fees = 0n;
-      for (const bytes of txs) {
-        const id = transactionIdHex(bytes);
-        ids.push(id);
+      const network = this.#o.stateMachine.genesis.network;
+      txs.forEach((bytes, i) => {
+        const id = ids[i];
         this.#relay.markSeen(id);
-        fees += this.pool.get(id)?.tx.fee ?? decodeTransaction(bytes).fee;
-      }
+        const pooled = this.pool.get(id);
+        const tx = pooled?.tx ?? decodeTransaction(bytes);
+        fees += tx.fee;
+        senders.add(pooled?.sender ?? addressOf(network, tx.sender));
+      });
       m.transactionsApplied.inc(undefined, txs.length);
       m.feesCollected.inc(undefined, Number(fees));
     }
@@ -466,6 +476,8 @@ export class TxService {
       ids,
       (a) => this.#o.stateMachine.accountOf(view, a),
       cb.block.header.height + 1,
+      // Records can lock a balance (a registration's collateral): then every sender is checked.
+      cb.block.records.length === 0 ? senders : undefined,
     );
     if (dropped.length > 0) {
       log.debug("mempool dropped {n} transfers that no longer apply", { n: dropped.length });
