@@ -18,13 +18,14 @@ import { signTransfer, transactionIdHex } from "../state/transaction.ts";
 import { type NodeOptions, NodeProcess, tempDir } from "../tests/support/cluster.ts";
 import { freePortRange } from "../tests/support/devnet.ts";
 import { rpcBatch as batchCall } from "../tests/support/rpc_batch.ts";
+import { VerifyPool } from "../sync/verify_pool.ts";
 import { type BenchOptions, type BenchRow, benchRow, errorRow, percentile } from "./table.ts";
 
 const SUITE = "ledger";
 /** The issue's target for sustained commits on this machine; the aim is 3,000/s. */
 const COMMIT_TARGET_PER_SEC = 1_000;
 /** Offered load of the commit run: above the target so the nodes, not the generator, limit. */
-const OFFERED_PER_SEC = 1_500;
+const OFFERED_PER_SEC = 3_000;
 const COMMIT_WINDOW_MS = 60_000;
 const QUICK_COMMIT_WINDOW_MS = 10_000;
 /** Senders of the commit run: each stays far below the 64 pending per sender. */
@@ -203,6 +204,7 @@ async function admission(opts: BenchOptions): Promise<BenchRow[]> {
   const senders = opts.quick ? 100 : ADMISSION_SENDERS;
   // A long interval: no block takes transfers out of the pool while it is measured.
   const net = await startNet(1, 600_000, senders);
+  const rows: BenchRow[] = [];
   try {
     const node = net.nodes[0];
     await node.waitFor(async () => (await node.rpc<number>("getblockcount")) >= 0, "rpc", 60_000);
@@ -210,6 +212,7 @@ async function admission(opts: BenchOptions): Promise<BenchRow[]> {
     const plan = net.senders.map((_, s) => signRange(net, s, 0, ADMISSION_PER_SENDER, 1_000_000));
     // Senders interleaved, as a real flood arrives; each sender's transfers in nonce order.
     const txs = plan[0].flatMap((_, n) => plan.map((p) => p[n]));
+    rows.push(await verifyBound(net, txs));
     opts.progress("ledger: admission on one node...");
     const t0 = performance.now();
     await submit(node, txs);
@@ -223,6 +226,7 @@ async function admission(opts: BenchOptions): Promise<BenchRow[]> {
     );
     const seconds = (performance.now() - t0) / 1000;
     return [
+      ...rows,
       benchRow(
         SUITE,
         "mempool admission, one node",
@@ -235,6 +239,38 @@ async function admission(opts: BenchOptions): Promise<BenchRow[]> {
     ];
   } finally {
     await net.stop();
+  }
+}
+
+/** Transfers per job of the verify-bound measurement: the node's admission batch size. */
+const VERIFY_BOUND_BATCH = 512;
+
+/**
+ * The machine's signature bound, measured now (the load of the moment applies to both): the
+ * transfers' signatures checked in a verify pool of the node's default size, in this process,
+ * with the node idle (its block interval is 600 s and nothing was submitted yet).
+ */
+async function verifyBound(net: Net, txs: Uint8Array[]): Promise<BenchRow> {
+  const pool = new VerifyPool({ genesisHash: net.genesisHash });
+  try {
+    const t0 = performance.now();
+    const jobs: Promise<boolean[]>[] = [];
+    for (let i = 0; i < txs.length; i += VERIFY_BOUND_BATCH) {
+      jobs.push(pool.verifyTransactions(txs.slice(i, i + VERIFY_BOUND_BATCH)));
+    }
+    const ok = (await Promise.all(jobs)).flat().filter(Boolean).length;
+    const rate = ok / ((performance.now() - t0) / 1000);
+    return benchRow(
+      SUITE,
+      "signature verify bound",
+      rate,
+      "tx/s",
+      null,
+      `${ok} transfer signatures in ${pool.size} verify workers (the node's default), jobs of ` +
+        `${VERIFY_BOUND_BATCH}; the ceiling for any node's admission on this machine now`,
+    );
+  } finally {
+    pool.close();
   }
 }
 

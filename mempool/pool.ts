@@ -101,15 +101,17 @@ export class Mempool {
   }
 
   /**
-   * Admits `e` (stateless checks, signature included, already passed) against the tip: the
-   * account lookup gives tip state, `height` is the next block's height.
+   * The refusal `add` would give `e` against the tip now, short of a full pool (eviction is
+   * decided in `add`); null when `add` would try it. Changes nothing: admission asks it before
+   * spending a signature check on a transfer the pool would refuse anyway (a stale nonce, one
+   * too far ahead, a sender at its limit).
    */
-  add(e: PoolEntry, accountOf: AccountLookup, height: number): AddOutcome {
-    const refuse = (reason: PoolRefusal, detail: string): AddOutcome => ({
-      added: false,
-      reason,
-      detail,
-    });
+  precheck(
+    e: PoolEntry,
+    accountOf: AccountLookup,
+    height: number,
+  ): { reason: PoolRefusal; detail: string } | null {
+    const refuse = (reason: PoolRefusal, detail: string) => ({ reason, detail });
     if (this.#byId.has(e.id)) return refuse("duplicate", "already pooled");
     const tx = e.tx;
     if (height > tx.expiresAt) return refuse("expired", `expired at height ${tx.expiresAt}`);
@@ -142,12 +144,27 @@ export class Mempool {
         `balance ${account.balance} does not cover ${committed} pending + ${tx.amount + tx.fee}`,
       );
     }
+    return null;
+  }
+
+  /**
+   * Admits `e` (stateless checks, signature included, already passed) against the tip: the
+   * account lookup gives tip state, `height` is the next block's height.
+   */
+  add(e: PoolEntry, accountOf: AccountLookup, height: number): AddOutcome {
+    const refusal = this.precheck(e, accountOf, height);
+    if (refusal) return { added: false, ...refusal };
+    const existing = this.#bySender.get(e.sender)?.get(e.tx.nonce);
     const evicted: string[] = [];
     const freed = existing ? existing.bytes.length : 0;
     while (this.#bytes - freed + e.bytes.length > this.maxBytes) {
       const victim = this.#lowestRate(existing?.id);
       if (!victim || !higherRate(e, victim)) {
-        return refuse("mempool-full", "the pool is full of transfers paying at least as much");
+        return {
+          added: false,
+          reason: "mempool-full",
+          detail: "the pool is full of transfers paying at least as much",
+        };
       }
       evicted.push(...this.#removeFrom(victim));
     }

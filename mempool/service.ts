@@ -59,7 +59,7 @@ const MAX_VERIFY_QUEUE = 4_096;
  * validators, 1,500/s offered) 1,000/s left 0.30 blocks/s during the flood and 500/s left 0.51
  * (cap 500 per block); beyond the budget: `busy`, at once.
  */
-export const ADMISSION_LIMITS = { ratePerSec: 500, burst: 1_000 } as const;
+export const ADMISSION_LIMITS = { ratePerSec: 3_000, burst: 6_000 } as const;
 /**
  * Transfers received from peers and not yet looked at (`txs` messages are handled in slices);
  * beyond this a peer's answer is dropped without penalty, as when we are over budget.
@@ -82,7 +82,7 @@ const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
  * (4 validators) 250 kept 0.79 blocks/s during the flood against 0.51 at 500, for about the same
  * committed transfers/s (~200). 12,000 (2 MiB `maxBlockBytes`) took longer than a round.
  */
-export const MAX_PROPOSAL_TRANSACTIONS = 250;
+export const MAX_PROPOSAL_TRANSACTIONS = 3_000;
 /** Proposals whose transfers were prepared, by payload root: a re-sent proposal costs nothing. */
 const MAX_PREPARED_REMEMBERED = 8;
 /** How often the mempool is saved besides at shutdown. */
@@ -115,9 +115,7 @@ export interface TxServiceOptions {
 }
 
 interface Pending {
-  bytes: Uint8Array;
-  tx: Transaction;
-  id: string;
+  entry: PoolEntry;
   from: string | null;
   source: string;
   resolve: (o: SubmitOutcome) => void;
@@ -191,7 +189,7 @@ export class TxService {
     this.#timers = [];
     this.#slicer.drain();
     for (const p of this.#queue.splice(0)) {
-      p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "node is stopping" });
+      p.resolve({ id: p.entry.id, status: "refused", reason: "busy", detail: "node is stopping" });
     }
     await this.#save();
   }
@@ -228,9 +226,26 @@ export class TxService {
       if (!(e instanceof TxInvalidError)) throw e;
       return Promise.resolve(this.#refused(id, from, e.reason, e.message));
     }
+    const network = this.#o.stateMachine.genesis.network;
+    const entry: PoolEntry = {
+      id,
+      bytes,
+      tx,
+      sender: addressOf(network, tx.sender),
+      recipient: encodeAddress(network, tx.recipient),
+    };
+    // What the pool would refuse at our tip costs no signature check (a flood of stale or
+    // far-ahead nonces is refused here); `#admit` asks the pool again after the check.
+    const view = this.#o.chain.stateView();
+    const refusal = this.pool.precheck(
+      entry,
+      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#o.chain.tip().height + 1,
+    );
+    if (refusal) return Promise.resolve(this.#poolRefused(id, refusal));
     this.#inflight.add(id);
     return new Promise((resolve) => {
-      this.#queue.push({ bytes, tx, id, from, source, resolve });
+      this.#queue.push({ entry, from, source, resolve });
       this.#pump();
     });
   }
@@ -304,20 +319,25 @@ export class TxService {
         // A peer banned (or gone) meanwhile gets no more signature work: a flood of forged
         // transactions costs at most the batches queued before its ban took effect.
         if (p.from === null || this.#o.network.peer(p.from)) return true;
-        this.#inflight.delete(p.id);
-        p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "peer is gone" });
+        this.#inflight.delete(p.entry.id);
+        p.resolve({ id: p.entry.id, status: "refused", reason: "busy", detail: "peer is gone" });
         return false;
       });
       if (batch.length === 0) continue;
       this.#verifying++;
-      this.#o.verifier.verifyTransactions(batch.map((p) => p.bytes)).then(
+      this.#o.verifier.verifyTransactions(batch.map((p) => p.entry.bytes)).then(
         // Each admission later, in slices: a batch of 512 never holds the loop in one go.
         (ok) => batch.forEach((p, i) => this.#slicer.push(() => this.#admit(p, ok[i]))),
         (e) => {
           log.warn("transaction verify job failed: {error}", { error: (e as Error).message });
           for (const p of batch) {
-            this.#inflight.delete(p.id);
-            p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "verify failed" });
+            this.#inflight.delete(p.entry.id);
+            p.resolve({
+              id: p.entry.id,
+              status: "refused",
+              reason: "busy",
+              detail: "verify failed",
+            });
           }
         },
       ).finally(() =>
@@ -331,41 +351,34 @@ export class TxService {
   }
 
   #admit(p: Pending, signatureOk: boolean): void {
-    this.#inflight.delete(p.id);
+    const id = p.entry.id;
+    this.#inflight.delete(id);
     if (!signatureOk) {
-      p.resolve(this.#refused(p.id, p.from, "bad-signature", "the signature does not verify"));
+      p.resolve(this.#refused(id, p.from, "bad-signature", "the signature does not verify"));
       return;
     }
-    const network = this.#o.stateMachine.genesis.network;
-    const entry: PoolEntry = {
-      id: p.id,
-      bytes: p.bytes,
-      tx: p.tx,
-      sender: addressOf(network, p.tx.sender),
-      recipient: encodeAddress(network, p.tx.recipient),
-    };
     const view = this.#o.chain.stateView();
     const outcome = this.pool.add(
-      entry,
+      p.entry,
       (a) => this.#o.stateMachine.accountOf(view, a),
       this.#o.chain.tip().height + 1,
     );
-    this.#relay.markSeen(p.id);
     if (!outcome.added) {
-      // Never a peer's fault: the transfer may fit the tip the peer has.
-      if (outcome.reason !== "duplicate") {
-        this.#o.metrics.txRejected.inc({ reason: outcome.reason });
-      }
-      p.resolve(
-        outcome.reason === "duplicate"
-          ? { id: p.id, status: "duplicate" }
-          : { id: p.id, status: "refused", reason: outcome.reason, detail: outcome.detail },
-      );
+      p.resolve(this.#poolRefused(id, outcome));
       return;
     }
+    this.#relay.markSeen(id);
     this.#o.metrics.txAccepted.inc({ source: p.source });
-    this.#relay.queueAnnounce(p.id, p.from);
-    p.resolve({ id: p.id, status: "added" });
+    this.#relay.queueAnnounce(id, p.from);
+    p.resolve({ id, status: "added" });
+  }
+
+  /** The pool's refusal: never a peer's fault, since the transfer may fit the tip it has. */
+  #poolRefused(id: string, r: { reason: PoolRefusal; detail: string }): SubmitOutcome {
+    this.#relay.markSeen(id);
+    if (r.reason === "duplicate") return { id, status: "duplicate" };
+    this.#o.metrics.txRejected.inc({ reason: r.reason });
+    return { id, status: "refused", reason: r.reason, detail: r.detail };
   }
 
   #refused(
