@@ -35,7 +35,7 @@ import { ApplyCache } from "./apply_cache.ts";
 import type { ChainStore, IndexedTx, StoreEntry } from "./store.ts";
 import { transactionsOf } from "./block.ts";
 import { addressOf, encodeAddress } from "../state/address.ts";
-import { decodeTransaction, transactionIdsOf } from "../state/transaction.ts";
+import { decodeTransactionOnce, transactionIdsOf } from "../state/transaction.ts";
 
 /**
  * Blocks per SQLite transaction inside one `applyBlocks` call. A sync batch (≤ 500 blocks) fits
@@ -297,7 +297,7 @@ function indexTransactions(network: string, block: CommittedBlock["block"]): Ind
   // Hashed when the block was judged (or applied just now): the same list object.
   const ids = transactionIdsOf(txs);
   return txs.map((bytes, i) => {
-    const tx = decodeTransaction(bytes);
+    const tx = decodeTransactionOnce(bytes);
     return {
       id: fromHex(ids[i]),
       sender: addressOf(network, tx.sender),

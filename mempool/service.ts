@@ -12,14 +12,15 @@
 import { getLogger } from "@logtape/logtape";
 import { fromHex, toHex } from "../encoding/binary.ts";
 import { type Block, type CommittedBlock, transactionsOf } from "../chain/block.ts";
-import type { ChainApi } from "../chain/api.ts";
+import type { ChainApi, ChainTip } from "../chain/api.ts";
 import type { NetworkApi } from "../network/api.ts";
 import type { LedgerMetrics } from "../metrics/definitions.ts";
 import type { MasternodeStateMachine } from "../state/state.ts";
+import type { Account } from "../state/accounts.ts";
 import { addressOf, encodeAddress } from "../state/address.ts";
 import {
   checkTxFormat,
-  decodeTransaction,
+  decodeTransactionOnce,
   STATELESS_REASONS,
   type Transaction,
   transactionIdHex,
@@ -85,6 +86,8 @@ const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
 export const MAX_PROPOSAL_TRANSACTIONS = 3_000;
 /** Proposals whose transfers were prepared, by payload root: a re-sent proposal costs nothing. */
 const MAX_PREPARED_REMEMBERED = 8;
+/** Accounts remembered for the current tip: the pool's senders many times over; cleared when full. */
+const MAX_TIP_ACCOUNTS = 65_536;
 /** How often the mempool is saved besides at shutdown. */
 const SAVE_INTERVAL_MS = 60_000;
 
@@ -131,6 +134,13 @@ export class TxService {
   readonly #verifiedOutside = new Set<string>();
   readonly #prepared = new Set<string>();
   #verifying = 0;
+  /**
+   * Accounts at the current tip, read once per block: every admission reads its sender's twice
+   * (before and after the signature check), and the store decodes a copy on each read. Keyed by
+   * the tip they were read at: another block subscriber may read before our own handler runs.
+   */
+  readonly #tipAccounts = new Map<string, Account>();
+  #tipAccountsAt: ChainTip | null = null;
   /** Transfer work on the event loop, in slices that leave turns to consensus messages. */
   readonly #slicer = new Slicer();
   readonly #budget: TokenBucket;
@@ -236,10 +246,9 @@ export class TxService {
     };
     // What the pool would refuse at our tip costs no signature check (a flood of stale or
     // far-ahead nonces is refused here); `#admit` asks the pool again after the check.
-    const view = this.#o.chain.stateView();
     const refusal = this.pool.precheck(
       entry,
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       this.#o.chain.tip().height + 1,
     );
     if (refusal) return Promise.resolve(this.#poolRefused(id, refusal));
@@ -283,9 +292,8 @@ export class TxService {
 
   /** Transfers for the block at the next height, within `maxBytes` of body. */
   selectForBlock(height: number, maxBytes: number): Uint8Array[] {
-    const view = this.#o.chain.stateView();
     return this.pool.select(
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       height,
       maxBytes,
       MAX_PROPOSAL_TRANSACTIONS,
@@ -312,6 +320,21 @@ export class TxService {
   }
 
   // ---- admission ---------------------------------------------------------------------------
+
+  readonly #tipAccount = (address: string): Account => {
+    const tip = this.#o.chain.tip();
+    if (tip !== this.#tipAccountsAt) {
+      this.#tipAccounts.clear();
+      this.#tipAccountsAt = tip;
+    }
+    let a = this.#tipAccounts.get(address);
+    if (a === undefined) {
+      if (this.#tipAccounts.size >= MAX_TIP_ACCOUNTS) this.#tipAccounts.clear();
+      a = this.#o.stateMachine.accountOf(this.#o.chain.stateView(), address);
+      this.#tipAccounts.set(address, a);
+    }
+    return a;
+  };
 
   #pump(): void {
     while (this.#verifying < MAX_VERIFY_IN_FLIGHT && this.#queue.length > 0 && !this.#stopped) {
@@ -357,10 +380,9 @@ export class TxService {
       p.resolve(this.#refused(id, p.from, "bad-signature", "the signature does not verify"));
       return;
     }
-    const view = this.#o.chain.stateView();
     const outcome = this.pool.add(
       p.entry,
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       this.#o.chain.tip().height + 1,
     );
     if (!outcome.added) {
@@ -476,7 +498,7 @@ export class TxService {
         const id = ids[i];
         this.#relay.markSeen(id);
         const pooled = this.pool.get(id);
-        const tx = pooled?.tx ?? decodeTransaction(bytes);
+        const tx = pooled?.tx ?? decodeTransactionOnce(bytes);
         fees += tx.fee;
         senders.add(pooled?.sender ?? addressOf(network, tx.sender));
       });
@@ -484,10 +506,9 @@ export class TxService {
       m.feesCollected.inc(undefined, Number(fees));
     }
     if (this.pool.size === 0) return;
-    const view = this.#o.chain.stateView();
     const dropped = this.pool.revalidate(
       ids,
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       cb.block.header.height + 1,
       // Records can lock a balance (a registration's collateral): then every sender is checked.
       cb.block.records.length === 0 ? senders : undefined,

@@ -154,6 +154,24 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
   };
 }
 
+/** Transactions already decoded, by encoding object (see `decodeTransactionOnce`). */
+const decodedByBytes = new WeakMap<Uint8Array, Transaction>();
+
+/**
+ * `decodeTransaction`, once per encoding object: a block's transfers are decoded when it is
+ * judged, again when it is indexed at commit and when the pool counts its fees. Safe for the
+ * reason `transactionIdsOf` gives; callers treat the result as read-only, like every decoded
+ * value. A failed decode is not remembered (it throws each time).
+ */
+export function decodeTransactionOnce(bytes: Uint8Array): Transaction {
+  let tx = decodedByBytes.get(bytes);
+  if (tx === undefined) {
+    tx = decodeTransaction(bytes);
+    decodedByBytes.set(bytes, tx);
+  }
+  return tx;
+}
+
 /** The transaction id: SHA-256 of the whole encoding (signature included). */
 export function transactionId(bytes: Uint8Array): Uint8Array {
   return sha256(bytes);
@@ -210,7 +228,7 @@ export function minimumFee(rules: TxRules, encodedBytes: number): bigint {
 export function checkTxFormat(rules: TxRules, bytes: Uint8Array): Transaction {
   let tx: Transaction;
   try {
-    tx = decodeTransaction(bytes);
+    tx = decodeTransactionOnce(bytes);
   } catch (e) {
     if (e instanceof DecodeError) throw new TxInvalidError("malformed", e.message);
     throw e;
