@@ -64,6 +64,8 @@ export class Mempool {
   readonly #bySender = new Map<string, Map<number, PoolEntry>>();
   /** Pooled ids by expiry height: `revalidate` finds what expires without a full scan. */
   readonly #byExpiry = new Map<number, Set<string>>();
+  /** Per sender: the amount + fee of all its pending transfers, and its highest pending nonce. */
+  readonly #senderTotals = new Map<string, { cost: bigint; maxNonce: number }>();
   /** Senders whose pending transfers were added or replaced since the last `revalidate`. */
   readonly #dirty = new Set<string>();
   #bytes = 0;
@@ -133,10 +135,15 @@ export class Mempool {
     } else if ((mine?.size ?? 0) >= this.maxPerSender) {
       return refuse("sender-limit", `${this.maxPerSender} transfers of this sender are pending`);
     }
-    // The balance must cover this transfer and the sender's pending ones of lower nonces.
+    // The balance must cover this transfer and the sender's pending ones of lower nonces: all
+    // of them in the usual case of a next nonce (summed once per sender, not per admission).
+    const totals = this.#senderTotals.get(e.sender);
     let committed = 0n;
-    for (const p of mine?.values() ?? []) {
-      if (p.tx.nonce < tx.nonce) committed += p.tx.amount + p.tx.fee;
+    if (totals !== undefined && tx.nonce > totals.maxNonce) committed = totals.cost;
+    else {
+      for (const p of mine?.values() ?? []) {
+        if (p.tx.nonce < tx.nonce) committed += p.tx.amount + p.tx.fee;
+      }
     }
     if (account.balance < committed + tx.amount + tx.fee) {
       return refuse(
@@ -291,6 +298,13 @@ export class Mempool {
     if (!m) this.#bySender.set(e.sender, m = new Map());
     m.set(e.tx.nonce, e);
     this.#bytes += e.bytes.length;
+    const totals = this.#senderTotals.get(e.sender);
+    const cost = e.tx.amount + e.tx.fee;
+    if (totals === undefined) this.#senderTotals.set(e.sender, { cost, maxNonce: e.tx.nonce });
+    else {
+      totals.cost += cost;
+      if (e.tx.nonce > totals.maxNonce) totals.maxNonce = e.tx.nonce;
+    }
     let expiring = this.#byExpiry.get(e.tx.expiresAt);
     if (!expiring) this.#byExpiry.set(e.tx.expiresAt, expiring = new Set());
     expiring.add(e.id);
@@ -306,6 +320,11 @@ export class Mempool {
     if (m.size === 0) {
       this.#bySender.delete(e.sender);
       this.#dirty.delete(e.sender);
+      this.#senderTotals.delete(e.sender);
+    } else {
+      const totals = this.#senderTotals.get(e.sender)!;
+      totals.cost -= e.tx.amount + e.tx.fee;
+      if (e.tx.nonce === totals.maxNonce) totals.maxNonce = Math.max(...m.keys());
     }
     this.#bytes -= e.bytes.length;
     const expiring = this.#byExpiry.get(e.tx.expiresAt)!;

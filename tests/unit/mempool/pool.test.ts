@@ -209,6 +209,19 @@ Deno.test("mempool: incremental revalidation drops exactly what a full one drops
       assert.deepEqual(b, a, `seed ${seed} height ${height}: dropped`);
       const ids = (p: Mempool) => [...p.entries()].map((e) => e.id).sort();
       assert.deepEqual(ids(incremental), ids(full), `seed ${seed} height ${height}: pooled`);
+      // A sender's next nonce must fit its balance less everything it has pending, exactly.
+      for (const name of names) {
+        const pending = full.pendingOf(addr(name));
+        if (pending.length === 0 || pending.length >= 6) continue;
+        const spent = pending.reduce((sum, e) => sum + e.tx.amount + e.tx.fee, 0n);
+        const room = acc.get(addr(name)).balance - spent - 10_000n;
+        if (room < 2n) continue;
+        const next = pending[pending.length - 1].tx.nonce + 1;
+        const fits = entry(name, "w0", { nonce: next, amount: room, fee: 10_000n, expiresAt: 99 });
+        const over = entry(name, "w0", { nonce: next, amount: room + 1n, fee: 10_000n });
+        assert.equal(full.precheck(fits, acc.get, height), null, `${name} fits exactly`);
+        assert.equal(full.precheck(over, acc.get, height)?.reason, "insufficient-balance");
+      }
     }
   }
 });
