@@ -475,7 +475,11 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
     const t0 = performance.now();
     follower.start();
     try {
-      await waitHeight(follower, top, 300_000);
+      // A sync that fails is reported in its own row: the commit rows above stand.
+      await waitHeight(follower, top, 300_000).catch((e) => {
+        rows.push(errorRow(SUITE, "sync of the loaded chain", "", e));
+        throw e;
+      });
       const seconds = (performance.now() - t0) / 1000;
       rows.push(
         benchRow(
@@ -495,8 +499,13 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
           `${included} transfers; blocks hold up to ${maxInBlock} (not full 2 MiB blocks)`,
         ),
       );
+    } catch {
+      // Reported above; the follower's last words say why.
+      const last = follower.logs.slice(-3).map((e) => `${e.level} ${e.message}`);
+      opts.progress(`ledger: follower's last log lines: ${last.join(" | ") || "none"}`);
     } finally {
-      await follower.stop();
+      const code = await follower.stop();
+      if (code !== 0) opts.progress(`ledger: the follower exited with code ${code}`);
     }
     return rows;
   } finally {
