@@ -244,9 +244,11 @@ export class TxService {
       sender: addressOf(network, tx.sender),
       recipient: encodeAddress(network, tx.recipient),
     };
-    // What the pool would refuse at our tip costs no signature check (a flood of stale or
-    // far-ahead nonces is refused here); `#admit` asks the pool again after the check.
-    const refusal = this.pool.precheck(
+    // A local submission the pool would refuse at our tip costs no signature check (a client
+    // re-offering stale or far-ahead nonces); `#admit` asks the pool again after the check. A
+    // peer's transfer is checked first all the same: a forged signature must earn its penalty
+    // even from a sender that holds nothing (docs/security.md#transfer-floods).
+    const refusal = from !== null ? null : this.pool.precheck(
       entry,
       this.#tipAccount,
       this.#o.chain.tip().height + 1,
