@@ -301,6 +301,26 @@ interface CommitRun {
   busy: number;
   maxInBlock: number;
   top: number;
+  /** Masternode 1's consensus timeouts by step, and its mean proposal → commit time. */
+  consensus: string;
+}
+
+/** Why heights were slow, from masternode 1's metrics: timeouts by step, proposal → commit. */
+async function consensusNote(node: NodeProcess): Promise<string> {
+  const text = await node.metrics();
+  const timeouts: string[] = [];
+  let sum = 0;
+  let count = 0;
+  for (const line of text.split("\n")) {
+    const t = line.match(/^timenode_rounds_timed_out_total\{step="(\w+)"\} (\S+)/);
+    if (t) timeouts.push(`${t[1]} ${t[2]}`);
+    const s = line.match(/^timenode_commit_latency_seconds_sum (\S+)/);
+    if (s) sum = Number(s[1]);
+    const c = line.match(/^timenode_commit_latency_seconds_count (\S+)/);
+    if (c) count = Number(c[1]);
+  }
+  const mean = count > 0 ? `${(1000 * sum / count).toFixed(0)} ms` : "n/a";
+  return `mn1: timeouts ${timeouts.join(", ") || "none"}; proposal → commit mean ${mean}`;
 }
 
 /** One run on `net`: the open-loop flood, then the chain read back from masternode 0. */
@@ -372,6 +392,8 @@ async function commitRun(net: Net, opts: BenchOptions, windowMs: number): Promis
     }
   }
   const seconds = (end - start) / 1000;
+  const consensus = await consensusNote(net.nodes[1]).catch((e) => `mn1 metrics: ${e}`);
+  opts.progress(`ledger: ${consensus}`);
   return {
     rate: inWindow / seconds,
     blocksPerSec: blocksInWindow / seconds,
@@ -383,6 +405,7 @@ async function commitRun(net: Net, opts: BenchOptions, windowMs: number): Promis
     busy,
     maxInBlock,
     top,
+    consensus,
   };
 }
 
@@ -433,7 +456,7 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
         "blocks/s",
         null,
         `median${range((c) => c.blocksPerSec, 2)}; the median run: ${mid.blocksInWindow} ` +
-          `blocks in ${mid.seconds.toFixed(1)} s; 1 s interval (1/s unloaded)`,
+          `blocks in ${mid.seconds.toFixed(1)} s; 1 s interval (1/s unloaded); ${mid.consensus}`,
       ),
     );
     if (mid.latencies.length > 0) {

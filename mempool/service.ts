@@ -60,7 +60,7 @@ const MAX_VERIFY_QUEUE = 4_096;
  * validators, 1,500/s offered) 1,000/s left 0.30 blocks/s during the flood and 500/s left 0.51
  * (cap 500 per block); beyond the budget: `busy`, at once.
  */
-export const ADMISSION_LIMITS = { ratePerSec: 3_000, burst: 6_000 } as const;
+export const ADMISSION_LIMITS = { ratePerSec: 1_000, burst: 2_000 } as const;
 /**
  * Transfers received from peers and not yet looked at (`txs` messages are handled in slices);
  * beyond this a peer's answer is dropped without penalty, as when we are over budget.
@@ -83,7 +83,7 @@ const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
  * (4 validators) 250 kept 0.79 blocks/s during the flood against 0.51 at 500, for about the same
  * committed transfers/s (~200). 12,000 (2 MiB `maxBlockBytes`) took longer than a round.
  */
-export const MAX_PROPOSAL_TRANSACTIONS = 3_000;
+export const MAX_PROPOSAL_TRANSACTIONS = 2_000;
 /** Proposals whose transfers were prepared, by payload root: a re-sent proposal costs nothing. */
 const MAX_PREPARED_REMEMBERED = 8;
 /** Accounts remembered for the current tip: the pool's senders many times over; cleared when full. */
