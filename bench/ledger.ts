@@ -56,15 +56,13 @@ interface Net {
   nodes: NodeProcess[];
   genesisHash: Uint8Array;
   senders: KeyPair[];
-  /** Two spare ports above the masternodes' (for a follower). */
-  sparePort: number;
   stop(): Promise<void>;
 }
 
 /** A fresh network of `count` masternodes whose genesis funds `senders` wallets. */
 async function startNet(count: number, intervalMs: number, senders: number): Promise<Net> {
   const dir = await tempDir(`bench-ledger${count}`);
-  const basePort = freePortRange(2 * count + 2);
+  const basePort = freePortRange(2 * count);
   const keys = Array.from({ length: count }, () => generateKeyPair());
   const wallets = Array.from({ length: senders }, () => generateKeyPair());
   const genesis = makeDevnetGenesis({
@@ -101,7 +99,6 @@ async function startNet(count: number, intervalMs: number, senders: number): Pro
     nodes,
     genesisHash: genesisHash(genesis),
     senders: wallets,
-    sparePort: basePort + 2 * count,
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -486,11 +483,14 @@ async function commitAndSync(opts: BenchOptions): Promise<BenchRow[]> {
     // A fresh follower syncs the chain just built from one masternode.
     opts.progress(`ledger: a fresh node syncs ${top} blocks...`);
     const followerDir = `${net.dir}/follower`;
+    const followerPort = freePortRange(2);
     const follower = new NodeProcess({
       name: "follower",
       dataDir: followerDir,
-      p2pPort: net.sparePort,
-      rpcPort: net.sparePort + 1,
+      // Ports picked now: the ones spared at start-up may have been taken by other processes
+      // during the minutes of the commit runs (a full run lost its sync row that way).
+      p2pPort: followerPort,
+      rpcPort: followerPort + 1,
       genesis: `${net.dir}/genesis.json`,
       peers: [net.nodes[0].p2p],
       logLevel: "warning",
