@@ -4,11 +4,16 @@
  * function (the time with that function anywhere on the stack), each as ms and as a share of
  * the busy (non-idle) time.
  *
- *   deno run -A bench/cpu_profile.ts FILE.cpuprofile [--last S | --first S] [--top N] [--json]
+ *   deno run -A bench/cpu_profile.ts FILE.cpuprofile [--last S | --first S] [--under TEXT]
+ *     [--top N] [--json]
  *
  * `--last` keeps only the samples of the profile's last S seconds (a benchmark's measured window
  * after a long start-up; the bench that wrote the profile says how long its window was), and
- * `--first` only those of its first S seconds (the start-up).
+ * `--first` only those of its first S seconds (the start-up). `--under TEXT` keeps only the
+ * samples with a function whose name contains TEXT on the stack (`--under "#apply
+ * chain/chain.ts"`): where that function's time went; shares are then of that function's time.
+ * Profiles come from `bench/consensus.ts --profile-node` or the ledger bench's
+ * `LEDGER_PROFILE_DIR`.
  *
  * Owns: reading the profile format and those sums. Must never: write anything, or guess: a
  * sample is charged to the frame V8 recorded, and the shares are of the samples kept.
@@ -71,8 +76,15 @@ function functionKey(node: ProfileNode): string {
 /** Which samples to keep: the last or the first seconds of the profile; all when absent. */
 export type ProfileSpan = { last: number } | { first: number };
 
-/** Sums a profile, keeping the samples of `span` when given. */
-export function summarize(profile: CpuProfile, span?: ProfileSpan): ProfileSummary {
+/**
+ * Sums a profile, keeping the samples of `span` when given, and only those with a frame whose
+ * key contains `under` on the stack when given.
+ */
+export function summarize(
+  profile: CpuProfile,
+  span?: ProfileSpan,
+  under?: string,
+): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -95,17 +107,18 @@ export function summarize(profile: CpuProfile, span?: ProfileSpan): ProfileSumma
     spanUs += durationUs;
     const node = byId.get(profile.samples[i]);
     if (!node || node.callFrame.functionName === IDLE) continue;
-    busyUs += durationUs;
-    const key = functionKey(node);
-    self.set(key, (self.get(key) ?? 0) + durationUs);
-    const f = fileOf(node.callFrame.url);
-    file.set(f, (file.get(f) ?? 0) + durationUs);
     const onStack = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)!;
       if (frame.callFrame.functionName === "(root)") break;
       onStack.add(functionKey(frame));
     }
+    if (under !== undefined && ![...onStack].some((k) => k.includes(under))) continue;
+    busyUs += durationUs;
+    const key = functionKey(node);
+    self.set(key, (self.get(key) ?? 0) + durationUs);
+    const f = fileOf(node.callFrame.url);
+    file.set(f, (file.get(f) ?? 0) + durationUs);
     for (const k of onStack) inclusive.set(k, (inclusive.get(k) ?? 0) + durationUs);
   }
   const entries = (m: Map<string, number>) =>
@@ -148,13 +161,15 @@ if (import.meta.main) {
     options: {
       last: { type: "string" },
       first: { type: "string" },
+      under: { type: "string" },
       top: { type: "string", default: "30" },
       json: { type: "boolean", default: false },
     },
   });
   if (positionals.length !== 1) {
     console.error(
-      "usage: bench/cpu_profile.ts FILE.cpuprofile [--last SECONDS] [--top N] [--json]",
+      "usage: bench/cpu_profile.ts FILE.cpuprofile [--last S | --first S] [--under TEXT] " +
+        "[--top N] [--json]",
     );
     Deno.exit(2);
   }
@@ -164,7 +179,7 @@ if (import.meta.main) {
     : values.first !== undefined
     ? { first: Number(values.first) }
     : undefined;
-  const summary = summarize(profile, span);
+  const summary = summarize(profile, span, values.under);
   console.log(
     values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, Number(values.top)),
   );

@@ -211,9 +211,27 @@ export function payloadRoot(
   return sha256(
     PAYLOAD_DOMAIN,
     recordsRoot(records),
-    merkleRoot(transactions),
+    transactionsRoot(transactions),
     lastCommitDigest(lastCommit),
   );
+}
+
+/** Merkle roots of transaction lists already computed, by list object. */
+const rootByTransactions = new WeakMap<readonly Uint8Array[], Uint8Array>();
+
+/**
+ * The Merkle root of a block's transactions, computed once per list object: a proposal's root
+ * is checked when it arrives and again when its block commits (and the proposer computed it
+ * first), two hashes per transfer each time. Safe for the reason apply_cache.ts gives: a decoded
+ * block is never changed in place, and decoding copies every byte field.
+ */
+function transactionsRoot(transactions: readonly Uint8Array[]): Uint8Array {
+  let root = rootByTransactions.get(transactions);
+  if (root === undefined) {
+    root = merkleRoot(transactions);
+    rootByTransactions.set(transactions, root);
+  }
+  return root;
 }
 
 /** `payloadRoot` of a whole block body. */

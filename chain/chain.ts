@@ -10,7 +10,7 @@
  * subscriber undo or interrupt an applied block.
  */
 import { getLogger } from "@logtape/logtape";
-import { bytesEqual, ByteWriter, DecodeError, toHex } from "../encoding/binary.ts";
+import { bytesEqual, ByteWriter, DecodeError, fromHex, toHex } from "../encoding/binary.ts";
 import {
   type Block,
   blockHash,
@@ -35,7 +35,7 @@ import { ApplyCache } from "./apply_cache.ts";
 import type { ChainStore, IndexedTx, StoreEntry } from "./store.ts";
 import { transactionsOf } from "./block.ts";
 import { addressOf, encodeAddress } from "../state/address.ts";
-import { decodeTransaction, transactionId } from "../state/transaction.ts";
+import { decodeTransactionOnce, transactionIdsOf } from "../state/transaction.ts";
 
 /**
  * Blocks per SQLite transaction inside one `applyBlocks` call. A sync batch (≤ 500 blocks) fits
@@ -294,10 +294,12 @@ export class Chain implements ChainApi {
 function indexTransactions(network: string, block: CommittedBlock["block"]): IndexedTx[] {
   const txs = transactionsOf(block);
   if (txs.length === 0) return [];
-  return txs.map((bytes) => {
-    const tx = decodeTransaction(bytes);
+  // Hashed when the block was judged (or applied just now): the same list object.
+  const ids = transactionIdsOf(txs);
+  return txs.map((bytes, i) => {
+    const tx = decodeTransactionOnce(bytes);
     return {
-      id: transactionId(bytes),
+      id: fromHex(ids[i]),
       sender: addressOf(network, tx.sender),
       recipient: encodeAddress(network, tx.recipient),
     };

@@ -62,6 +62,12 @@ export class Mempool {
   readonly maxPerSender: number;
   readonly #byId = new Map<string, PoolEntry>();
   readonly #bySender = new Map<string, Map<number, PoolEntry>>();
+  /** Pooled ids by expiry height: `revalidate` finds what expires without a full scan. */
+  readonly #byExpiry = new Map<number, Set<string>>();
+  /** Per sender: the amount + fee of all its pending transfers, and its highest pending nonce. */
+  readonly #senderTotals = new Map<string, { cost: bigint; maxNonce: number }>();
+  /** Senders whose pending transfers were added or replaced since the last `revalidate`. */
+  readonly #dirty = new Set<string>();
   #bytes = 0;
 
   constructor(opts: MempoolOptions = {}) {
@@ -97,15 +103,17 @@ export class Mempool {
   }
 
   /**
-   * Admits `e` (stateless checks, signature included, already passed) against the tip: the
-   * account lookup gives tip state, `height` is the next block's height.
+   * The refusal `add` would give `e` against the tip now, short of a full pool (eviction is
+   * decided in `add`); null when `add` would try it. Changes nothing: admission asks it before
+   * spending a signature check on a transfer the pool would refuse anyway (a stale nonce, one
+   * too far ahead, a sender at its limit).
    */
-  add(e: PoolEntry, accountOf: AccountLookup, height: number): AddOutcome {
-    const refuse = (reason: PoolRefusal, detail: string): AddOutcome => ({
-      added: false,
-      reason,
-      detail,
-    });
+  precheck(
+    e: PoolEntry,
+    accountOf: AccountLookup,
+    height: number,
+  ): { reason: PoolRefusal; detail: string } | null {
+    const refuse = (reason: PoolRefusal, detail: string) => ({ reason, detail });
     if (this.#byId.has(e.id)) return refuse("duplicate", "already pooled");
     const tx = e.tx;
     if (height > tx.expiresAt) return refuse("expired", `expired at height ${tx.expiresAt}`);
@@ -127,10 +135,15 @@ export class Mempool {
     } else if ((mine?.size ?? 0) >= this.maxPerSender) {
       return refuse("sender-limit", `${this.maxPerSender} transfers of this sender are pending`);
     }
-    // The balance must cover this transfer and the sender's pending ones of lower nonces.
+    // The balance must cover this transfer and the sender's pending ones of lower nonces: all
+    // of them in the usual case of a next nonce (summed once per sender, not per admission).
+    const totals = this.#senderTotals.get(e.sender);
     let committed = 0n;
-    for (const p of mine?.values() ?? []) {
-      if (p.tx.nonce < tx.nonce) committed += p.tx.amount + p.tx.fee;
+    if (totals !== undefined && tx.nonce > totals.maxNonce) committed = totals.cost;
+    else {
+      for (const p of mine?.values() ?? []) {
+        if (p.tx.nonce < tx.nonce) committed += p.tx.amount + p.tx.fee;
+      }
     }
     if (account.balance < committed + tx.amount + tx.fee) {
       return refuse(
@@ -138,12 +151,27 @@ export class Mempool {
         `balance ${account.balance} does not cover ${committed} pending + ${tx.amount + tx.fee}`,
       );
     }
+    return null;
+  }
+
+  /**
+   * Admits `e` (stateless checks, signature included, already passed) against the tip: the
+   * account lookup gives tip state, `height` is the next block's height.
+   */
+  add(e: PoolEntry, accountOf: AccountLookup, height: number): AddOutcome {
+    const refusal = this.precheck(e, accountOf, height);
+    if (refusal) return { added: false, ...refusal };
+    const existing = this.#bySender.get(e.sender)?.get(e.tx.nonce);
     const evicted: string[] = [];
     const freed = existing ? existing.bytes.length : 0;
     while (this.#bytes - freed + e.bytes.length > this.maxBytes) {
       const victim = this.#lowestRate(existing?.id);
       if (!victim || !higherRate(e, victim)) {
-        return refuse("mempool-full", "the pool is full of transfers paying at least as much");
+        return {
+          added: false,
+          reason: "mempool-full",
+          detail: "the pool is full of transfers paying at least as much",
+        };
       }
       evicted.push(...this.#removeFrom(victim));
     }
@@ -205,19 +233,41 @@ export class Mempool {
    * After a block: drops the included ids and every transfer that no longer fits the tip
    * (nonce used, expired for `nextHeight`, or no longer covered by the balance). Returns the
    * dropped ids that were not included.
+   *
+   * With `changed` (the addresses whose account the block may have lowered or whose nonce it
+   * moved: the senders of its transfers), only those senders are checked, with the senders of
+   * transfers that expire now and those whose pending transfers changed since the last call (an
+   * earlier nonce that arrived later can leave a later one uncovered): every other sender's
+   * transfers fit an account the block did not touch, exactly as after the last call. Without
+   * it, every sender is checked (a block whose records lock balances, or a caller that cannot
+   * tell).
    */
-  revalidate(included: Iterable<string>, accountOf: AccountLookup, nextHeight: number): string[] {
-    const touched = new Set<string>();
+  revalidate(
+    included: Iterable<string>,
+    accountOf: AccountLookup,
+    nextHeight: number,
+    changed?: Iterable<string>,
+  ): string[] {
+    const check = new Set<string>(changed === undefined ? this.#bySender.keys() : changed);
     for (const id of included) {
       const e = this.#byId.get(id);
       if (e) {
-        touched.add(e.sender);
+        check.add(e.sender);
         this.#remove(id);
       }
     }
+    if (changed !== undefined) {
+      for (const sender of this.#dirty) check.add(sender);
+      for (const [expiresAt, ids] of this.#byExpiry) {
+        if (nextHeight <= expiresAt) continue;
+        for (const id of ids) check.add(this.#byId.get(id)!.sender);
+      }
+    }
+    this.#dirty.clear();
     const dropped: string[] = [];
-    // Only senders with pooled transfers are checked; all of them, since expiry moves for all.
-    for (const [sender, byNonce] of [...this.#bySender]) {
+    for (const sender of check) {
+      const byNonce = this.#bySender.get(sender);
+      if (byNonce === undefined) continue;
       const account = accountOf(sender);
       let committed = 0n;
       for (const e of [...byNonce.values()].sort((a, b) => a.tx.nonce - b.tx.nonce)) {
@@ -248,6 +298,17 @@ export class Mempool {
     if (!m) this.#bySender.set(e.sender, m = new Map());
     m.set(e.tx.nonce, e);
     this.#bytes += e.bytes.length;
+    const totals = this.#senderTotals.get(e.sender);
+    const cost = e.tx.amount + e.tx.fee;
+    if (totals === undefined) this.#senderTotals.set(e.sender, { cost, maxNonce: e.tx.nonce });
+    else {
+      totals.cost += cost;
+      if (e.tx.nonce > totals.maxNonce) totals.maxNonce = e.tx.nonce;
+    }
+    let expiring = this.#byExpiry.get(e.tx.expiresAt);
+    if (!expiring) this.#byExpiry.set(e.tx.expiresAt, expiring = new Set());
+    expiring.add(e.id);
+    this.#dirty.add(e.sender);
   }
 
   #remove(id: string): void {
@@ -256,8 +317,19 @@ export class Mempool {
     this.#byId.delete(id);
     const m = this.#bySender.get(e.sender)!;
     m.delete(e.tx.nonce);
-    if (m.size === 0) this.#bySender.delete(e.sender);
+    if (m.size === 0) {
+      this.#bySender.delete(e.sender);
+      this.#dirty.delete(e.sender);
+      this.#senderTotals.delete(e.sender);
+    } else {
+      const totals = this.#senderTotals.get(e.sender)!;
+      totals.cost -= e.tx.amount + e.tx.fee;
+      if (e.tx.nonce === totals.maxNonce) totals.maxNonce = Math.max(...m.keys());
+    }
     this.#bytes -= e.bytes.length;
+    const expiring = this.#byExpiry.get(e.tx.expiresAt)!;
+    expiring.delete(e.id);
+    if (expiring.size === 0) this.#byExpiry.delete(e.tx.expiresAt);
   }
 
   /** Removes `victim` and the sender's later nonces, which could no longer apply. */

@@ -12,17 +12,19 @@
 import { getLogger } from "@logtape/logtape";
 import { fromHex, toHex } from "../encoding/binary.ts";
 import { type Block, type CommittedBlock, transactionsOf } from "../chain/block.ts";
-import type { ChainApi } from "../chain/api.ts";
+import type { ChainApi, ChainTip } from "../chain/api.ts";
 import type { NetworkApi } from "../network/api.ts";
 import type { LedgerMetrics } from "../metrics/definitions.ts";
 import type { MasternodeStateMachine } from "../state/state.ts";
+import type { Account } from "../state/accounts.ts";
 import { addressOf, encodeAddress } from "../state/address.ts";
 import {
   checkTxFormat,
-  decodeTransaction,
+  decodeTransactionOnce,
   STATELESS_REASONS,
   type Transaction,
   transactionIdHex,
+  transactionIdsOf,
   TxInvalidError,
   type TxRejectReason,
 } from "../state/transaction.ts";
@@ -53,10 +55,15 @@ const MAX_VERIFY_IN_FLIGHT = 2;
 const MAX_VERIFY_QUEUE = 4_096;
 /**
  * Transfers this node admits per second (RPC and peers together; a restore is exempt), and its
- * burst. Every admitted transfer costs a signature check (~280 µs of a core on this 2-core
- * machine) and is relayed to every validator, which checks it too. In the ledger bench (4
- * validators, 1,500/s offered) 1,000/s left 0.30 blocks/s during the flood and 500/s left 0.51
- * (cap 500 per block); beyond the budget: `busy`, at once.
+ * burst; beyond it: `busy`, at once, before decoding. Every admitted transfer costs a signature
+ * check in a worker (50 to 150 µs of a core here, by load) and a few hashes and decodes on the
+ * loop, and is relayed to every validator, which admits it too; so this budget is what a flood
+ * can make each node spend, and it bounds a network's committed rate near this figure when every
+ * validator must admit every transfer. Flood test of 2026-11-27 (tests/serial/ledger_flood.test.ts,
+ * 3 validators, share of the quiet block rate kept; it needs 50%), back to back at load average 6
+ * to 8 from other work: 500/s with 250 per block 57% (46 and 59% in other runs), 500/s with 500
+ * 40 to 45%, 1,000/s with 500 40 to 45%, 1,000/s with 1,000 30 to 34%; at load 20 to 50, with
+ * 2,000 per block, 1,500/s kept 45% and 2,000/s 11%.
  */
 export const ADMISSION_LIMITS = { ratePerSec: 500, burst: 1_000 } as const;
 /**
@@ -72,18 +79,23 @@ const MAX_VERIFIED_OUTSIDE_POOL = 100_000;
 /**
  * Transfers this node puts in a block it proposes (a local policy, not a consensus rule). The next
  * height starts one block interval after a commit, so each validator's per-block work (verify the
- * proposal's unseen transfers, judge it, apply it, revalidate the mempool) adds to the interval.
- * Measured on this 2-core machine during a flood (3 validators, tests/integration/ledger.test.ts,
- * load average 4 to 5 from other work): per 1,000-transfer block and validator, preparing took
- * 120 to 160 ms, judging 130 to 240 ms, applying 90 to 420 ms and revalidating the pool 40 to
- * 100 ms, so a height took ~2.3 s instead of ~1.15 s (45% of the quiet block rate; 2,085 made it
- * 33%). In the same test 500 kept 50 to 57% of the rate and 250 kept 70%; in the ledger bench
- * (4 validators) 250 kept 0.79 blocks/s during the flood against 0.51 at 500, for about the same
- * committed transfers/s (~200). 12,000 (2 MiB `maxBlockBytes`) took longer than a round.
+ * proposal's unseen transfers, judge it, commit it, revalidate the mempool) adds to the interval:
+ * the committed rate is at most this many per (interval + that work), 250/s here. Before the apply
+ * cache and the per-block reuse of ids, Merkle root, decodings and accounts, a 1,000-transfer block
+ * cost each validator 380 to 920 ms (prepare 120 to 160, judge 130 to 240, apply 90 to 420,
+ * revalidate 40 to 100, load average 4 to 5). After them the flood test still decides it: back to
+ * back at load average 6 to 8, 250 kept 57% of the quiet block rate, 500 40 to 45%, 1,000 30 to
+ * 45% (by budget; see ADMISSION_LIMITS), 2,000 30 to 33% at load 12 to 23; only 250 met the
+ * test's 50% on this shared machine. The 1,000 transfers/s target needs 1,500 to 2,000 once a
+ * height takes 1.5 to 2 s: raise this (and the budget to ~1,000/s) when a quiet run of the flood
+ * test allows it (docs/benchmarks.md, "Ledger"). 12,000 (2 MiB `maxBlockBytes`) took longer than
+ * a round.
  */
 export const MAX_PROPOSAL_TRANSACTIONS = 250;
 /** Proposals whose transfers were prepared, by payload root: a re-sent proposal costs nothing. */
 const MAX_PREPARED_REMEMBERED = 8;
+/** Accounts remembered for the current tip: the pool's senders many times over; cleared when full. */
+const MAX_TIP_ACCOUNTS = 65_536;
 /** How often the mempool is saved besides at shutdown. */
 const SAVE_INTERVAL_MS = 60_000;
 
@@ -114,9 +126,7 @@ export interface TxServiceOptions {
 }
 
 interface Pending {
-  bytes: Uint8Array;
-  tx: Transaction;
-  id: string;
+  entry: PoolEntry;
   from: string | null;
   source: string;
   resolve: (o: SubmitOutcome) => void;
@@ -132,6 +142,13 @@ export class TxService {
   readonly #verifiedOutside = new Set<string>();
   readonly #prepared = new Set<string>();
   #verifying = 0;
+  /**
+   * Accounts at the current tip, read once per block: every admission reads its sender's twice
+   * (before and after the signature check), and the store decodes a copy on each read. Keyed by
+   * the tip they were read at: another block subscriber may read before our own handler runs.
+   */
+  readonly #tipAccounts = new Map<string, Account>();
+  #tipAccountsAt: ChainTip | null = null;
   /** Transfer work on the event loop, in slices that leave turns to consensus messages. */
   readonly #slicer = new Slicer();
   readonly #budget: TokenBucket;
@@ -190,7 +207,7 @@ export class TxService {
     this.#timers = [];
     this.#slicer.drain();
     for (const p of this.#queue.splice(0)) {
-      p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "node is stopping" });
+      p.resolve({ id: p.entry.id, status: "refused", reason: "busy", detail: "node is stopping" });
     }
     await this.#save();
   }
@@ -227,9 +244,27 @@ export class TxService {
       if (!(e instanceof TxInvalidError)) throw e;
       return Promise.resolve(this.#refused(id, from, e.reason, e.message));
     }
+    const network = this.#o.stateMachine.genesis.network;
+    const entry: PoolEntry = {
+      id,
+      bytes,
+      tx,
+      sender: addressOf(network, tx.sender),
+      recipient: encodeAddress(network, tx.recipient),
+    };
+    // A local submission the pool would refuse at our tip costs no signature check (a client
+    // re-offering stale or far-ahead nonces); `#admit` asks the pool again after the check. A
+    // peer's transfer is checked first all the same: a forged signature must earn its penalty
+    // even from a sender that holds nothing (docs/security.md#transfer-floods).
+    const refusal = from !== null ? null : this.pool.precheck(
+      entry,
+      this.#tipAccount,
+      this.#o.chain.tip().height + 1,
+    );
+    if (refusal) return Promise.resolve(this.#poolRefused(id, refusal));
     this.#inflight.add(id);
     return new Promise((resolve) => {
-      this.#queue.push({ bytes, tx, id, from, source, resolve });
+      this.#queue.push({ entry, from, source, resolve });
       this.#pump();
     });
   }
@@ -244,16 +279,19 @@ export class TxService {
     // were hashed and verified the first time.
     const root = toHex(block.header.payloadRoot);
     if (this.#prepared.has(root)) return;
-    const unknown = transactionsOf(block).filter((t) => !this.has(transactionIdHex(t)));
+    const txs = transactionsOf(block);
+    // Hashed once here; judging and committing the same block object reuse the ids.
+    const ids = transactionIdsOf(txs);
+    const unknown = txs.flatMap((t, i) => this.has(ids[i]) ? [] : [{ t, id: ids[i] }]);
     if (unknown.length === 0 || this.#stopped) return;
-    const chunks: Uint8Array[][] = [];
+    const chunks: { t: Uint8Array; id: string }[][] = [];
     for (let i = 0; i < unknown.length; i += PREPARE_BATCH) {
       chunks.push(unknown.slice(i, i + PREPARE_BATCH));
     }
     await Promise.all(chunks.map(async (chunk) => {
-      const ok = await this.#o.verifier.verifyTransactions(chunk);
-      chunk.forEach((t, i) => {
-        if (ok[i]) this.add(transactionIdHex(t));
+      const ok = await this.#o.verifier.verifyTransactions(chunk.map((c) => c.t));
+      chunk.forEach((c, i) => {
+        if (ok[i]) this.add(c.id);
       });
     }));
     this.#prepared.add(root);
@@ -264,9 +302,8 @@ export class TxService {
 
   /** Transfers for the block at the next height, within `maxBytes` of body. */
   selectForBlock(height: number, maxBytes: number): Uint8Array[] {
-    const view = this.#o.chain.stateView();
     return this.pool.select(
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       height,
       maxBytes,
       MAX_PROPOSAL_TRANSACTIONS,
@@ -294,26 +331,46 @@ export class TxService {
 
   // ---- admission ---------------------------------------------------------------------------
 
+  readonly #tipAccount = (address: string): Account => {
+    const tip = this.#o.chain.tip();
+    if (tip !== this.#tipAccountsAt) {
+      this.#tipAccounts.clear();
+      this.#tipAccountsAt = tip;
+    }
+    let a = this.#tipAccounts.get(address);
+    if (a === undefined) {
+      if (this.#tipAccounts.size >= MAX_TIP_ACCOUNTS) this.#tipAccounts.clear();
+      a = this.#o.stateMachine.accountOf(this.#o.chain.stateView(), address);
+      this.#tipAccounts.set(address, a);
+    }
+    return a;
+  };
+
   #pump(): void {
     while (this.#verifying < MAX_VERIFY_IN_FLIGHT && this.#queue.length > 0 && !this.#stopped) {
       const batch = this.#queue.splice(0, VERIFY_BATCH).filter((p) => {
         // A peer banned (or gone) meanwhile gets no more signature work: a flood of forged
         // transactions costs at most the batches queued before its ban took effect.
         if (p.from === null || this.#o.network.peer(p.from)) return true;
-        this.#inflight.delete(p.id);
-        p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "peer is gone" });
+        this.#inflight.delete(p.entry.id);
+        p.resolve({ id: p.entry.id, status: "refused", reason: "busy", detail: "peer is gone" });
         return false;
       });
       if (batch.length === 0) continue;
       this.#verifying++;
-      this.#o.verifier.verifyTransactions(batch.map((p) => p.bytes)).then(
+      this.#o.verifier.verifyTransactions(batch.map((p) => p.entry.bytes)).then(
         // Each admission later, in slices: a batch of 512 never holds the loop in one go.
         (ok) => batch.forEach((p, i) => this.#slicer.push(() => this.#admit(p, ok[i]))),
         (e) => {
           log.warn("transaction verify job failed: {error}", { error: (e as Error).message });
           for (const p of batch) {
-            this.#inflight.delete(p.id);
-            p.resolve({ id: p.id, status: "refused", reason: "busy", detail: "verify failed" });
+            this.#inflight.delete(p.entry.id);
+            p.resolve({
+              id: p.entry.id,
+              status: "refused",
+              reason: "busy",
+              detail: "verify failed",
+            });
           }
         },
       ).finally(() =>
@@ -327,41 +384,33 @@ export class TxService {
   }
 
   #admit(p: Pending, signatureOk: boolean): void {
-    this.#inflight.delete(p.id);
+    const id = p.entry.id;
+    this.#inflight.delete(id);
     if (!signatureOk) {
-      p.resolve(this.#refused(p.id, p.from, "bad-signature", "the signature does not verify"));
+      p.resolve(this.#refused(id, p.from, "bad-signature", "the signature does not verify"));
       return;
     }
-    const network = this.#o.stateMachine.genesis.network;
-    const entry: PoolEntry = {
-      id: p.id,
-      bytes: p.bytes,
-      tx: p.tx,
-      sender: addressOf(network, p.tx.sender),
-      recipient: encodeAddress(network, p.tx.recipient),
-    };
-    const view = this.#o.chain.stateView();
     const outcome = this.pool.add(
-      entry,
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      p.entry,
+      this.#tipAccount,
       this.#o.chain.tip().height + 1,
     );
-    this.#relay.markSeen(p.id);
     if (!outcome.added) {
-      // Never a peer's fault: the transfer may fit the tip the peer has.
-      if (outcome.reason !== "duplicate") {
-        this.#o.metrics.txRejected.inc({ reason: outcome.reason });
-      }
-      p.resolve(
-        outcome.reason === "duplicate"
-          ? { id: p.id, status: "duplicate" }
-          : { id: p.id, status: "refused", reason: outcome.reason, detail: outcome.detail },
-      );
+      p.resolve(this.#poolRefused(id, outcome));
       return;
     }
+    this.#relay.markSeen(id);
     this.#o.metrics.txAccepted.inc({ source: p.source });
-    this.#relay.queueAnnounce(p.id, p.from);
-    p.resolve({ id: p.id, status: "added" });
+    this.#relay.queueAnnounce(id, p.from);
+    p.resolve({ id, status: "added" });
+  }
+
+  /** The pool's refusal: never a peer's fault, since the transfer may fit the tip it has. */
+  #poolRefused(id: string, r: { reason: PoolRefusal; detail: string }): SubmitOutcome {
+    this.#relay.markSeen(id);
+    if (r.reason === "duplicate") return { id, status: "duplicate" };
+    this.#o.metrics.txRejected.inc({ reason: r.reason });
+    return { id, status: "refused", reason: r.reason, detail: r.detail };
   }
 
   #refused(
@@ -448,24 +497,31 @@ export class TxService {
     const txs = transactionsOf(cb.block);
     const m = this.#o.metrics;
     m.blockTransactions.observe(txs.length);
-    const ids: string[] = [];
+    // Hashed when the block was prepared and judged: the same list object.
+    const ids = transactionIdsOf(txs);
+    // The senders of the block's transfers: the only accounts a block without records lowers.
+    const senders = new Set<string>();
     if (txs.length > 0) {
       let fees = 0n;
-      for (const bytes of txs) {
-        const id = transactionIdHex(bytes);
-        ids.push(id);
+      const network = this.#o.stateMachine.genesis.network;
+      txs.forEach((bytes, i) => {
+        const id = ids[i];
         this.#relay.markSeen(id);
-        fees += this.pool.get(id)?.tx.fee ?? decodeTransaction(bytes).fee;
-      }
+        const pooled = this.pool.get(id);
+        const tx = pooled?.tx ?? decodeTransactionOnce(bytes);
+        fees += tx.fee;
+        senders.add(pooled?.sender ?? addressOf(network, tx.sender));
+      });
       m.transactionsApplied.inc(undefined, txs.length);
       m.feesCollected.inc(undefined, Number(fees));
     }
     if (this.pool.size === 0) return;
-    const view = this.#o.chain.stateView();
     const dropped = this.pool.revalidate(
       ids,
-      (a) => this.#o.stateMachine.accountOf(view, a),
+      this.#tipAccount,
       cb.block.header.height + 1,
+      // Records can lock a balance (a registration's collateral): then every sender is checked.
+      cb.block.records.length === 0 ? senders : undefined,
     );
     if (dropped.length > 0) {
       log.debug("mempool dropped {n} transfers that no longer apply", { n: dropped.length });

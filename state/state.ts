@@ -60,7 +60,7 @@ import { addressOf, checkAddress, encodeAddress } from "./address.ts";
 import {
   checkTxFormat,
   type Transaction,
-  transactionIdHex,
+  transactionIdsOf,
   TxInvalidError,
   type TxRules,
   verifyTxSignature,
@@ -450,8 +450,9 @@ export function createStateMachine(
     signaturesVerified: boolean,
   ): bigint => {
     let fees = 0n;
+    const ids = transactionIdsOf(transactions);
     transactions.forEach((bytes, index) => {
-      const id = transactionIdHex(bytes);
+      const id = ids[index];
       try {
         const tx: Transaction = checkTxFormat(txRules, bytes);
         if (!signaturesVerified && !opts.verified?.has(id)) {

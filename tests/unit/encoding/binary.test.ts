@@ -169,7 +169,9 @@ Deno.test("hex: round trip, strict parsing", () => {
   assert.deepEqual(fromHex(toHex(all)), all);
   assert.equal(toHex(Uint8Array.of(0, 0x0f, 0xff)), "000fff");
   assert.deepEqual(fromHex("ABcd"), Uint8Array.of(0xab, 0xcd));
-  for (const bad of ["0", "zz", "0x00", "00 "]) {
+  for (
+    const bad of ["0", "zz", "0x00", "00 ", "g0", "0G", "/0", ":0", "é0", "0\u0130", "\u01300"]
+  ) {
     decodeError(() => fromHex(bad), /invalid hex/);
   }
 });

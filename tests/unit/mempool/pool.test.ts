@@ -4,6 +4,7 @@ import type { Account } from "../../../state/accounts.ts";
 import { addressOf, encodeAddress } from "../../../state/address.ts";
 import { decodeTransaction, transactionIdHex } from "../../../state/transaction.ts";
 import { addr, NETWORK, transfer, type TransferOpts } from "../state/ledger_support.ts";
+import { TestRandom } from "../../support/random.ts";
 
 const TIME = 100_000_000n;
 
@@ -141,6 +142,88 @@ Deno.test("mempool: after a block, included and now-invalid transfers leave", ()
   assert.deepEqual(pool.revalidate([], acc.get, 3), [b0.id]);
   assert.ok(pool.has(b1.id));
   assert.deepEqual(pool.select(acc.get, 3, 1 << 20), []);
+});
+
+Deno.test("mempool: revalidating only a block's senders checks only them, and catches a late earlier nonce", () => {
+  const pool = new Mempool();
+  const acc = new Accounts({ alice: 10n * TIME, bob: 10n * TIME, carol: 3n * TIME });
+  // carol's nonce 1 arrives first and fits alone; her nonce 0 then fits alone too, but both
+  // together need 4 TIME of her 3.
+  const c1 = entry("carol", "dave", { nonce: 1, amount: 2n * TIME });
+  const c0 = entry("carol", "dave", { nonce: 0, amount: 2n * TIME });
+  const a0 = entry("alice", "dave", { nonce: 0 });
+  const a1 = entry("alice", "dave", { nonce: 1 });
+  const b0 = entry("bob", "dave", { nonce: 0 });
+  for (const e of [c1, c0, a0, a1, b0]) added(pool.add(e, acc.get, 1));
+  assert.deepEqual(pool.revalidate([], acc.get, 1, []), [c1.id], "carol changed since: checked");
+  // Block 1 holds alice's transfer only: bob is not looked up at all.
+  const looked: string[] = [];
+  const lookup = (a: string) => (looked.push(a), acc.get(a));
+  const included = acc.apply([a0.bytes]);
+  assert.deepEqual(pool.revalidate(included, lookup, 2, [addr("alice")]), []);
+  assert.deepEqual(looked, [addr("alice")]);
+  assert.ok(pool.has(a1.id) && pool.has(b0.id) && pool.has(c0.id) && !pool.has(a0.id));
+});
+
+Deno.test("mempool: incremental revalidation drops exactly what a full one drops (seeded histories)", () => {
+  const names = ["w0", "w1", "w2", "w3", "w4", "w5"];
+  for (const seed of [1, 2, 3]) {
+    const rnd = new TestRandom(seed);
+    const acc = new Accounts(
+      Object.fromEntries(names.map((n) => [n, BigInt(rnd.int(1, 6)) * TIME])),
+    );
+    const full = new Mempool({ maxPerSender: 6 });
+    const incremental = new Mempool({ maxPerSender: 6 });
+    let height = 1;
+    for (let step = 0; step < 25; step++) {
+      for (let k = rnd.int(0, 5); k > 0; k--) {
+        const from = rnd.pick(names);
+        const e = entry(from, rnd.pick(names), {
+          nonce: acc.get(addr(from)).nonce + rnd.int(0, 4),
+          amount: BigInt(rnd.int(1, 3)) * TIME / 2n,
+          fee: BigInt(rnd.int(10_000, 30_000)),
+          expiresAt: height + rnd.int(0, 4),
+        });
+        assert.deepEqual(
+          refused(incremental.add(e, acc.get, height)),
+          refused(full.add(e, acc.get, height)),
+        );
+      }
+      // A block: a prefix of what the pool offers, and sometimes a transfer it never saw that
+      // uses a sender's next nonce.
+      const chosen = full.select(acc.get, height, 1 << 20);
+      const block = chosen.slice(0, rnd.int(0, chosen.length));
+      const outsider = rnd.pick(names);
+      const own = acc.get(addr(outsider));
+      if (rnd.chance(0.5)) {
+        const spent = new Set(block.map((b) => addressOf(NETWORK, decodeTransaction(b).sender)));
+        if (!spent.has(addr(outsider)) && own.balance > TIME) {
+          block.push(transfer(outsider, rnd.pick(names), { nonce: own.nonce, amount: TIME / 2n }));
+        }
+      }
+      const senders = block.map((b) => addressOf(NETWORK, decodeTransaction(b).sender));
+      const included = acc.apply(block);
+      height++;
+      const a = full.revalidate(included, acc.get, height).sort();
+      const b = incremental.revalidate(included, acc.get, height, senders).sort();
+      assert.deepEqual(b, a, `seed ${seed} height ${height}: dropped`);
+      const ids = (p: Mempool) => [...p.entries()].map((e) => e.id).sort();
+      assert.deepEqual(ids(incremental), ids(full), `seed ${seed} height ${height}: pooled`);
+      // A sender's next nonce must fit its balance less everything it has pending, exactly.
+      for (const name of names) {
+        const pending = full.pendingOf(addr(name));
+        if (pending.length === 0 || pending.length >= 6) continue;
+        const spent = pending.reduce((sum, e) => sum + e.tx.amount + e.tx.fee, 0n);
+        const room = acc.get(addr(name)).balance - spent - 10_000n;
+        if (room < 2n) continue;
+        const next = pending[pending.length - 1].tx.nonce + 1;
+        const fits = entry(name, "w0", { nonce: next, amount: room, fee: 10_000n, expiresAt: 99 });
+        const over = entry(name, "w0", { nonce: next, amount: room + 1n, fee: 10_000n });
+        assert.equal(full.precheck(fits, acc.get, height), null, `${name} fits exactly`);
+        assert.equal(full.precheck(over, acc.get, height)?.reason, "insufficient-balance");
+      }
+    }
+  }
 });
 
 Deno.test("mempool: what select returns applies as one block", () => {

@@ -130,6 +130,23 @@ Deno.test("tx service: peers are charged for bad signatures, never for a nonce o
   net.close();
 });
 
+Deno.test("tx service: a transfer the pool would refuse at the tip costs no signature check", async () => {
+  const { service, verified } = setup();
+  await service.start();
+  // carol has nothing at our tip; alice's nonce 64 is beyond her pending window.
+  const broke = await service.submit(transfer("carol", "bob"), null);
+  const ahead = await service.submit(transfer("alice", "bob", { nonce: 64 }), null);
+  assert.equal(broke.status === "refused" && broke.reason, "insufficient-balance");
+  assert.equal(ahead.status === "refused" && ahead.reason, "nonce-gap");
+  assert.equal(verified.flat().length, 0, "no signature was checked");
+  // One the pool takes is checked, and a second copy is a duplicate, never checked again.
+  const ok = transfer("alice", "bob", { nonce: 0 });
+  assert.equal((await service.submit(ok, null)).status, "added");
+  assert.equal((await service.submit(ok, null)).status, "duplicate");
+  assert.equal(verified.flat().length, 1);
+  await service.stop();
+});
+
 Deno.test("tx service: the mempool survives a restart", async () => {
   const dir = await Deno.makeTempDir();
   try {
