@@ -50,6 +50,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/network/messages.test.ts",
     "tests/unit/network/peer.test.ts",
     "tests/unit/network/frame_limits.test.ts",
+    "tests/unit/network/frame_buffer.test.ts",
   ],
   "consensus/vote_set.ts": [
     "tests/unit/consensus/engine.test.ts",
