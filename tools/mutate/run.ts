@@ -53,6 +53,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/network/frame_buffer.test.ts",
   ],
   "consensus/vote_set.ts": [
+    "tests/unit/consensus/vote_set.test.ts",
     "tests/unit/consensus/engine.test.ts",
     "tests/unit/consensus/engine_inputs.test.ts",
     "tests/unit/consensus/lock_evidence.test.ts",
