@@ -233,6 +233,16 @@ function undetected(m: MutantResult): boolean {
 }
 
 /**
+ * What a `--survivors` run tries again: the undetected mutants, and with `--timeouts` also the
+ * timed-out ones. On a loaded machine a mutant whose tests were merely slow is reported as a
+ * timeout (counted as detected); re-running it when the load is low tells a real hang (it times
+ * out again) from a survivor.
+ */
+function rerunnable(m: MutantResult, timeouts: boolean): boolean {
+  return undetected(m) || (timeouts && m.status === "Timeout");
+}
+
+/**
  * `--survivors`: the module's full report with every survivor replaced by its result in the
  * re-run of the survivors only. Valid while the production code and the existing tests are
  * unchanged since the full run (added tests can only kill more), which is the loop of writing
@@ -241,12 +251,15 @@ function undetected(m: MutantResult): boolean {
 export function mergeSurvivorRun(
   full: readonly MutantResult[],
   rerun: string,
+  timeouts = false,
 ): MutantResult[] {
   const key = (m: MutantResult) =>
     `${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:` +
     `${m.location.end.column}/${m.mutatorName}/${m.replacement}`;
   const again = new Map(mutantsOf(rerun).map((m) => [key(m), m]));
-  return full.map((m) => (undetected(m) ? again.get(key(m)) ?? m : m));
+  return full.map((
+    m,
+  ) => (rerunnable(m, timeouts) ? again.get(key(m)) ?? m : m));
 }
 
 /** Prints the score and one line per survivor. */
@@ -280,6 +293,7 @@ async function mutate(
   module: string,
   target: string,
   onlySurvivors: boolean,
+  timeouts: boolean,
 ): Promise<void> {
   const tests = TARGETS[module];
   const fullReport = `${REPORT_DIR}/${slug(target)}.json`;
@@ -297,7 +311,7 @@ async function mutate(
     current = await exists(mergedReport)
       ? JSON.parse(await Deno.readTextFile(mergedReport)) as MutantResult[]
       : mutantsOf(await Deno.readTextFile(fullReport));
-    const left = current.filter(undetected);
+    const left = current.filter((m) => rerunnable(m, timeouts));
     if (left.length === 0) {
       console.log(summarize(target, current));
       return;
@@ -326,7 +340,7 @@ async function mutate(
   const report = await Deno.readTextFile(`${REPORT_DIR}/${reportName}.json`);
   let mutants = mutantsOf(report);
   if (current !== null) {
-    mutants = mergeSurvivorRun(current, report);
+    mutants = mergeSurvivorRun(current, report, timeouts);
     await Deno.writeTextFile(mergedReport, JSON.stringify(mutants));
   }
   console.log(`\n${summarize(target, mutants)}\n  run took ${minutes} min`);
@@ -335,16 +349,22 @@ async function mutate(
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: deno task mutate [--survivors] [module[:from-to]…]   (none: all, smallest first)\n" +
+      "usage: deno task mutate [--survivors [--timeouts]] [module[:from-to]…]   (none: all)\n" +
         "  module:from-to: only the mutants on those lines (a big module in parts)\n" +
         "  --survivors: re-run only the mutants still surviving since the last full run\n" +
+        "  --timeouts: with --survivors, re-run the timed-out mutants too (after a loaded run)\n" +
         `modules: ${Object.keys(TARGETS).join(" ")}\n` +
         `reports: ${REPORT_DIR}/<module>.html and .json`,
     );
     return 0;
   }
   const onlySurvivors = args.includes("--survivors");
-  args = args.filter((a) => a !== "--survivors");
+  const timeouts = args.includes("--timeouts");
+  if (timeouts && !onlySurvivors) {
+    console.error("--timeouts goes with --survivors");
+    return 2;
+  }
+  args = args.filter((a) => a !== "--survivors" && a !== "--timeouts");
   const unknown = args.filter((a) => parseTarget(a) === null);
   if (unknown.length > 0) {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
@@ -356,7 +376,7 @@ async function main(args: string[]): Promise<number> {
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
   for (const { module, target } of targets) {
-    await mutate(module, target, onlySurvivors);
+    await mutate(module, target, onlySurvivors, timeouts);
   }
   return 0;
 }
