@@ -2,9 +2,9 @@
  * The stake rules of the state machine (state/state.ts) at their edges, where mutation testing
  * found them unpinned (docs/testing.md, third pass): which `lastCommit` counts, who is counted
  * for downtime and who earns without signing, evidence of the block's own height and against a
- * member without collateral, the miss records and set snapshots a block leaves behind, a
- * corrupt stored set, and what `masternodeList` says between a jailing or an unjail record and
- * its effect.
+ * member without collateral or against the last member with power, the pay for the last height
+ * of a membership, the miss records and set snapshots a block leaves behind, a corrupt stored
+ * set, and what `masternodeList` says between a jailing or an unjail record and its effect.
  */
 import assert from "node:assert/strict";
 import type { Block } from "../../../chain/block.ts";
@@ -21,10 +21,14 @@ function applyBlock(c: StakeChain, block: Block): void {
   c.tip++;
 }
 
-const rewardOf = (c: StakeChain, name: string) => c.account(`reward-${name}`).balance;
+const rewardOf = (c: StakeChain, name: string) =>
+  c.account(`reward-${name}`).balance;
 
 /** The keys one block would write (the harness's next block with `o`), without applying it. */
-function writtenKeys(c: StakeChain, o: Parameters<StakeChain["block"]>[0]): string[] {
+function writtenKeys(
+  c: StakeChain,
+  o: Parameters<StakeChain["block"]>[0],
+): string[] {
   return [...c.sm.apply(c.view, c.block(o)).keys()];
 }
 
@@ -85,7 +89,9 @@ Deno.test("stake rules: a free member earns by weight without signing; a paid on
   const before = ["g0", "g1", "g2", "g3"].map((n) => rewardOf(c, n));
   // g3 is free (no voting power, never asked to sign); g2 has power and did not sign.
   c.apply({ proposer: "g0", signers: ["g0", "g1"] });
-  const delta = ["g0", "g1", "g2", "g3"].map((n, i) => rewardOf(c, n) - before[i]);
+  const delta = ["g0", "g1", "g2", "g3"].map((n, i) =>
+    rewardOf(c, n) - before[i]
+  );
   assert.equal(delta[2], 0n, "a voting member that did not sign earns nothing");
   assert.ok(delta[3] > 0n, "the voteless free member earns its weight");
   assert.equal(delta[3], delta[1], "the same weight as a bronze signer");
@@ -97,12 +103,20 @@ Deno.test("stake rules: after an unjail record the member shows jailed until it 
   c.apply();
   c.run(4, online); // block 5 jails g3 from 7, until 10
   assert.equal(c.info("g3")!.status, "jailed");
-  assert.equal(c.info("g3")!.power, 1, "the set of block 6 was fixed before the jailing");
+  assert.equal(
+    c.info("g3")!.power,
+    1,
+    "the set of block 6 was fixed before the jailing",
+  );
   c.run(4, online); // tip 9
   c.apply({ records: [c.unjail("g3")], signers: online }); // block 10: unjailed from 12
   assert.equal(c.power("g3", 11), 0);
   const g3 = c.info("g3")!;
-  assert.equal(g3.status, "jailed", "the set of the next block still has it jailed");
+  assert.equal(
+    g3.status,
+    "jailed",
+    "the set of the next block still has it jailed",
+  );
   assert.equal(g3.jailedUntil, 10);
   assert.equal(g3.power, 0, "the power it certifies the next block with");
   c.run(1);
@@ -113,7 +127,9 @@ Deno.test("stake rules: after an unjail record the member shows jailed until it 
 const liveKey = (name: string) => `mn/live/${idOf(name)}`;
 
 Deno.test("stake rules: a member without voting power is never counted as missing", () => {
-  const c = new StakeChain(stakeGenesis(["bronze", "bronze", "bronze", "free"]));
+  const c = new StakeChain(
+    stakeGenesis(["bronze", "bronze", "bronze", "free"]),
+  );
   c.apply();
   c.run(8, ["g0", "g1", "g2"]); // g3 (free) never signs: it is never asked to
   assert.equal(c.info("g3")!.status, "active");
@@ -135,7 +151,9 @@ Deno.test("stake rules: a tombstoned member's miss record goes too", () => {
   c.apply();
   c.run(2, ["g0", "g1", "g2"]);
   assert.equal(c.entries.has(liveKey("g3")), true);
-  c.apply({ records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))] });
+  c.apply({
+    records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))],
+  });
   assert.equal(c.entries.has(liveKey("g3")), false);
 });
 
@@ -144,15 +162,24 @@ Deno.test("stake rules: evidence against a member without collateral burns and u
   const g = stakeGenesis();
   const genesis = {
     ...g,
-    masternodes: g.masternodes.map((m, i) => (i === 3 ? { ...m, owner: undefined } : m)),
+    masternodes: g.masternodes.map((
+      m,
+      i,
+    ) => (i === 3 ? { ...m, owner: undefined } : m)),
   };
   const c = new StakeChain(genesis);
   c.run(2);
   const before = new Set(c.entries.keys());
-  c.apply({ records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))] });
+  c.apply({
+    records: [evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2))],
+  });
   assert.equal(c.info("g3")!.status, "tombstoned");
   const added = [...c.entries.keys()].filter((k) => !before.has(k));
-  assert.equal(added.some((k) => k.startsWith("unbond") || k === "acct/"), false, added.join());
+  assert.equal(
+    added.some((k) => k.startsWith("unbond") || k === "acct/"),
+    false,
+    added.join(),
+  );
 });
 
 Deno.test("stake rules: a block that leaves the set as it was writes no new snapshot", () => {
@@ -204,4 +231,32 @@ Deno.test("stake rules: a stored set that lists a member twice is corrupt", () =
     () => fresh.validatorSetFor(c.view, c.tip, 4),
     /consensus state is corrupt \(vs\/set\/[0-9a-f]{64}\): .*set members not in ascending node id order/,
   );
+});
+
+Deno.test("stake rules: evidence that would leave the set without voting power is refused", () => {
+  // Only g0 has power (the others are free): removing it would leave nobody to certify.
+  const c = new StakeChain(stakeGenesis(["bronze", "free", "free", "free"]));
+  c.run(2);
+  const evidence = evidenceRecord(c.vote("g0", 2, 1), c.vote("g0", 2, 2));
+  assert.match(
+    c.refusal({ records: [evidence] }),
+    /would leave the set without voting power/,
+  );
+});
+
+Deno.test("stake rules: a member is paid for signing the last height of its membership", () => {
+  const c = new StakeChain();
+  c.apply();
+  c.apply({ records: [c.dereg("g3")] }); // block 2: g3 certifies up to height 3
+  c.apply(); // block 3
+  const before = rewardOf(c, "g3");
+  c.apply(); // block 4: its lastCommit (height 3) carries g3's signature
+  assert.equal(c.power("g3", 4), 0, "no longer a member at 4");
+  assert.ok(
+    rewardOf(c, "g3") > before,
+    "paid from the set of height 3, which it signed for",
+  );
+  const after = rewardOf(c, "g3");
+  c.apply();
+  assert.equal(rewardOf(c, "g3"), after, "and nothing after that");
 });
