@@ -9,10 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { type Block, VoteType } from "../../../chain/block.ts";
-import type {
-  ConsensusMessage,
-  EngineAction,
-} from "../../../consensus/engine.ts";
+import type { ConsensusMessage, EngineAction } from "../../../consensus/engine.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
 import {
   harness,
@@ -43,22 +40,16 @@ function relayedVotes(actions: EngineAction[]): string[] {
   return actions.flatMap((a) => {
     if (a.kind !== "relay" || a.message.kind !== "vote") return [];
     const v = a.message.vote;
-    const who = KEYS.findIndex((k) =>
-      hexOf(k.publicKey) === hexOf(v.validator)
-    );
+    const who = KEYS.findIndex((k) => hexOf(k.publicKey) === hexOf(v.validator));
     return [
-      `${
-        v.type === VoteType.Prevote ? "prevote" : "precommit"
-      }/${v.round}/${who}`,
+      `${v.type === VoteType.Prevote ? "prevote" : "precommit"}/${v.round}/${who}`,
     ];
   });
 }
 
 function relayedProposals(actions: EngineAction[]): number[] {
   return actions.flatMap((a) =>
-    a.kind === "relay" && a.message.kind === "proposal"
-      ? [a.message.proposal.round]
-      : []
+    a.kind === "relay" && a.message.kind === "proposal" ? [a.message.proposal.round] : []
   );
 }
 

@@ -21,8 +21,7 @@ function applyBlock(c: StakeChain, block: Block): void {
   c.tip++;
 }
 
-const rewardOf = (c: StakeChain, name: string) =>
-  c.account(`reward-${name}`).balance;
+const rewardOf = (c: StakeChain, name: string) => c.account(`reward-${name}`).balance;
 
 /** The keys one block would write (the harness's next block with `o`), without applying it. */
 function writtenKeys(
@@ -89,9 +88,7 @@ Deno.test("stake rules: a free member earns by weight without signing; a paid on
   const before = ["g0", "g1", "g2", "g3"].map((n) => rewardOf(c, n));
   // g3 is free (no voting power, never asked to sign); g2 has power and did not sign.
   c.apply({ proposer: "g0", signers: ["g0", "g1"] });
-  const delta = ["g0", "g1", "g2", "g3"].map((n, i) =>
-    rewardOf(c, n) - before[i]
-  );
+  const delta = ["g0", "g1", "g2", "g3"].map((n, i) => rewardOf(c, n) - before[i]);
   assert.equal(delta[2], 0n, "a voting member that did not sign earns nothing");
   assert.ok(delta[3] > 0n, "the voteless free member earns its weight");
   assert.equal(delta[3], delta[1], "the same weight as a bronze signer");
