@@ -1,18 +1,26 @@
 /**
  * The engine's intake at its edges (consensus/engine.ts, everything before `#evaluate`): the
- * shape of a proposed block's last commit, checked before anything hashes it. Mutation testing
- * found these unpinned (docs/testing.md, third pass). Same fixture as engine.test.ts: four
+ * shape of a proposed block's last commit, checked before anything hashes it; replayed
+ * proposals verified once, and the bound on remembered proposal signatures; a second proposal
+ * of the same block in a round; an equivocator's nil vote still counted for nil. Mutation
+ * testing found these unpinned (docs/testing.md, third pass). Same fixture as engine.test.ts: four
  * validators of power 1 at height 1.
  */
 import assert from "node:assert/strict";
 import { type Certificate, type Proposal } from "../../../chain/block.ts";
 import { type EngineAction } from "../../../consensus/engine.ts";
+import { VoteType } from "../../../chain/block.ts";
+import { verifySignature } from "../../../crypto/ed25519.ts";
 import {
   buildBlock,
   harness,
   HEIGHT,
+  isNil,
+  makeBlock,
   PREVIOUS,
+  prevote,
   proposal,
+  sentVotes,
   SET,
 } from "../../support/consensus_sim.ts";
 
@@ -128,4 +136,67 @@ Deno.test("engine intake: a last commit swapped after signing fails the payload 
   assert.deepEqual(rejected(h.propose(swapped, "p")).map((r) => r.reason), [
     "bad-records",
   ]);
+});
+
+function countingVerify() {
+  let calls = 0;
+  return {
+    verify: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => {
+      calls++;
+      return verifySignature(k, m, s);
+    },
+    calls: () => calls,
+  };
+}
+
+Deno.test("engine intake: a replayed proposal is verified once", () => {
+  const counter = countingVerify();
+  const h = harness({ me: 3, verify: counter.verify });
+  const p = proposal(0, -1, makeBlock(0));
+  h.propose(p, "a");
+  h.propose(p, "b");
+  assert.equal(counter.calls(), 1);
+});
+
+Deno.test("engine intake: 256 proposal signatures are remembered, then forgotten at once", () => {
+  const counter = countingVerify();
+  const h = harness({ me: null, verify: counter.verify });
+  const first = proposal(0, -1, makeBlock(0, 0));
+  h.propose(first);
+  // Blocks differ by one tag byte: 256 distinct ones.
+  for (let tag = 1; tag < 256; tag++) h.propose(proposal(0, -1, makeBlock(0, tag)));
+  assert.equal(counter.calls(), 256);
+  h.propose(first);
+  assert.equal(counter.calls(), 256, "256 remembered: the first is still known");
+  // The 257th distinct signature clears the memory before it is added.
+  const other = makeBlock(0, 0, { timestamp: PREVIOUS.timestamp + 5_000 });
+  h.propose(proposal(0, -1, other));
+  assert.equal(counter.calls(), 257);
+  h.propose(first);
+  assert.equal(counter.calls(), 258, "forgotten: verified again");
+});
+
+Deno.test("engine intake: a second proposal of the same block in a round is not equivocation", () => {
+  const h = harness({ me: null });
+  const b = makeBlock(1, 3);
+  h.vote(prevote(0, 1, null));
+  h.vote(prevote(1, 1, null)); // f+1 in round 1: we join it
+  assert.equal(h.engine.round, 1);
+  h.propose(proposal(1, -1, b));
+  // Signed again with another validRound: a different signature, the same block.
+  const again = h.propose(proposal(1, 0, b));
+  assert.deepEqual(again.filter((a) => a.kind === "equivocation"), []);
+  assert.deepEqual(again.filter((a) => a.kind === "relay"), []);
+});
+
+Deno.test("engine intake: an equivocator's nil prevote still counts for nil", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0); // we prevote nil
+  const a = makeBlock(0);
+  h.propose(proposal(0, -1, a));
+  h.vote(prevote(0, 0, a));
+  h.vote(prevote(0, 0, null)); // validator 0 equivocates: A, then nil
+  // Ours, validator 0's nil and validator 1's: 3 of 4 for nil, so precommit nil now.
+  const [pc] = sentVotes(h.vote(prevote(1, 0, null)), VoteType.Precommit);
+  assert.ok(pc && isNil(pc), "nil has a quorum with the equivocator's nil vote");
 });
