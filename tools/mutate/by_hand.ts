@@ -41,22 +41,34 @@ export function parseList(text: string): Mutant[] {
     if (raw.trim() === "" || raw.startsWith("#")) continue;
     const [module, line, from, to = ""] = raw.split("\t");
     if (!(module in TARGETS) || !/^\d+$/.test(line ?? "") || !from) {
-      throw new Error(`line ${i + 1}: want module<TAB>line<TAB>from<TAB>to, got ${raw}`);
+      throw new Error(
+        `line ${i + 1}: want module<TAB>line<TAB>from<TAB>to, got ${raw}`,
+      );
     }
     out.push({ module, line: Number(line), from, to });
   }
   return out;
 }
 
-async function output(cmd: string, args: string[], cwd?: string): Promise<string> {
-  const r = await new Deno.Command(cmd, { args, cwd, stderr: "inherit" }).output();
+async function output(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, cwd, stderr: "inherit" })
+    .output();
   if (!r.success) throw new Error(`${cmd} ${args.join(" ")} failed`);
   return new TextDecoder().decode(r.stdout);
 }
 
 /** A copy of every tracked file (and the untracked new ones) in a fresh temp dir. */
 async function copyTree(): Promise<string> {
-  const files = (await output("git", ["ls-files", "--cached", "--others", "--exclude-standard"]))
+  const files = (await output("git", [
+    "ls-files",
+    "--cached",
+    "--others",
+    "--exclude-standard",
+  ]))
     .split("\n").filter((f) => f !== "");
   const dir = await Deno.makeTempDir({ prefix: "mutate-by-hand-" });
   for (const f of files) {
@@ -69,7 +81,10 @@ async function copyTree(): Promise<string> {
   return dir;
 }
 
-async function check(dir: string, m: Mutant): Promise<"killed" | "survived" | "stale"> {
+async function check(
+  dir: string,
+  m: Mutant,
+): Promise<"killed" | "survived" | "stale"> {
   const path = `${dir}/${m.module}`;
   const original = await Deno.readTextFile(path);
   const lines = original.split("\n");
@@ -78,8 +93,9 @@ async function check(dir: string, m: Mutant): Promise<"killed" | "survived" | "s
   lines[m.line - 1] = line.replace(m.from, m.to);
   await Deno.writeTextFile(path, lines.join("\n"));
   try {
-    const r = await new Deno.Command("deno", {
-      args: [...DENO_TEST_ARGS, ...TARGETS[m.module]],
+    // At low priority, like the Stryker runs: the machine is shared.
+    const r = await new Deno.Command("nice", {
+      args: ["-n", "10", "deno", ...DENO_TEST_ARGS, ...TARGETS[m.module]],
       cwd: dir,
       stdout: "null",
       stderr: "null",
@@ -92,7 +108,9 @@ async function check(dir: string, m: Mutant): Promise<"killed" | "survived" | "s
 
 async function main(args: string[]): Promise<number> {
   if (args.length !== 1 || args[0] === "--help") {
-    console.log("usage: deno task mutate-by-hand LIST   (module<TAB>line<TAB>from<TAB>to a line)");
+    console.log(
+      "usage: deno task mutate-by-hand LIST   (module<TAB>line<TAB>from<TAB>to a line)",
+    );
     return args[0] === "--help" ? 0 : 2;
   }
   const mutants = parseList(await Deno.readTextFile(args[0]));
