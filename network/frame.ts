@@ -107,6 +107,15 @@ export class FrameDecoder {
     return this.#end - this.#start;
   }
 
+  /**
+   * Bytes of memory the decoder holds for reassembly (its buffer's size, not what is in it).
+   * Read-only, for tests and metrics: it is how the bounded-memory policy (start small, grow to
+   * fit, give a large buffer back once empty) can be checked from outside.
+   */
+  get bufferedCapacity(): number {
+    return this.#buf.length;
+  }
+
   /** Throws `FrameError` when the stream can no longer be trusted; the caller must close. */
   push(chunk: Uint8Array): Frame[] {
     this.#append(chunk);

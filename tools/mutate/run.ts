@@ -50,8 +50,10 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/network/messages.test.ts",
     "tests/unit/network/peer.test.ts",
     "tests/unit/network/frame_limits.test.ts",
+    "tests/unit/network/frame_buffer.test.ts",
   ],
   "consensus/vote_set.ts": [
+    "tests/unit/consensus/vote_set.test.ts",
     "tests/unit/consensus/engine.test.ts",
     "tests/unit/consensus/engine_inputs.test.ts",
     "tests/unit/consensus/lock_evidence.test.ts",
@@ -64,6 +66,10 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/consensus/engine_rules.test.ts",
     "tests/unit/consensus/engine_quorum.test.ts",
     "tests/unit/consensus/engine_pins.test.ts",
+    "tests/unit/consensus/engine_timeouts.test.ts",
+    "tests/unit/consensus/engine_intake.test.ts",
+    "tests/unit/consensus/engine_restart.test.ts",
+    "tests/unit/consensus/quorum_ahead.test.ts",
   ],
   // The apply path through chain/chain.ts is chain.test.ts's, but the store's own tests pin
   // every store rule and run in half the time.
@@ -77,11 +83,16 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/state/state.test.ts",
     "tests/unit/state/record_codec_rules.test.ts",
   ],
+  // The set, record, stake and ledger rules of the state machine; stake_random.test.ts (4 s of
+  // random histories) is left out to keep one mutant under ten seconds.
   "state/state.ts": [
     "tests/unit/state/state.test.ts",
-    "tests/unit/state/rewards.test.ts",
     "tests/unit/state/state_rules.test.ts",
     "tests/unit/state/transfers.test.ts",
+    "tests/unit/state/stake.test.ts",
+    "tests/unit/state/record_check.test.ts",
+    "tests/unit/state/stake_rules.test.ts",
+    "tests/unit/state/ledger_edges.test.ts",
   ],
   // The transaction codec and signature rules; the mempool and the state machine use them.
   "state/transaction.ts": [
@@ -136,7 +147,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function run(cmd: string[], what: string): Promise<void> {
-  const status = await new Deno.Command(cmd[0], { args: cmd.slice(1) }).spawn().status;
+  const status = await new Deno.Command(cmd[0], { args: cmd.slice(1) }).spawn()
+    .status;
   if (!status.success) throw new Error(`${what} failed (exit ${status.code})`);
 }
 
@@ -144,7 +156,10 @@ async function run(cmd: string[], what: string): Promise<void> {
 async function ensureStryker(): Promise<void> {
   if (await exists(STRYKER_BIN)) return;
   console.log("installing Stryker (npm ci in tools/mutate)…");
-  await run(["npm", "ci", "--prefix", TOOL_DIR, "--no-audit", "--no-fund"], "npm ci");
+  await run(
+    ["npm", "ci", "--prefix", TOOL_DIR, "--no-audit", "--no-fund"],
+    "npm ci",
+  );
 }
 
 function strykerConfig(
@@ -169,9 +184,20 @@ function strykerConfig(
     reporters: ["clear-text", "progress", "html", "json"],
     htmlReporter: { fileName: `${REPORT_DIR}/${reportName}.html` },
     jsonReporter: { fileName: `${REPORT_DIR}/${reportName}.json` },
-    clearTextReporter: { allowColor: false, logTests: false, reportMutants: true },
+    clearTextReporter: {
+      allowColor: false,
+      logTests: false,
+      reportMutants: true,
+    },
     // The sandbox is a copy of the repo; leave out what no test needs.
-    ignorePatterns: ["dist", "reports", "bench", "docs", ".stryker-tmp", "node_modules"],
+    ignorePatterns: [
+      "dist",
+      "reports",
+      "bench",
+      "docs",
+      ".stryker-tmp",
+      "node_modules",
+    ],
     tempDirName: ".stryker-tmp",
     cleanTempDir: true,
     thresholds: { high: 90, low: 80, break: null },
@@ -195,12 +221,25 @@ interface MutantResult {
 }
 
 function mutantsOf(report: string): MutantResult[] {
-  const files = JSON.parse(report).files as Record<string, { mutants: MutantResult[] }>;
+  const files = JSON.parse(report).files as Record<
+    string,
+    { mutants: MutantResult[] }
+  >;
   return Object.values(files).flatMap((f) => f.mutants);
 }
 
 function undetected(m: MutantResult): boolean {
   return m.status === "Survived" || m.status === "NoCoverage";
+}
+
+/**
+ * What a `--survivors` run tries again: the undetected mutants, and with `--timeouts` also the
+ * timed-out ones. On a loaded machine a mutant whose tests were merely slow is reported as a
+ * timeout (counted as detected); re-running it when the load is low tells a real hang (it times
+ * out again) from a survivor.
+ */
+function rerunnable(m: MutantResult, timeouts: boolean): boolean {
+  return undetected(m) || (timeouts && m.status === "Timeout");
 }
 
 /**
@@ -212,16 +251,22 @@ function undetected(m: MutantResult): boolean {
 export function mergeSurvivorRun(
   full: readonly MutantResult[],
   rerun: string,
+  timeouts = false,
 ): MutantResult[] {
   const key = (m: MutantResult) =>
     `${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:` +
     `${m.location.end.column}/${m.mutatorName}/${m.replacement}`;
   const again = new Map(mutantsOf(rerun).map((m) => [key(m), m]));
-  return full.map((m) => (undetected(m) ? again.get(key(m)) ?? m : m));
+  return full.map((
+    m,
+  ) => (rerunnable(m, timeouts) ? again.get(key(m)) ?? m : m));
 }
 
 /** Prints the score and one line per survivor. */
-export function summarize(module: string, mutants: readonly MutantResult[]): string {
+export function summarize(
+  module: string,
+  mutants: readonly MutantResult[],
+): string {
   const count = (s: string) => mutants.filter((m) => m.status === s).length;
   const detected = count("Killed") + count("Timeout");
   const survived = count("Survived") + count("NoCoverage");
@@ -242,7 +287,12 @@ export function summarize(module: string, mutants: readonly MutantResult[]): str
   return lines.join("\n");
 }
 
-async function mutate(module: string, target: string, onlySurvivors: boolean): Promise<void> {
+async function mutate(
+  module: string,
+  target: string,
+  onlySurvivors: boolean,
+  timeouts: boolean,
+): Promise<void> {
   const tests = TARGETS[module];
   const fullReport = `${REPORT_DIR}/${slug(target)}.json`;
   // The full report with every later survivors run merged in, so survivors runs can repeat.
@@ -252,12 +302,14 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
   let current: MutantResult[] | null = null;
   if (onlySurvivors) {
     if (!(await exists(fullReport))) {
-      throw new Error(`no full report ${fullReport}: run \`deno task mutate ${target}\` first`);
+      throw new Error(
+        `no full report ${fullReport}: run \`deno task mutate ${target}\` first`,
+      );
     }
     current = await exists(mergedReport)
       ? JSON.parse(await Deno.readTextFile(mergedReport)) as MutantResult[]
       : mutantsOf(await Deno.readTextFile(fullReport));
-    const left = current.filter(undetected);
+    const left = current.filter((m) => rerunnable(m, timeouts));
     if (left.length === 0) {
       console.log(summarize(target, current));
       return;
@@ -276,12 +328,15 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
   const config = strykerConfig(tests, mutate, reportName);
   await Deno.writeTextFile(configPath, JSON.stringify(config, null, 2));
   const started = Date.now();
-  await run(["nice", "-n", NICENESS, "node", STRYKER_BIN, "run", configPath], "stryker");
+  await run(
+    ["nice", "-n", NICENESS, "node", STRYKER_BIN, "run", configPath],
+    "stryker",
+  );
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const report = await Deno.readTextFile(`${REPORT_DIR}/${reportName}.json`);
   let mutants = mutantsOf(report);
   if (current !== null) {
-    mutants = mergeSurvivorRun(current, report);
+    mutants = mergeSurvivorRun(current, report, timeouts);
     await Deno.writeTextFile(mergedReport, JSON.stringify(mutants));
   }
   console.log(`\n${summarize(target, mutants)}\n  run took ${minutes} min`);
@@ -290,16 +345,22 @@ async function mutate(module: string, target: string, onlySurvivors: boolean): P
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: deno task mutate [--survivors] [module[:from-to]…]   (none: all, smallest first)\n" +
+      "usage: deno task mutate [--survivors [--timeouts]] [module[:from-to]…]   (none: all)\n" +
         "  module:from-to: only the mutants on those lines (a big module in parts)\n" +
         "  --survivors: re-run only the mutants still surviving since the last full run\n" +
+        "  --timeouts: with --survivors, re-run the timed-out mutants too (after a loaded run)\n" +
         `modules: ${Object.keys(TARGETS).join(" ")}\n` +
         `reports: ${REPORT_DIR}/<module>.html and .json`,
     );
     return 0;
   }
   const onlySurvivors = args.includes("--survivors");
-  args = args.filter((a) => a !== "--survivors");
+  const timeouts = args.includes("--timeouts");
+  if (timeouts && !onlySurvivors) {
+    console.error("--timeouts goes with --survivors");
+    return 2;
+  }
+  args = args.filter((a) => a !== "--survivors" && a !== "--timeouts");
   const unknown = args.filter((a) => parseTarget(a) === null);
   if (unknown.length > 0) {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
@@ -308,7 +369,9 @@ async function main(args: string[]): Promise<number> {
   const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) => parseTarget(a)!);
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
-  for (const { module, target } of targets) await mutate(module, target, onlySurvivors);
+  for (const { module, target } of targets) {
+    await mutate(module, target, onlySurvivors, timeouts);
+  }
   return 0;
 }
 

@@ -1,0 +1,202 @@
+/**
+ * The engine's intake at its edges (consensus/engine.ts, everything before `#evaluate`): the
+ * shape of a proposed block's last commit, checked before anything hashes it; replayed
+ * proposals verified once, and the bound on remembered proposal signatures; a second proposal
+ * of the same block in a round; an equivocator's nil vote still counted for nil. Mutation
+ * testing found these unpinned (docs/testing.md, third pass). Same fixture as engine.test.ts: four
+ * validators of power 1 at height 1.
+ */
+import assert from "node:assert/strict";
+import { type Certificate, type Proposal } from "../../../chain/block.ts";
+import { type EngineAction } from "../../../consensus/engine.ts";
+import { VoteType } from "../../../chain/block.ts";
+import { verifySignature } from "../../../crypto/ed25519.ts";
+import {
+  buildBlock,
+  harness,
+  HEIGHT,
+  isNil,
+  makeBlock,
+  PREVIOUS,
+  prevote,
+  proposal,
+  sentVotes,
+  SET,
+} from "../../support/consensus_sim.ts";
+
+function rejected(
+  actions: EngineAction[],
+): { reason: string; detail: string }[] {
+  return actions.flatMap((a) =>
+    a.kind === "rejected" ? [{ reason: a.reason, detail: a.detail }] : []
+  );
+}
+
+function signature(i: number) {
+  return {
+    validator: new Uint8Array(32).fill(i),
+    signature: new Uint8Array(64).fill(i),
+  };
+}
+
+const COMMIT: Certificate = {
+  height: 7,
+  round: 0,
+  blockHash: new Uint8Array(32).fill(9),
+  signatures: [signature(1)],
+};
+
+/** A round-0 proposal whose block carries `lastCommit` (its payload root matches it). */
+function proposalWith(lastCommit: Certificate): Proposal {
+  return proposal(
+    0,
+    -1,
+    buildBlock({
+      set: SET,
+      height: HEIGHT,
+      previous: PREVIOUS,
+      round: 0,
+      lastCommit,
+    }),
+  );
+}
+
+/** The round-0 proposal with the block's last commit replaced after signing (shape only). */
+function withLastCommit(lastCommit: unknown): Proposal {
+  const p = proposalWith(COMMIT);
+  return { ...p, block: { ...p.block, lastCommit: lastCommit as Certificate } };
+}
+
+Deno.test("engine intake: each malformed last commit is rejected with its reason", () => {
+  const fields = "proposal: last commit field out of range";
+  const sigs = "proposal: last commit signatures missing or too many";
+  const sig = "proposal: last commit signature out of range";
+  const cases: [unknown, string][] = [
+    [null, "proposal: last commit is not an object"],
+    ["commit", "proposal: last commit is not an object"],
+    [{ ...COMMIT, height: -1 }, fields],
+    [{ ...COMMIT, height: 1.5 }, fields],
+    [{ ...COMMIT, height: Number.MAX_SAFE_INTEGER + 1 }, fields],
+    [{ ...COMMIT, round: -1 }, fields],
+    [{ ...COMMIT, round: 0x1_0000_0000 }, fields],
+    [{ ...COMMIT, blockHash: new Uint8Array(31) }, fields],
+    [{ ...COMMIT, blockHash: [...COMMIT.blockHash] }, fields],
+    [{ ...COMMIT, signatures: "all of them" }, sigs],
+    [{
+      ...COMMIT,
+      signatures: Array.from({ length: 1_001 }, (_, i) => signature(i)),
+    }, sigs],
+    [{ ...COMMIT, signatures: [null] }, sig],
+    [{ ...COMMIT, signatures: ["signature"] }, sig],
+    [{
+      ...COMMIT,
+      signatures: [{ ...signature(1), validator: new Uint8Array(33) }],
+    }, sig],
+    [{
+      ...COMMIT,
+      signatures: [{ ...signature(1), signature: new Uint8Array(63) }],
+    }, sig],
+    [{
+      ...COMMIT,
+      signatures: [signature(1), { validator: new Uint8Array(32) }],
+    }, sig],
+  ];
+  for (const [bad, detail] of cases) {
+    const h = harness({ me: 3 });
+    assert.deepEqual(rejected(h.propose(withLastCommit(bad), "p")), [
+      { reason: "malformed", detail },
+    ], detail);
+  }
+});
+
+Deno.test("engine intake: a last commit at its bounds is well-formed and the block is voted on", () => {
+  const edges: Certificate[] = [
+    { ...COMMIT, signatures: [] },
+    {
+      height: Number.MAX_SAFE_INTEGER,
+      round: 0xffff_ffff,
+      blockHash: new Uint8Array(32),
+      signatures: Array.from({ length: 1_000 }, (_, i) => signature(i)),
+    },
+  ];
+  for (const lastCommit of edges) {
+    const h = harness({ me: 3 });
+    const out = h.propose(proposalWith(lastCommit), "p");
+    assert.deepEqual(rejected(out), []);
+    assert.ok(
+      out.some((a) => a.kind === "broadcastVote"),
+      "the proposal was voted on",
+    );
+  }
+});
+
+Deno.test("engine intake: a last commit swapped after signing fails the payload root", () => {
+  const h = harness({ me: 3 });
+  const swapped = withLastCommit({ ...COMMIT, round: 1 });
+  assert.deepEqual(rejected(h.propose(swapped, "p")).map((r) => r.reason), [
+    "bad-records",
+  ]);
+});
+
+function countingVerify() {
+  let calls = 0;
+  return {
+    verify: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => {
+      calls++;
+      return verifySignature(k, m, s);
+    },
+    calls: () => calls,
+  };
+}
+
+Deno.test("engine intake: a replayed proposal is verified once", () => {
+  const counter = countingVerify();
+  const h = harness({ me: 3, verify: counter.verify });
+  const p = proposal(0, -1, makeBlock(0));
+  h.propose(p, "a");
+  h.propose(p, "b");
+  assert.equal(counter.calls(), 1);
+});
+
+Deno.test("engine intake: 256 proposal signatures are remembered, then forgotten at once", () => {
+  const counter = countingVerify();
+  const h = harness({ me: null, verify: counter.verify });
+  const first = proposal(0, -1, makeBlock(0, 0));
+  h.propose(first);
+  // Blocks differ by one tag byte: 256 distinct ones.
+  for (let tag = 1; tag < 256; tag++) h.propose(proposal(0, -1, makeBlock(0, tag)));
+  assert.equal(counter.calls(), 256);
+  h.propose(first);
+  assert.equal(counter.calls(), 256, "256 remembered: the first is still known");
+  // The 257th distinct signature clears the memory before it is added.
+  const other = makeBlock(0, 0, { timestamp: PREVIOUS.timestamp + 5_000 });
+  h.propose(proposal(0, -1, other));
+  assert.equal(counter.calls(), 257);
+  h.propose(first);
+  assert.equal(counter.calls(), 258, "forgotten: verified again");
+});
+
+Deno.test("engine intake: a second proposal of the same block in a round is not equivocation", () => {
+  const h = harness({ me: null });
+  const b = makeBlock(1, 3);
+  h.vote(prevote(0, 1, null));
+  h.vote(prevote(1, 1, null)); // f+1 in round 1: we join it
+  assert.equal(h.engine.round, 1);
+  h.propose(proposal(1, -1, b));
+  // Signed again with another validRound: a different signature, the same block.
+  const again = h.propose(proposal(1, 0, b));
+  assert.deepEqual(again.filter((a) => a.kind === "equivocation"), []);
+  assert.deepEqual(again.filter((a) => a.kind === "relay"), []);
+});
+
+Deno.test("engine intake: an equivocator's nil prevote still counts for nil", () => {
+  const h = harness({ me: 3 });
+  h.timeout("propose", 0); // we prevote nil
+  const a = makeBlock(0);
+  h.propose(proposal(0, -1, a));
+  h.vote(prevote(0, 0, a));
+  h.vote(prevote(0, 0, null)); // validator 0 equivocates: A, then nil
+  // Ours, validator 0's nil and validator 1's: 3 of 4 for nil, so precommit nil now.
+  const [pc] = sentVotes(h.vote(prevote(1, 0, null)), VoteType.Precommit);
+  assert.ok(pc && isNil(pc), "nil has a quorum with the equivocator's nil vote");
+});
