@@ -108,15 +108,22 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
-/** Two shared cores: one mutant at a time, at low priority, so the machine stays usable. */
-const CONCURRENCY = 1;
+/**
+ * Two shared cores: by default one mutant at a time, at low priority, so the machine stays
+ * usable. On an otherwise idle machine `--concurrency 2` halves a long run (engine.ts).
+ */
+const DEFAULT_CONCURRENCY = 1;
+const MAX_CONCURRENCY = 8;
+let concurrency = DEFAULT_CONCURRENCY;
 const NICENESS = "10";
 const REPORT_DIR = "reports/mutation";
 const TOOL_DIR = "tools/mutate";
-const STRYKER_BIN = `${TOOL_DIR}/node_modules/@stryker-mutator/core/bin/stryker.js`;
+const STRYKER_BIN =
+  `${TOOL_DIR}/node_modules/@stryker-mutator/core/bin/stryker.js`;
 /** The same permissions as `deno task test`; `--no-check` because Stryker's rewritten copy is
  * not type-correct (and `deno task check` already checks the real code). */
-const DENO_TEST = "deno test --no-check --quiet --allow-net --allow-read --allow-write " +
+const DENO_TEST =
+  "deno test --no-check --quiet --allow-net --allow-read --allow-write " +
   "--allow-env --allow-sys --allow-run";
 
 /** "chain/store.ts" → "chain_store"; "consensus/engine.ts:1-300" → "consensus_engine.1-300". */
@@ -179,7 +186,7 @@ function strykerConfig(
     testRunner: "command",
     commandRunner: { command: `${DENO_TEST} ${present.join(" ")}` },
     mutate,
-    concurrency: CONCURRENCY,
+    concurrency,
     coverageAnalysis: "off",
     reporters: ["clear-text", "progress", "html", "json"],
     htmlReporter: { fileName: `${REPORT_DIR}/${reportName}.html` },
@@ -274,7 +281,9 @@ export function summarize(
   const score = valid === 0 ? 100 : (100 * detected) / valid;
   const lines = [
     `${module}: ${score.toFixed(2)}% (${detected} of ${valid} detected; ` +
-    `${count("Killed")} killed, ${count("Timeout")} timed out, ${survived} survived)`,
+    `${count("Killed")} killed, ${
+      count("Timeout")
+    } timed out, ${survived} survived)`,
   ];
   for (const m of mutants.filter(undetected)) {
     const at = `${m.location.start.line}:${m.location.start.column}`;
@@ -318,7 +327,9 @@ async function mutate(
     // the report, Stryker's are 0-based.
     mutate = left.map((m) => {
       const { start, end } = m.location;
-      return `${module}:${start.line}:${start.column - 1}-${end.line}:${end.column - 1}`;
+      return `${module}:${start.line}:${start.column - 1}-${end.line}:${
+        end.column - 1
+      }`;
     });
     reportName = `${slug(target)}.survivors`;
   } else {
@@ -345,7 +356,9 @@ async function mutate(
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: deno task mutate [--survivors [--timeouts]] [module[:from-to]…]   (none: all)\n" +
+      "usage: deno task mutate [--concurrency N] [--survivors [--timeouts]] [module[:from-to]…]" +
+        "   (none: all)\n" +
+        "  --concurrency N: mutants run at once (default 1; 2 on an idle 2-core machine)\n" +
         "  module:from-to: only the mutants on those lines (a big module in parts)\n" +
         "  --survivors: re-run only the mutants still surviving since the last full run\n" +
         "  --timeouts: with --survivors, re-run the timed-out mutants too (after a loaded run)\n" +
@@ -353,6 +366,18 @@ async function main(args: string[]): Promise<number> {
         `reports: ${REPORT_DIR}/<module>.html and .json`,
     );
     return 0;
+  }
+  const c = args.indexOf("--concurrency");
+  if (c >= 0) {
+    const n = Number(args[c + 1]);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY) {
+      console.error(
+        `--concurrency takes an integer from 1 to ${MAX_CONCURRENCY}`,
+      );
+      return 2;
+    }
+    concurrency = n;
+    args = args.filter((_, i) => i !== c && i !== c + 1);
   }
   const onlySurvivors = args.includes("--survivors");
   const timeouts = args.includes("--timeouts");
@@ -366,7 +391,9 @@ async function main(args: string[]): Promise<number> {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
     return 2;
   }
-  const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) => parseTarget(a)!);
+  const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) =>
+    parseTarget(a)!
+  );
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
   for (const { module, target } of targets) {
