@@ -514,8 +514,10 @@ function deadNodes(nodes: readonly NodeProcess[]): string[] {
       // A zombie ("Z" after the command name) has exited too.
       const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
       return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-    } catch {
-      return false;
+    } catch (e) {
+      // Only a missing entry means gone. Without --allow-all, Deno refuses reads under /proc
+      // (`deno task bench` grants --allow-read alone): then the EXIT log event must tell.
+      return !(e instanceof Deno.errors.NotFound);
     }
   };
   return nodes.filter((n) => n.running && n.pid !== undefined && !alive(n.pid)).map((n) => {
