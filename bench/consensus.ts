@@ -524,7 +524,10 @@ function deadNodes(nodes: readonly NodeProcess[]): string[] {
     const last = [...n.logs].reverse().find((e) => e.level === "ERROR" || e.level === "FATAL") ??
       n.logs.at(-1);
     const words = last ? `${last.message} ${JSON.stringify(last.properties)}` : "no log line";
-    return `${n.name} exited: ${words.slice(0, 300)}`;
+    const how = n.lastExit
+      ? `code ${n.lastExit.code}${n.lastExit.signal ? `, signal ${n.lastExit.signal}` : ""}`
+      : "not reaped yet";
+    return `${n.name} exited (${how}): ${words.slice(0, 300)}`;
   });
 }
 

@@ -67,6 +67,8 @@ export class NodeProcess {
   #readers: Promise<void>[] = [];
   #listeners = new Set<() => void>();
   #exit: Promise<Deno.CommandStatus> | null = null;
+  /** How the last process ended (exit code or signal), once it has: for "why did it stop". */
+  lastExit: Deno.CommandStatus | null = null;
 
   constructor(opts: NodeOptions) {
     this.name = opts.name;
@@ -129,7 +131,8 @@ export class NodeProcess {
       env: { NO_COLOR: "1" },
     }).spawn();
     this.#child = child;
-    this.#exit = child.status;
+    this.lastExit = null;
+    this.#exit = child.status.then((status) => this.lastExit = status);
     this.#readers = [this.#drain(child.stdout, false), this.#drain(child.stderr, true)];
   }
 

@@ -6,9 +6,31 @@ import { type DevnetManifest, prepareDevnet } from "../../node/devnet.ts";
 import { NodeProcess, pollUntil, tempDir } from "./cluster.ts";
 
 /** A base port with `count` consecutive free ports above it (p2p and RPC per node). */
+/** Lowest port a test range starts at: above the well-known and most registered services. */
+const TEST_PORT_FLOOR = 10_000;
+/** Linux's default first ephemeral port, when /proc does not say. */
+const DEFAULT_EPHEMERAL_LOW = 32_768;
+
+/**
+ * The first port the kernel hands out for outgoing connections. Test ranges stay below it: a port
+ * found free and then released can otherwise be taken by any outgoing connection (50 nodes
+ * dialing each other hold thousands) before the node that should listen on it starts.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").split(/\s+/)[0],
+    );
+    return Number.isInteger(low) && low > TEST_PORT_FLOOR ? low : DEFAULT_EPHEMERAL_LOW;
+  } catch {
+    return DEFAULT_EPHEMERAL_LOW;
+  }
+}
+
 export function freePortRange(count: number): number {
+  const span = Math.max(1, ephemeralLow() - TEST_PORT_FLOOR - count);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const base = TEST_PORT_FLOOR + Math.floor(Math.random() * span);
     const held: Deno.Listener[] = [];
     try {
       for (let i = 0; i < count; i++) {
