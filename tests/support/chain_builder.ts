@@ -165,20 +165,24 @@ export class ChainBuilder {
     const lastCommit = opts.lastCommit === null
       ? undefined
       : opts.lastCommit ?? (this.#tipCertificate && sortedCommit(this.#tipCertificate));
+    const voting = set.validators.filter((v) => v.power > 0);
+    if (voting.length === 0) throw new Error(`no member with power at height ${height}`);
     const header: BlockHeader = {
       version: BLOCK_VERSION,
       chainId: this.genesisHash,
       height,
       prevHash: this.#tip.hash,
       timestamp: opts.timestamp ?? this.#tip.timestamp + this.#intervalMs,
-      proposer: set.validators[height % set.validators.length].nodeId,
+      // Only members with power propose (free and jailed members have none: a long chain whose
+      // certificates leave members out jails them).
+      proposer: voting[height % voting.length].nodeId,
       round: opts.round ?? 0,
       payloadRoot: payloadRoot(records, [], lastCommit),
       validatorSetHash: set.hash,
     };
     const signers = typeof opts.signers === "object"
       ? opts.signers.map((i) => this.keys[i])
-      : set.validators
+      : voting
         .map((v) => this.#keyById.get(toHex(v.nodeId)))
         .filter((k): k is KeyPair => k !== undefined)
         .slice(0, opts.signers ?? Infinity);
