@@ -118,12 +118,10 @@ let concurrency = DEFAULT_CONCURRENCY;
 const NICENESS = "10";
 const REPORT_DIR = "reports/mutation";
 const TOOL_DIR = "tools/mutate";
-const STRYKER_BIN =
-  `${TOOL_DIR}/node_modules/@stryker-mutator/core/bin/stryker.js`;
+const STRYKER_BIN = `${TOOL_DIR}/node_modules/@stryker-mutator/core/bin/stryker.js`;
 /** The same permissions as `deno task test`; `--no-check` because Stryker's rewritten copy is
  * not type-correct (and `deno task check` already checks the real code). */
-const DENO_TEST =
-  "deno test --no-check --quiet --allow-net --allow-read --allow-write " +
+const DENO_TEST = "deno test --no-check --quiet --allow-net --allow-read --allow-write " +
   "--allow-env --allow-sys --allow-run";
 
 /** "chain/store.ts" → "chain_store"; "consensus/engine.ts:1-300" → "consensus_engine.1-300". */
@@ -281,9 +279,7 @@ export function summarize(
   const score = valid === 0 ? 100 : (100 * detected) / valid;
   const lines = [
     `${module}: ${score.toFixed(2)}% (${detected} of ${valid} detected; ` +
-    `${count("Killed")} killed, ${
-      count("Timeout")
-    } timed out, ${survived} survived)`,
+    `${count("Killed")} killed, ${count("Timeout")} timed out, ${survived} survived)`,
   ];
   for (const m of mutants.filter(undetected)) {
     const at = `${m.location.start.line}:${m.location.start.column}`;
@@ -327,9 +323,7 @@ async function mutate(
     // the report, Stryker's are 0-based.
     mutate = left.map((m) => {
       const { start, end } = m.location;
-      return `${module}:${start.line}:${start.column - 1}-${end.line}:${
-        end.column - 1
-      }`;
+      return `${module}:${start.line}:${start.column - 1}-${end.line}:${end.column - 1}`;
     });
     reportName = `${slug(target)}.survivors`;
   } else {
@@ -391,9 +385,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`not a mutated module: ${unknown.join(", ")} (see --help)`);
     return 2;
   }
-  const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) =>
-    parseTarget(a)!
-  );
+  const targets = (args.length > 0 ? args : Object.keys(TARGETS)).map((a) => parseTarget(a)!);
   await ensureStryker();
   await Deno.mkdir(REPORT_DIR, { recursive: true });
   for (const { module, target } of targets) {
