@@ -22,6 +22,7 @@ import {
   prevote,
   proposal,
   proposerIndex,
+  sentProposals,
   SET,
   signProposal,
 } from "../../support/consensus_sim.ts";
@@ -167,6 +168,42 @@ Deno.test("engine restart: lock evidence with a malformed block is not used", ()
     lockedOn(a, { block: a, proofOfLock: pol }).engine.validRound,
     0,
   );
+});
+
+Deno.test("engine restart: a restarted proposer locked with evidence re-proposes its locked block", () => {
+  const a = makeBlock(0);
+  const pol = [0, 1, 2].map((i) => prevote(i, 0, a));
+  const me = proposerIndex(START);
+  const h = harness({
+    me,
+    restore: {
+      lastSigned: lastSigned(SignStep.Precommit),
+      lock: { height: HEIGHT, round: 0, blockHash: hashOf(a) },
+      lockEvidence: { block: a, proofOfLock: pol } as never,
+    },
+  });
+  const [p] = sentProposals(h.startActions);
+  assert.ok(p, "the proposer of the resumed round proposes");
+  assert.equal(p.round, START);
+  assert.equal(p.validRound, 0, "with the round of its proof of lock");
+  assert.equal(hexOf(hashOf(p.block)), hexOf(hashOf(a)), "the locked block, not a new one");
+  assert.deepEqual(h.getValueCalls, []);
+});
+
+Deno.test("engine restart: lock evidence for a block the chain now judges invalid gives no validValue", () => {
+  const a = makeBlock(0);
+  const pol = [0, 1, 2].map((i) => prevote(i, 0, a));
+  const h = harness({
+    me: ME,
+    isValid: () => false,
+    restore: {
+      lastSigned: lastSigned(SignStep.Precommit),
+      lock: { height: HEIGHT, round: 0, blockHash: hashOf(a) },
+      lockEvidence: { block: a, proofOfLock: pol } as never,
+    },
+  });
+  assert.equal(h.engine.lockedRound, 0, "the lock stays: only the guard may release it");
+  assert.equal(h.engine.validRound, -1);
 });
 
 Deno.test("engine restart: lock evidence whose proof is not a list is not used", () => {
