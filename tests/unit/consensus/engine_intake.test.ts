@@ -16,12 +16,14 @@ import {
   harness,
   HEIGHT,
   isNil,
+  KEYS,
   makeBlock,
   PREVIOUS,
   prevote,
   proposal,
   sentVotes,
   SET,
+  signProposal,
 } from "../../support/consensus_sim.ts";
 
 function rejected(
@@ -199,4 +201,15 @@ Deno.test("engine intake: an equivocator's nil prevote still counts for nil", ()
   // Ours, validator 0's nil and validator 1's: 3 of 4 for nil, so precommit nil now.
   const [pc] = sentVotes(h.vote(prevote(1, 0, null)), VoteType.Precommit);
   assert.ok(pc && isNil(pc), "nil has a quorum with the equivocator's nil vote");
+});
+
+Deno.test("engine intake: a proposal two or more heights ahead is dropped silently, never charged", () => {
+  // Neither ours nor the next height's (that one is buffered): a peer far ahead of us, or we far
+  // behind; sync catches up, and the sender did nothing wrong.
+  const h = harness({ me: 3 });
+  for (const ahead of [2, 5]) {
+    const far = signProposal(KEYS[0], HEIGHT + ahead, 0, -1, makeBlock(0));
+    const actions = h.propose(far, "peer-ahead");
+    assert.deepEqual(actions, [], `height + ${ahead}: no rejection, no vote, no relay`);
+  }
 });
