@@ -72,6 +72,22 @@ Deno.test("equivocation: reported once; the 'any' tally counts the validator onc
   assert.equal(timeoutsOf(armed, "precommit").length, 1);
 });
 
+Deno.test("equivocation: reported once per (validator, round, type), not once in all", () => {
+  const h = harness({ me: null });
+  const a = makeBlock(0);
+  const b = makeBlock(0, 1);
+  const reported = (actions: EngineAction[]) =>
+    actions.filter((x) => x.kind === "equivocation").length;
+  h.vote(precommit(0, 0, a));
+  assert.equal(reported(h.vote(precommit(0, 0, b))), 1, "validator 0, round 0, precommit");
+  h.vote(prevote(0, 0, a));
+  assert.equal(reported(h.vote(prevote(0, 0, b))), 1, "the same validator's prevotes");
+  h.vote(precommit(1, 0, a));
+  assert.equal(reported(h.vote(precommit(1, 0, b))), 1, "another validator");
+  h.vote(precommit(0, 1, a));
+  assert.equal(reported(h.vote(precommit(0, 1, b))), 1, "another round");
+});
+
 Deno.test("equivocation: a value's tally counts each validator once, the equivocator included", () => {
   const h = harness({ me: null });
   const a = makeBlock(0);
