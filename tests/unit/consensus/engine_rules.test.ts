@@ -375,6 +375,16 @@ Deno.test("engine rules: the far-future quota spares the next round and rounds a
   assert.equal(h.engine.round, 1);
 });
 
+Deno.test("engine rules: votes in the current and next round do not use the far-future quota", () => {
+  const h = harness({ me: null });
+  assert.equal(relayedVotes(h.vote(prevote(0, 0, null))).length, 1);
+  assert.equal(relayedVotes(h.vote(prevote(0, 1, null))).length, 1);
+  // Still two far rounds left for validator 0.
+  assert.equal(relayedVotes(h.vote(prevote(0, 10, null))).length, 1);
+  assert.equal(relayedVotes(h.vote(prevote(0, 11, null))).length, 1);
+  assert.equal(relayedVotes(h.vote(prevote(0, 12, null))).length, 0);
+});
+
 Deno.test("engine rules: a proposal counts its proposer as a sender of that round", () => {
   const h = harness({ me: null });
   h.propose(proposal(2, -1, makeBlock(2)));
