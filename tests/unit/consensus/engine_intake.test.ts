@@ -213,3 +213,28 @@ Deno.test("engine intake: a proposal two or more heights ahead is dropped silent
     assert.deepEqual(actions, [], `height + ${ahead}: no rejection, no vote, no relay`);
   }
 });
+
+Deno.test("engine intake: a proposed block of exactly 10,000 records has a valid shape; 10,001 not", () => {
+  // docs/protocol.md: `records: list(≤10,000)` (CHAIN_LIMITS.maxRecords), a literal here.
+  const withRecords = (n: number) =>
+    proposal(
+      0,
+      -1,
+      buildBlock({
+        set: SET,
+        height: HEIGHT,
+        previous: PREVIOUS,
+        round: 0,
+        records: Array.from({ length: n }, (_, i) => ({
+          type: 3,
+          data: new Uint8Array([i & 0xff, i >> 8]),
+        })),
+      }),
+    );
+  const atLimit = harness({ me: 3 }).propose(withRecords(10_000));
+  assert.deepEqual(rejected(atLimit), []);
+  assert.ok(atLimit.some((a) => a.kind === "relay"), "accepted and relayed");
+  assert.deepEqual(rejected(harness({ me: 3 }).propose(withRecords(10_001))), [
+    { reason: "malformed", detail: "proposal: records missing or too many" },
+  ]);
+});
