@@ -238,3 +238,20 @@ Deno.test("engine intake: a proposed block of exactly 10,000 records has a valid
     { reason: "malformed", detail: "proposal: records missing or too many" },
   ]);
 });
+
+Deno.test("engine intake: null where an object belongs is rejected with its reason, never thrown", () => {
+  const p = proposal(0, -1, makeBlock(0));
+  const cases: [unknown, string][] = [
+    [null, "proposal: not an object"],
+    [{ ...p, block: null }, "proposal: block is not an object"],
+    [{ ...p, block: { ...p.block, records: [null] } }, "proposal: record out of range"],
+    [
+      withLastCommit({ ...COMMIT, signatures: [null] }),
+      "proposal: last commit signature out of range",
+    ],
+  ];
+  for (const [message, detail] of cases) {
+    const h = harness({ me: 3 });
+    assert.deepEqual(rejected(h.propose(message as Proposal)), [{ reason: "malformed", detail }]);
+  }
+});
