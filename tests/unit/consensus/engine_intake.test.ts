@@ -21,10 +21,14 @@ import {
   PREVIOUS,
   prevote,
   proposal,
+  proposerIndex,
   sentVotes,
   SET,
   signProposal,
+  signVote,
 } from "../../support/consensus_sim.ts";
+import { generateKeyPair } from "../../../crypto/ed25519.ts";
+import { toHex } from "../../../encoding/binary.ts";
 
 function rejected(
   actions: EngineAction[],
@@ -254,4 +258,33 @@ Deno.test("engine intake: null where an object belongs is rejected with its reas
     const h = harness({ me: 3 });
     assert.deepEqual(rejected(h.propose(message as Proposal)), [{ reason: "malformed", detail }]);
   }
+});
+
+Deno.test("engine intake: each rejection names what was wrong, for the operator's log", () => {
+  const a = makeBlock(0);
+  const stranger = generateKeyPair();
+  const h = harness({ me: 3 });
+  const fromStranger = signVote(stranger, VoteType.Prevote, HEIGHT, 0, new Uint8Array(32));
+  assert.deepEqual(rejected(h.vote(fromStranger)), [{
+    reason: "not-validator",
+    detail: `vote from non-member ${toHex(stranger.publicKey).slice(0, 12)}`,
+  }]);
+  const notProposer = (proposerIndex(0) + 1) % KEYS.length;
+  assert.deepEqual(rejected(h.propose(signProposal(KEYS[notProposer], HEIGHT, 0, -1, a))), [{
+    reason: "bad-signature",
+    detail: "proposal for round 0 not signed by its proposer",
+  }]);
+  const p = proposal(0, -1, a);
+  const swapped = {
+    ...p,
+    block: { ...p.block, records: [{ type: 3, data: new Uint8Array([9]) }] },
+  };
+  assert.deepEqual(rejected(h.propose(swapped)), [{
+    reason: "bad-records",
+    detail: "payload root does not match the records",
+  }]);
+  assert.deepEqual(rejected(h.propose(proposal(0, -1, makeBlock(1)))), [{
+    reason: "malformed",
+    detail: "block of round 1 proposed in round 0 with validRound -1",
+  }]);
 });
