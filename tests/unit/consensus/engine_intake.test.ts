@@ -13,11 +13,13 @@ import { VoteType } from "../../../chain/block.ts";
 import { verifySignature } from "../../../crypto/ed25519.ts";
 import {
   buildBlock,
+  guardedSigner,
   harness,
   HEIGHT,
   isNil,
   KEYS,
   makeBlock,
+  MemorySignGuard,
   PREVIOUS,
   prevote,
   proposal,
@@ -287,4 +289,18 @@ Deno.test("engine intake: each rejection names what was wrong, for the operator'
     reason: "malformed",
     detail: "block of round 1 proposed in round 0 with validRound -1",
   }]);
+});
+
+Deno.test("engine intake: a node with a key outside the set never votes, even when the set decides", () => {
+  // A masternode jailed or not yet active still runs its engine with its key: it must only follow.
+  const outsider = generateKeyPair();
+  const h = harness({ me: null, signer: guardedSigner(outsider, new MemorySignGuard()) });
+  const a = makeBlock(0);
+  const actions = [
+    ...h.startActions,
+    ...h.propose(proposal(0, -1, a)),
+    ...[0, 1, 2].flatMap((i) => h.vote(prevote(i, 0, a))),
+    ...h.timeout("propose", 0),
+  ];
+  assert.deepEqual(sentVotes(actions), [], "no prevote or precommit of its own");
 });
