@@ -836,8 +836,9 @@ export class ConsensusService {
         signers: this.#collector.size,
       });
       // First sight of a verified message: relayed once, like the engine relays votes, and
-      // like them only to the peers that lack it (on a full mesh: none).
-      if (!this.#voteRelay.relay(vote, from)) {
+      // like them only to the peers that lack it (on a full mesh: none), but without the hold:
+      // the next proposer's collection window may be shorter (VoteRelay.relayNow).
+      if (!this.#voteRelay.relayNow(vote, from)) {
         this.#o.network.broadcast({ kind: "vote", vote }, from);
       }
     } else if (result === "not-member" || result === "bad-signature") {

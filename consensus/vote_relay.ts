@@ -100,6 +100,18 @@ export class VoteRelay {
   }
 
   /**
+   * `relay` without the hold: the vote (and any relay still held) goes at once to the peers
+   * that lack it. For late precommits: the next proposer collects them for at most one block
+   * interval after the commit, shorter than the hold plus a loaded machine's delays at short
+   * intervals, and a precommit that misses it counts as a missed block for its signer.
+   */
+  relayNow(vote: Vote, from: string): boolean {
+    if (!this.#gossip.accept(vote, from, this.#now())) return false;
+    this.#sendDue(Infinity);
+    return true;
+  }
+
+  /**
    * Relays a first-seen proposal of this height from `from` to the peers not connected to its
    * proposer (hex id): those get it from the proposer itself. False when the proposal is of
    * another height: the caller relays it to every peer as before.
