@@ -642,7 +642,13 @@ export class ConsensusService {
         // A first-seen vote goes only to the peers that lack it, a first-seen proposal only to
         // the peers not connected to its proposer (consensus/vote_gossip.ts).
         if (a.message.kind === "vote" && a.except !== null) {
-          if (this.#voteRelay.relay(a.message.vote, a.except)) return;
+          // Precommits skip the hold: the next proposer's last commit collects them for only
+          // one interval after the commit (VoteRelay.relayNow).
+          const vote = a.message.vote;
+          const relayed = vote.type === VoteType.Precommit
+            ? this.#voteRelay.relayNow(vote, a.except)
+            : this.#voteRelay.relay(vote, a.except);
+          if (relayed) return;
         }
         if (a.message.kind === "proposal" && a.except !== null && this.#set) {
           const p = a.message.proposal;
