@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { ZERO_HASH } from "../../../crypto/hash.ts";
-import { verifySignature } from "../../../crypto/ed25519.ts";
 import { makeValidatorSet } from "../../../chain/validators.ts";
 import { proposerAt } from "../../../consensus/proposer.ts";
 import { type Vote, VoteType } from "../../../chain/block.ts";
@@ -13,6 +12,7 @@ import { SignStep } from "../../../consensus/sign_position.ts";
 import {
   buildBlock,
   certificateSigners,
+  countingVerify,
   guardedSigner,
   harness,
   hashOf,
@@ -253,17 +253,6 @@ function nextHeightProposal(round: number) {
   const id = hexOf(proposerAt(SET, HEIGHT + 1, round).nodeId);
   const key = KEYS.find((k) => hexOf(k.publicKey) === id)!;
   return signProposal(key, HEIGHT + 1, round, -1, block);
-}
-
-function countingVerify() {
-  let calls = 0;
-  return {
-    verify: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => {
-      calls++;
-      return verifySignature(k, m, s);
-    },
-    calls: () => calls,
-  };
 }
 
 Deno.test("next-height messages are buffered, deduplicated and handed over", () => {

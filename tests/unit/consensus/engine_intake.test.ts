@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { type Certificate, type Proposal } from "../../../chain/block.ts";
 import { type EngineAction } from "../../../consensus/engine.ts";
 import { VoteType } from "../../../chain/block.ts";
-import { verifySignature } from "../../../crypto/ed25519.ts";
 import {
   buildBlock,
+  countingVerify,
   guardedSigner,
   harness,
   HEIGHT,
@@ -145,17 +145,6 @@ Deno.test("engine intake: a last commit swapped after signing fails the payload 
     "bad-records",
   ]);
 });
-
-function countingVerify() {
-  let calls = 0;
-  return {
-    verify: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => {
-      calls++;
-      return verifySignature(k, m, s);
-    },
-    calls: () => calls,
-  };
-}
 
 Deno.test("engine intake: a replayed proposal is verified once", () => {
   const counter = countingVerify();
