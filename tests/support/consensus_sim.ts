@@ -929,6 +929,25 @@ export const HEIGHT = 1;
 export const PREVIOUS = { hash: TEST_GENESIS_HASH, timestamp: TEST_GENESIS_TIME };
 export const { set: SET, keys: KEYS } = makeTestValidators([1, 1, 1, 1], "engine");
 
+/**
+ * An engine of the fixture, not started: height 1 on SET, no signer, no value to propose, every
+ * block valid; `overrides` replace any of these (`nextValidators` follows `validators`).
+ */
+export function newTestEngine(overrides: Partial<EngineOptions> = {}): ConsensusEngine {
+  const validators = overrides.validators ?? SET;
+  return new ConsensusEngine({
+    height: HEIGHT,
+    validators,
+    nextValidators: validators,
+    previous: PREVIOUS,
+    genesisHash: TEST_GENESIS_HASH,
+    signer: null,
+    getValue: () => null,
+    isValid: () => true,
+    ...overrides,
+  });
+}
+
 /** Index (in KEYS) of the proposer of `round` at HEIGHT. */
 export function proposerIndex(round: number): number {
   const id = toHex(proposerAt(SET, HEIGHT, round).nodeId);

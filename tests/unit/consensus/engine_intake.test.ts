@@ -293,3 +293,24 @@ Deno.test("engine intake: a node with a key outside the set never votes, even wh
   ];
   assert.deepEqual(sentVotes(actions), [], "no prevote or precommit of its own");
 });
+
+Deno.test("engine intake: a header timestamp of 0 is well-formed: judged invalid, not malformed", () => {
+  // Every u64 field of a header runs from 0. A timestamp of 0 is before the previous block's, so
+  // the block is invalid and gets a nil prevote, but the message is well-formed: the sender is
+  // not charged for it. A negative timestamp is malformed.
+  const h = harness({ me: 3 });
+  const actions = h.propose(proposal(0, -1, makeBlock(0, 7, { timestamp: 0 })));
+  assert.deepEqual(rejected(actions), []);
+  const votes = sentVotes(actions, VoteType.Prevote);
+  assert.equal(votes.length, 1);
+  assert.ok(isNil(votes[0]), "a block older than its parent gets a nil prevote");
+  // Negative: changed after signing (nothing can sign it), caught by the shape check first.
+  const signed = proposal(0, -1, makeBlock(0, 8));
+  const negative = {
+    ...signed,
+    block: { ...signed.block, header: { ...signed.block.header, timestamp: -1 } },
+  };
+  assert.deepEqual(rejected(harness({ me: 3 }).propose(negative)), [
+    { reason: "malformed", detail: "proposal: header field out of range" },
+  ]);
+});

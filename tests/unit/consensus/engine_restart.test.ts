@@ -12,12 +12,14 @@ import { type Block, VoteType } from "../../../chain/block.ts";
 import type { ConsensusMessage, EngineAction } from "../../../consensus/engine.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
 import {
+  guardedSigner,
   harness,
   hashOf,
   HEIGHT,
   hexOf,
   KEYS,
   makeBlock,
+  newTestEngine,
   precommit,
   prevote,
   proposal,
@@ -109,6 +111,17 @@ Deno.test("engine restart: at most three restored messages are read", () => {
   assert.deepEqual(relayedVotes(within.startActions), [
     `prevote/${START}/${ME}`,
   ]);
+});
+
+Deno.test("engine restart: a damaged entry with a kind but no body is skipped, never thrown", () => {
+  // The file is ours, but a torn write or a bad disk can leave anything in it.
+  const h = restarted([
+    { kind: "vote" },
+    { kind: "proposal" },
+    vote(prevote(ME, START, null)),
+  ]);
+  assert.deepEqual(relayedVotes(h.startActions), [`prevote/${START}/${ME}`]);
+  assert.equal(h.engine.step, "prevote");
 });
 
 Deno.test("engine restart: a proposal of the resumed round is re-sent, one of another round not", () => {
@@ -255,4 +268,30 @@ Deno.test("engine restart: our messages of another height are not fed back", () 
     [],
     "nor are they buffered for the next height",
   );
+});
+
+Deno.test("engine start: before start the engine reads round 0, step propose; start runs once", () => {
+  const me = KEYS.findIndex((_, i) => i !== proposerIndex(0));
+  const engine = newTestEngine({
+    signer: guardedSigner(KEYS[me], null),
+    getValue: () => makeBlock(0, 1),
+  });
+  // RPC and metrics may read the engine between its construction and its start.
+  assert.equal(engine.round, 0);
+  assert.equal(engine.step, "propose");
+  const first = engine.start();
+  // A validator that does not propose round 0 only arms its timers: nothing else, no filler.
+  assert.deepEqual(first.map((a) => a.kind === "scheduleTimeout" ? a.step : a), [
+    "resend",
+    "propose",
+  ]);
+  assert.deepEqual(engine.start(), [], "a second start neither re-arms nor re-signs");
+  assert.equal(engine.round, 0);
+  assert.equal(engine.step, "propose");
+});
+
+Deno.test("engine start: a second start of a proposer proposes nothing again", () => {
+  const h = harness({ me: proposerIndex(0) });
+  assert.equal(sentProposals(h.startActions).length, 1);
+  assert.deepEqual(h.engine.start(), []);
 });

@@ -15,7 +15,7 @@ import {
 } from "../../../chain/block.ts";
 import { toHex } from "../../../encoding/binary.ts";
 import { proposerAt } from "../../../consensus/proposer.ts";
-import { ConsensusEngine, type EngineAction } from "../../../consensus/engine.ts";
+import type { EngineAction } from "../../../consensus/engine.ts";
 import { MAX_ROUND } from "../../../consensus/constants.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
 import {
@@ -27,6 +27,7 @@ import {
   KEYS,
   makeBlock,
   makeTestValidators,
+  newTestEngine,
   precommit,
   PREVIOUS,
   prevote,
@@ -36,7 +37,6 @@ import {
   SET,
   signProposal,
   signVote,
-  TEST_GENESIS_HASH,
 } from "../../support/consensus_sim.ts";
 
 function rejected(actions: EngineAction[]): { reason: string; detail: string }[] {
@@ -62,17 +62,7 @@ function prevoteFor(block: Block): Vote {
 Deno.test("engine rules: a height below 1 or not an integer is refused at construction", () => {
   for (const height of [0, -1, 1.5, Number.MAX_SAFE_INTEGER + 1]) {
     assert.throws(
-      () =>
-        new ConsensusEngine({
-          height,
-          validators: SET,
-          nextValidators: SET,
-          previous: PREVIOUS,
-          genesisHash: TEST_GENESIS_HASH,
-          signer: null,
-          getValue: () => null,
-          isValid: () => true,
-        }),
+      () => newTestEngine({ height }),
       new RegExp(`bad height ${height}`),
     );
   }
@@ -282,16 +272,7 @@ Deno.test("engine rules: next-height proposals are buffered up to 4", () => {
 Deno.test("engine rules: the next-height vote cap is 4 per validator of the set", () => {
   // A set of 2 validators: 8 buffered votes at most.
   const { set, keys } = makeTestValidators([1, 1], "engine-rules-two");
-  const engine = new ConsensusEngine({
-    height: 5,
-    validators: set,
-    nextValidators: set,
-    previous: PREVIOUS,
-    genesisHash: TEST_GENESIS_HASH,
-    signer: null,
-    getValue: () => null,
-    isValid: () => true,
-  });
+  const engine = newTestEngine({ height: 5, validators: set });
   engine.start();
   for (let round = 0; round < 12; round++) {
     const vote = signVote(keys[round % 2], VoteType.Prevote, 6, round, new Uint8Array(32));
@@ -553,19 +534,13 @@ Deno.test("engine rules: resend re-emits our votes of this round and the one bef
 Deno.test("engine rules: a proposer with nothing to propose waits like everyone else", () => {
   const me = proposerIndex(0);
   for (const value of [null, { header: null, records: [] }]) {
-    const engine = new ConsensusEngine({
-      height: HEIGHT,
-      validators: SET,
-      nextValidators: SET,
-      previous: PREVIOUS,
-      genesisHash: TEST_GENESIS_HASH,
+    const engine = newTestEngine({
       signer: {
         publicKey: KEYS[me].publicKey,
         canSign: () => true,
         sign: () => new Uint8Array(64),
       },
       getValue: () => value as unknown as Block,
-      isValid: () => true,
     });
     const out = engine.start();
     assert.deepEqual(out.filter((a) => a.kind === "broadcastProposal"), []);
