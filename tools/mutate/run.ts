@@ -93,6 +93,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/state/record_check.test.ts",
     "tests/unit/state/stake_rules.test.ts",
     "tests/unit/state/ledger_edges.test.ts",
+    "tests/unit/state/state_edges.test.ts",
   ],
   // The transaction codec and signature rules; the mempool and the state machine use them.
   "state/transaction.ts": [
