@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type Certificate, VoteType } from "../../../chain/block.ts";
-import { checkCertificateQuorum, verifyCertificateSignatures } from "../../../chain/certificate.ts";
+import {
+  checkCertificate,
+  checkCertificateQuorum,
+  verifyCertificateSignatures,
+} from "../../../chain/certificate.ts";
 import { toHex } from "../../../encoding/binary.ts";
 import {
   makeTestValidators,
@@ -93,4 +97,35 @@ Deno.test("certificate: every signature must be a precommit of this height, roun
     signatures: [{ validator: prevote.validator, signature: prevote.signature }],
   };
   assert.equal(verifyCertificateSignatures(TEST_GENESIS_HASH, withPrevote), false);
+});
+
+Deno.test("certificate: each refusal names its fault, which decides whether the sender is charged", () => {
+  // Sync and consensus act on the fault, not on the text: another height or block is a
+  // certificate for something else (the sender may be on another branch), a bad signature is a
+  // forgery.
+  const good = certificate([heavy, ...light]);
+  const fault = (r: ReturnType<typeof checkCertificateQuorum>) => r.ok ? "ok" : r.fault;
+  assert.equal(fault(checkCertificateQuorum(good, HEIGHT + 1, BLOCK, set)), "wrong-block");
+  assert.equal(fault(checkCertificateQuorum(good, HEIGHT, new Uint8Array(32), set)), "wrong-block");
+  assert.equal(
+    fault(checkCertificateQuorum(certificate([heavy]), HEIGHT, BLOCK, set)),
+    "no-quorum",
+  );
+  assert.deepEqual(checkCertificate(TEST_GENESIS_HASH, good, HEIGHT, BLOCK, set), { ok: true });
+  const forged = {
+    ...good,
+    signatures: good.signatures.map((s, i) =>
+      i === 0 ? { ...s, signature: new Uint8Array(64) } : s
+    ),
+  };
+  assert.deepEqual(checkCertificate(TEST_GENESIS_HASH, forged, HEIGHT, BLOCK, set), {
+    ok: false,
+    fault: "bad-signature",
+    why: "a certificate signature does not verify",
+  });
+  // The cheap checks speak first: a forged certificate of another height is "wrong-block".
+  assert.equal(
+    fault(checkCertificate(TEST_GENESIS_HASH, forged, HEIGHT + 1, BLOCK, set)),
+    "wrong-block",
+  );
 });

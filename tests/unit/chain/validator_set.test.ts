@@ -69,3 +69,13 @@ Deno.test("f+1: strictly more than 1/3 of the power, exactly 1/3 is not enough",
   assert.equal(hasOneThird(33, 100), false);
   assert.equal(hasOneThird(34, 100), true);
 });
+
+Deno.test("validator set: only members with power vote; a free member is listed but not voting", () => {
+  // Free-tier registrations are members with power 0: they are listed (the set's hash covers
+  // them) but never counted as voters, so they cannot lengthen a certificate or a proposer turn.
+  const set = makeValidatorSet([member(0x33, 0), member(0x11, 2), member(0x22, 1)]);
+  assert.deepEqual(set.validators.map((v) => v.nodeId[0]), [0x11, 0x22, 0x33]);
+  assert.deepEqual(set.voting.map((v) => v.nodeId[0]), [0x11, 0x22]);
+  assert.equal(set.totalPower, 3);
+  assert.equal(set.powerOf(toHex(new Uint8Array(32).fill(0x33))), 0);
+});
