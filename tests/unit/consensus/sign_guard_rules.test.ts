@@ -7,6 +7,14 @@ import { sha256 } from "../../../crypto/hash.ts";
 import { ByteWriter } from "../../../encoding/binary.ts";
 import { SIGN_GUARD_FILE, SignGuard, SignGuardError } from "../../../consensus/sign_guard.ts";
 import { SignStep } from "../../../consensus/sign_position.ts";
+import type { ConsensusMessage } from "../../../consensus/engine.ts";
+import { blockHash, VoteType, writeProposal, writeVote } from "../../../chain/block.ts";
+import {
+  buildBlock,
+  makeTestValidators,
+  signProposal,
+  signVote,
+} from "../../support/consensus_sim.ts";
 
 const hashA = new Uint8Array(32).fill(0xaa);
 const hashB = new Uint8Array(32).fill(0xbb);
@@ -203,5 +211,151 @@ Deno.test("sign guard: a file over 69,632 bytes is refused before it is read", a
     await assert.rejects(SignGuard.open(path), /69633 bytes: not a guard file/);
     await Deno.writeFile(path, new Uint8Array(69_632));
     await assert.rejects(SignGuard.open(path), /damaged/);
+  });
+});
+
+// ---- the kept messages (v2): what is kept, what replaces what, and the file's bounds ----------
+
+const V2_MAGIC = new TextEncoder().encode("timenode/sign-guard/v2");
+const { set: KEPT_SET, keys: KEPT_KEYS } = makeTestValidators([1], "guard-kept");
+const KEY = KEPT_KEYS[0];
+
+function keptBlock(height: number, round: number, dataBytes = 0) {
+  return buildBlock({
+    set: KEPT_SET,
+    height,
+    previous: { hash: new Uint8Array(32), timestamp: 1 },
+    round,
+    records: dataBytes > 0 ? [{ type: 3, data: new Uint8Array(dataBytes) }] : [],
+  });
+}
+
+const voteMessage = (type: VoteType, height: number, round: number): ConsensusMessage => ({
+  kind: "vote",
+  vote: signVote(KEY, type, height, round, hashA),
+});
+
+function encodedProposalBytes(m: ConsensusMessage): number {
+  const w = new ByteWriter();
+  if (m.kind === "proposal") writeProposal(w, m.proposal);
+  return w.length;
+}
+
+Deno.test("sign guard kept: a message of another height or round than the recorded one is not kept", async () => {
+  await withDir(async (path) => {
+    const guard = await SignGuard.open(path);
+    for (const [height, round] of [[5, 2], [6, 1], [4, 1]]) {
+      await guard.recordSigned(
+        5,
+        1,
+        SignStep.Prevote,
+        hashA,
+        undefined,
+        voteMessage(VoteType.Prevote, height, round),
+      );
+    }
+    assert.deepEqual((await SignGuard.open(path)).lastMessages, []);
+  });
+});
+
+Deno.test("sign guard kept: recording the same vote or proposal again keeps one copy; both vote types are kept", async () => {
+  await withDir(async (path) => {
+    const guard = await SignGuard.open(path);
+    const block = keptBlock(5, 1);
+    const proposal: ConsensusMessage = {
+      kind: "proposal",
+      proposal: signProposal(KEY, 5, 1, -1, block),
+    };
+    const hash = blockHash(block.header);
+    await guard.recordSigned(5, 1, SignStep.Propose, hash, undefined, proposal);
+    await guard.recordSigned(5, 1, SignStep.Propose, hash, undefined, proposal);
+    const prevote = voteMessage(VoteType.Prevote, 5, 1);
+    await guard.recordSigned(5, 1, SignStep.Prevote, hashA, undefined, prevote);
+    await guard.recordSigned(5, 1, SignStep.Prevote, hashA, undefined, prevote);
+    const precommit = voteMessage(VoteType.Precommit, 5, 1);
+    await guard.recordSigned(5, 1, SignStep.Precommit, hashA, undefined, precommit);
+    assert.deepEqual((await SignGuard.open(path)).lastMessages, [proposal, prevote, precommit]);
+  });
+});
+
+Deno.test("sign guard kept: the same round of the next height supersedes the kept messages", async () => {
+  await withDir(async (path) => {
+    const guard = await SignGuard.open(path);
+    await guard.recordSigned(
+      5,
+      1,
+      SignStep.Prevote,
+      hashA,
+      undefined,
+      voteMessage(VoteType.Prevote, 5, 1),
+    );
+    await guard.recordSigned(
+      5,
+      1,
+      SignStep.Precommit,
+      hashA,
+      undefined,
+      voteMessage(VoteType.Precommit, 5, 1),
+    );
+    // Height 6, round 1: neither the prevote nor the precommit of height 5 round 1 stays.
+    const next = voteMessage(VoteType.Prevote, 6, 1);
+    await guard.recordSigned(6, 1, SignStep.Prevote, hashA, undefined, next);
+    assert.deepEqual((await SignGuard.open(path)).lastMessages, [next]);
+  });
+});
+
+Deno.test("sign guard kept: a proposal of exactly 65,536 encoded bytes is kept, one byte more is not", async () => {
+  // docs/security.md: a kept proposal is at most 64 KiB encoded (MAX_KEPT_PROPOSAL_BYTES).
+  const LIMIT = 65_536;
+  const sized = (bytes: number): ConsensusMessage => {
+    const base = encodedProposalBytes({
+      kind: "proposal",
+      proposal: signProposal(KEY, 5, 0, -1, keptBlock(5, 0, 1_000)),
+    });
+    const block = keptBlock(5, 0, 1_000 + bytes - base);
+    const m: ConsensusMessage = { kind: "proposal", proposal: signProposal(KEY, 5, 0, -1, block) };
+    assert.equal(encodedProposalBytes(m), bytes, "the fixture hits its size");
+    return m;
+  };
+  for (const [bytes, kept] of [[LIMIT, true], [LIMIT + 1, false]] as const) {
+    await withDir(async (path) => {
+      const guard = await SignGuard.open(path);
+      const m = sized(bytes);
+      if (m.kind !== "proposal") throw new Error("unreachable");
+      const hash = blockHash(m.proposal.block.header);
+      await guard.recordSigned(5, 0, SignStep.Propose, hash, undefined, m);
+      assert.deepEqual(
+        (await SignGuard.open(path)).lastMessages,
+        kept ? [m] : [],
+        `${bytes} bytes`,
+      );
+    });
+  }
+});
+
+Deno.test("sign guard kept: a file listing more than 3 kept messages, or an unknown kind, is refused", async () => {
+  const last = { height: 5, round: 1, step: SignStep.Prevote, hash: hashA };
+  const withMessages = (count: number, kinds: number[]) => {
+    const w = guardBody(last, V2_MAGIC).bool(false).u8(count);
+    for (const kind of kinds) {
+      writeVote(w.u8(kind), signVote(KEY, VoteType.Prevote, 5, 1, hashA));
+    }
+    return checksummed(w.finish());
+  };
+  await withDir(async (path) => {
+    await Deno.writeFile(path, withMessages(3, [1, 1, 1]));
+    assert.equal((await SignGuard.open(path)).lastMessages.length, 3, "3 is the bound");
+    const cases: [RegExp, Uint8Array][] = [
+      [/\(4 kept messages\)/, withMessages(4, [1, 1, 1, 1])],
+      [/\(bad message kind 2\)/, withMessages(1, [2])],
+    ];
+    for (const [message, bytes] of cases) {
+      await Deno.writeFile(path, bytes);
+      await assert.rejects(SignGuard.open(path), (e: unknown) => {
+        assert.ok(e instanceof SignGuardError);
+        assert.match(e.message, message);
+        return true;
+      });
+    }
   });
 });

@@ -130,3 +130,27 @@ Deno.test("records: unknown types and the refusal of the signer name what went w
       e instanceof RangeError && e.message === "unencodable registration: empty address",
   );
 });
+
+/** A collateral registration's body (type 4) with a zero signature and owner signature. */
+function rawCollateral(
+  tierIndex: number,
+  fields: { reward?: string; address?: string; owner?: string } = {},
+): Uint8Array {
+  return new ByteWriter().fixed(key.publicKey, 32).u64(5).u64(77).u8(tierIndex)
+    .string(fields.reward ?? "r").string(fields.address ?? "a").string(fields.owner ?? "o")
+    .fixed(new Uint8Array(32).fill(7), 32).fixed(new Uint8Array(64), 64)
+    .fixed(new Uint8Array(64), 64).finish();
+}
+
+Deno.test("records: a collateral registration takes the paid tiers 1 to 3 only; its fields are named when refused", () => {
+  const decode = (data: Uint8Array) =>
+    decodeRecord({ type: RecordType.CollateralRegistration, data });
+  assert.equal(recordTypeName(RecordType.CollateralRegistration), "collateral registration");
+  assert.equal((decode(rawCollateral(3)) as { tier: string }).tier, "gold");
+  for (const tier of [0, 4, 255]) {
+    assert.throws(() => decode(rawCollateral(tier)), new RegExp(`tier ${tier} is not a paid tier`));
+  }
+  assert.throws(() => decode(rawCollateral(1, { reward: "" })), /empty reward address/);
+  assert.throws(() => decode(rawCollateral(1, { address: "" })), /empty address/);
+  assert.throws(() => decode(rawCollateral(1, { owner: "" })), /empty owner/);
+});
