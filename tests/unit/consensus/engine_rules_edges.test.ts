@@ -3,7 +3,7 @@
  * found unpinned (docs/testing.md): our own proposal for a round held before the round starts,
  * re-sent rather than replaced; a held re-proposal whose proof-of-lock round we never saw; a
  * proposal whose block was forgotten before its round started; a throwing block check asked
- * once. Everything goes through the engine's public API (events in, actions and getters out).
+ * once; a block locked before its own round, then proposed fresh in it. Everything goes through the engine's public API (events in, actions and getters out).
  * Same fixture as engine.test.ts: four validators of power 1 at height 1; the proposer of round r
  * is validator r mod 4.
  */
@@ -118,4 +118,21 @@ Deno.test("engine rules edges: a block check that throws is asked once and the b
   assert.equal(h.engine.lockedRound, -1);
   assert.equal(h.engine.validRound, -1);
   assert.equal(calls, 1, "the verdict is cached");
+});
+
+Deno.test("engine rules edges: a block locked before its own round is prevoted when proposed fresh in it", () => {
+  // Round 1's proposal reaches us during round 0, and 2f+1 prevote its block there (more than
+  // f faulty validators: honest ones prevote only a round's own proposal). We lock it in round
+  // 0; in round 1 it is proposed with validRound -1, and line 22 prevotes it: lockedValue = v.
+  const h = harness({ me: ME });
+  const x = makeBlock(1, 1);
+  h.propose(proposal(1, -1, x));
+  const [nilPv] = sentVotes(h.timeout("propose", 0), VoteType.Prevote);
+  assert.ok(nilPv && isNil(nilPv));
+  for (const i of OTHERS) h.vote(prevote(i, 0, x));
+  assert.equal(h.engine.lockedRound, 0);
+  assert.equal(h.engine.lockedBlockHash, hexOf(hashOf(x)));
+  const [pv] = sentVotes(h.timeout("precommit", 0), VoteType.Prevote);
+  assert.ok(pv, "the round-1 proposal is there, so we prevote at once");
+  assert.equal(hexOf(pv.blockHash), hexOf(hashOf(x)));
 });
