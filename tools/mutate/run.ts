@@ -69,6 +69,7 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/consensus/engine_timeouts.test.ts",
     "tests/unit/consensus/engine_intake.test.ts",
     "tests/unit/consensus/engine_restart.test.ts",
+    "tests/unit/consensus/engine_rules_edges.test.ts",
     "tests/unit/consensus/quorum_ahead.test.ts",
   ],
   // The apply path through chain/chain.ts is chain.test.ts's, but the store's own tests pin
