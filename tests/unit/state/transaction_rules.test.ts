@@ -6,7 +6,7 @@
  * found these unpinned (docs/testing.md).
  */
 import assert from "node:assert/strict";
-import { DecodeError } from "../../../encoding/binary.ts";
+import { DecodeError, toHex } from "../../../encoding/binary.ts";
 import { sha256 } from "../../../crypto/hash.ts";
 import { verifySignature } from "../../../crypto/ed25519.ts";
 import {
@@ -21,6 +21,7 @@ import {
   type Transaction,
   transactionId,
   transactionIdHex,
+  transactionIdsOf,
   transferSize,
   TX_LIMITS,
   TX_VERSION,
@@ -230,4 +231,17 @@ Deno.test("transaction rules: only a decoding failure is a malformed transaction
     () => checkTxFormat(RULES, undefined as unknown as Uint8Array),
     (e) => e instanceof TypeError,
   );
+});
+
+Deno.test("transaction rules: a block's transaction ids are each encoding's SHA-256, in block order", () => {
+  const txs = [
+    transfer("alice", "bob"),
+    transfer("bob", "carol", { nonce: 3 }),
+    transfer("carol", "alice"),
+  ];
+  const ids = transactionIdsOf(txs);
+  assert.deepEqual(ids, txs.map((tx) => toHex(sha256(tx))));
+  // Asked again for the same list (prepare, judge, commit, pool): the same ids.
+  assert.deepEqual(transactionIdsOf(txs), ids);
+  assert.deepEqual(transactionIdsOf([]), []);
 });
