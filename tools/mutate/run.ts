@@ -101,12 +101,17 @@ export const TARGETS: Readonly<Record<string, readonly string[]>> = {
     "tests/unit/state/transaction.test.ts",
     "tests/unit/state/transaction_rules.test.ts",
   ],
-  // The balance and nonce rules of one transfer, directly and through the mempool and the state.
+  // The balance and nonce rules of one transfer, directly and through the mempool and the state;
+  // the stake half of an account (locked, unbonding, release, burns) through the stake rules.
   "state/accounts.ts": [
     "tests/unit/state/transaction.test.ts",
     "tests/unit/state/transfers.test.ts",
     "tests/unit/mempool/pool.test.ts",
     "tests/unit/state/accounts_rules.test.ts",
+    "tests/unit/state/stake.test.ts",
+    "tests/unit/state/stake_rules.test.ts",
+    "tests/unit/state/state_edges.test.ts",
+    "tests/unit/state/ledger_edges.test.ts",
   ],
 };
 
