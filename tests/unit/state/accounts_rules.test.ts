@@ -27,7 +27,7 @@ function acct(balance: bigint, nonce: number): StakeAccount {
   return { balance, nonce, locked: 0n, unbonding: [] };
 }
 
-function viewOf(accounts: Record<string, Account>): StateView {
+function viewOf(accounts: Record<string, Account | StakeAccount>): StateView {
   const entries = new Map<string, Uint8Array>();
   for (const [address, a] of Object.entries(accounts)) {
     entries.set(accountKey(address), encodeAccount(a));
@@ -205,4 +205,137 @@ Deno.test("accounts rules: flush writes in address order whatever the order of c
   const untouched = new AccountWorkingSet(viewOf({ amy: { balance: 1n, nonce: 0 } }));
   assert.deepEqual(untouched.get("amy"), acct(1n, 0));
   assert.deepEqual(written(untouched), []);
+});
+
+// ---- the stake half: locked collateral and unbonding entries ------------------------------------
+
+const NODE_A = "aa".repeat(32);
+const NODE_B = "bb".repeat(32);
+
+Deno.test("accounts rules: a stake account's tail is locked, then its unbonding entries", () => {
+  const a: StakeAccount = {
+    balance: 5n,
+    nonce: 2,
+    locked: 10n,
+    unbonding: [{ nodeId: NODE_A, amount: 3n, releaseHeight: 9 }],
+  };
+  const bytes = encodeAccount(a);
+  // 24 bytes of balance and nonce, 16 of locked, a u32 count, then 32 + 16 + 8 per entry.
+  assert.equal(bytes.length, 24 + 16 + 4 + 56);
+  assert.deepEqual(bytes.subarray(24, 28), new Uint8Array([10, 0, 0, 0]));
+  assert.deepEqual(bytes.subarray(40, 44), new Uint8Array([1, 0, 0, 0]));
+  assert.deepEqual(decodeAccount(bytes), a);
+  // Either part alone writes the tail; neither keeps the 24-byte form.
+  const onlyUnbonding = { ...a, locked: 0n };
+  assert.deepEqual(decodeAccount(encodeAccount(onlyUnbonding)), onlyUnbonding);
+  const onlyLocked = { ...a, unbonding: [] };
+  assert.equal(encodeAccount(onlyLocked).length, 24 + 16 + 4);
+  assert.deepEqual(decodeAccount(encodeAccount(onlyLocked)), onlyLocked);
+  assert.equal(encodeAccount({ ...a, locked: 0n, unbonding: [] }).length, 24);
+});
+
+Deno.test("accounts rules: locked and unbonding amounts outside [0, 2^128) are never encoded", () => {
+  const base: StakeAccount = { balance: 1n, nonce: 0, locked: 1n, unbonding: [] };
+  assert.throws(
+    () => encodeAccount({ ...base, locked: U128_MAX + 1n }),
+    /^RangeError: locked out of range$/,
+  );
+  assert.throws(
+    () =>
+      encodeAccount({
+        ...base,
+        unbonding: [{ nodeId: NODE_A, amount: U128_MAX + 1n, releaseHeight: 1 }],
+      }),
+    /^RangeError: unbonding amount out of range$/,
+  );
+});
+
+Deno.test("accounts rules: lock moves spendable to locked, exactly the balance at most", () => {
+  const set = new AccountWorkingSet(
+    viewOf({ owner: { balance: 10n, nonce: 1, locked: 0n, unbonding: [] } }),
+  );
+  assert.equal(set.lock("owner", 11n), false);
+  assert.deepEqual(written(set), [], "a refused lock changes nothing");
+  assert.equal(set.lock("owner", 10n), true);
+  assert.deepEqual(set.get("owner"), { balance: 0n, nonce: 1, locked: 10n, unbonding: [] });
+  // Locked past u128 is refused like a balance past it.
+  const full = new AccountWorkingSet(
+    viewOf({ whale: { balance: 1n, nonce: 0, locked: U128_MAX, unbonding: [] } }),
+  );
+  assert.throws(() => full.lock("whale", 1n), /^Error: account whale would exceed u128$/);
+});
+
+Deno.test("accounts rules: unbond turns locked into an entry; more than is locked is a bug", () => {
+  const set = new AccountWorkingSet(
+    viewOf({ owner: { balance: 0n, nonce: 0, locked: 10n, unbonding: [] } }),
+  );
+  assert.throws(
+    () => set.unbond("owner", NODE_A, 11n, 50),
+    /^Error: account owner has less locked than 11$/,
+  );
+  set.unbond("owner", NODE_A, 4n, 50);
+  set.unbond("owner", NODE_B, 6n, 51);
+  assert.deepEqual(set.get("owner"), {
+    balance: 0n,
+    nonce: 0,
+    locked: 0n,
+    unbonding: [
+      { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
+      { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
+    ],
+  });
+});
+
+Deno.test("accounts rules: release moves only the entries due at that height to the balance", () => {
+  const owner: StakeAccount = {
+    balance: 1n,
+    nonce: 0,
+    locked: 0n,
+    unbonding: [
+      { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
+      { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
+    ],
+  };
+  const set = new AccountWorkingSet(viewOf({ owner }));
+  assert.deepEqual(set.release("owner", 49), []);
+  assert.deepEqual(written(set), [], "nothing due, nothing written");
+  assert.deepEqual(set.release("owner", 50), [NODE_A]);
+  assert.deepEqual(set.get("owner"), {
+    ...owner,
+    balance: 5n,
+    unbonding: [{ nodeId: NODE_B, amount: 6n, releaseHeight: 51 }],
+  });
+});
+
+Deno.test("accounts rules: burns destroy locked or one node's unbonding, never below zero", () => {
+  const owner: StakeAccount = {
+    balance: 7n,
+    nonce: 0,
+    locked: 10n,
+    unbonding: [
+      { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
+      { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
+    ],
+  };
+  const set = new AccountWorkingSet(viewOf({ owner }));
+  set.burnLocked("owner", 3n);
+  assert.deepEqual(set.get("owner"), { ...owner, locked: 7n }, "the balance is untouched");
+  assert.throws(() => set.burnLocked("owner", 8n), /^Error: account owner would go negative$/);
+  set.burnUnbonding("owner", NODE_B, 6n);
+  assert.deepEqual(set.get("owner").unbonding, [
+    { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
+    { nodeId: NODE_B, amount: 0n, releaseHeight: 51 },
+  ]);
+  assert.throws(
+    () => set.burnUnbonding("owner", NODE_A, 5n),
+    new RegExp(`^Error: unbonding of ${NODE_A} is below 5$`),
+  );
+  // A balance below zero is refused the same way (a transfer that skipped its check).
+  const broke = new AccountWorkingSet(
+    viewOf({ x: { balance: 1n, nonce: 0, locked: 0n, unbonding: [] } }),
+  );
+  assert.throws(
+    () => broke.transfer(tx({ amount: 1n, fee: 1n }), "x", "y"),
+    /^Error: account x would go negative$/,
+  );
 });
