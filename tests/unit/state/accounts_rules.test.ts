@@ -211,6 +211,11 @@ Deno.test("accounts rules: flush writes in address order whatever the order of c
 
 const NODE_A = "aa".repeat(32);
 const NODE_B = "bb".repeat(32);
+/** Two members' collateral unbonding, released at heights 50 and 51. */
+const TWO_ENTRIES = [
+  { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
+  { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
+];
 
 Deno.test("accounts rules: a stake account's tail is locked, then its unbonding entries", () => {
   const a: StakeAccount = {
@@ -287,15 +292,7 @@ Deno.test("accounts rules: unbond turns locked into an entry; more than is locke
 });
 
 Deno.test("accounts rules: release moves only the entries due at that height to the balance", () => {
-  const owner: StakeAccount = {
-    balance: 1n,
-    nonce: 0,
-    locked: 0n,
-    unbonding: [
-      { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
-      { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
-    ],
-  };
+  const owner: StakeAccount = { balance: 1n, nonce: 0, locked: 0n, unbonding: TWO_ENTRIES };
   const set = new AccountWorkingSet(viewOf({ owner }));
   assert.deepEqual(set.release("owner", 49), []);
   assert.deepEqual(written(set), [], "nothing due, nothing written");
@@ -308,15 +305,7 @@ Deno.test("accounts rules: release moves only the entries due at that height to 
 });
 
 Deno.test("accounts rules: burns destroy locked or one node's unbonding, never below zero", () => {
-  const owner: StakeAccount = {
-    balance: 7n,
-    nonce: 0,
-    locked: 10n,
-    unbonding: [
-      { nodeId: NODE_A, amount: 4n, releaseHeight: 50 },
-      { nodeId: NODE_B, amount: 6n, releaseHeight: 51 },
-    ],
-  };
+  const owner: StakeAccount = { balance: 7n, nonce: 0, locked: 10n, unbonding: TWO_ENTRIES };
   const set = new AccountWorkingSet(viewOf({ owner }));
   set.burnLocked("owner", 3n);
   assert.deepEqual(set.get("owner"), { ...owner, locked: 7n }, "the balance is untouched");
