@@ -268,6 +268,11 @@ Deno.test("accounts rules: lock moves spendable to locked, exactly the balance a
     viewOf({ whale: { balance: 1n, nonce: 0, locked: U128_MAX, unbonding: [] } }),
   );
   assert.throws(() => full.lock("whale", 1n), /^Error: account whale would exceed u128$/);
+  const nearlyFull = new AccountWorkingSet(
+    viewOf({ whale: { balance: 1n, nonce: 0, locked: U128_MAX - 1n, unbonding: [] } }),
+  );
+  assert.equal(nearlyFull.lock("whale", 1n), true, "exactly 2^128 − 1 locked is allowed");
+  assert.equal(nearlyFull.get("whale").locked, U128_MAX);
 });
 
 Deno.test("accounts rules: unbond turns locked into an entry; more than is locked is a bug", () => {
@@ -297,6 +302,11 @@ Deno.test("accounts rules: release moves only the entries due at that height to 
   assert.deepEqual(set.release("owner", 49), []);
   assert.deepEqual(written(set), [], "nothing due, nothing written");
   assert.deepEqual(set.release("owner", 50), [NODE_A]);
+  // A release that would carry the balance past u128 is refused, never stored wrapped.
+  const rich = new AccountWorkingSet(
+    viewOf({ rich: { ...owner, balance: U128_MAX - 3n } }),
+  );
+  assert.throws(() => rich.release("rich", 50), /^Error: account rich would exceed u128$/);
   assert.deepEqual(set.get("owner"), {
     ...owner,
     balance: 5n,
