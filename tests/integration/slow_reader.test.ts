@@ -18,11 +18,12 @@ const BODY_BYTES = 4_000;
 const REQUESTS = 120;
 const ASKED_BYTES = REQUESTS * 500 * (BODY_BYTES + 300);
 /**
- * RSS is a high-water mark that includes garbage not yet collected (the blocks read for each
- * answer) besides the 16 MiB queue; half of what was asked for is far above that and far
- * below what an unbounded queue would hold.
+ * RSS is a high-water mark that includes garbage not yet collected (the blocks read and encoded
+ * for each answer) besides the 16 MiB queue: under CI load it once grew by 135.6 MiB, more than
+ * half of what was asked for (the bound was half until then). An unbounded queue holds every
+ * byte asked for (246 MiB) on top of that garbage, so three quarters still tells the two apart.
  */
-const MAX_RSS_GROWTH = ASKED_BYTES / 2;
+const MAX_RSS_GROWTH = (ASKED_BYTES * 3) / 4;
 
 Deno.test("a peer that stops reading is dropped by the send queue bound; memory stays bounded", async () => {
   const dir = await tempDir("slowreader");
