@@ -954,15 +954,23 @@ export function proposerIndex(round: number): number {
   return KEYS.findIndex((k) => toHex(k.publicKey) === id);
 }
 
-/** A block built by the proposer of `round`, distinguished by `tag`. */
-export function makeBlock(round: number, tag = 0, overrides: { timestamp?: number } = {}): Block {
+/**
+ * A block built by the proposer of `round`, distinguished by `tag` (its one record) unless
+ * `overrides.records` replaces the records.
+ */
+export function makeBlock(
+  round: number,
+  tag = 0,
+  overrides: Pick<BlockSpec, "timestamp" | "records" | "lastCommit"> = {},
+): Block {
   return buildBlock({
     set: SET,
     height: HEIGHT,
     previous: PREVIOUS,
     round,
     timestamp: overrides.timestamp,
-    records: [{ type: 1, data: new Uint8Array([round, tag]) }],
+    records: overrides.records ?? [{ type: 1, data: new Uint8Array([round, tag]) }],
+    lastCommit: overrides.lastCommit,
   });
 }
 
@@ -1065,6 +1073,20 @@ export function sentProposals(actions: EngineAction[]): Proposal[] {
   const out: Proposal[] = [];
   for (const a of actions) if (a.kind === "broadcastProposal") out.push(a.proposal);
   return out;
+}
+
+/** Votes relayed (passed on or re-sent) among `actions`. */
+export function relayedVotes(actions: EngineAction[]): Vote[] {
+  return actions.flatMap((a) =>
+    a.kind === "relay" && a.message.kind === "vote" ? [a.message.vote] : []
+  );
+}
+
+/** Proposals relayed (passed on or re-sent) among `actions`. */
+export function relayedProposals(actions: EngineAction[]): Proposal[] {
+  return actions.flatMap((a) =>
+    a.kind === "relay" && a.message.kind === "proposal" ? [a.message.proposal] : []
+  );
 }
 
 export function timeoutsOf(actions: EngineAction[], step: string) {

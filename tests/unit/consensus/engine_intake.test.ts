@@ -11,7 +11,6 @@ import { type Certificate, type Proposal } from "../../../chain/block.ts";
 import { type EngineAction } from "../../../consensus/engine.ts";
 import { VoteType } from "../../../chain/block.ts";
 import {
-  buildBlock,
   countingVerify,
   guardedSigner,
   harness,
@@ -25,7 +24,6 @@ import {
   proposal,
   proposerIndex,
   sentVotes,
-  SET,
   signProposal,
   signVote,
 } from "../../support/consensus_sim.ts";
@@ -56,17 +54,7 @@ const COMMIT: Certificate = {
 
 /** A round-0 proposal whose block carries `lastCommit` (its payload root matches it). */
 function proposalWith(lastCommit: Certificate): Proposal {
-  return proposal(
-    0,
-    -1,
-    buildBlock({
-      set: SET,
-      height: HEIGHT,
-      previous: PREVIOUS,
-      round: 0,
-      lastCommit,
-    }),
-  );
+  return proposal(0, -1, makeBlock(0, 0, { records: [], lastCommit }));
 }
 
 /** The round-0 proposal with the block's last commit replaced after signing (shape only). */
@@ -211,21 +199,13 @@ Deno.test("engine intake: a proposal two or more heights ahead is dropped silent
 
 Deno.test("engine intake: a proposed block of exactly 10,000 records has a valid shape; 10,001 not", () => {
   // docs/protocol.md: `records: list(≤10,000)` (CHAIN_LIMITS.maxRecords), a literal here.
-  const withRecords = (n: number) =>
-    proposal(
-      0,
-      -1,
-      buildBlock({
-        set: SET,
-        height: HEIGHT,
-        previous: PREVIOUS,
-        round: 0,
-        records: Array.from({ length: n }, (_, i) => ({
-          type: 3,
-          data: new Uint8Array([i & 0xff, i >> 8]),
-        })),
-      }),
-    );
+  const withRecords = (n: number) => {
+    const records = Array.from({ length: n }, (_, i) => ({
+      type: 3,
+      data: new Uint8Array([i & 0xff, i >> 8]),
+    }));
+    return proposal(0, -1, makeBlock(0, 0, { records }));
+  };
   const atLimit = harness({ me: 3 }).propose(withRecords(10_000));
   assert.deepEqual(rejected(atLimit), []);
   assert.ok(atLimit.some((a) => a.kind === "relay"), "accepted and relayed");

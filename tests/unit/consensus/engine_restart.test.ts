@@ -24,6 +24,8 @@ import {
   prevote,
   proposal,
   proposerIndex,
+  relayedProposals,
+  relayedVotes,
   sentProposals,
   SET,
   signProposal,
@@ -39,21 +41,15 @@ function lastSigned(step: SignStep = SignStep.Prevote) {
 }
 
 /** Votes relayed (re-sent) among `actions`, as "type/round/validator index". */
-function relayedVotes(actions: EngineAction[]): string[] {
-  return actions.flatMap((a) => {
-    if (a.kind !== "relay" || a.message.kind !== "vote") return [];
-    const v = a.message.vote;
+function relayedVoteNames(actions: EngineAction[]): string[] {
+  return relayedVotes(actions).map((v) => {
     const who = KEYS.findIndex((k) => hexOf(k.publicKey) === hexOf(v.validator));
-    return [
-      `${v.type === VoteType.Prevote ? "prevote" : "precommit"}/${v.round}/${who}`,
-    ];
+    return `${v.type === VoteType.Prevote ? "prevote" : "precommit"}/${v.round}/${who}`;
   });
 }
 
-function relayedProposals(actions: EngineAction[]): number[] {
-  return actions.flatMap((a) =>
-    a.kind === "relay" && a.message.kind === "proposal" ? [a.message.proposal.round] : []
-  );
+function relayedProposalRounds(actions: EngineAction[]): number[] {
+  return relayedProposals(actions).map((p) => p.round);
 }
 
 function restarted(lastMessages: unknown[], me: number | null = ME) {
@@ -74,7 +70,7 @@ const vote = (v: ReturnType<typeof prevote>): ConsensusMessage => ({
 
 Deno.test("engine restart: our own vote of the resumed round is re-sent and resumes its step", () => {
   const h = restarted([vote(prevote(ME, START, null))]);
-  assert.deepEqual(relayedVotes(h.startActions), [`prevote/${START}/${ME}`]);
+  assert.deepEqual(relayedVoteNames(h.startActions), [`prevote/${START}/${ME}`]);
   assert.equal(h.engine.round, START);
   assert.equal(h.engine.step, "prevote");
 });
@@ -85,7 +81,7 @@ Deno.test("engine restart: votes of another round or another validator are not f
     vote(prevote(0, START, null)),
     vote(precommit(1, START, null)),
   ]);
-  assert.deepEqual(relayedVotes(h.startActions), []);
+  assert.deepEqual(relayedVoteNames(h.startActions), []);
   assert.equal(h.engine.step, "propose", "nothing of ours shows a later step");
 });
 
@@ -98,17 +94,17 @@ Deno.test("engine restart: a restored precommit means the precommit step, in any
   ) {
     const h = restarted(messages);
     assert.equal(h.engine.step, "precommit");
-    assert.equal(relayedVotes(h.startActions).length, 2);
+    assert.equal(relayedVoteNames(h.startActions).length, 2);
   }
 });
 
 Deno.test("engine restart: at most three restored messages are read", () => {
   // Three damaged entries first: the fourth, a good vote, is past the bound.
   const h = restarted([null, null, null, vote(prevote(ME, START, null))]);
-  assert.deepEqual(relayedVotes(h.startActions), []);
+  assert.deepEqual(relayedVoteNames(h.startActions), []);
   assert.equal(h.engine.step, "propose");
   const within = restarted([null, null, vote(prevote(ME, START, null))]);
-  assert.deepEqual(relayedVotes(within.startActions), [
+  assert.deepEqual(relayedVoteNames(within.startActions), [
     `prevote/${START}/${ME}`,
   ]);
 });
@@ -120,7 +116,7 @@ Deno.test("engine restart: a damaged entry with a kind but no body is skipped, n
     { kind: "proposal" },
     vote(prevote(ME, START, null)),
   ]);
-  assert.deepEqual(relayedVotes(h.startActions), [`prevote/${START}/${ME}`]);
+  assert.deepEqual(relayedVoteNames(h.startActions), [`prevote/${START}/${ME}`]);
   assert.equal(h.engine.step, "prevote");
 });
 
@@ -129,11 +125,11 @@ Deno.test("engine restart: a proposal of the resumed round is re-sent, one of an
     kind: "proposal" as const,
     proposal: proposal(round, -1, makeBlock(round, 5)),
   });
-  assert.deepEqual(relayedProposals(restarted([at(START)]).startActions), [
+  assert.deepEqual(relayedProposalRounds(restarted([at(START)]).startActions), [
     START,
   ]);
   assert.deepEqual(
-    relayedProposals(restarted([at(START + 1)]).startActions),
+    relayedProposalRounds(restarted([at(START + 1)]).startActions),
     [],
   );
 });
@@ -147,8 +143,8 @@ Deno.test("engine restart: a node outside the set re-sends nothing", () => {
     [p, vote(prevote(proposerIndex(START), START, null))],
     null,
   );
-  assert.deepEqual(relayedProposals(h.startActions), []);
-  assert.deepEqual(relayedVotes(h.startActions), []);
+  assert.deepEqual(relayedProposalRounds(h.startActions), []);
+  assert.deepEqual(relayedVoteNames(h.startActions), []);
   assert.equal(h.engine.step, "propose");
 });
 
@@ -175,7 +171,7 @@ Deno.test("engine restart: lock evidence with a malformed block is not used", ()
     -1,
     "but no validValue from a malformed block",
   );
-  assert.deepEqual(relayedVotes(h.startActions), []);
+  assert.deepEqual(relayedVoteNames(h.startActions), []);
   // The same evidence with the real block is used.
   assert.equal(
     lockedOn(a, { block: a, proofOfLock: pol }).engine.validRound,
@@ -239,7 +235,7 @@ Deno.test("engine restart: a proof of lock is read up to one vote per member", (
     ...[0, 1, 2].map((i) => prevote(i, 0, a)),
   ];
   const h = lockedOn(a, { block: a, proofOfLock: pol });
-  assert.deepEqual(relayedVotes(h.startActions), []);
+  assert.deepEqual(relayedVoteNames(h.startActions), []);
   const rejected = h.startActions.filter((x) => x.kind === "rejected");
   assert.equal(rejected.length, 4, "each entry read is checked");
 });

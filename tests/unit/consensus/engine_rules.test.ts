@@ -33,6 +33,7 @@ import {
   prevote,
   proposal,
   proposerIndex,
+  relayedVotes,
   sentVotes,
   SET,
   signProposal,
@@ -334,12 +335,6 @@ Deno.test("engine rules: at most 16 blocks are remembered, the oldest forgotten 
   for (const i of [0, 1, 2]) h.vote(precommit(i, 4, blocks[4]));
   assert.equal(hexOf(hashOf(h.engine.decision!)), hexOf(hashOf(blocks[4])));
 });
-
-function relayedVotes(actions: EngineAction[]): Vote[] {
-  return actions.flatMap((a) =>
-    a.kind === "relay" && a.message.kind === "vote" ? [a.message.vote] : []
-  );
-}
 
 Deno.test("engine rules: the far-future quota spares the next round and rounds already used", () => {
   const h = harness({ me: null });
