@@ -23,14 +23,6 @@ function applyBlock(c: StakeChain, block: Block): void {
 
 const rewardOf = (c: StakeChain, name: string) => c.account(`reward-${name}`).balance;
 
-/** The keys one block would write (the harness's next block with `o`), without applying it. */
-function writtenKeys(
-  c: StakeChain,
-  o: Parameters<StakeChain["block"]>[0],
-): string[] {
-  return [...c.sm.apply(c.view, c.block(o)).keys()];
-}
-
 Deno.test("stake rules: a lastCommit of another height counts nobody as missing", () => {
   const c = new StakeChain();
   c.apply();
@@ -187,7 +179,7 @@ Deno.test("stake rules: a block that leaves the set as it was writes no new snap
   // Evidence against g3 (at height 2 it was a member) slashes its unbonding collateral but
   // changes no membership.
   const evidence = evidenceRecord(c.vote("g3", 2, 1), c.vote("g3", 2, 2));
-  const keys = writtenKeys(c, { records: [evidence] });
+  const keys = c.writtenKeys({ records: [evidence] });
   assert.ok(keys.some((k) => k.startsWith("mn/tomb/")), "tombstoned");
   assert.equal(keys.some((k) => k.startsWith("vs/")), false, keys.join());
 });
@@ -198,7 +190,7 @@ Deno.test("stake rules: a set whose content is already stored is not written aga
   c.apply({ records: [c.dereg("g3")] }); // block 2: the set without g3, stored from 4
   c.apply({ records: [c.freeReg("n1")] }); // block 3: plus n1 from 5
   // Block 4: n1 leaves again, so the set of 6 has the content of the set of 4.
-  const keys = writtenKeys(c, { records: [c.dereg("n1")] });
+  const keys = c.writtenKeys({ records: [c.dereg("n1")] });
   assert.ok(keys.includes("vs/at/6"), "a pointer for the change");
   assert.equal(keys.some((k) => k.startsWith("vs/set/")), false, keys.join());
   c.apply({ records: [c.dereg("n1")] });

@@ -167,6 +167,11 @@ export class StakeChain {
     return "accepted";
   }
 
+  /** The keys the next block with these contents would write, without applying it. */
+  writtenKeys(o: Parameters<StakeChain["block"]>[0] = {}): string[] {
+    return [...this.sm.apply(this.view, this.block(o)).keys()];
+  }
+
   account(name: string) {
     return this.sm.accountOf(this.view, addr(name));
   }
